@@ -1,0 +1,252 @@
+/**
+ * Everything a user can set for a session, as a Schema, and its pure mapping
+ * to the CLI's argv.
+ *
+ * Names follow the official Agent SDK where it has one. Every value goes on
+ * argv as a single `--flag=value` token, so no value, whatever it starts with,
+ * can be read as a flag of its own. Prompts never go on argv.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect, Schema, SchemaIssue } from "effect"
+import * as ClaudeError from "./ClaudeError.ts"
+
+const noNul = Schema.makeFilter((s: string) => !s.includes("\u0000") || "must not contain NUL characters")
+
+const Text = Schema.String.check(noNul)
+const NonEmptyText = Schema.String.check(Schema.isNonEmpty(), noNul)
+
+/**
+ * A positive, finite duration: a `Duration`, or a number of milliseconds.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DurationInput = Schema.Union([
+  Schema.Duration.check(
+    Schema.makeFilter((d: Duration.Duration) =>
+      (Duration.isFinite(d) && Duration.toMillis(d) > 0) || "must be positive and finite"
+    )
+  ),
+  Schema.Finite.check(Schema.isGreaterThan(0))
+])
+
+/**
+ * The deadlines of a session. Each is optional; see {@link defaultTimeouts}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Timeouts = Schema.Struct({
+  /** From spawn to a process ready for its first turn. */
+  startup: Schema.optionalKey(DurationInput),
+  /** From writing a prompt to the first event of the turn. */
+  firstEvent: Schema.optionalKey(DurationInput),
+  /** Longest silence between two events while a turn runs (stall detection). */
+  idle: Schema.optionalKey(DurationInput),
+  /** The whole turn. */
+  turn: Schema.optionalKey(DurationInput),
+  /** How long shutdown waits after stdin EOF, and again after SIGTERM, before escalating. */
+  shutdownGrace: Schema.optionalKey(DurationInput)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Timeouts = typeof Timeouts.Type
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTimeouts = {
+  startup: Duration.seconds(30),
+  firstEvent: Duration.minutes(2),
+  idle: Duration.minutes(5),
+  turn: Duration.minutes(30),
+  shutdownGrace: Duration.seconds(5)
+} as const
+
+/**
+ * Permission modes the CLI accepts. `"default"` (the Agent SDK's name) passes no flag.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PermissionMode = Schema.Literals([
+  "default",
+  "acceptEdits",
+  "auto",
+  "bypassPermissions",
+  "manual",
+  "dontAsk",
+  "plan"
+])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PermissionMode = typeof PermissionMode.Type
+
+const EnvName = Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]*$/))
+const SessionIdText = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/))
+const ToolName = NonEmptyText
+
+/**
+ * An MCP server definition, passed to the CLI through `--mcp-config` as JSON.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown)
+
+/**
+ * The options of a session or a one-shot query.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ClaudeOptions = Schema.Struct({
+  model: Schema.optionalKey(NonEmptyText),
+  fallbackModel: Schema.optionalKey(NonEmptyText),
+  systemPrompt: Schema.optionalKey(Text),
+  appendSystemPrompt: Schema.optionalKey(Text),
+  maxTurns: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  maxBudgetUsd: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThan(0))),
+  allowedTools: Schema.optionalKey(Schema.Array(ToolName)),
+  disallowedTools: Schema.optionalKey(Schema.Array(ToolName)),
+  /** The built-in tools available at all (`--tools`); `[]` for none. */
+  tools: Schema.optionalKey(Schema.Array(ToolName)),
+  permissionMode: Schema.optionalKey(PermissionMode),
+  cwd: Schema.optionalKey(NonEmptyText),
+  additionalDirectories: Schema.optionalKey(Schema.Array(NonEmptyText)),
+  mcpServers: Schema.optionalKey(Schema.Record(Schema.String, McpServerConfig)),
+  strictMcpConfig: Schema.optionalKey(Schema.Boolean),
+  /** A CLI session id to resume. */
+  resume: Schema.optionalKey(SessionIdText),
+  /** Continue the most recent conversation in `cwd`. */
+  continue: Schema.optionalKey(Schema.Boolean),
+  /** With `resume` or `continue`: branch into a new session id instead of appending. */
+  forkSession: Schema.optionalKey(Schema.Boolean),
+  /** Stream token deltas (`TextDelta`, `ThinkingDelta`, `ToolInputDelta` events). */
+  includePartialMessages: Schema.optionalKey(Schema.Boolean),
+  /** Settings file path or JSON (`--settings`). */
+  settings: Schema.optionalKey(NonEmptyText),
+  settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
+  /** Environment additions for the CLI (on top of the allow-listed host environment). */
+  env: Schema.optionalKey(Schema.Record(EnvName, Text)),
+  /** Path of the CLI executable. Default: `CLAUDE_CODE_EXECUTABLE`, then `PATH`, then `node_modules/.bin`. */
+  executable: Schema.optionalKey(NonEmptyText),
+  timeouts: Schema.optionalKey(Timeouts),
+  /** Lines of CLI output longer than this are reported and dropped. */
+  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(1023)))
+}).check(
+  Schema.makeFilter((o) =>
+    o.forkSession === true && o.resume === undefined && o.continue !== true
+      ? "forkSession needs resume or continue"
+      : true
+  ),
+  Schema.makeFilter((o) =>
+    o.resume !== undefined && o.continue === true ? "resume and continue cannot be used together" : true
+  )
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ClaudeOptions = typeof ClaudeOptions.Type
+
+/**
+ * What callers pass: the same fields, before validation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input = typeof ClaudeOptions.Encoded
+
+const decodeOptions = Schema.decodeUnknownEffect(ClaudeOptions)
+const formatIssue = SchemaIssue.makeFormatterDefault()
+
+/**
+ * Validates options. Fails with `InvalidOptions` naming every problem, before anything is spawned.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (input: unknown): Effect.Effect<ClaudeOptions, ClaudeError.ClaudeError> =>
+  decodeOptions(input ?? {}, { errors: "all" }).pipe(
+    Effect.mapError((error) =>
+      ClaudeError.make(
+        new ClaudeError.InvalidOptions({ issues: formatIssue(error.issue) })
+      )
+    )
+  )
+
+/**
+ * The flags of a session over the stream-json protocol (prompts arrive on stdin).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const sessionFlags: ReadonlyArray<string> = [
+  "--output-format=stream-json",
+  "--verbose",
+  "--input-format=stream-json"
+]
+
+/**
+ * Maps validated options to argv (without the executable). Pure.
+ *
+ * @since 0.1.0
+ * @category argv
+ */
+export const toArgs = (
+  options: ClaudeOptions,
+  extra?: { readonly permissionPromptTool?: boolean }
+): Array<string> => {
+  const args = [...sessionFlags]
+  const flag = (name: string, value: string | number | undefined) => {
+    if (value !== undefined) args.push(`--${name}=${value}`)
+  }
+  const toggle = (name: string, on: boolean | undefined) => {
+    if (on === true) args.push(`--${name}`)
+  }
+  flag("model", options.model)
+  flag("fallback-model", options.fallbackModel)
+  flag("system-prompt", options.systemPrompt)
+  flag("append-system-prompt", options.appendSystemPrompt)
+  flag("max-turns", options.maxTurns)
+  flag("max-budget-usd", options.maxBudgetUsd)
+  flag("allowedTools", options.allowedTools?.join(","))
+  flag("disallowedTools", options.disallowedTools?.join(","))
+  flag("tools", options.tools?.join(","))
+  if (options.permissionMode !== undefined && options.permissionMode !== "default") {
+    flag("permission-mode", options.permissionMode)
+  }
+  for (const dir of options.additionalDirectories ?? []) flag("add-dir", dir)
+  if (options.mcpServers !== undefined) flag("mcp-config", JSON.stringify({ mcpServers: options.mcpServers }))
+  toggle("strict-mcp-config", options.strictMcpConfig)
+  flag("resume", options.resume)
+  toggle("continue", options.continue)
+  toggle("fork-session", options.forkSession)
+  toggle("include-partial-messages", options.includePartialMessages)
+  flag("settings", options.settings)
+  flag("setting-sources", options.settingSources?.join(","))
+  if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
+  return args
+}
+
+/**
+ * A timeout of the options, or its default.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const timeout = (options: ClaudeOptions, kind: keyof Timeouts): Duration.Duration => {
+  const value = options.timeouts?.[kind]
+  if (value === undefined) return defaultTimeouts[kind]
+  return typeof value === "number" ? Duration.millis(value) : value
+}

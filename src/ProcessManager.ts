@@ -1,0 +1,394 @@
+/**
+ * Spawns and supervises Claude Code CLI processes.
+ *
+ * - the executable comes from the options, then `CLAUDE_CODE_EXECUTABLE`, then
+ *   `PATH`, then `node_modules/.bin`; its version is checked once per path;
+ * - the child's environment is an allow-list of the host's, plus the
+ *   credential (kept `Redacted`), plus the user's additions;
+ * - the child leads its own process group, so signals reach the tools and MCP
+ *   servers it starts;
+ * - stderr is always drained, into a bounded tail, so a full pipe can never
+ *   block the CLI;
+ * - the process lives exactly as long as its scope. Closing the scope runs the
+ *   shutdown ladder: stdin EOF, grace, SIGTERM to the group, grace, SIGKILL.
+ *
+ * @since 0.1.0
+ */
+import {
+  Cache,
+  type Cause,
+  Config,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FileSystem,
+  Layer,
+  Option,
+  Path,
+  type PlatformError,
+  Queue,
+  Redacted,
+  type Scope,
+  Stream
+} from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as ClaudeError from "./ClaudeError.ts"
+import * as ClaudeOptions from "./ClaudeOptions.ts"
+import { StderrTail } from "./internal/stderrTail.ts"
+import * as TokenManager from "./TokenManager.ts"
+import type * as TurnOutcome from "./TurnOutcome.ts"
+
+/**
+ * The oldest CLI version whose protocol this library speaks.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const minimumVersion = "2.1.0"
+
+/**
+ * Host variables a CLI may inherit. Everything else (other services' secrets,
+ * tokens of unrelated tools) stays out of the child and of the tools it runs.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const hostEnvironmentAllowList: ReadonlyArray<string> = [
+  "PATH",
+  "HOME",
+  "USER",
+  "LOGNAME",
+  "SHELL",
+  "TERM",
+  "LANG",
+  "LC_ALL",
+  "LC_CTYPE",
+  "TZ",
+  "TMPDIR",
+  "TMP",
+  "TEMP",
+  "XDG_CONFIG_HOME",
+  "XDG_CACHE_HOME",
+  "XDG_DATA_HOME",
+  "XDG_STATE_HOME",
+  "XDG_RUNTIME_DIR",
+  "CLAUDE_CONFIG_DIR",
+  "ANTHROPIC_BASE_URL",
+  "NODE_EXTRA_CA_CERTS",
+  "SSL_CERT_FILE",
+  "SSL_CERT_DIR",
+  "HTTP_PROXY",
+  "HTTPS_PROXY",
+  "NO_PROXY",
+  "http_proxy",
+  "https_proxy",
+  "no_proxy",
+  "SYSTEMROOT",
+  "COMSPEC",
+  "PATHEXT",
+  "USERPROFILE",
+  "APPDATA",
+  "LOCALAPPDATA"
+]
+
+/**
+ * What to run: validated options and the argv they map to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SpawnRequest {
+  readonly options: ClaudeOptions.ClaudeOptions
+  readonly args: ReadonlyArray<string>
+}
+
+/**
+ * A resolved, version-checked CLI executable.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Executable {
+  readonly path: string
+  readonly version: string
+}
+
+/**
+ * A running CLI process. Its stdout must be consumed (once); its stderr is drained for you.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CliProcess {
+  readonly pid: number
+  readonly executable: Executable
+  /** Raw stdout bytes. Ends when the CLI closes stdout. */
+  readonly stdout: Stream.Stream<Uint8Array, ClaudeError.ClaudeError>
+  /** Writes one line to stdin; `false` when stdin is already closed (the CLI exited or EOF was sent). */
+  readonly write: (line: string) => Effect.Effect<boolean>
+  /** Closes stdin (EOF): the CLI finishes its running turn, then exits. */
+  readonly endInput: Effect.Effect<void>
+  /** Waits for the process to exit. */
+  readonly exit: Effect.Effect<TurnOutcome.ExitStatus>
+  /** The exit status, if the process has exited. */
+  readonly exitStatus: Effect.Effect<Option.Option<TurnOutcome.ExitStatus>>
+  /** The last bytes the CLI wrote to stderr. */
+  readonly stderrTail: Effect.Effect<string>
+  /** Runs the shutdown ladder now (idempotent); closing the scope does the same. */
+  readonly shutdown: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class ProcessManager extends Context.Service<ProcessManager, {
+  readonly spawn: (request: SpawnRequest) => Effect.Effect<CliProcess, ClaudeError.ClaudeError, Scope.Scope>
+  readonly resolveExecutable: (
+    options: ClaudeOptions.ClaudeOptions
+  ) => Effect.Effect<Executable, ClaudeError.ClaudeError>
+}>()("effect-claude-code/ProcessManager") {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  /** Bytes of stderr kept per process. Default 64 KiB. */
+  readonly stderrTailBytes?: number | undefined
+  /** Bounds the `--version` check. Default 15 s. */
+  readonly versionCheckTimeout?: Duration.Input | undefined
+}
+
+const STDIN_QUEUE_CAPACITY = 64
+
+/**
+ * Compares dotted versions numerically.
+ *
+ * @since 0.1.0
+ * @category versions
+ */
+export const isAtLeast = (version: string, minimum: string): boolean => {
+  const parse = (v: string) => v.split(".").map((part) => Number.parseInt(part, 10))
+  const have = parse(version)
+  const need = parse(minimum)
+  for (let i = 0; i < need.length; i++) {
+    const a = have[i] ?? 0
+    const b = need[i] ?? 0
+    if (Number.isNaN(a)) return false
+    if (a !== b) return a > b
+  }
+  return true
+}
+
+// "Process interrupted due to receipt of signal: 'SIGTERM'" is how the spawner reports a signal death.
+const signalOf = (error: PlatformError.PlatformError): string =>
+  /signal:? '?(SIG[A-Z0-9]+)/.exec(error.message)?.[1] ?? "unknown signal"
+
+/**
+ * Builds the service.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(settings?: Settings) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const tokens = yield* TokenManager.TokenManager
+  const tailBytes = settings?.stderrTailBytes ?? 64 * 1024
+  const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
+
+  const isExecutableFile = (file: string) =>
+    fs.stat(file).pipe(
+      Effect.map((info) => info.type === "File" && (process.platform === "win32" || (info.mode & 0o111) !== 0)),
+      Effect.orElseSucceed(() => false)
+    )
+
+  const nodeModulesBins = (start: string): Array<string> => {
+    const found: Array<string> = []
+    let dir = path.resolve(start)
+    for (;;) {
+      found.push(path.join(dir, "node_modules", ".bin", "claude"))
+      const parent = path.dirname(dir)
+      if (parent === dir) return found
+      dir = parent
+    }
+  }
+
+  const candidates = Effect.fnUntraced(function*(explicit: string | undefined) {
+    if (explicit !== undefined) return [path.resolve(explicit)]
+    const fromEnv = yield* Config.option(Config.String("CLAUDE_CODE_EXECUTABLE")).pipe(
+      Effect.orElseSucceed(() => Option.none<string>())
+    )
+    if (Option.isSome(fromEnv)) return [path.resolve(fromEnv.value)]
+    const pathDirs = (process.env.PATH ?? "").split(process.platform === "win32" ? ";" : ":").filter((dir) => dir !== "")
+    return [
+      ...pathDirs.map((dir) => path.join(dir, "claude")),
+      ...nodeModulesBins(process.cwd()),
+      ...nodeModulesBins(path.dirname(new URL(import.meta.url).pathname))
+    ]
+  })
+
+  const checkVersion = Effect.fnUntraced(function*(executable: string) {
+    const output = yield* spawner.string(
+      ChildProcess.make(executable, ["--version"], {
+        stdin: "ignore",
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+        forceKillAfter: Duration.seconds(1)
+      })
+    ).pipe(
+      Effect.timeout(versionTimeout),
+      Effect.mapError((error) =>
+        ClaudeError.make(
+          new ClaudeError.SpawnFailed({ executable, description: `\`--version\` failed: ${error.message}` })
+        )
+      )
+    )
+    const version = /(\d+\.\d+\.\d+)/.exec(output)?.[1]
+    if (version === undefined || !isAtLeast(version, minimumVersion)) {
+      return yield* ClaudeError.fail(
+        new ClaudeError.CliVersionUnsupported({
+          executable,
+          version: version ?? output.trim().slice(0, 100),
+          required: `>= ${minimumVersion}`
+        })
+      )
+    }
+    return version
+  })
+
+  // Checked once per executable path; a failed check is not remembered, so a fixed install is picked up.
+  const versions = yield* Cache.makeWith(checkVersion, {
+    capacity: 64,
+    timeToLive: (exit) => (Exit.isSuccess(exit) ? Duration.infinity : Duration.zero)
+  })
+
+  const resolveExecutable = Effect.fn("ProcessManager.resolveExecutable")(function*(
+    options: ClaudeOptions.ClaudeOptions
+  ) {
+    const searched = yield* candidates(options.executable)
+    for (const candidate of searched) {
+      if (yield* isExecutableFile(candidate)) {
+        const version = yield* Cache.get(versions, candidate)
+        return { path: candidate, version }
+      }
+    }
+    return yield* ClaudeError.fail(new ClaudeError.CliNotFound({ searched }))
+  })
+
+  const environment = Effect.fnUntraced(function*(options: ClaudeOptions.ClaudeOptions) {
+    const env: Record<string, string | Redacted.Redacted<string>> = {}
+    for (const name of hostEnvironmentAllowList) {
+      const value = process.env[name]
+      if (value !== undefined) env[name] = value
+    }
+    const credential = yield* tokens.credential
+    if (Option.isSome(credential)) env[credential.value.variable] = credential.value.value
+    return { ...env, ...options.env }
+  })
+
+  const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
+    const executable = yield* resolveExecutable(request.options)
+    const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
+    const env = yield* environment(request.options)
+    const handle = yield* spawner.spawn(
+      ChildProcess.make(executable.path, request.args, {
+        env,
+        extendEnv: false,
+        ...(request.options.cwd === undefined ? {} : { cwd: request.options.cwd }),
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "pipe",
+        // Its own process group: signals reach the CLI's tools and MCP servers too.
+        detached: process.platform !== "win32",
+        killSignal: "SIGTERM",
+        // Never optional: without it a CLI that ignores SIGTERM would keep its scope open forever.
+        forceKillAfter: grace
+      })
+    ).pipe(
+      Effect.mapError((error) =>
+        ClaudeError.make(
+          error.reason._tag === "NotFound"
+            ? new ClaudeError.CliNotFound({ searched: [executable.path] })
+            : new ClaudeError.SpawnFailed({ executable: executable.path, description: error.message })
+        )
+      )
+    )
+    yield* Effect.annotateCurrentSpan({ pid: handle.pid, executable: executable.path })
+
+    const tail = new StderrTail(tailBytes)
+    yield* handle.stderr.pipe(
+      Stream.runForEachArray((chunks) => Effect.sync(() => chunks.forEach((chunk) => tail.push(chunk)))),
+      Effect.ignore,
+      Effect.forkScoped
+    )
+
+    const exited = yield* Deferred.make<TurnOutcome.ExitStatus>()
+    let exitStatus: TurnOutcome.ExitStatus | undefined
+    yield* handle.exitCode.pipe(
+      Effect.map((code): TurnOutcome.ExitStatus => ({ _tag: "Exited", code })),
+      Effect.catch((error) => Effect.succeed<TurnOutcome.ExitStatus>({ _tag: "Signaled", signal: signalOf(error) })),
+      Effect.flatMap((status) => {
+        exitStatus = status
+        return Deferred.succeed(exited, status)
+      }),
+      Effect.forkScoped
+    )
+
+    // stdin is fed from a queue by one fiber. If the CLI has gone (EPIPE), the
+    // writer stops and the queue is shut, so writes report `false` instead of
+    // failing or blocking: the real error is the CLI's, read from its output.
+    const input = yield* Queue.bounded<Uint8Array, Cause.Done>(STDIN_QUEUE_CAPACITY)
+    const encoder = new TextEncoder()
+    yield* Stream.fromQueue(input).pipe(
+      Stream.run(handle.stdin),
+      Effect.ignore,
+      Effect.ensuring(Queue.shutdown(input)),
+      Effect.forkScoped
+    )
+    const write = (line: string) => Queue.offer(input, encoder.encode(line))
+    const endInput = Effect.asVoid(Queue.end(input))
+
+    const shutdown = yield* Effect.cached(
+      Effect.gen(function*() {
+        yield* endInput
+        const afterEof = yield* Deferred.await(exited).pipe(Effect.timeoutOption(grace))
+        if (Option.isNone(afterEof)) {
+          yield* Effect.logDebug("CLI still running after stdin EOF and grace; sending SIGTERM to its group")
+          yield* handle.kill({ killSignal: "SIGTERM", forceKillAfter: grace }).pipe(Effect.ignore)
+        }
+        yield* Deferred.await(exited).pipe(Effect.timeoutOption(Duration.seconds(2)))
+      }).pipe(Effect.annotateLogs({ pid: handle.pid }))
+    )
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return {
+      pid: handle.pid,
+      executable,
+      stdout: handle.stdout.pipe(
+        Stream.mapError((error) =>
+          ClaudeError.make(new ClaudeError.ProtocolError({ detail: `reading the CLI's stdout failed: ${error.message}` }))
+        )
+      ),
+      write,
+      endInput,
+      exit: Deferred.await(exited),
+      exitStatus: Effect.sync(() => Option.fromNullishOr(exitStatus)),
+      stderrTail: Effect.sync(() => tail.text()),
+      shutdown
+    } satisfies CliProcess
+  })
+
+  return ProcessManager.of({ spawn, resolveExecutable })
+})
+
+/**
+ * The ProcessManager on top of a `ChildProcessSpawner`, `FileSystem`, `Path` and `TokenManager`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (settings?: Settings) => Layer.effect(ProcessManager, make(settings))

@@ -1,0 +1,250 @@
+/**
+ * Bytes to lines to frames to {@link ClaudeEvent.ClaudeEvent}s, as a pull-based
+ * Stream: backpressure reaches the pipe, memory is bounded by the maximum line
+ * size, and no line, however bad, ends the stream.
+ *
+ * @since 0.1.0
+ */
+import { Stream } from "effect"
+import { ClaudeEvent } from "./ClaudeEvent.ts"
+import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
+import * as Protocol from "./Protocol.ts"
+import * as TurnOutcome from "./TurnOutcome.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Lines longer than this many bytes are reported as `Oversized` and dropped. Default 16 MiB. */
+  readonly maxLineBytes?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxLineBytes = 16 * 1024 * 1024
+
+const PREVIEW_CHARS = 500
+
+/**
+ * Turns one decoded value into the events it stands for. An assistant frame
+ * yields one event per content block, a user frame one per tool result; a
+ * frame is never dropped, even with no blocks.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEvent> => {
+  switch (decoded.kind) {
+    case "system_init": {
+      const frame = decoded.frame
+      return [ClaudeEvent.SessionStarted({
+        sessionId: frame.session_id,
+        model: frame.model,
+        cwd: frame.cwd,
+        tools: frame.tools ?? [],
+        frame
+      })]
+    }
+    case "api_retry": {
+      const frame = decoded.frame
+      return [ClaudeEvent.ApiRetry({
+        attempt: frame.attempt,
+        maxRetries: frame.max_retries,
+        delayMs: frame.retry_delay_ms,
+        status: frame.error_status ?? null,
+        error: frame.error ?? null,
+        frame
+      })]
+    }
+    case "permission_denied":
+      return [ClaudeEvent.PermissionDenied({ frame: decoded.frame })]
+    case "stream_event":
+      return [fromStreamEvent(decoded.frame)]
+    case "assistant":
+      return fromAssistant(decoded.frame)
+    case "user":
+      return fromUser(decoded.frame)
+    case "result":
+      return [fromResult(decoded.frame)]
+    case "control_request":
+      return [ClaudeEvent.ControlRequest({
+        requestId: decoded.frame.request_id,
+        subtype: decoded.frame.request.subtype,
+        frame: decoded.frame
+      })]
+    case "conversation_reset":
+      return [ClaudeEvent.ConversationReset({
+        newConversationId: decoded.frame.new_conversation_id,
+        frame: decoded.frame
+      })]
+    case "rate_limit_event":
+      return [ClaudeEvent.RateLimit({
+        status: decoded.frame.rate_limit_info?.status,
+        resetsAt: decoded.frame.rate_limit_info?.resetsAt,
+        frame: decoded.frame
+      })]
+    case "system":
+    case "command_lifecycle":
+    case "control_response":
+    case "control_cancel_request":
+    case "keep_alive":
+      return [ClaudeEvent.Frame({ frame: decoded.frame })]
+    case "unknown":
+      return [ClaudeEvent.Unknown({ type: decoded.frame.type, mismatch: decoded.mismatch, frame: decoded.frame })]
+    case "not_a_frame":
+      return [ClaudeEvent.Malformed({
+        line,
+        text: preview(JSON.stringify(decoded.value) ?? ""),
+        error: "valid JSON, but not an object with a string `type`"
+      })]
+  }
+}
+
+const fromStreamEvent = (frame: Protocol.StreamEventFrame): ClaudeEvent => {
+  const event: { readonly type: string; readonly index?: unknown; readonly delta?: unknown } = frame.event
+  const parentToolUseId = frame.parent_tool_use_id ?? null
+  const index = typeof event.index === "number" ? event.index : 0
+  if (event.type === "content_block_delta" && isDelta(event.delta)) {
+    const delta = event.delta
+    if (delta.type === "text_delta" && typeof delta.text === "string") {
+      return ClaudeEvent.TextDelta({ text: delta.text, index, parentToolUseId, frame })
+    }
+    if (delta.type === "thinking_delta" && typeof delta.thinking === "string") {
+      return ClaudeEvent.ThinkingDelta({ thinking: delta.thinking, index, parentToolUseId, frame })
+    }
+    if (delta.type === "input_json_delta" && typeof delta.partial_json === "string") {
+      return ClaudeEvent.ToolInputDelta({ partialJson: delta.partial_json, index, parentToolUseId, frame })
+    }
+  }
+  return ClaudeEvent.StreamEvent({ eventType: event.type, frame })
+}
+
+interface Delta {
+  readonly type: unknown
+  readonly text?: unknown
+  readonly thinking?: unknown
+  readonly partial_json?: unknown
+}
+
+const isDelta = (u: unknown): u is Delta => typeof u === "object" && u !== null && "type" in u
+
+const fromAssistant = (frame: Protocol.AssistantFrame): Array<ClaudeEvent> => {
+  const parentToolUseId = frame.parent_tool_use_id ?? null
+  const messageId = frame.message.id
+  const events = frame.message.content.map((block): ClaudeEvent => {
+    if (Protocol.isTextBlock(block)) {
+      return ClaudeEvent.AssistantText({ text: block.text, messageId, parentToolUseId, frame })
+    }
+    if (Protocol.isThinkingBlock(block)) {
+      return ClaudeEvent.AssistantThinking({ thinking: block.thinking, messageId, frame })
+    }
+    if (Protocol.isToolUseBlock(block)) {
+      return ClaudeEvent.ToolUse({ id: block.id, name: block.name, input: block.input, parentToolUseId, frame })
+    }
+    return ClaudeEvent.AssistantBlock({ block, frame })
+  })
+  return events.length > 0 ? events : [ClaudeEvent.Frame({ frame })]
+}
+
+const fromUser = (frame: Protocol.UserFrame): Array<ClaudeEvent> => {
+  const content = frame.message.content
+  const results = typeof content === "string" ? [] : content.filter(Protocol.isToolResultBlock).map((block) =>
+    ClaudeEvent.ToolResult({
+      toolUseId: block.tool_use_id,
+      content: block.content,
+      isError: block.is_error === true,
+      frame
+    })
+  )
+  return results.length > 0 ? results : [ClaudeEvent.UserMessage({ frame })]
+}
+
+const fromResult = (frame: Protocol.ResultFrame): ClaudeEvent =>
+  ClaudeEvent.Result({
+    sessionId: frame.session_id,
+    subtype: frame.subtype,
+    isError: frame.is_error,
+    text: frame.result,
+    costUsd: frame.total_cost_usd,
+    usage: frame.usage,
+    durationMs: frame.duration_ms,
+    durationApiMs: frame.duration_api_ms,
+    numTurns: frame.num_turns,
+    error: TurnOutcome.fromResult(frame),
+    frame
+  })
+
+const preview = (text: string) => (text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text)
+
+// JSON.parse is the one thing here that throws; keep the throw inside this function.
+const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | {
+  readonly ok: false
+  readonly error: string
+} => {
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) }
+  }
+}
+
+/**
+ * Turns one line of CLI output into events: a frame's events, or a `Malformed` diagnostic.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
+  const parsed = parseJson(text)
+  if (!parsed.ok) return [ClaudeEvent.Malformed({ line, text: preview(text), error: parsed.error })]
+  return fromDecoded(Protocol.decode(parsed.value), line)
+}
+
+const fromLineItem = (item: LineItem, limit: number): Array<ClaudeEvent> =>
+  item._tag === "Line"
+    ? fromLine(item.text, item.line)
+    : [ClaudeEvent.Oversized({ line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]
+
+const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<ClaudeEvent> => {
+  const events: Array<ClaudeEvent> = []
+  for (const item of items) {
+    for (const event of fromLineItem(item, limit)) events.push(event)
+  }
+  return events
+}
+
+/**
+ * Splits bytes into lines (CRLF and split UTF-8 handled, empty lines skipped),
+ * reporting lines over the limit without holding them.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const lines = (options?: Options) => <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => {
+  const limit = options?.maxLineBytes ?? defaultMaxLineBytes
+  return Stream.mapAccumArray(
+    bytes,
+    () => new LineSplitter(limit),
+    (splitter, chunks) => [splitter, splitter.pushAll(chunks)],
+    { onHalt: (splitter) => splitter.flush() }
+  )
+}
+
+/**
+ * The whole pipeline: CLI stdout bytes in, events out.
+ *
+ * @since 0.1.0
+ * @category streams
+ */
+export const events = (options?: Options) => <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => {
+  const limit = options?.maxLineBytes ?? defaultMaxLineBytes
+  return Stream.mapAccumArray(
+    bytes,
+    () => new LineSplitter(limit),
+    (splitter, chunks) => [splitter, fromLineItems(splitter.pushAll(chunks), limit)],
+    { onHalt: (splitter) => fromLineItems(splitter.flush(), limit) }
+  )
+}

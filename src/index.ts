@@ -1,0 +1,12 @@
+/**
+ * @since 0.1.0
+ */
+export * as Claude from "./Claude.ts"
+export * as ClaudeError from "./ClaudeError.ts"
+export * as ClaudeEvent from "./ClaudeEvent.ts"
+export * as ClaudeOptions from "./ClaudeOptions.ts"
+export * as ProcessManager from "./ProcessManager.ts"
+export * as Protocol from "./Protocol.ts"
+export * as StreamHandler from "./StreamHandler.ts"
+export * as TokenManager from "./TokenManager.ts"
+export * as TurnOutcome from "./TurnOutcome.ts"

@@ -1,0 +1,130 @@
+/**
+ * Splits a byte stream into lines, bounded in memory.
+ *
+ * Lines are cut on `\n` in bytes before any text decoding: 0x0A never occurs
+ * inside a multi-byte UTF-8 sequence, so a character split across reads is
+ * whole again once its line is decoded. A line that outgrows the limit is
+ * dropped as it streams by (only its first bytes are kept for the report).
+ *
+ * @internal
+ */
+
+export type LineItem =
+  | { readonly _tag: "Line"; readonly line: number; readonly text: string }
+  | {
+    readonly _tag: "Oversized"
+    readonly line: number
+    readonly bytes: number
+    readonly head: string
+  }
+
+const NEWLINE = 0x0a
+const CARRIAGE_RETURN = 0x0d
+const HEAD_BYTES = 256
+
+export class LineSplitter {
+  private readonly decoder = new TextDecoder("utf-8")
+  private pending: Array<Uint8Array> = []
+  private pendingBytes = 0
+  /** Bytes of the current line seen so far when it has gone over the limit. */
+  private oversizedBytes = -1
+  private oversizedHead: Uint8Array = new Uint8Array(0)
+  private lineNumber = 0
+
+  readonly maxLineBytes: number
+
+  constructor(maxLineBytes: number) {
+    this.maxLineBytes = maxLineBytes
+  }
+
+  pushAll(chunks: ReadonlyArray<Uint8Array>): Array<LineItem> {
+    const out: Array<LineItem> = []
+    for (const chunk of chunks) this.push(chunk, out)
+    return out
+  }
+
+  push(chunk: Uint8Array, out: Array<LineItem>): void {
+    let start = 0
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(NEWLINE, start)
+      const end = newline === -1 ? chunk.length : newline
+      if (newline !== -1 && this.pendingBytes === 0 && this.oversizedBytes < 0 && end - start <= this.maxLineBytes) {
+        // Fast path: the whole line is inside this chunk; decode it in place.
+        this.emit(chunk.subarray(start, end), out)
+      } else {
+        this.take(chunk.subarray(start, end))
+        if (newline === -1) return
+        this.endLine(out)
+      }
+      start = newline + 1
+    }
+  }
+
+  /** The last line, when the stream ends without a newline. */
+  flush(): Array<LineItem> {
+    const out: Array<LineItem> = []
+    if (this.pendingBytes > 0 || this.oversizedBytes >= 0) this.endLine(out)
+    return out
+  }
+
+  private take(segment: Uint8Array): void {
+    if (segment.length === 0) return
+    if (this.oversizedBytes >= 0) {
+      this.oversizedBytes += segment.length
+      return
+    }
+    if (this.pendingBytes + segment.length > this.maxLineBytes) {
+      // Over the limit: keep a head for the diagnostic and let the rest go by.
+      const joined = concat(this.pending, this.pendingBytes, segment.subarray(0, HEAD_BYTES))
+      this.oversizedHead = joined.subarray(0, HEAD_BYTES)
+      this.oversizedBytes = this.pendingBytes + segment.length
+      this.pending = []
+      this.pendingBytes = 0
+      return
+    }
+    // Copy: the chunk's buffer may be reused by the reader after this call.
+    this.pending.push(segment.slice())
+    this.pendingBytes += segment.length
+  }
+
+  private endLine(out: Array<LineItem>): void {
+    if (this.oversizedBytes >= 0) {
+      this.lineNumber++
+      out.push({
+        _tag: "Oversized",
+        line: this.lineNumber,
+        bytes: this.oversizedBytes,
+        head: this.decoder.decode(this.oversizedHead)
+      })
+      this.oversizedBytes = -1
+      this.oversizedHead = new Uint8Array(0)
+      return
+    }
+    const bytes = this.pending.length === 1 && this.pending[0] !== undefined
+      ? this.pending[0]
+      : concat(this.pending, this.pendingBytes)
+    this.pending = []
+    this.pendingBytes = 0
+    this.emit(bytes, out)
+  }
+
+  private emit(line: Uint8Array, out: Array<LineItem>): void {
+    let bytes = line
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1)
+    const text = this.decoder.decode(bytes)
+    if (text.trim() === "") return
+    this.lineNumber++
+    out.push({ _tag: "Line", line: this.lineNumber, text })
+  }
+}
+
+const concat = (parts: ReadonlyArray<Uint8Array>, size: number, extra?: Uint8Array): Uint8Array => {
+  const result = new Uint8Array(size + (extra?.length ?? 0))
+  let offset = 0
+  for (const part of parts) {
+    result.set(part, offset)
+    offset += part.length
+  }
+  if (extra !== undefined) result.set(extra, offset)
+  return result
+}

@@ -1,0 +1,1107 @@
+#!/usr/bin/env node
+// A fake Claude Code CLI for tests.
+//
+// It speaks the session protocol of the real CLI (2.1.329): run it with
+// `--output-format stream-json --verbose --input-format stream-json`, write one JSON object per line to
+// its stdin and read one JSON object per line from its stdout. Frame shapes follow the recorded transcripts
+// of the real CLI (../shared/fixtures/claude-cli-2.1.329). On top of that it misbehaves on demand, for the
+// faults the real CLI cannot be made to show (crashes, hangs, garbage, huge lines, floods, stuck signals,
+// grandchildren, unanswered control requests, ...).
+//
+// The behaviour comes from the environment variable FAKE_CLI_BEHAVIOR, a JSON object whose keys are all
+// optional. `src/testing/FakeCli.ts` documents every knob (`FakeCli.Behavior`) and builds the variable.
+//
+// Plain ESM with node built-ins only, so it runs on any Node >= 20 without a build step.
+
+import { spawn } from "node:child_process"
+import { randomBytes, randomUUID } from "node:crypto"
+import { once } from "node:events"
+import { appendFileSync, renameSync, writeFileSync } from "node:fs"
+import { createInterface } from "node:readline"
+import { setTimeout as sleep } from "node:timers/promises"
+
+const VERSION = "2.1.329"
+/** The multi-byte text that garbage mode trickles out one byte at a time (also exported by FakeCli.ts). */
+const UNICODE_SAMPLE = "héllo wörld — 日本語 🎉"
+const MODEL_ALIASES = {
+  default: "claude-opus-5-5",
+  opus: "claude-opus-5-5",
+  fable: "claude-fable-5-2",
+  sonnet: "claude-sonnet-5-5",
+  haiku: "claude-haiku-5-5"
+}
+const TOOLS = ["Task", "Bash", "Edit", "Glob", "Grep", "Read", "WebFetch", "WebSearch", "Write"]
+const SLASH_COMMANDS = ["clear", "compact", "context", "cost", "init", "model", "review"]
+const DEFAULT_TOOL_USE = { name: "Bash", input: { command: "echo hi-from-tool", description: "Print a greeting" } }
+const CHUNK_BYTES = 64 * 1024
+
+// ---------------------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2)
+const behavior = readBehavior()
+
+function readBehavior() {
+  const raw = process.env.FAKE_CLI_BEHAVIOR
+  if (raw === undefined || raw.trim() === "") return {}
+  try {
+    const parsed = JSON.parse(raw)
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) return parsed
+  } catch {
+    // reported below
+  }
+  // A broken configuration is a bug in the test, not a fault to simulate: fail loudly.
+  process.stderr.write(`fake-cli: FAKE_CLI_BEHAVIOR must be a JSON object, got: ${raw}\n`)
+  process.exit(2)
+}
+
+/** Value of `--flag value` or `--flag=value`. */
+function flagValue(name) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === name) return argv[i + 1]
+    if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1)
+  }
+  return undefined
+}
+
+const resolveModel = (model) => MODEL_ALIASES[model] ?? model
+
+const state = {
+  sessionId: initialSessionId(),
+  model: resolveModel(flagValue("--model") ?? "default"),
+  permissionMode: flagValue("--permission-mode") ?? "default",
+  includePartialMessages: argv.includes("--include-partial-messages"),
+  reportsSessionState: process.env.CLAUDE_CODE_SDK_READS_SESSION_STATE === "1",
+  sessionState: "idle",
+  /** Turns started so far; the running turn's `index`. `/clear` turns are not counted. */
+  turnCount: 0,
+  totalCostUsd: 0,
+  lastResultOk: true,
+  /** Once hung, the process reads stdin but never writes again and never exits by itself. */
+  hung: false,
+  stdinEnded: false,
+  finishing: false,
+  /** User messages waiting for the running turn to end (the real CLI queues them too). */
+  queue: [],
+  /** The running turn, if any. */
+  current: undefined,
+  /** Our control requests by request_id, with every answer the host sent for them. */
+  controlRequests: new Map(),
+  /** What `sessionFile` gets: the conversation as user/assistant lines. */
+  transcript: [],
+  children: [],
+  /** Memory held on purpose (`rssGrowMb`). */
+  ballast: []
+}
+
+/** `--session-id` wins, then `--resume <id>` (kept unless `--fork-session`), else a fresh id. */
+function initialSessionId() {
+  const explicit = flagValue("--session-id")
+  if (explicit) return explicit
+  const resumed = flagValue("--resume")
+  if (resumed && !argv.includes("--fork-session")) return resumed
+  return randomUUID()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output: every stdout write goes through one queue, so a line written in several pieces (trickled bytes,
+// a huge line in chunks) is never interleaved with a control response written meanwhile. Writes wait for
+// 'drain' when the pipe is full, so a slow reader really slows the writer down.
+// ---------------------------------------------------------------------------------------------------------
+
+let stdoutQueue = Promise.resolve()
+
+function withStdout(task) {
+  const run = stdoutQueue.then(task)
+  stdoutQueue = run.catch(() => undefined)
+  return run
+}
+
+async function writeChunk(stream, chunk, progress) {
+  const accepted = stream.write(chunk)
+  progress?.add(Buffer.byteLength(chunk))
+  if (!accepted) {
+    progress?.report()
+    await once(stream, "drain")
+  }
+}
+
+const emitLine = (line, progress) => withStdout(() => writeChunk(process.stdout, `${line}\n`, progress))
+const emit = (frame, progress) => emitLine(JSON.stringify(frame), progress)
+
+/** Resolves once everything written so far has left the process. */
+const flushStream = (stream) => new Promise((resolve) => stream.write("", () => resolve()))
+
+async function shutdown(code) {
+  await withStdout(() => flushStream(process.stdout))
+  await flushStream(process.stderr)
+  process.exit(code)
+}
+
+// The host closed our stdout: nobody can hear us any more.
+process.stdout.on("error", (error) => {
+  process.stderr.write(`fake-cli: stdout failed (${error.code ?? error.message}), exiting\n`)
+  process.exit(1)
+})
+
+/** Progress of a flood, written to `progressFile` so a test can watch backpressure stall the writer. */
+function makeProgress(phase) {
+  const file = behavior.progressFile
+  let bytes = 0
+  let frames = 0
+  let reported = 0
+  const report = (done = false) => {
+    if (!file) return
+    reported = bytes
+    // Write-then-rename so a reader never sees half a file.
+    const temporary = `${file}.${process.pid}.tmp`
+    writeFileSync(temporary, JSON.stringify({ phase, bytes, frames, done, pid: process.pid, at: Date.now() }))
+    renameSync(temporary, file)
+  }
+  return {
+    add(n) {
+      bytes += n
+      if (bytes - reported >= 256 * 1024) report()
+    },
+    frame() {
+      frames++
+    },
+    report: () => report(false),
+    done: () => report(true),
+    get bytes() {
+      return bytes
+    },
+    get frames() {
+      return frames
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Frames (shapes copied from the real CLI's transcripts; the real ones carry more fields)
+// ---------------------------------------------------------------------------------------------------------
+
+const now = () => new Date().toISOString()
+const messageId = () => `msg_${randomBytes(12).toString("hex")}`
+const toolUseId = () => `toolu_${randomBytes(10).toString("hex")}`
+
+function systemInit() {
+  return {
+    type: "system",
+    subtype: "init",
+    cwd: process.cwd(),
+    session_id: state.sessionId,
+    tools: TOOLS,
+    mcp_servers: [],
+    model: state.model,
+    permissionMode: state.permissionMode,
+    slash_commands: SLASH_COMMANDS,
+    apiKeySource: process.env.ANTHROPIC_API_KEY ? "ANTHROPIC_API_KEY" : "none",
+    claude_code_version: VERSION,
+    output_style: "default",
+    agents: ["general-purpose"],
+    skills: [],
+    plugins: [],
+    uuid: randomUUID(),
+    original_cwd: process.cwd(),
+    additional_directories: []
+  }
+}
+
+function usage(outputTokens) {
+  return {
+    input_tokens: 100,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    output_tokens: outputTokens,
+    server_tool_use: { web_search_requests: 0, web_fetch_requests: 0 },
+    service_tier: "standard"
+  }
+}
+
+function assistantFrame(turn, id, content, extra = {}) {
+  return {
+    type: "assistant",
+    message: {
+      id,
+      type: "message",
+      role: "assistant",
+      model: state.model,
+      content,
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
+      context_management: null
+    },
+    parent_tool_use_id: null,
+    session_id: state.sessionId,
+    uuid: randomUUID(),
+    timestamp: now(),
+    request_id: `req_fake_${randomBytes(6).toString("hex")}`,
+    ...turn.userMessageFields(),
+    ...extra
+  }
+}
+
+function streamEvent(apiMessageId, event) {
+  return {
+    type: "stream_event",
+    event,
+    session_id: state.sessionId,
+    parent_tool_use_id: null,
+    uuid: randomUUID(),
+    api_message_id: apiMessageId
+  }
+}
+
+function userFrame(content, extra = {}) {
+  return {
+    type: "user",
+    message: { role: "user", content },
+    parent_tool_use_id: null,
+    session_id: state.sessionId,
+    uuid: randomUUID(),
+    timestamp: now(),
+    ...extra
+  }
+}
+
+function resultFrame(turn, fields, costUsd = 0.00064 * turn.numTurns) {
+  state.totalCostUsd += costUsd
+  return {
+    type: "result",
+    subtype: "success",
+    is_error: false,
+    duration_ms: Date.now() - turn.startedAt,
+    duration_api_ms: Math.max(0, Date.now() - turn.startedAt - 5),
+    num_turns: turn.numTurns,
+    stop_reason: "end_turn",
+    session_id: state.sessionId,
+    total_cost_usd: state.totalCostUsd,
+    usage: usage(12),
+    modelUsage: {
+      [state.model]: {
+        inputTokens: 100 * turn.numTurns,
+        outputTokens: 12,
+        cacheReadInputTokens: 0,
+        cacheCreationInputTokens: 0,
+        webSearchRequests: 0,
+        costUSD: costUsd,
+        contextWindow: 1000000,
+        maxOutputTokens: 128000
+      }
+    },
+    permission_denials: turn.permissionDenials,
+    terminal_reason: "completed",
+    api_error_status: null,
+    uuid: randomUUID(),
+    ...turn.userMessageFields(),
+    ...(turn.controlAnswers.length > 0 ? { fake_control_answers: turn.controlAnswers } : {}),
+    ...fields
+  }
+}
+
+function lifecycleFrame(commandUuid, lifecycle) {
+  return {
+    type: "command_lifecycle",
+    command_uuid: commandUuid,
+    state: lifecycle,
+    uuid: randomUUID(),
+    session_id: state.sessionId
+  }
+}
+
+/** Reports idle / running, on changes only (the real CLI only reports this to hosts that ask for it). */
+async function setSessionState(sessionState) {
+  if (!state.reportsSessionState || state.sessionState === sessionState) return
+  state.sessionState = sessionState
+  await emit({
+    type: "system",
+    subtype: "session_state_changed",
+    state: sessionState,
+    sdk_host_only: true,
+    uuid: randomUUID(),
+    session_id: state.sessionId
+  })
+}
+
+const API_ERRORS = {
+  400: { type: "invalid_request_error", error: "unknown", text: "API Error: 400 invalid_request_error" },
+  401: {
+    type: "authentication_error",
+    error: "authentication_failed",
+    text: "Failed to authenticate. API Error: 401 Invalid authentication credentials"
+  },
+  403: { type: "permission_error", error: "authentication_failed", text: "API Error: 403 permission_error" },
+  429: { type: "rate_limit_error", error: "rate_limit", text: "API Error: 429 rate_limit_error" },
+  500: { type: "api_error", error: "server_error", text: "API Error: 500 api_error" },
+  529: { type: "overloaded_error", error: "server_error", text: "API Error: 529 overloaded_error" }
+}
+
+/** The two frames an API failure produces: a synthetic assistant message and an `is_error` result. */
+function apiErrorFrames(turn, spec) {
+  const status = spec.status ?? 401
+  const known = API_ERRORS[status] ?? { type: "api_error", error: "unknown", text: `API Error: ${status}` }
+  const type = spec.type ?? known.type
+  const text = spec.message ?? known.text
+  const assistant = assistantFrame(turn, randomUUID(), [{ type: "text", text }], {
+    error: spec.error ?? known.error,
+    is_api_error_message: true,
+    api_error_status: status,
+    api_error_type: type
+  })
+  assistant.message.model = "<synthetic>"
+  assistant.message.stop_reason = "stop_sequence"
+  assistant.message.stop_sequence = ""
+  const result = resultFrame(turn, {
+    is_error: true,
+    stop_reason: "stop_sequence",
+    terminal_reason: "api_error",
+    api_error_status: status,
+    api_error_type: type,
+    result: text
+  }, 0)
+  return [assistant, result]
+}
+
+function initializeResponse() {
+  return {
+    commands: SLASH_COMMANDS.map((name) => ({ name, description: `/${name}`, argumentHint: "", builtin: true })),
+    agents: [{ name: "general-purpose", description: "General-purpose agent" }],
+    output_style: "default",
+    available_output_styles: ["default"],
+    models: Object.entries(MODEL_ALIASES).map(([value, resolvedModel]) => ({
+      value,
+      resolvedModel,
+      displayName: value,
+      description: resolvedModel
+    })),
+    account: {
+      tokenSource: "none",
+      apiKeySource: process.env.ANTHROPIC_API_KEY ? "ANTHROPIC_API_KEY" : "none",
+      apiProvider: "firstParty"
+    },
+    pid: process.pid,
+    claude_code_version: VERSION,
+    current_permission_mode: state.permissionMode,
+    session_state: state.current ? "running" : "idle",
+    capabilities: []
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------------------------
+
+/** Dies as configured by `crash` once the turn reaches `point`. Never returns when it fires. */
+async function maybeCrash(turn, point) {
+  const crash = behavior.crash
+  if (!crash || turn.index !== (crash.turn ?? 1)) return
+  const when = crash.when ?? "midTurn"
+  const due = when === "midTurn" ? point === "frame" && turn.frames >= (crash.afterFrames ?? 1) : point === when
+  if (!due) return
+  // Let the frames written so far reach the host: the point is a turn cut off half-way, not lost output.
+  await withStdout(() => flushStream(process.stdout))
+  process.stderr.write(`fake-cli: simulated crash (${crash.signal ?? `exit ${crash.exitCode ?? 1}`})\n`)
+  await flushStream(process.stderr)
+  if (crash.signal) {
+    // Our own SIGTERM handler would turn a SIGTERM into exit 143 (or ignore it).
+    process.removeAllListeners(crash.signal)
+    process.kill(process.pid, crash.signal)
+    // Signals that Node handles itself would not kill us; fall back to the shell's code for them.
+    await sleep(1000)
+  }
+  process.exit(crash.exitCode ?? 1)
+}
+
+/** Goes silent for good if `hang` names this point (first turn only). Never returns when it fires. */
+async function maybeHang(turn, point) {
+  if (behavior.hang !== point || turn.index !== 1) return
+  await hang()
+}
+
+async function hang() {
+  state.hung = true
+  process.stderr.write("fake-cli: hanging (simulated)\n")
+  // stdin alone would not keep us alive after EOF.
+  setInterval(() => undefined, 60_000)
+  await new Promise(() => undefined)
+}
+
+function growMemory() {
+  const mb = behavior.rssGrowMb
+  if (!mb) return
+  // Filled, so the pages are really touched and show up in RSS.
+  state.ballast.push(Buffer.alloc(mb * 1024 * 1024, 1))
+}
+
+function spawnChildren() {
+  const count = behavior.spawnChildren ?? 0
+  for (let i = 0; i < count; i++) {
+    // Same process group as us (not detached), like the Bash tool's commands and stdio MCP servers.
+    // stdio "ignore" so they do not hold our pipes open; unref so they do not keep us alive.
+    const child = spawn("sleep", ["600"], { stdio: "ignore" })
+    child.unref()
+    state.children.push(child.pid)
+  }
+}
+
+function writePidFile() {
+  if (!behavior.pidFile) return
+  writeFileSync(behavior.pidFile, JSON.stringify({ pid: process.pid, children: state.children }))
+}
+
+async function floodStderr() {
+  const total = behavior.stderrFloodBytes ?? 0
+  if (total <= 0) return
+  const progress = makeProgress("stderr")
+  let line = 0
+  while (progress.bytes < total) {
+    // Debug-log-looking lines, written in large chunks; awaiting 'drain' blocks us while nobody reads.
+    let chunk = ""
+    while (chunk.length < CHUNK_BYTES && progress.bytes + chunk.length < total) {
+      chunk += `[DEBUG] fake-cli stderr flood line ${String(line++).padStart(8, "0")} ${"-".repeat(40)}\n`
+    }
+    await writeChunk(process.stderr, chunk.slice(0, total - progress.bytes), progress)
+  }
+  progress.done()
+}
+
+/** Lines a real CLI has been seen to mix into stdout, none of them a frame. */
+const GARBAGE_LINES = [
+  "[DEBUG] Loading settings from /home/user/.claude/settings.json",
+  "",
+  "\"a bare JSON string\"",
+  "42",
+  "   ",
+  "[1,2,3]",
+  "{not json at all",
+  "Warning: something noisy happened in a dependency"
+]
+
+async function emitBanner() {
+  await emitLine("\u001b[2m╭────────────────────────────────────╮\u001b[0m")
+  await emitLine(`\u001b[2m│ ✻ Welcome to Claude Code v${VERSION} (fake) │\u001b[0m`)
+  await emitLine("\u001b[2m╰────────────────────────────────────╯\u001b[0m")
+}
+
+async function emitGarbage(turn) {
+  for (const line of GARBAGE_LINES) await emitLine(line)
+  // A frame of a type this protocol version does not know: decoders must pass it on.
+  await turn.emit({ type: "future_frame", x: 1, session_id: state.sessionId, uuid: randomUUID() })
+  // A valid frame terminated by CRLF.
+  await withStdout(() =>
+    writeChunk(
+      process.stdout,
+      `${JSON.stringify({ type: "system", subtype: "status", status: "requesting", session_id: state.sessionId, uuid: randomUUID() })}\r\n`
+    )
+  )
+  turn.frames++
+}
+
+/**
+ * Writes one frame with every byte >= 0x80 as its own write, pausing after each, so the reader sees UTF-8
+ * sequences split across reads. ASCII runs go out in one piece to keep it quick.
+ */
+function trickle(line) {
+  return withStdout(async () => {
+    const bytes = Buffer.from(`${line}\n`, "utf8")
+    let start = 0
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] < 0x80) continue
+      if (i > start) await writeChunk(process.stdout, bytes.subarray(start, i))
+      await writeChunk(process.stdout, bytes.subarray(i, i + 1))
+      await sleep(2)
+      start = i + 1
+    }
+    if (start < bytes.length) await writeChunk(process.stdout, bytes.subarray(start))
+  })
+}
+
+/** One line of exactly `hugeLineBytes` bytes (newline not counted), written in chunks. */
+async function emitHugeLine(turn) {
+  const total = behavior.hugeLineBytes
+  const progress = makeProgress("hugeLine")
+  let prefix = ""
+  let suffix = ""
+  if ((behavior.hugeLineKind ?? "frame") === "frame") {
+    const frame = JSON.stringify(assistantFrame(turn, messageId(), [{ type: "text", text: "" }]))
+    const at = frame.indexOf("\"text\":\"\"") + "\"text\":\"".length
+    prefix = frame.slice(0, at)
+    suffix = frame.slice(at)
+  }
+  let padding = Math.max(0, total - Buffer.byteLength(prefix) - Buffer.byteLength(suffix))
+  const block = Buffer.alloc(CHUNK_BYTES, "x")
+  await withStdout(async () => {
+    await writeChunk(process.stdout, prefix, progress)
+    while (padding > 0) {
+      const size = Math.min(padding, CHUNK_BYTES)
+      await writeChunk(process.stdout, block.subarray(0, size), progress)
+      padding -= size
+    }
+    await writeChunk(process.stdout, `${suffix}\n`, progress)
+  })
+  progress.frame()
+  progress.done()
+  turn.frames++
+  await maybeCrash(turn, "frame")
+}
+
+/** `stdoutFloodBytes` worth of numbered assistant frames, as fast as the reader takes them. */
+async function emitFlood(turn) {
+  const total = behavior.stdoutFloodBytes
+  const frameBytes = behavior.floodFrameBytes ?? 8192
+  const progress = makeProgress("stdout")
+  const id = messageId()
+  for (let seq = 0; progress.bytes < total; seq++) {
+    const label = `flood ${seq} `
+    const frame = assistantFrame(turn, id, [{ type: "text", text: label }], { fake_flood_seq: seq })
+    const padding = Math.max(0, frameBytes - JSON.stringify(frame).length - 1)
+    frame.message.content[0].text = label + "x".repeat(padding)
+    await turn.emit(frame, { delay: false, progress })
+    progress.frame()
+  }
+  progress.done()
+  return { frames: progress.frames, bytes: progress.bytes }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Turns
+// ---------------------------------------------------------------------------------------------------------
+
+class Turn {
+  constructor(message, index) {
+    this.message = message
+    this.index = index
+    this.prompt = promptText(message)
+    this.abort = new AbortController()
+    this.startedAt = Date.now()
+    /** Frames written by this turn, for `crash.afterFrames`. */
+    this.frames = 0
+    /** Text already streamed as deltas: what an interrupt leaves behind. */
+    this.streamedText = ""
+    this.apiMessageId = undefined
+    this.numTurns = 1
+    this.permissionDenials = []
+    this.controlAnswers = []
+    /** Why the tool was not allowed to run, if it was not. */
+    this.toolDenied = undefined
+  }
+
+  userMessageFields() {
+    const id = this.message.uuid
+    return typeof id === "string" ? { user_message_uuid: id, user_message_uuids: [id] } : {}
+  }
+
+  /** Writes one frame of this turn: honours `frameDelayMs`, stops at an interrupt, counts for `crash`. */
+  async emit(frame, { delay = true, progress } = {}) {
+    const signal = this.abort.signal
+    if (delay && behavior.frameDelayMs) await sleep(behavior.frameDelayMs, undefined, { signal })
+    signal.throwIfAborted()
+    await emit(frame, progress)
+    this.frames++
+    await maybeCrash(this, "frame")
+  }
+}
+
+function promptText(message) {
+  const content = message.message?.content
+  if (typeof content === "string") return content
+  if (!Array.isArray(content)) return ""
+  return content
+    .filter((block) => block?.type === "text" && typeof block.text === "string")
+    .map((block) => block.text)
+    .join("\n")
+}
+
+function replyText(turn) {
+  const reply = behavior.reply
+  let text
+  if (Array.isArray(reply)) text = reply[Math.min(turn.index, reply.length) - 1]
+  else if (typeof reply === "string") text = reply
+  text ??= `echo: ${turn.prompt}`
+  return behavior.garbage ? `${text} ${UNICODE_SAMPLE}` : text
+}
+
+/** Splits text into `count` pieces on code point boundaries (a delta never holds half a character). */
+function splitText(text, count) {
+  const points = Array.from(text)
+  const size = Math.max(1, Math.ceil(points.length / Math.max(1, count)))
+  const pieces = []
+  for (let i = 0; i < points.length; i += size) pieces.push(points.slice(i, i + size).join(""))
+  return pieces.length > 0 ? pieces : [""]
+}
+
+async function emitText(turn, text) {
+  const id = messageId()
+  turn.apiMessageId = id
+  const partial = state.includePartialMessages
+  if (partial) {
+    await turn.emit(
+      streamEvent(id, {
+        type: "message_start",
+        message: {
+          id,
+          type: "message",
+          role: "assistant",
+          model: state.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: usage(1)
+        }
+      })
+    )
+    await turn.emit(streamEvent(id, { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }))
+    for (const piece of splitText(text, behavior.partialChunks ?? 3)) {
+      await turn.emit(
+        streamEvent(id, { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } })
+      )
+      turn.streamedText += piece
+    }
+  }
+  // As in the real CLI, the completed block arrives between the last delta and content_block_stop.
+  const frame = assistantFrame(turn, id, [{ type: "text", text }])
+  if (behavior.garbage) {
+    turn.abort.signal.throwIfAborted()
+    await trickle(JSON.stringify(frame))
+    turn.frames++
+    await maybeCrash(turn, "frame")
+  } else {
+    await turn.emit(frame)
+  }
+  if (partial) {
+    await turn.emit(streamEvent(id, { type: "content_block_stop", index: 0 }))
+    await turn.emit(
+      streamEvent(id, {
+        type: "message_delta",
+        delta: { stop_reason: "end_turn", stop_sequence: null },
+        usage: { output_tokens: 12 }
+      })
+    )
+    await turn.emit(streamEvent(id, { type: "message_stop" }))
+  }
+}
+
+function controlRequestBody(spec, turn, tool) {
+  switch (spec.subtype) {
+    case "can_use_tool":
+      return {
+        tool_name: tool.name,
+        display_name: tool.name,
+        input: tool.input,
+        description: tool.input?.description ?? tool.name,
+        permission_suggestions: [
+          { type: "addRules", rules: [{ toolName: tool.name }], behavior: "allow", destination: "localSettings" }
+        ],
+        blocked_path: null,
+        tool_use_id: tool.id,
+        ...spec
+      }
+    case "hook_callback":
+      return {
+        callback_id: "hook_0",
+        input: {
+          session_id: state.sessionId,
+          transcript_path: `${process.cwd()}/.claude/${state.sessionId}.jsonl`,
+          cwd: process.cwd(),
+          permission_mode: state.permissionMode,
+          hook_event_name: "PreToolUse",
+          tool_name: tool.name,
+          tool_input: tool.input,
+          tool_use_id: tool.id
+        },
+        tool_use_id: tool.id,
+        ...spec
+      }
+    default:
+      return { ...spec }
+  }
+}
+
+/**
+ * Sends every configured control request at once (the host must serve several outstanding requests), then
+ * waits for an answer to each, up to `controlTimeoutMs`, plus `controlGraceMs` to catch duplicate answers.
+ */
+async function runControlRequests(turn, tool) {
+  const specs = behavior.controlRequests ?? []
+  if (specs.length === 0) return
+  const entries = []
+  for (const spec of specs) {
+    const request = controlRequestBody(spec, turn, tool)
+    const entry = { request_id: randomUUID(), subtype: request.subtype, responses: [] }
+    entry.answered = new Promise((resolve) => (entry.resolve = resolve))
+    state.controlRequests.set(entry.request_id, entry)
+    entries.push(entry)
+    await turn.emit({ type: "control_request", request_id: entry.request_id, request })
+  }
+  const signal = turn.abort.signal
+  await waitAtMost(Promise.all(entries.map((entry) => entry.answered)), behavior.controlTimeoutMs ?? 10_000, signal)
+  await sleep(behavior.controlGraceMs ?? 50, undefined, { signal })
+  for (const entry of entries) {
+    const response = entry.responses[0] ?? null
+    turn.controlAnswers.push({
+      request_id: entry.request_id,
+      subtype: entry.subtype,
+      count: entry.responses.length,
+      response,
+      timed_out: response === null
+    })
+    if (entry.subtype === "can_use_tool" && !isAllowed(response)) {
+      turn.permissionDenials.push({ tool_name: tool.name, tool_use_id: tool.id, tool_input: tool.input })
+      turn.toolDenied = deniedMessage(response)
+    }
+  }
+}
+
+/** Waits for `promise` or `ms`, whichever comes first; rejects if `signal` aborts meanwhile. */
+async function waitAtMost(promise, ms, signal) {
+  let timer
+  let onAbort
+  const deadline = new Promise((resolve) => (timer = setTimeout(resolve, ms)))
+  const aborted = new Promise((_, reject) => {
+    onAbort = () => reject(signal.reason)
+    signal.addEventListener("abort", onAbort, { once: true })
+  })
+  try {
+    signal.throwIfAborted()
+    await Promise.race([promise, deadline, aborted])
+  } finally {
+    clearTimeout(timer)
+    signal.removeEventListener("abort", onAbort)
+  }
+}
+
+const isAllowed = (response) => response?.subtype === "success" && response.response?.behavior === "allow"
+
+function deniedMessage(response) {
+  if (response === null) return "Permission request timed out"
+  if (response.subtype === "error") return String(response.error ?? "Permission request failed")
+  return String(response.response?.message ?? "Permission denied")
+}
+
+async function runToolUse(turn) {
+  const needsTool =
+    behavior.toolUse !== undefined || (behavior.controlRequests ?? []).some((spec) => spec.subtype === "can_use_tool")
+  const spec = behavior.toolUse ?? DEFAULT_TOOL_USE
+  const tool = { name: spec.name ?? "Bash", input: spec.input ?? {}, id: toolUseId() }
+  if (needsTool) {
+    await turn.emit(assistantFrame(turn, messageId(), [{ type: "tool_use", id: tool.id, name: tool.name, input: tool.input }]))
+  }
+  await runControlRequests(turn, tool)
+  if (!needsTool) return
+  turn.numTurns = 2
+  const denied = turn.toolDenied
+  const output = spec.output ?? "hi-from-tool"
+  await turn.emit(
+    userFrame(
+      [
+        denied === undefined
+          ? { tool_use_id: tool.id, type: "tool_result", content: output, is_error: false }
+          : { type: "tool_result", content: denied, is_error: true, tool_use_id: tool.id }
+      ],
+      denied === undefined
+        ? { tool_use_result: { stdout: output, stderr: "", interrupted: false, isImage: false } }
+        : { tool_use_result: `Error: ${denied}` }
+    )
+  )
+  await maybeCrash(turn, "afterToolUse")
+}
+
+async function turnBody(turn) {
+  await maybeHang(turn, "beforeFirstEvent")
+  await turn.emit(systemInit())
+  if (behavior.garbage) await emitGarbage(turn)
+  for (const [i, retry] of (behavior.apiRetry ?? []).entries()) {
+    await turn.emit({
+      type: "system",
+      subtype: "api_retry",
+      attempt: i + 1,
+      max_retries: behavior.apiRetry.length,
+      retry_delay_ms: 500 * 2 ** i,
+      error_status: null,
+      error: "server_error",
+      ...retry,
+      session_id: state.sessionId,
+      uuid: randomUUID()
+    })
+  }
+  if (behavior.apiError) {
+    const [assistant, result] = apiErrorFrames(turn, behavior.apiError)
+    await turn.emit(assistant)
+    await maybeCrash(turn, "beforeResult")
+    await maybeHang(turn, "midTurn")
+    await turn.emit(result)
+    return result
+  }
+  await runToolUse(turn)
+  if (behavior.hugeLineBytes) await emitHugeLine(turn)
+  const flood = behavior.stdoutFloodBytes ? await emitFlood(turn) : undefined
+  const text = replyText(turn)
+  await emitText(turn, text)
+  await maybeCrash(turn, "beforeResult")
+  await maybeHang(turn, "midTurn")
+  const result = resultFrame(turn, { result: text, ...(flood ? { fake_flood: flood } : {}) })
+  await turn.emit(result)
+  return result
+}
+
+async function interrupted(turn) {
+  if (turn.streamedText !== "") {
+    await emit(assistantFrame(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true }))
+  }
+  await emit(userFrame([{ type: "text", text: "[Request interrupted by user]" }]))
+  const result = resultFrame(turn, {
+    subtype: "error_during_execution",
+    is_error: true,
+    stop_reason: null,
+    terminal_reason: "aborted_streaming",
+    errors: ["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"]
+  })
+  await emit(result)
+  return result
+}
+
+/** `/clear`: a new conversation (and session id) in the same process, as the real CLI does it. */
+async function clearConversation(message) {
+  const previous = state.sessionId
+  await emit({
+    type: "conversation_reset",
+    new_conversation_id: randomUUID(),
+    uuid: randomUUID(),
+    trigger: "clear",
+    ...(typeof message.uuid === "string" ? { user_message_uuid: message.uuid } : {}),
+    timestamp: now(),
+    session_id: previous
+  })
+  state.sessionId = randomUUID()
+  state.transcript = []
+  await emit(systemInit())
+  await emit({
+    type: "result",
+    subtype: "success",
+    is_error: false,
+    duration_ms: 1,
+    duration_api_ms: 0,
+    num_turns: 0,
+    stop_reason: null,
+    session_id: state.sessionId,
+    total_cost_usd: state.totalCostUsd,
+    permission_denials: [],
+    result: "",
+    local_command: "clear",
+    uuid: randomUUID()
+  })
+  state.lastResultOk = true
+}
+
+async function runTurn(message) {
+  const commandUuid = typeof message.uuid === "string" ? message.uuid : undefined
+  if (promptText(message).trim() === "/clear") return clearConversation(message)
+  const turn = new Turn(message, ++state.turnCount)
+  state.current = turn
+  growMemory()
+  await setSessionState("running")
+  if (commandUuid) await emit(lifecycleFrame(commandUuid, "started"))
+  let result
+  try {
+    result = await turnBody(turn)
+  } catch (error) {
+    if (!turn.abort.signal.aborted) throw error
+    result = await interrupted(turn)
+  } finally {
+    state.current = undefined
+  }
+  state.lastResultOk = result.is_error !== true
+  state.transcript.push(
+    { type: "user", session_id: state.sessionId, message: message.message ?? null, timestamp: now() },
+    { type: "assistant", session_id: state.sessionId, result: result.result ?? null, timestamp: now() }
+  )
+  if (commandUuid) await emit(lifecycleFrame(commandUuid, turn.abort.signal.aborted ? "cancelled" : "completed"))
+  if (state.queue.length === 0) await setSessionState("idle")
+  if (behavior.stdoutFloodBytes) await shutdown(0)
+  await maybeHang(turn, "afterResult")
+}
+
+function pump() {
+  if (state.current || state.hung || state.queue.length === 0) return
+  const message = state.queue.shift()
+  runTurn(message).then(
+    () => {
+      pump()
+      void maybeFinish()
+    },
+    (error) => {
+      process.stderr.write(`fake-cli: internal error: ${error?.stack ?? error}\n`)
+      process.exit(70)
+    }
+  )
+}
+
+/** After stdin EOF: finish the queued turns, optionally write the session file late, then exit. */
+async function maybeFinish() {
+  if (!state.stdinEnded || state.current || state.queue.length > 0 || state.hung || state.finishing) return
+  state.finishing = true
+  if (behavior.sessionFile) {
+    if (behavior.sessionFileOnEofDelayMs) await sleep(behavior.sessionFileOnEofDelayMs)
+    const lines = state.transcript.map((entry) => JSON.stringify(entry))
+    writeFileSync(behavior.sessionFile, lines.length > 0 ? `${lines.join("\n")}\n` : "")
+  }
+  await shutdown(state.lastResultOk ? 0 : 1)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Control requests from the host
+// ---------------------------------------------------------------------------------------------------------
+
+const controlSuccess = (requestId, response) =>
+  emit({ type: "control_response", response: { subtype: "success", request_id: requestId, response } })
+
+async function handleControlRequest(frame) {
+  const requestId = frame.request_id
+  const request = frame.request ?? {}
+  switch (request.subtype) {
+    case "initialize":
+      return controlSuccess(requestId, initializeResponse())
+    case "interrupt": {
+      await controlSuccess(requestId, { still_queued: [] })
+      state.current?.abort.abort()
+      return
+    }
+    case "set_model": {
+      state.model = resolveModel(request.model ?? "default")
+      return controlSuccess(requestId, { model: state.model })
+    }
+    case "set_permission_mode": {
+      state.permissionMode = request.mode ?? state.permissionMode
+      await controlSuccess(requestId, { mode: state.permissionMode })
+      return emit({
+        type: "system",
+        subtype: "status",
+        status: null,
+        permissionMode: state.permissionMode,
+        uuid: randomUUID(),
+        session_id: state.sessionId
+      })
+    }
+    case "set_max_thinking_tokens":
+      return controlSuccess(requestId, {})
+    case "mcp_status":
+      return controlSuccess(requestId, { mcpServers: [] })
+    default:
+      return emit({
+        type: "control_response",
+        response: {
+          subtype: "error",
+          request_id: requestId,
+          error: `Unsupported control request subtype: ${request.subtype}`,
+          error_code: "unsupported_request"
+        }
+      })
+  }
+}
+
+function handleControlResponse(frame) {
+  const response = frame.response ?? {}
+  const entry = state.controlRequests.get(response.request_id)
+  if (!entry) {
+    process.stderr.write(`fake-cli: control_response for unknown request ${response.request_id}\n`)
+    return
+  }
+  entry.responses.push(response)
+  if (entry.responses.length === 1) entry.resolve()
+  else process.stderr.write(`fake-cli: duplicate control_response for ${response.request_id}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Input
+// ---------------------------------------------------------------------------------------------------------
+
+function onLine(raw) {
+  if (behavior.recordStdin) appendFileSync(behavior.recordStdin, `${raw}\n`)
+  if (state.hung) return
+  const line = raw.trim()
+  if (line === "") return
+  let frame
+  try {
+    frame = JSON.parse(line)
+  } catch {
+    process.stderr.write(`fake-cli: ignoring a stdin line that is not JSON: ${line.slice(0, 80)}\n`)
+    return
+  }
+  switch (frame?.type) {
+    case "user": {
+      state.queue.push(frame)
+      void setSessionState("running")
+      // The real CLI acknowledges a user message that carries a uuid right away, before its turn starts.
+      if (typeof frame.uuid === "string") void emit(lifecycleFrame(frame.uuid, "queued"))
+      return pump()
+    }
+    case "control_request":
+      return void handleControlRequest(frame)
+    case "control_response":
+      return handleControlResponse(frame)
+    default:
+      // keep_alive, control_cancel_request, and anything newer: nothing to do.
+      return
+  }
+}
+
+function readStdin() {
+  const input = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  input.on("line", onLine)
+  input.on("close", () => {
+    state.stdinEnded = true
+    void maybeFinish()
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Start-up
+// ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  if (behavior.recordArgv) appendFileSync(behavior.recordArgv, `${JSON.stringify({ pid: process.pid, argv })}\n`)
+  if (behavior.recordEnv) writeFileSync(behavior.recordEnv, JSON.stringify(process.env))
+
+  if (argv.includes("--version") || argv.includes("-v")) {
+    process.stdout.write(`${VERSION} (Claude Code)\n`)
+    return shutdown(0)
+  }
+
+  // The real CLI exits 143 straight away on SIGTERM, mid-turn, without a result.
+  process.on("SIGTERM", () => {
+    if (behavior.ignoreSigterm) process.stderr.write("fake-cli: ignoring SIGTERM\n")
+    else process.exit(143)
+  })
+
+  spawnChildren()
+  writePidFile()
+  await floodStderr()
+  if (behavior.garbage) await emitBanner()
+
+  const early = behavior.exitImmediately
+  if (early) {
+    // Exits without ever reading stdin, so a host that writes now hits a closed pipe.
+    const frames = early.stdout ?? defaultEarlyExitFrames()
+    for (const frame of frames) await (typeof frame === "string" ? emitLine(frame) : emit(frame))
+    if (early.stderr) process.stderr.write(early.stderr.endsWith("\n") ? early.stderr : `${early.stderr}\n`)
+    return shutdown(early.exitCode ?? 1)
+  }
+
+  if (behavior.hang === "beforeInit") void hang()
+  readStdin()
+}
+
+/** What an early exit prints by default: the CLI failing its first request with a 401. */
+function defaultEarlyExitFrames() {
+  const turn = new Turn({ type: "user", message: { role: "user", content: "" } }, 1)
+  return [systemInit(), ...apiErrorFrames(turn, { status: 401 })]
+}
+
+main().catch((error) => {
+  process.stderr.write(`fake-cli: internal error: ${error?.stack ?? error}\n`)
+  process.exit(70)
+})
