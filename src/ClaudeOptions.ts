@@ -90,7 +90,14 @@ export const PermissionMode = Schema.Literals([
  */
 export type PermissionMode = typeof PermissionMode.Type
 
-const EnvName = Schema.String.check(Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_]*$/))
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
+// A key schema on a Record drops keys that fail it; check the names instead, so a bad one is an error.
+const Environment = Schema.Record(Schema.String, Text).check(
+  Schema.makeFilter((env) => {
+    const bad = Object.keys(env).filter((name) => !envName.test(name))
+    return bad.length === 0 || `invalid environment variable names: ${bad.map((n) => JSON.stringify(n)).join(", ")}`
+  })
+)
 const SessionIdText = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/))
 const ToolName = NonEmptyText
 
@@ -136,7 +143,7 @@ export const ClaudeOptions = Schema.Struct({
   settings: Schema.optionalKey(NonEmptyText),
   settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
   /** Environment additions for the CLI (on top of the allow-listed host environment). */
-  env: Schema.optionalKey(Schema.Record(EnvName, Text)),
+  env: Schema.optionalKey(Environment),
   /** Path of the CLI executable. Default: `CLAUDE_CODE_EXECUTABLE`, then `PATH`, then `node_modules/.bin`. */
   executable: Schema.optionalKey(NonEmptyText),
   timeouts: Schema.optionalKey(Timeouts),

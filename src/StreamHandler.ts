@@ -8,6 +8,8 @@
 import { Stream } from "effect"
 import { ClaudeEvent } from "./ClaudeEvent.ts"
 import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
+
+export type { LineItem } from "./internal/lineSplitter.ts"
 import * as Protocol from "./Protocol.ts"
 import * as TurnOutcome from "./TurnOutcome.ts"
 
@@ -203,7 +205,13 @@ export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
   return fromDecoded(Protocol.decode(parsed.value), line)
 }
 
-const fromLineItem = (item: LineItem, limit: number): Array<ClaudeEvent> =>
+/**
+ * Turns one split line (or an oversized-line report) into events.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromLineItem = (item: LineItem, limit: number): Array<ClaudeEvent> =>
   item._tag === "Line"
     ? fromLine(item.text, item.line)
     : [ClaudeEvent.Oversized({ line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]

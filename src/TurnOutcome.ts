@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { constants } from "node:os"
 import * as ClaudeError from "./ClaudeError.ts"
 import type * as Protocol from "./Protocol.ts"
 
@@ -148,6 +149,9 @@ export const classify = (evidence: Evidence, nowMs?: number): ClaudeError.Reason
   }
   const exit = evidence.exit
   if (exit?._tag === "Signaled") return new ClaudeError.ProcessCrashed({ signal: exit.signal, stderrTail })
+  // A CLI that catches a signal exits with 128 + its number (SIGTERM: 143).
+  const caught = exit === undefined ? undefined : signalName(exit.code - 128)
+  if (caught !== undefined) return new ClaudeError.ProcessCrashed({ signal: caught, stderrTail })
   if (exit !== undefined && exit.code !== 0) return new ClaudeError.ProcessExited({ exitCode: exit.code, stderrTail })
   return new ClaudeError.ProtocolError({
     detail: exit === undefined
@@ -155,5 +159,8 @@ export const classify = (evidence: Evidence, nowMs?: number): ClaudeError.Reason
       : "the CLI exited with code 0 without printing a result frame"
   })
 }
+
+const signalName = (n: number): string | undefined =>
+  n <= 0 ? undefined : Object.entries(constants.signals).find(([, value]) => value === n)?.[0]
 
 const lastLine = (text: string) => text.trim().split("\n").at(-1)?.slice(0, 500) ?? ""

@@ -1,0 +1,145 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Exit } from "effect"
+import * as fc from "fast-check"
+import * as ClaudeOptions from "../src/ClaudeOptions.ts"
+
+const validateSync = (input: unknown) => Effect.runSyncExit(ClaudeOptions.validate(input))
+
+describe("ClaudeOptions", () => {
+  it.effect("maps options to single --flag=value tokens after the session flags", () =>
+    Effect.gen(function*() {
+      const options = yield* ClaudeOptions.validate({
+        model: "claude-sonnet-4-5",
+        fallbackModel: "claude-haiku-4-5",
+        systemPrompt: "You are terse.",
+        appendSystemPrompt: "Answer in French.",
+        maxTurns: 3,
+        maxBudgetUsd: 0.5,
+        allowedTools: ["Bash(git *)", "Read"],
+        disallowedTools: ["WebFetch"],
+        tools: ["Bash", "Read"],
+        permissionMode: "acceptEdits",
+        additionalDirectories: ["/tmp/a", "/tmp/b"],
+        mcpServers: { files: { command: "mcp-files", args: ["--root", "/"] } },
+        strictMcpConfig: true,
+        resume: "1fb6c51c-23bf-4cc0-a621-cf6a577c9e8d",
+        forkSession: true,
+        includePartialMessages: true,
+        settingSources: ["project"]
+      })
+      assert.deepStrictEqual(ClaudeOptions.toArgs(options, { permissionPromptTool: true }), [
+        "--output-format=stream-json",
+        "--verbose",
+        "--input-format=stream-json",
+        "--model=claude-sonnet-4-5",
+        "--fallback-model=claude-haiku-4-5",
+        "--system-prompt=You are terse.",
+        "--append-system-prompt=Answer in French.",
+        "--max-turns=3",
+        "--max-budget-usd=0.5",
+        "--allowedTools=Bash(git *),Read",
+        "--disallowedTools=WebFetch",
+        "--tools=Bash,Read",
+        "--permission-mode=acceptEdits",
+        "--add-dir=/tmp/a",
+        "--add-dir=/tmp/b",
+        "--mcp-config={\"mcpServers\":{\"files\":{\"command\":\"mcp-files\",\"args\":[\"--root\",\"/\"]}}}",
+        "--strict-mcp-config",
+        "--resume=1fb6c51c-23bf-4cc0-a621-cf6a577c9e8d",
+        "--fork-session",
+        "--include-partial-messages",
+        "--setting-sources=project",
+        "--permission-prompt-tool=stdio"
+      ])
+    }))
+
+  it.effect("the SDK's permission mode \"default\" passes no flag", () =>
+    Effect.gen(function*() {
+      const options = yield* ClaudeOptions.validate({ permissionMode: "default" })
+      assert.deepStrictEqual(ClaudeOptions.toArgs(options), [...ClaudeOptions.sessionFlags])
+    }))
+
+  it("invalid options fail with a typed InvalidOptions naming each problem", () => {
+    const exit = validateSync({ maxTurns: 0, permissionMode: "yolo", env: { "BAD NAME": "x" }, cwd: "" })
+    assert.isTrue(Exit.isFailure(exit))
+    if (Exit.isFailure(exit)) {
+      const error = exit.cause.reasons[0]
+      assert.isTrue(error?._tag === "Fail" && error.error.reason._tag === "InvalidOptions")
+      const message = error?._tag === "Fail" ? error.error.message : ""
+      for (const field of ["maxTurns", "permissionMode", "env", "cwd"]) assert.include(message, field)
+      assert.isFalse(error?._tag === "Fail" && error.error.isRetryable)
+    }
+  })
+
+  it("rejects forkSession without resume or continue, and resume with continue", () => {
+    assert.isTrue(Exit.isFailure(validateSync({ forkSession: true })))
+    assert.isTrue(Exit.isFailure(validateSync({ resume: "abc", continue: true })))
+    assert.isTrue(Exit.isSuccess(validateSync({ continue: true, forkSession: true })))
+  })
+
+  it("rejects a resume id that is not a session id (it could otherwise smuggle text)", () => {
+    assert.isTrue(Exit.isFailure(validateSync({ resume: "--dangerously-skip-permissions" })))
+    assert.isTrue(Exit.isFailure(validateSync({ resume: "a b" })))
+  })
+
+  it("rejects NUL characters, which cannot cross argv", () => {
+    assert.isTrue(Exit.isFailure(validateSync({ systemPrompt: "a\u0000b" })))
+  })
+
+  it("timeouts accept Durations and milliseconds and fall back to defaults", () => {
+    const exit = validateSync({ timeouts: { idle: Duration.seconds(3), turn: 1500 } })
+    assert.isTrue(Exit.isSuccess(exit))
+    if (Exit.isSuccess(exit)) {
+      assert.strictEqual(Duration.toMillis(ClaudeOptions.timeout(exit.value, "idle")), 3000)
+      assert.strictEqual(Duration.toMillis(ClaudeOptions.timeout(exit.value, "turn")), 1500)
+      assert.strictEqual(
+        Duration.toMillis(ClaudeOptions.timeout(exit.value, "startup")),
+        Duration.toMillis(ClaudeOptions.defaultTimeouts.startup)
+      )
+    }
+    assert.isTrue(Exit.isFailure(validateSync({ timeouts: { idle: -5 } })))
+  })
+
+  it("F16: no option value can become a separate flag", () => {
+    const value = fc.string({ unit: "binary", maxLength: 60 }).filter((s) => !s.includes("\u0000"))
+    const nonEmpty = value.filter((s) => s.length > 0)
+    fc.assert(
+      fc.property(
+        fc.record({
+          model: nonEmpty,
+          systemPrompt: value,
+          appendSystemPrompt: value,
+          allowedTools: fc.array(nonEmpty, { minLength: 1, maxLength: 3 }),
+          disallowedTools: fc.array(nonEmpty, { minLength: 1, maxLength: 3 }),
+          additionalDirectories: fc.array(nonEmpty, { minLength: 1, maxLength: 3 }),
+          settings: nonEmpty
+        }),
+        (input) => {
+          const exit = validateSync(input)
+          assert.isTrue(Exit.isSuccess(exit))
+          if (!Exit.isSuccess(exit)) return
+          const args = ClaudeOptions.toArgs(exit.value)
+          // Every token is a flag we chose; each value travels glued to its flag.
+          const flags = args.map((arg) => arg.split("=")[0])
+          const allowed = new Set([
+            "--output-format",
+            "--verbose",
+            "--input-format",
+            "--model",
+            "--system-prompt",
+            "--append-system-prompt",
+            "--allowedTools",
+            "--disallowedTools",
+            "--add-dir",
+            "--settings"
+          ])
+          for (const flag of flags) assert.isTrue(allowed.has(flag ?? ""), `unexpected token ${flag}`)
+          assert.strictEqual(args.length, 3 + 6 + input.additionalDirectories.length)
+          assert.include(args, `--system-prompt=${input.systemPrompt}`)
+          assert.include(args, `--model=${input.model}`)
+        }
+      ),
+      { numRuns: 500 }
+    )
+  })
+})

@@ -1,0 +1,96 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Protocol from "../src/Protocol.ts"
+import * as TurnOutcome from "../src/TurnOutcome.ts"
+
+const fixturesDir = path.join(import.meta.dirname, "fixtures", "claude-cli-2.1.329")
+
+const framesOf = (name: string) =>
+  fs.readFileSync(path.join(fixturesDir, name, "stdout.jsonl"), "utf8").split("\n").filter((l) => l.trim() !== "")
+    .map((line) => Protocol.decode(JSON.parse(line)))
+
+const exitOf = (name: string): TurnOutcome.ExitStatus | undefined => {
+  const file = path.join(fixturesDir, name, "exit.txt")
+  if (!fs.existsSync(file)) return undefined
+  const code = /rc=(\d+)/.exec(fs.readFileSync(file, "utf8"))?.[1]
+  return code === undefined ? undefined : { _tag: "Exited", code: Number(code) }
+}
+
+/** The evidence of a fixture's last turn: its last result, its api_retry frames, its exit. */
+const evidenceOf = (name: string): TurnOutcome.Evidence => {
+  const decoded = framesOf(name)
+  const results = decoded.flatMap((d) => (d.kind === "result" ? [d.frame] : []))
+  const apiRetries = decoded.flatMap((d) => (d.kind === "api_retry" ? [d.frame] : []))
+  return { result: results.at(-1), apiRetries, exit: exitOf(name), stderrTail: "" }
+}
+
+describe("TurnOutcome.classify against the recorded transcripts", () => {
+  const expected: Record<string, { readonly tag: string | undefined; readonly retryable?: boolean }> = {
+    "basic": { tag: undefined },
+    "noinit": { tag: undefined },
+    "tool-hook-partial": { tag: undefined },
+    "permission-allow-deny": { tag: undefined },
+    "clear-reset": { tag: undefined },
+    "eof-mid-turn": { tag: undefined },
+    "print-mode-stream": { tag: undefined },
+    "print-tool-use": { tag: undefined },
+    "interrupt-and-controls": { tag: undefined },
+    "api-400": { tag: "ApiError", retryable: false },
+    "api-401": { tag: "AuthenticationFailed", retryable: false },
+    "api-429": { tag: "RateLimited", retryable: true },
+    "api-529": { tag: "Overloaded", retryable: true },
+    "print-api-529": { tag: "Overloaded", retryable: true },
+    "api-errors-mixed": { tag: "ApiError", retryable: false },
+    "connection-refused": { tag: "ApiError", retryable: true },
+    "max-turns": { tag: "MaxTurns", retryable: false },
+    "sigterm": { tag: "ProcessCrashed", retryable: true }
+  }
+
+  for (const [name, { retryable, tag }] of Object.entries(expected)) {
+    it(`${name}: ${tag ?? "success"}`, () => {
+      const reason = TurnOutcome.classify(evidenceOf(name))
+      assert.strictEqual(reason?._tag, tag)
+      if (retryable !== undefined) assert.strictEqual(reason?.isRetryable, retryable)
+    })
+  }
+
+  it("covers every recorded transcript", () => {
+    const names = fs.readdirSync(fixturesDir).filter((n) => fs.existsSync(path.join(fixturesDir, n, "stdout.jsonl")))
+    assert.deepStrictEqual(names.sort(), Object.keys(expected).sort())
+  })
+
+  it("interrupt: the aborted turn of interrupt-and-controls is Interrupted", () => {
+    const first = framesOf("interrupt-and-controls").find((d) => d.kind === "result")
+    assert.isTrue(first?.kind === "result")
+    if (first?.kind === "result") assert.strictEqual(TurnOutcome.fromResult(first.frame)?._tag, "Interrupted")
+  })
+
+  it("F12: is_error with subtype success is never a success, whatever the exit code", () => {
+    const { result } = evidenceOf("api-401")
+    assert.strictEqual(TurnOutcome.classify({ result, exit: { _tag: "Exited", code: 0 } })?._tag, "AuthenticationFailed")
+  })
+
+  it("without a result: exit code, then signal, then stderr", () => {
+    assert.strictEqual(TurnOutcome.classify({ exit: { _tag: "Exited", code: 3 }, stderrTail: "boom" })?._tag, "ProcessExited")
+    assert.strictEqual(TurnOutcome.classify({ exit: { _tag: "Signaled", signal: "SIGKILL" } })?._tag, "ProcessCrashed")
+    assert.strictEqual(
+      TurnOutcome.classify({ exit: { _tag: "Exited", code: 1 }, stderrTail: "Error: Invalid API key" })?._tag,
+      "AuthenticationFailed"
+    )
+    assert.strictEqual(TurnOutcome.classify({ exit: { _tag: "Exited", code: 0 } })?._tag, "ProtocolError")
+  })
+
+  it("an api_retry with 401 before the process was stopped reads as AuthenticationFailed", () => {
+    const apiRetry: Protocol.SystemApiRetry = { type: "system", subtype: "api_retry", attempt: 1, error_status: 401, error: "authentication_failed" }
+    assert.strictEqual(
+      TurnOutcome.classify({ apiRetries: [apiRetry], exit: { _tag: "Signaled", signal: "SIGTERM" } })?._tag,
+      "AuthenticationFailed"
+    )
+  })
+
+  it("retry-after in the result text becomes retryAfterMs", () => {
+    const reason = TurnOutcome.fromStatus(429, "limited", { retryAfterMs: 7000 })
+    assert.isTrue(reason._tag === "RateLimited" && reason.retryAfterMs === 7000)
+  })
+})
