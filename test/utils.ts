@@ -1,0 +1,65 @@
+/**
+ * Shared helpers for tests that run real processes: scoped temp dirs, pid
+ * liveness, and bounded polling on real time.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Claude from "../src/Claude.ts"
+import * as ProcessManager from "../src/ProcessManager.ts"
+import * as TokenManager from "../src/TokenManager.ts"
+
+/** A temp dir that lives as long as the scope. */
+export const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), `ecc-${prefix}-`))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+export const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  // A zombie still answers signal 0; it is dead for our purposes.
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+/** Polls `check` every 25 ms on real time until it holds, failing after `within`. */
+export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds") =>
+  Effect.suspend(() => {
+    const value = check()
+    return value === undefined ? Effect.fail("not yet" as const) : Effect.succeed(value)
+  }).pipe(
+    Effect.retry(Schedule.spaced("25 millis")),
+    Effect.timeoutOrElse({
+      duration: within,
+      orElse: () => Effect.die(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(within))}`))
+    })
+  )
+
+export const readJson = <A>(file: string): A | undefined => {
+  try {
+    const text = fs.readFileSync(file, "utf8")
+    return text.trim() === "" ? undefined : JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Claude on Node with no credential of the host's: what the fault tests run on. */
+export const ClaudeTest = Claude.layerNoDeps.pipe(
+  Layer.provideMerge(ProcessManager.layer()),
+  Layer.provide(TokenManager.layer(Option.none())),
+  Layer.provideMerge(NodeServices.layer)
+)
+
+/** Fast shutdown for tests: each rung of the ladder waits this long. */
+export const quickShutdown = { shutdownGrace: Duration.millis(300) } as const
