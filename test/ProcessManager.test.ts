@@ -187,6 +187,35 @@ describe("ProcessManager", () => {
       assert.strictEqual(events.filter((e) => e._tag === "ControlRequest").length, 3)
     }).pipe(Effect.provide(ClaudeTest)))
 
+  const timeoutKindOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) => {
+    if (!Exit.isFailure(exit)) return undefined
+    const reason = exit.cause.reasons[0]
+    return reason?._tag === "Fail" && reason.error.reason._tag === "Timeout" ? Reflect.get(reason.error.reason, "kind") : undefined
+  }
+
+  it.live("F04: a CLI that never becomes ready fails with Timeout(startup) and is stopped", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("f04-startup")
+      const pidFile = path.join(dir, "pids.json")
+      const exit = yield* Claude.query("hi", {
+        ...FakeCli.options({ hang: "beforeInit", pidFile }),
+        timeouts: { ...quickShutdown, startup: 400 }
+      }).pipe(Stream.runCollect, Effect.exit)
+      assert.strictEqual(timeoutKindOf(exit), "startup")
+      yield* assertAllGone([readJson<FakeCli.PidFile>(pidFile)?.pid ?? 0])
+    }).pipe(Effect.provide(ClaudeTest)))
+
+  it.live("F04: a turn that goes silent fails with Timeout(idle), after the events that did arrive", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const exit = yield* Claude.query("hi", {
+        ...FakeCli.options({ hang: "midTurn" }),
+        timeouts: { ...quickShutdown, idle: 400 }
+      }).pipe(Stream.runForEach((event) => Effect.sync(() => seen.push(event._tag))), Effect.exit)
+      assert.strictEqual(timeoutKindOf(exit), "idle")
+      assert.include(seen, "SessionStarted")
+    }).pipe(Effect.provide(ClaudeTest)))
+
   describe("executable", () => {
     it.live("an explicit executable that does not exist is CliNotFound, before anything runs", () =>
       Effect.gen(function*() {

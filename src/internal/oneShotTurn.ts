@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Duration, Effect, Stream } from "effect"
+import { Deferred, Duration, Effect, Stream } from "effect"
 import * as ClaudeError from "../ClaudeError.ts"
 import type { ClaudeEvent } from "../ClaudeEvent.ts"
 import * as ClaudeOptions from "../ClaudeOptions.ts"
@@ -33,6 +33,8 @@ export const defaultControlAnswer = (request: Protocol.ControlRequest): unknown 
   }
 }
 
+const INITIALIZE = "initialize"
+
 export const run = (
   proc: ProcessManager.CliProcess,
   options: ClaudeOptions.ClaudeOptions,
@@ -43,6 +45,15 @@ export const run = (
     let sessionId: string | undefined
     let rateLimitResetsAt: number | undefined
     const apiRetries: Array<Protocol.SystemApiRetry> = []
+    const initialized = Deferred.makeUnsafe<void>()
+    const sendPrompt = Effect.suspend(() =>
+      Deferred.isDoneUnsafe(initialized)
+        ? Effect.void
+        : Effect.andThen(
+          proc.write(Protocol.encodeLine(Protocol.userMessage(prompt))),
+          Deferred.succeed(initialized, undefined)
+        )
+    )
 
     const observe = (event: ClaudeEvent): Effect.Effect<void> => {
       switch (event._tag) {
@@ -55,6 +66,11 @@ export const run = (
         case "RateLimit":
           rateLimitResetsAt = event.resetsAt
           return Effect.void
+        case "Frame":
+          // The CLI is ready once it has answered `initialize`; the prompt goes right after.
+          return event.frame.type === "control_response" && event.frame.response.request_id === INITIALIZE
+            ? sendPrompt
+            : Effect.void
         case "ControlRequest":
           return Effect.asVoid(proc.write(Protocol.encodeLine(defaultControlAnswer(event.frame))))
         case "Result":
@@ -67,7 +83,7 @@ export const run = (
       }
     }
 
-    const timeoutError = (kind: "idle" | "turn") =>
+    const timeoutError = (kind: "startup" | "idle" | "turn") =>
       ClaudeError.make(
         new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(ClaudeOptions.timeout(options, kind)) }),
         { sessionId }
@@ -80,10 +96,14 @@ export const run = (
       if (reason !== undefined) return yield* ClaudeError.fail(reason, { sessionId })
     })
 
-    const start = Effect.gen(function*() {
-      yield* proc.write(Protocol.encodeLine(Protocol.controlRequest("initialize", { subtype: "initialize" })))
-      yield* proc.write(Protocol.encodeLine(Protocol.userMessage(prompt)))
-    })
+    const start = proc.write(Protocol.encodeLine(Protocol.controlRequest(INITIALIZE, { subtype: "initialize" })))
+    const startupDeadline = Deferred.await(initialized).pipe(
+      Effect.timeoutOrElse({
+        duration: ClaudeOptions.timeout(options, "startup"),
+        orElse: () => Effect.fail(timeoutError("startup"))
+      }),
+      Effect.andThen(Effect.never)
+    )
 
     return Stream.fromEffectDrain(start).pipe(
       Stream.concat(proc.stdout.pipe(StreamHandler.events({ maxLineBytes: options.maxLineBytes }))),
@@ -93,6 +113,7 @@ export const run = (
         orElse: () => Stream.fail(timeoutError("idle"))
       }),
       Stream.concat(Stream.fromEffectDrain(outcome)),
+      Stream.interruptWhen(startupDeadline),
       Stream.interruptWhen(Effect.sleep(ClaudeOptions.timeout(options, "turn")).pipe(
         Effect.andThen(Effect.suspend(() => Effect.fail(timeoutError("turn"))))
       ))
