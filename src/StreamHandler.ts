@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Stream } from "effect"
-import { ClaudeEvent } from "./ClaudeEvent.ts"
+import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
 
 export type { LineItem } from "./internal/lineSplitter.ts"
@@ -30,6 +30,10 @@ export const defaultMaxLineBytes = 16 * 1024 * 1024
 
 const PREVIEW_CHARS = 500
 
+// Events are built as plain objects: this is the hot path, and Data's
+// constructors cost more than the rest of an event's decoding.
+const make = (e: ClaudeEvent): ClaudeEvent => e
+
 /**
  * Turns one decoded value into the events it stands for. An assistant frame
  * yields one event per content block, a user frame one per tool result; a
@@ -42,7 +46,7 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
   switch (decoded.kind) {
     case "system_init": {
       const frame = decoded.frame
-      return [ClaudeEvent.SessionStarted({
+      return [make({ _tag: "SessionStarted", 
         sessionId: frame.session_id,
         model: frame.model,
         cwd: frame.cwd,
@@ -52,7 +56,7 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     }
     case "api_retry": {
       const frame = decoded.frame
-      return [ClaudeEvent.ApiRetry({
+      return [make({ _tag: "ApiRetry", 
         attempt: frame.attempt,
         maxRetries: frame.max_retries,
         delayMs: frame.retry_delay_ms,
@@ -62,7 +66,7 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
       })]
     }
     case "permission_denied":
-      return [ClaudeEvent.PermissionDenied({ frame: decoded.frame })]
+      return [make({ _tag: "PermissionDenied",  frame: decoded.frame })]
     case "stream_event":
       return [fromStreamEvent(decoded.frame)]
     case "assistant":
@@ -72,18 +76,18 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     case "result":
       return [fromResult(decoded.frame)]
     case "control_request":
-      return [ClaudeEvent.ControlRequest({
+      return [make({ _tag: "ControlRequest", 
         requestId: decoded.frame.request_id,
         subtype: decoded.frame.request.subtype,
         frame: decoded.frame
       })]
     case "conversation_reset":
-      return [ClaudeEvent.ConversationReset({
+      return [make({ _tag: "ConversationReset", 
         newConversationId: decoded.frame.new_conversation_id,
         frame: decoded.frame
       })]
     case "rate_limit_event":
-      return [ClaudeEvent.RateLimit({
+      return [make({ _tag: "RateLimit", 
         status: decoded.frame.rate_limit_info?.status,
         resetsAt: decoded.frame.rate_limit_info?.resetsAt,
         frame: decoded.frame
@@ -93,11 +97,11 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     case "control_response":
     case "control_cancel_request":
     case "keep_alive":
-      return [ClaudeEvent.Frame({ frame: decoded.frame })]
+      return [make({ _tag: "Frame",  frame: decoded.frame })]
     case "unknown":
-      return [ClaudeEvent.Unknown({ type: decoded.frame.type, mismatch: decoded.mismatch, frame: decoded.frame })]
+      return [make({ _tag: "Unknown",  type: decoded.frame.type, mismatch: decoded.mismatch, frame: decoded.frame })]
     case "not_a_frame":
-      return [ClaudeEvent.Malformed({
+      return [make({ _tag: "Malformed", 
         line,
         text: preview(JSON.stringify(decoded.value) ?? ""),
         error: "valid JSON, but not an object with a string `type`"
@@ -112,16 +116,16 @@ const fromStreamEvent = (frame: Protocol.StreamEventFrame): ClaudeEvent => {
   if (event.type === "content_block_delta" && isDelta(event.delta)) {
     const delta = event.delta
     if (delta.type === "text_delta" && typeof delta.text === "string") {
-      return ClaudeEvent.TextDelta({ text: delta.text, index, parentToolUseId, frame })
+      return make({ _tag: "TextDelta",  text: delta.text, index, parentToolUseId, frame })
     }
     if (delta.type === "thinking_delta" && typeof delta.thinking === "string") {
-      return ClaudeEvent.ThinkingDelta({ thinking: delta.thinking, index, parentToolUseId, frame })
+      return make({ _tag: "ThinkingDelta",  thinking: delta.thinking, index, parentToolUseId, frame })
     }
     if (delta.type === "input_json_delta" && typeof delta.partial_json === "string") {
-      return ClaudeEvent.ToolInputDelta({ partialJson: delta.partial_json, index, parentToolUseId, frame })
+      return make({ _tag: "ToolInputDelta",  partialJson: delta.partial_json, index, parentToolUseId, frame })
     }
   }
-  return ClaudeEvent.StreamEvent({ eventType: event.type, frame })
+  return make({ _tag: "StreamEvent",  eventType: event.type, frame })
 }
 
 interface Delta {
@@ -138,34 +142,34 @@ const fromAssistant = (frame: Protocol.AssistantFrame): Array<ClaudeEvent> => {
   const messageId = frame.message.id
   const events = frame.message.content.map((block): ClaudeEvent => {
     if (Protocol.isTextBlock(block)) {
-      return ClaudeEvent.AssistantText({ text: block.text, messageId, parentToolUseId, frame })
+      return make({ _tag: "AssistantText",  text: block.text, messageId, parentToolUseId, frame })
     }
     if (Protocol.isThinkingBlock(block)) {
-      return ClaudeEvent.AssistantThinking({ thinking: block.thinking, messageId, frame })
+      return make({ _tag: "AssistantThinking",  thinking: block.thinking, messageId, frame })
     }
     if (Protocol.isToolUseBlock(block)) {
-      return ClaudeEvent.ToolUse({ id: block.id, name: block.name, input: block.input, parentToolUseId, frame })
+      return make({ _tag: "ToolUse",  id: block.id, name: block.name, input: block.input, parentToolUseId, frame })
     }
-    return ClaudeEvent.AssistantBlock({ block, frame })
+    return make({ _tag: "AssistantBlock",  block, frame })
   })
-  return events.length > 0 ? events : [ClaudeEvent.Frame({ frame })]
+  return events.length > 0 ? events : [make({ _tag: "Frame",  frame })]
 }
 
 const fromUser = (frame: Protocol.UserFrame): Array<ClaudeEvent> => {
   const content = frame.message.content
   const results = typeof content === "string" ? [] : content.filter(Protocol.isToolResultBlock).map((block) =>
-    ClaudeEvent.ToolResult({
+    make({ _tag: "ToolResult", 
       toolUseId: block.tool_use_id,
       content: block.content,
       isError: block.is_error === true,
       frame
     })
   )
-  return results.length > 0 ? results : [ClaudeEvent.UserMessage({ frame })]
+  return results.length > 0 ? results : [make({ _tag: "UserMessage",  frame })]
 }
 
 const fromResult = (frame: Protocol.ResultFrame): ClaudeEvent =>
-  ClaudeEvent.Result({
+  make({ _tag: "Result", 
     sessionId: frame.session_id,
     subtype: frame.subtype,
     isError: frame.is_error,
@@ -201,7 +205,7 @@ const parseJson = (text: string): { readonly ok: true; readonly value: unknown }
  */
 export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
   const parsed = parseJson(text)
-  if (!parsed.ok) return [ClaudeEvent.Malformed({ line, text: preview(text), error: parsed.error })]
+  if (!parsed.ok) return [make({ _tag: "Malformed",  line, text: preview(text), error: parsed.error })]
   return fromDecoded(Protocol.decode(parsed.value), line)
 }
 
@@ -214,7 +218,7 @@ export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
 export const fromLineItem = (item: LineItem, limit: number): Array<ClaudeEvent> =>
   item._tag === "Line"
     ? fromLine(item.text, item.line)
-    : [ClaudeEvent.Oversized({ line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]
+    : [make({ _tag: "Oversized",  line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]
 
 const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<ClaudeEvent> => {
   const events: Array<ClaudeEvent> = []

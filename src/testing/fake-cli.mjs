@@ -586,6 +586,8 @@ class Turn {
     this.numTurns = 1
     this.permissionDenials = []
     this.controlAnswers = []
+    /** Control requests this turn sent the host. */
+    this.controlEntries = []
     /** Why the tool was not allowed to run, if it was not. */
     this.toolDenied = undefined
   }
@@ -595,12 +597,15 @@ class Turn {
     return typeof id === "string" ? { user_message_uuid: id, user_message_uuids: [id] } : {}
   }
 
-  /** Writes one frame of this turn: honours `frameDelayMs`, stops at an interrupt, counts for `crash`. */
-  async emit(frame, { delay = true, progress } = {}) {
+  /**
+   * Writes one frame of this turn: honours `frameDelayMs`, stops at an interrupt (between frames, never
+   * inside one), counts for `crash`. `trickled` writes it with split UTF-8 (garbage mode).
+   */
+  async emit(frame, { delay = true, progress, trickled = false } = {}) {
     const signal = this.abort.signal
     if (delay && behavior.frameDelayMs) await sleep(behavior.frameDelayMs, undefined, { signal })
     signal.throwIfAborted()
-    await emit(frame, progress)
+    await (trickled ? trickle(JSON.stringify(frame)) : emit(frame, progress))
     this.frames++
     await maybeCrash(this, "frame")
   }
@@ -663,15 +668,7 @@ async function emitText(turn, text) {
     }
   }
   // As in the real CLI, the completed block arrives between the last delta and content_block_stop.
-  const frame = assistantFrame(turn, id, [{ type: "text", text }])
-  if (behavior.garbage) {
-    turn.abort.signal.throwIfAborted()
-    await trickle(JSON.stringify(frame))
-    turn.frames++
-    await maybeCrash(turn, "frame")
-  } else {
-    await turn.emit(frame)
-  }
+  await turn.emit(assistantFrame(turn, id, [{ type: "text", text }]), { trickled: behavior.garbage === true })
   if (partial) {
     await turn.emit(streamEvent(id, { type: "content_block_stop", index: 0 }))
     await turn.emit(
@@ -685,7 +682,7 @@ async function emitText(turn, text) {
   }
 }
 
-function controlRequestBody(spec, turn, tool) {
+function controlRequestBody(spec, tool) {
   switch (spec.subtype) {
     case "can_use_tool":
       return {
@@ -730,11 +727,12 @@ async function runControlRequests(turn, tool) {
   if (specs.length === 0) return
   const entries = []
   for (const spec of specs) {
-    const request = controlRequestBody(spec, turn, tool)
+    const request = controlRequestBody(spec, tool)
     const entry = { request_id: randomUUID(), subtype: request.subtype, responses: [] }
     entry.answered = new Promise((resolve) => (entry.resolve = resolve))
     state.controlRequests.set(entry.request_id, entry)
     entries.push(entry)
+    turn.controlEntries.push(entry)
     await turn.emit({ type: "control_request", request_id: entry.request_id, request })
   }
   const signal = turn.abort.signal
@@ -849,6 +847,10 @@ async function turnBody(turn) {
 }
 
 async function interrupted(turn) {
+  // Requests the host has not answered yet are withdrawn, as the real CLI does with control_cancel_request.
+  for (const entry of turn.controlEntries) {
+    if (entry.responses.length === 0) await emit({ type: "control_cancel_request", request_id: entry.request_id })
+  }
   if (turn.streamedText !== "") {
     await emit(assistantFrame(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true }))
   }
