@@ -63,3 +63,19 @@ export const ClaudeTest = Claude.layerNoDeps.pipe(
 
 /** Fast shutdown for tests: each rung of the ladder waits this long. */
 export const quickShutdown = { shutdownGrace: Duration.millis(300) } as const
+
+/** Pids of live processes whose environment has `HOME=<home>`: what a test's CLIs leave behind. */
+export const processesWithHome = (home: string): Array<number> => {
+  const needle = `\u0000HOME=${home}\u0000`
+  const found: Array<number> = []
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const environ = `\u0000${fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`
+      if (environ.includes(needle) && isAlive(Number(entry))) found.push(Number(entry))
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found
+}

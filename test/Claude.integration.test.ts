@@ -1,0 +1,105 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Stream } from "effect"
+import * as Claude from "../src/Claude.ts"
+import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import * as FakeApi from "../src/testing/FakeApi.ts"
+import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
+
+// The real CLI (node_modules/.bin/claude) against the FakeApi on loopback. Each test has its own HOME, and
+// proves that no process of that HOME is left when it ends.
+const withRealCli = <A, E>(
+  script: FakeApi.Script,
+  body: (options: ClaudeOptions.Input, api: FakeApi.FakeApi["Service"]) => Effect.Effect<A, E, Claude.Claude>
+) =>
+  Effect.gen(function*() {
+    const home = yield* tempDir("real-cli")
+    const api = yield* FakeApi.make({ script })
+    const result = yield* body({ env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000 } }, api)
+    yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+    return result
+  }).pipe(Effect.scoped, Effect.provide(ClaudeTest))
+
+const failureOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string; readonly isRetryable: boolean } }>) => {
+  if (!Exit.isFailure(exit)) return undefined
+  const reason = exit.cause.reasons[0]
+  return reason?._tag === "Fail" ? reason.error.reason : undefined
+}
+
+const texts = (events: ReadonlyArray<ClaudeEvent>) =>
+  events.flatMap((e) => (e._tag === "AssistantText" ? [e.text] : []))
+
+describe("Claude.query against the real CLI", () => {
+  it.live("a plain text turn", () =>
+    withRealCli([FakeApi.text("Hello from the real CLI test.")], (options, api) =>
+      Effect.gen(function*() {
+        const events = yield* Claude.query("say hello", options).pipe(Stream.runCollect)
+        const started = events.find((e) => e._tag === "SessionStarted")
+        assert.isDefined(started)
+        assert.deepStrictEqual(texts(events), ["Hello from the real CLI test."])
+        const result = events.at(-1)
+        assert.isTrue(result?._tag === "Result")
+        if (result?._tag === "Result") {
+          assert.isUndefined(result.error)
+          assert.strictEqual(result.text, "Hello from the real CLI test.")
+          assert.strictEqual(result.sessionId, started?._tag === "SessionStarted" ? started.sessionId : "")
+          assert.isAbove(result.costUsd ?? 0, 0)
+        }
+        const requests = yield* api.conversationRequests
+        assert.strictEqual(requests.length, 1)
+        const [request] = requests
+        assert.include(request === undefined ? "" : FakeApi.userTexts(request).join(" "), "say hello")
+      })))
+
+  it.live("a turn with a Bash tool call and its result", () =>
+    withRealCli([], (options) =>
+      Effect.gen(function*() {
+        // The default responder calls Bash `echo hi-from-tool` for a prompt with USE_TOOL, then reports it.
+        const events = yield* Claude.query("please USE_TOOL now", { ...options, allowedTools: ["Bash"] }).pipe(
+          Stream.runCollect
+        )
+        const toolUse = events.find((e) => e._tag === "ToolUse")
+        assert.isTrue(toolUse?._tag === "ToolUse" && toolUse.name === "Bash")
+        const toolResult = events.find((e) => e._tag === "ToolResult")
+        assert.isTrue(toolResult?._tag === "ToolResult" && !toolResult.isError)
+        if (toolResult?._tag === "ToolResult" && toolUse?._tag === "ToolUse") {
+          assert.strictEqual(toolResult.toolUseId, toolUse.id)
+          assert.include(JSON.stringify(toolResult.content), "hi-from-tool")
+        }
+        assert.include(texts(events).join(""), "hi-from-tool")
+        assert.strictEqual(events.at(-1)?._tag, "Result")
+      })))
+
+  it.live("F12: a 401 is a typed AuthenticationFailed, not a success", () =>
+    withRealCli([FakeApi.error(401)], (options) =>
+      Effect.gen(function*() {
+        const exit = yield* Claude.query("hi", options).pipe(Stream.runCollect, Effect.exit)
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "AuthenticationFailed")
+        assert.isFalse(reason?.isRetryable)
+      })))
+
+  it.live("a 529 is a typed, retryable Overloaded", () =>
+    withRealCli([FakeApi.error(529)], (options) =>
+      Effect.gen(function*() {
+        const exit = yield* Claude.query("hi", options).pipe(Stream.runCollect, Effect.exit)
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "Overloaded")
+        assert.isTrue(reason?.isRetryable)
+      })))
+
+  it.live("partial messages stream as TextDelta events, chunk by chunk", () =>
+    withRealCli([FakeApi.text(["Stream", "ing in ", "three parts."], { delayMs: 20 })], (options) =>
+      Effect.gen(function*() {
+        const events = yield* Claude.query("stream please", { ...options, includePartialMessages: true }).pipe(
+          Stream.runCollect
+        )
+        const deltas = events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : []))
+        assert.deepStrictEqual(deltas, ["Stream", "ing in ", "three parts."])
+        // Deltas come before the completed block.
+        const firstDelta = events.findIndex((e) => e._tag === "TextDelta")
+        const block = events.findIndex((e) => e._tag === "AssistantText")
+        assert.isTrue(firstDelta >= 0 && firstDelta < block)
+        assert.deepStrictEqual(texts(events), ["Streaming in three parts."])
+      })))
+})
