@@ -19,6 +19,7 @@ export type LineItem =
   }
 
 const NEWLINE = 0x0a
+const CARRIAGE_RETURN = 0x0d
 const HEAD_BYTES = 256
 
 export class LineSplitter {
@@ -44,39 +45,19 @@ export class LineSplitter {
 
   push(chunk: Uint8Array, out: Array<LineItem>): void {
     let start = 0
-    // Finish a line begun in an earlier chunk, byte by byte.
-    if (this.pendingBytes > 0 || this.oversizedBytes >= 0) {
-      const newline = chunk.indexOf(NEWLINE)
-      if (newline === -1) return this.take(chunk)
-      this.take(chunk.subarray(0, newline))
-      this.endLine(out)
-      start = newline + 1
-    }
-    // Fast path: every whole line left in the chunk is within the limit, so
-    // decode them with one call and split the text.
-    const last = chunk.lastIndexOf(NEWLINE)
-    if (last >= start && this.linesFit(chunk, start, last)) {
-      const text = this.decoder.decode(chunk.subarray(start, last))
-      for (const line of text.split("\n")) this.emitText(line, out)
-      start = last + 1
-    }
     while (start < chunk.length) {
       const newline = chunk.indexOf(NEWLINE, start)
       const end = newline === -1 ? chunk.length : newline
-      this.take(chunk.subarray(start, end))
-      if (newline === -1) return
-      this.endLine(out)
+      if (newline !== -1 && this.pendingBytes === 0 && this.oversizedBytes < 0 && end - start <= this.maxLineBytes) {
+        // Fast path: the whole line is inside this chunk; decode it in place.
+        this.emit(chunk.subarray(start, end), out)
+      } else {
+        this.take(chunk.subarray(start, end))
+        if (newline === -1) return
+        this.endLine(out)
+      }
       start = newline + 1
     }
-  }
-
-  private linesFit(chunk: Uint8Array, start: number, last: number): boolean {
-    for (let from = start; from <= last;) {
-      const newline = chunk.indexOf(NEWLINE, from)
-      if (newline - from > this.maxLineBytes) return false
-      from = newline + 1
-    }
-    return true
   }
 
   /** The last line, when the stream ends without a newline. */
@@ -128,11 +109,9 @@ export class LineSplitter {
   }
 
   private emit(line: Uint8Array, out: Array<LineItem>): void {
-    this.emitText(this.decoder.decode(line), out)
-  }
-
-  private emitText(line: string, out: Array<LineItem>): void {
-    const text = line.endsWith("\r") ? line.slice(0, -1) : line
+    let bytes = line
+    if (bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN) bytes = bytes.subarray(0, bytes.length - 1)
+    const text = this.decoder.decode(bytes)
     if (text.trim() === "") return
     this.lineNumber++
     out.push({ _tag: "Line", line: this.lineNumber, text })
