@@ -223,7 +223,7 @@ export interface Behavior {
   readonly stderrFloodBytes?: number
   /**
    * F09: in the first turn, at least this many bytes of numbered `assistant` frames (`fake_flood_seq`,
-   * text `flood <seq> xxx...`), as fast as the reader takes them, then the reply, a `result` with
+   * text `flood <seq>` padded with `x`), as fast as the reader takes them, then the reply, a `result` with
    * `fake_flood: { frames, bytes }`, and exit 0 without waiting for EOF.
    */
   readonly stdoutFloodBytes?: number
