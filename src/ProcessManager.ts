@@ -34,6 +34,7 @@ import {
   Stream
 } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
@@ -228,7 +229,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     return [
       ...pathDirs.map((dir) => path.join(dir, "claude")),
       ...nodeModulesBins(process.cwd()),
-      ...nodeModulesBins(path.dirname(new URL(import.meta.url).pathname))
+      ...nodeModulesBins(path.dirname(fileURLToPath(import.meta.url)))
     ]
   })
 
