@@ -1,0 +1,414 @@
+/**
+ * turn.overhead.firstEvent: milliseconds from writing the prompt to the first
+ * `stream_event` frame, through `Claude.query` against a raw
+ * `node:child_process` driver of the same CLI, argv and environment, both
+ * against the same in-process FakeApi. Runs are interleaved (ours, raw, ...)
+ * after one warm-up of each; medians are reported.
+ *
+ * Besides the end-to-end time (which includes the CLI's own work and its
+ * request to the FakeApi, so its run-to-run noise is far larger than 1 ms),
+ * each run records the host-side latency alone: from the stdout chunk holding
+ * the `initialize` response to the prompt bytes reaching the child's stdin
+ * stream, plus from the stdout chunk holding the first `stream_event` to the
+ * moment the consumer sees it (`detail.hostOverheadMs`).
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Exit, Layer, Option, Sink, Stream } from "effect"
+import { ChildProcessSpawner } from "effect/process"
+import * as ChildProcess from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Readline from "node:readline"
+import * as Claude from "../src/Claude.ts"
+import * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import * as ProcessManager from "../src/ProcessManager.ts"
+import * as FakeApi from "../src/testing/FakeApi.ts"
+import * as TokenManager from "../src/TokenManager.ts"
+import { median, type Result } from "./report.ts"
+
+const claudeBin = path.join(import.meta.dirname, "..", "node_modules", ".bin", "claude")
+const PROMPT = "Say hello for the benchmark."
+const REPLY = "Hello from the benchmark."
+const RUN_TIMEOUT_MS = 20_000
+const USER_PREFIX = "{\"type\":\"user\""
+const INITIALIZE_LINE = "{\"type\":\"control_request\",\"request_id\":\"initialize\",\"request\":{\"subtype\":\"initialize\"}}\n"
+const userLine = (text: string) =>
+  JSON.stringify({
+    type: "user",
+    session_id: "",
+    message: { role: "user", content: [{ type: "text", text }] },
+    parent_tool_use_id: null
+  }) + "\n"
+
+/** Timestamps (`performance.now()`) of one turn. */
+interface Probe {
+  /** The stdout chunk holding the `initialize` control_response arrived. */
+  controlChunkAt?: number
+  /** The prompt line was handed to stdin (ours: offered to the library's stdin queue). */
+  promptAt?: number
+  /** The prompt bytes reached the child's stdin stream (ours: the spawner's stdin sink; raw: = promptAt). */
+  promptPipedAt?: number
+  /** The stdout chunk holding the first `stream_event` frame arrived. */
+  eventChunkAt?: number
+  /** The consumer saw the first event of a `stream_event` frame. */
+  eventAt?: number
+  startedAt?: number
+  endedAt?: number
+}
+
+interface Sample {
+  /** promptAt -> eventAt: the reported metric. */
+  readonly firstEventMs: number
+  /** controlChunkAt -> promptPipedAt: reacting to the `initialize` response. */
+  readonly promptLatencyMs: number
+  /** eventChunkAt -> eventAt: delivering the first stream event to the consumer. */
+  readonly eventLatencyMs: number
+  /** promptAt -> promptPipedAt (0 for raw). */
+  readonly queueMs: number
+  /** promptLatencyMs + eventLatencyMs: the host's part only, without the CLI's. */
+  readonly hostMs: number
+  /** From starting the turn to the end of its stream / the CLI's exit. */
+  readonly turnMs: number
+}
+
+const toSample = (probe: Probe): Sample | string => {
+  const { controlChunkAt, endedAt, eventAt, eventChunkAt, promptAt, promptPipedAt, startedAt } = probe
+  if (
+    controlChunkAt === undefined || promptAt === undefined || promptPipedAt === undefined ||
+    eventChunkAt === undefined || eventAt === undefined || startedAt === undefined || endedAt === undefined
+  ) {
+    return `incomplete timestamps: ${JSON.stringify(probe)}`
+  }
+  return {
+    firstEventMs: eventAt - promptAt,
+    promptLatencyMs: promptPipedAt - controlChunkAt,
+    eventLatencyMs: eventAt - eventChunkAt,
+    queueMs: promptPipedAt - promptAt,
+    hostMs: (promptPipedAt - controlChunkAt) + (eventAt - eventChunkAt),
+    turnMs: endedAt - startedAt
+  }
+}
+
+/** Marks the first chunks holding the control response and the first stream event. */
+const observeChunk = (probe: Probe, chunk: Uint8Array) => {
+  if (probe.controlChunkAt !== undefined && probe.eventChunkAt !== undefined) return
+  const now = performance.now()
+  const buffer = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (probe.controlChunkAt === undefined && buffer.includes("\"control_response\"")) probe.controlChunkAt = now
+  if (probe.eventChunkAt === undefined && buffer.includes("\"stream_event\"")) probe.eventChunkAt = now
+}
+
+const freshHome = () => fs.mkdtempSync(path.join(os.tmpdir(), "bench-turn-home-"))
+const removeHome = (home: string) => fs.rmSync(home, { recursive: true, force: true })
+
+const startsWithUser = (chunk: Uint8Array) =>
+  chunk.byteLength >= USER_PREFIX.length &&
+  Buffer.from(chunk.buffer, chunk.byteOffset, USER_PREFIX.length).toString("latin1") === USER_PREFIX
+
+// -----------------------------------------------------------------------------
+// ours: Claude.query on a ProcessManager that timestamps the prompt write, over
+// a spawner that timestamps the child's stdin and stdout where they meet Node
+// -----------------------------------------------------------------------------
+
+interface ProbeSlot {
+  current: Probe | undefined
+}
+
+const instrumentedSpawner = (slot: ProbeSlot) =>
+  Layer.effect(
+    ChildProcessSpawner.ChildProcessSpawner,
+    Effect.map(Effect.service(ChildProcessSpawner.ChildProcessSpawner), (real) =>
+      ChildProcessSpawner.make((command) =>
+        Effect.map(real.spawn(command), (handle) => {
+          const probe = slot.current
+          if (probe === undefined) return handle
+          return ChildProcessSpawner.makeHandle({
+            ...handle,
+            stdin: Sink.mapInput(handle.stdin, (chunk: Uint8Array) => {
+              if (probe.promptPipedAt === undefined && startsWithUser(chunk)) probe.promptPipedAt = performance.now()
+              return chunk
+            }),
+            stdout: handle.stdout.pipe(Stream.map((chunk) => {
+              observeChunk(probe, chunk)
+              return chunk
+            }))
+          })
+        })
+      ))
+  )
+
+const instrumentedProcessManager = (slot: ProbeSlot) =>
+  Layer.effect(
+    ProcessManager.ProcessManager,
+    Effect.map(ProcessManager.make(), (real) =>
+      ProcessManager.ProcessManager.of({
+        resolveExecutable: real.resolveExecutable,
+        spawn: (request) =>
+          Effect.map(real.spawn(request), (proc): ProcessManager.CliProcess => {
+            const probe = slot.current
+            if (probe === undefined) return proc
+            return {
+              ...proc,
+              write: (line) =>
+                Effect.suspend(() => {
+                  if (probe.promptAt === undefined && line.startsWith(USER_PREFIX)) probe.promptAt = performance.now()
+                  return proc.write(line)
+                })
+            }
+          })
+      }))
+  )
+
+const oursLayer = (slot: ProbeSlot) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(instrumentedProcessManager(slot)),
+    Layer.provide(TokenManager.layer(Option.none())),
+    Layer.provide(instrumentedSpawner(slot).pipe(Layer.provide(NodeServices.layer))),
+    Layer.provideMerge(NodeServices.layer)
+  )
+
+const oursOptions = (api: FakeApi.FakeApi["Service"], home: string): ClaudeOptions.Input => ({
+  includePartialMessages: true,
+  env: FakeApi.cliEnvironment(api, home),
+  executable: claudeBin,
+  // Not on argv; only bounds the shutdown ladder should a run go wrong.
+  timeouts: { shutdownGrace: 1_000 }
+})
+
+const runOurs = (api: FakeApi.FakeApi["Service"], slot: ProbeSlot) =>
+  Effect.gen(function*() {
+    const home = yield* Effect.acquireRelease(Effect.sync(freshHome), (dir) => Effect.sync(() => removeHome(dir)))
+    const probe: Probe = {}
+    slot.current = probe
+    probe.startedAt = performance.now()
+    const exit = yield* Claude.query(PROMPT, oursOptions(api, home)).pipe(
+      Stream.runForEach((event) =>
+        Effect.sync(() => {
+          if (probe.eventAt === undefined && (event._tag === "TextDelta" || event._tag === "StreamEvent")) {
+            probe.eventAt = performance.now()
+          }
+        })
+      ),
+      Effect.timeout(RUN_TIMEOUT_MS),
+      Effect.exit
+    )
+    probe.endedAt = performance.now()
+    slot.current = undefined
+    return Exit.isSuccess(exit) ? toSample(probe) : `ours failed: ${Cause.pretty(exit.cause).slice(0, 1000)}`
+  }).pipe(Effect.scoped)
+
+// -----------------------------------------------------------------------------
+// raw: node:child_process, readline, JSON.parse
+// -----------------------------------------------------------------------------
+
+const frameOf = (line: string): { readonly type: unknown; readonly requestId: unknown } | undefined => {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== "object" || value === null || !("type" in value)) return undefined
+  const response = "response" in value ? value.response : undefined
+  const requestId = typeof response === "object" && response !== null && "request_id" in response
+    ? response.request_id
+    : undefined
+  return { type: value.type, requestId }
+}
+
+const rawTurn = (args: ReadonlyArray<string>, env: Record<string, string>): Promise<Sample | string> =>
+  new Promise((resolve) => {
+    const probe: Probe = { startedAt: performance.now() }
+    const child = ChildProcess.spawn(claudeBin, args, {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: process.platform !== "win32"
+    })
+    let problem: string | undefined
+    let stderr = ""
+    let settled = false
+    const settle = (outcome: Sample | string) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+    const killGroup = () => {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+      try {
+        process.kill(-child.pid, "SIGKILL")
+      } catch {
+        child.kill("SIGKILL")
+      }
+    }
+    const timer = setTimeout(() => {
+      problem = `raw timed out after ${RUN_TIMEOUT_MS} ms; stderr: ${stderr.slice(-500)}`
+      killGroup()
+      // Should something still hold the pipes open, stop waiting anyway.
+      setTimeout(() => {
+        child.stdout.destroy()
+        child.stderr.destroy()
+        settle(problem ?? "raw timed out")
+      }, 3_000).unref()
+    }, RUN_TIMEOUT_MS)
+    child.on("error", (error) => {
+      problem = `raw spawn failed: ${error.message}`
+    })
+    child.stdin.on("error", () => {})
+    child.stderr.setEncoding("utf8")
+    child.stderr.on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4096)
+    })
+    // Registered before readline's own listener, so it sees each chunk first.
+    child.stdout.on("data", (chunk: Buffer) => observeChunk(probe, chunk))
+    const lines = Readline.createInterface({ input: child.stdout, crlfDelay: Infinity })
+    let prompted = false
+    lines.on("line", (line) => {
+      const frame = frameOf(line)
+      if (frame === undefined) return
+      if (!prompted && frame.type === "control_response" && frame.requestId === "initialize") {
+        prompted = true
+        probe.promptAt = performance.now()
+        probe.promptPipedAt = probe.promptAt
+        child.stdin.write(userLine(PROMPT))
+      } else if (frame.type === "stream_event") {
+        if (probe.eventAt === undefined) probe.eventAt = performance.now()
+      } else if (frame.type === "result") {
+        child.stdin.end()
+      }
+    })
+    child.on("close", (code, signal) => {
+      probe.endedAt = performance.now()
+      if (problem !== undefined) return settle(problem)
+      if (code !== 0) return settle(`raw exited with ${code ?? signal}; stderr: ${stderr.slice(-500)}`)
+      settle(toSample(probe))
+    })
+    child.stdin.write(INITIALIZE_LINE)
+  })
+
+/** The environment `ProcessManager` gives the CLI: the allow-listed host variables, then the options' `env`. */
+const rawEnvironment = (api: FakeApi.FakeApi["Service"], home: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const name of ProcessManager.hostEnvironmentAllowList) {
+    const value = process.env[name]
+    if (value !== undefined) env[name] = value
+  }
+  return { ...env, ...FakeApi.cliEnvironment(api, home) }
+}
+
+const runRaw = (api: FakeApi.FakeApi["Service"], args: ReadonlyArray<string>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(freshHome),
+    (home) => Effect.promise(() => rawTurn(args, rawEnvironment(api, home))),
+    (home) => Effect.sync(() => removeHome(home))
+  )
+
+// -----------------------------------------------------------------------------
+// the benchmark
+// -----------------------------------------------------------------------------
+
+const quantile = (values: ReadonlyArray<number>, q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const at = (sorted.length - 1) * q
+  const lo = Math.floor(at)
+  const hi = Math.ceil(at)
+  return (sorted[lo] ?? NaN) + ((sorted[hi] ?? NaN) - (sorted[lo] ?? NaN)) * (at - lo)
+}
+
+const round = (n: number) => Math.round(n * 1000) / 1000
+
+const summary = (samples: ReadonlyArray<Sample>) => {
+  const stats = (values: ReadonlyArray<number>) => ({
+    median: round(median(values)),
+    p25: round(quantile(values, 0.25)),
+    p75: round(quantile(values, 0.75)),
+    samples: values.map(round)
+  })
+  return {
+    runs: samples.length,
+    firstEventMs: stats(samples.map((s) => s.firstEventMs)),
+    hostMs: stats(samples.map((s) => s.hostMs)),
+    promptLatencyMs: stats(samples.map((s) => s.promptLatencyMs)),
+    eventLatencyMs: stats(samples.map((s) => s.eventLatencyMs)),
+    queueMs: stats(samples.map((s) => s.queueMs)),
+    turnMs: stats(samples.map((s) => s.turnMs))
+  }
+}
+
+export const turnOverhead = (options?: { readonly runs?: number }): Promise<Result> => {
+  const runs = Math.max(1, options?.runs ?? 12)
+  const slot: ProbeSlot = { current: undefined }
+  const program = Effect.gen(function*() {
+    const api = yield* FakeApi.make({ script: () => FakeApi.text(REPLY) })
+    // The argv the library uses for these options (the env is not on argv).
+    const validated = yield* ClaudeOptions.validate(oursOptions(api, os.tmpdir()))
+    const args = ClaudeOptions.toArgs(validated)
+
+    const ours: Array<Sample> = []
+    const raw: Array<Sample> = []
+    const paired: Array<number> = []
+    const failures: Array<string> = []
+    const record = (into: Array<Sample> | undefined, outcome: Sample | string) => {
+      if (typeof outcome === "string") {
+        failures.push(outcome)
+        return undefined
+      }
+      into?.push(outcome)
+      return outcome
+    }
+    // Warm-up (version check of the executable, JIT, page cache): one of each, discarded.
+    record(undefined, yield* runOurs(api, slot))
+    record(undefined, yield* runRaw(api, args))
+    for (let i = 0; i < runs; i++) {
+      const a = record(ours, yield* runOurs(api, slot))
+      const b = record(raw, yield* runRaw(api, args))
+      if (a !== undefined && b !== undefined) paired.push(a.firstEventMs - b.firstEventMs)
+    }
+    const requests = yield* api.conversationRequests
+    return { ours, raw, paired, failures, args, conversationRequests: requests.length }
+  }).pipe(Effect.scoped, Effect.provide(oursLayer(slot)))
+
+  return Effect.runPromise(program).then(({ args, conversationRequests, failures, ours, paired, raw }) => {
+    const value = median(ours.map((s) => s.firstEventMs))
+    const baselineValue = median(raw.map((s) => s.firstEventMs))
+    const overhead = value - baselineValue
+    return {
+      id: "turn.overhead.firstEvent",
+      unit: "ms",
+      value,
+      baseline: "node:child_process + readline driver of the same CLI, argv and env",
+      baselineValue,
+      ratio: overhead,
+      target: "<= 1 ms overhead",
+      met: ours.length > 0 && raw.length > 0 && overhead <= 1,
+      detail: {
+        ratio: "ours - baseline (ms): median firstEventMs of ours minus median firstEventMs of raw",
+        firstEventMs:
+          "from the prompt write (ours: offered to the library's stdin queue) to the consumer seeing the first event of a stream_event frame",
+        hostMs:
+          "host-side latency only, without the CLI's: stdout chunk with the initialize control_response -> prompt bytes reach the child's stdin stream (promptLatencyMs), plus stdout chunk with the first stream_event -> consumer sees it (eventLatencyMs). Ours: chunks timestamped where the spawner's Node streams become Effect streams; raw: in a 'data' listener",
+        queueMs: "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
+        pairedDifferenceMs: {
+          note: "firstEventMs of ours minus raw within each interleaved pair where both runs succeeded",
+          median: round(median(paired)),
+          p25: round(quantile(paired, 0.25)),
+          p75: round(quantile(paired, 0.75)),
+          samples: paired.map(round)
+        },
+        hostOverheadMs: round(median(ours.map((s) => s.hostMs)) - median(raw.map((s) => s.hostMs))),
+        turnMs: "from starting the turn (ours: running the query stream; raw: spawn) to the end of the stream / exit",
+        requestedRuns: runs,
+        warmupRuns: 1,
+        order: "interleaved: ours, raw, ours, raw, ...",
+        runTimeoutMs: RUN_TIMEOUT_MS,
+        argv: args,
+        conversationRequests,
+        failures,
+        ours: summary(ours),
+        raw: summary(raw)
+      }
+    }
+  })
+}
