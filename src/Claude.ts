@@ -5,13 +5,14 @@
  * @since 0.1.0
  */
 import { NodeServices } from "@effect/platform-node"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as OneShotTurn from "./internal/oneShotTurn.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
+import * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
 
 /**
@@ -29,6 +30,11 @@ export class Claude extends Context.Service<Claude, {
     prompt: Protocol.UserContent,
     options?: ClaudeOptions.Input
   ) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
+  /**
+   * Starts a multi-turn session on its own CLI process, ready for its first
+   * turn. Closing the scope stops the process (stdin EOF, grace, SIGTERM, SIGKILL).
+   */
+  readonly session: (config?: Session.Config) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
 }>()("effect-claude-code/Claude") {}
 
 /**
@@ -45,7 +51,13 @@ export const make = Effect.gen(function*() {
       return OneShotTurn.run(proc, options, prompt)
     }).pipe(Effect.withSpan("Claude.query"), Stream.unwrap)
 
-  return Claude.of({ query })
+  const session = (config?: Session.Config) =>
+    Session.make(config).pipe(
+      Effect.provideService(ProcessManager.ProcessManager, processes),
+      Effect.withSpan("Claude.session")
+    )
+
+  return Claude.of({ query, session })
 })
 
 /**
@@ -59,6 +71,17 @@ export const query = (
   options?: ClaudeOptions.Input
 ): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, Claude> =>
   Stream.unwrap(Claude.useSync((claude) => claude.query(prompt, options)))
+
+/**
+ * Starts a session with the `Claude` service of the context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const session = (
+  config?: Session.Config
+): Effect.Effect<Session.Session, ClaudeError.ClaudeError, Claude | Scope.Scope> =>
+  Claude.use((claude) => claude.session(config))
 
 /**
  * `Claude` on top of a `ProcessManager`; bring your own.

@@ -286,6 +286,31 @@ export const ControlRequest = Schema.Struct({
 })
 
 /**
+ * The body of a `can_use_tool` request: the CLI asks whether it may run a tool.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const CanUseToolRequest = Schema.Struct({
+  subtype: Schema.Literal("can_use_tool"),
+  tool_name: Schema.String,
+  input: Schema.Unknown,
+  tool_use_id: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * The body of a `hook_callback` request: a registered hook fired.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const HookCallbackRequest = Schema.Struct({
+  subtype: Schema.Literal("hook_callback"),
+  callback_id: Schema.String,
+  input: Schema.optionalKey(Schema.Unknown)
+})
+
+/**
  * A control response, either direction.
  *
  * @since 0.1.0

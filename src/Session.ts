@@ -1,0 +1,379 @@
+/**
+ * One conversation on one long-lived CLI process, over the stream-json control
+ * protocol: turns are serialised, every control request the CLI sends is
+ * answered exactly once (permission callback, hook handlers, or a refusal),
+ * our own requests (`interrupt`, `setModel`, `setPermissionMode`) have
+ * deadlines, and every turn is watched by first-event, idle and whole-turn
+ * deadlines. A session whose turn timed out or whose process died is `Failed`
+ * and never runs another turn.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue, Schema, Semaphore, Stream, SubscriptionRef } from "effect"
+import type * as Cause from "effect/Cause"
+import type * as Scope from "effect/Scope"
+import * as ClaudeError from "./ClaudeError.ts"
+import type { ClaudeEvent } from "./ClaudeEvent.ts"
+import * as ClaudeOptions from "./ClaudeOptions.ts"
+import { defaultControlAnswer } from "./internal/oneShotTurn.ts"
+import * as ProcessManager from "./ProcessManager.ts"
+import * as Protocol from "./Protocol.ts"
+import * as StreamHandler from "./StreamHandler.ts"
+import * as TurnOutcome from "./TurnOutcome.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type State = "Starting" | "Idle" | "Running" | "Closed" | "Failed"
+
+/**
+ * What the CLI asks before it runs a tool (with `--permission-prompt-tool stdio`).
+ *
+ * @since 0.1.0
+ * @category permissions
+ */
+export interface PermissionRequest {
+  readonly toolName: string
+  readonly input: unknown
+  readonly toolUseId: string | undefined
+  readonly request: Protocol.ControlRequest["request"]
+}
+
+/**
+ * The answer to a {@link PermissionRequest}.
+ *
+ * @since 0.1.0
+ * @category permissions
+ */
+export type PermissionDecision =
+  | { readonly behavior: "allow"; readonly updatedInput?: unknown }
+  | { readonly behavior: "deny"; readonly message: string }
+
+/**
+ * A hook handler: gets the hook's input, returns the hook's output (`{ continue: true }` to carry on).
+ *
+ * @since 0.1.0
+ * @category hooks
+ */
+export interface HookHandler {
+  /** A tool-name matcher, as in Claude Code settings (`"Bash"`, `"Edit|Write"`); all tools when absent. */
+  readonly matcher?: string
+  readonly handle: (input: unknown) => Effect.Effect<unknown>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type HookEvent = "PreToolUse" | "PostToolUse" | "UserPromptSubmit" | "Stop" | "Notification"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly options?: ClaudeOptions.Input | undefined
+  /**
+   * Decides tool permissions. Without it the CLI is started without
+   * `--permission-prompt-tool stdio`, so anything that needs approval (beyond
+   * `allowedTools` and the permission mode) is denied.
+   */
+  readonly canUseTool?: ((request: PermissionRequest) => Effect.Effect<PermissionDecision>) | undefined
+  readonly hooks?: Partial<Record<HookEvent, ReadonlyArray<HookHandler>>> | undefined
+  /** Deadline for our own control requests. Default 10 s. */
+  readonly controlTimeout?: Duration.Input | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session {
+  readonly state: SubscriptionRef.SubscriptionRef<State>
+  /** The CLI's session id, once a turn has started. */
+  readonly sessionId: Effect.Effect<Option.Option<string>>
+  /** Runs one turn; the stream ends after the turn's `Result` event (or fails with the turn's error). */
+  readonly send: (prompt: Protocol.UserContent) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
+  /** Runs one turn and returns its `Result` event. */
+  readonly ask: (
+    prompt: Protocol.UserContent
+  ) => Effect.Effect<Extract<ClaudeEvent, { readonly _tag: "Result" }>, ClaudeError.ClaudeError>
+  readonly interrupt: Effect.Effect<void, ClaudeError.ClaudeError>
+  readonly setModel: (model: string | undefined) => Effect.Effect<void, ClaudeError.ClaudeError>
+  readonly setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.Effect<void, ClaudeError.ClaudeError>
+  /** Sends any control request and returns the CLI's `response` payload. */
+  readonly request: (
+    subtype: string,
+    payload?: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<unknown, ClaudeError.ClaudeError>
+}
+
+const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
+const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
+
+type ResultEvent = Extract<ClaudeEvent, { readonly _tag: "Result" }>
+
+interface Turn {
+  readonly events: Queue.Queue<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>
+  lastEventAt: number
+  sawEvent: boolean
+}
+
+/**
+ * Starts a session: spawns the CLI, sends `initialize`, and waits until it is ready.
+ * Closing the scope stops the process with the shutdown ladder.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(config: Config = {}) {
+  const processes = yield* ProcessManager.ProcessManager
+  const options = yield* ClaudeOptions.validate(config.options)
+  const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
+  const state = yield* SubscriptionRef.make<State>("Starting")
+  const proc = yield* processes.spawn({
+    options,
+    args: ClaudeOptions.toArgs(options, { permissionPromptTool: config.canUseTool !== undefined })
+  })
+
+  let sessionId: string | undefined
+  let turnNumber = 0
+  let current: Turn | undefined
+  let hostBusy = 0
+  let nextRequest = 0
+  const pending = new Map<string, Deferred.Deferred<unknown, ClaudeError.ClaudeError>>()
+  const apiRetries: Array<Protocol.SystemApiRetry> = []
+
+  const context = () => ({ sessionId, turn: turnNumber })
+  const fail = (reason: ClaudeError.Reason) => ClaudeError.make(reason, context())
+  const write = (frame: unknown) => proc.write(Protocol.encodeLine(frame))
+
+  // Hook callbacks are registered in `initialize` under ids we map back to handlers.
+  const hookHandlers = new Map<string, HookHandler>()
+  const hooksConfig: Record<string, Array<{ matcher?: string; hookCallbackIds: Array<string> }>> = {}
+  for (const [event, handlers] of Object.entries(config.hooks ?? {})) {
+    hooksConfig[event] = (handlers ?? []).map((handler) => {
+      const id = `hook_${hookHandlers.size}`
+      hookHandlers.set(id, handler)
+      return { ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }), hookCallbackIds: [id] }
+    })
+  }
+
+  const answer = (request: Protocol.ControlRequest): Effect.Effect<unknown> => {
+    const { request: body, request_id: id } = request
+    if (isCanUseTool(body) && config.canUseTool !== undefined) {
+      return config.canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body }).pipe(
+        Effect.map((decision) =>
+          Protocol.controlSuccess(
+            id,
+            decision.behavior === "allow"
+              ? { behavior: "allow", updatedInput: decision.updatedInput ?? body.input }
+              : decision
+          )
+        )
+      )
+    }
+    const handler = isHookCallback(body) ? hookHandlers.get(body.callback_id) : undefined
+    if (handler !== undefined && isHookCallback(body)) {
+      return handler.handle(body.input).pipe(Effect.map((output) => Protocol.controlSuccess(id, output)))
+    }
+    return Effect.succeed(defaultControlAnswer(request))
+  }
+
+  // Each incoming request is served on its own fiber, concurrently with our
+  // pending ones, and answered exactly once, whatever its handler does.
+  const serve = (request: Protocol.ControlRequest) =>
+    Effect.suspend(() => {
+      hostBusy++
+      return answer(request).pipe(
+        Effect.catchCause(() =>
+          Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))
+        ),
+        Effect.flatMap(write),
+        Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
+          hostBusy--
+          if (current !== undefined) current.lastEventAt = now
+        })),
+        Effect.forkScoped
+      )
+    })
+
+  const endTurn = (turn: Turn, outcome: ClaudeError.ClaudeError | undefined) =>
+    Effect.suspend(() => {
+      if (current === turn) current = undefined
+      return outcome === undefined ? Queue.end(turn.events) : Queue.fail(turn.events, outcome)
+    })
+
+  const route = (event: ClaudeEvent): Effect.Effect<void, never, Scope.Scope> => {
+    const turn = current
+    const deliver = turn === undefined
+      ? Effect.void
+      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        turn.lastEventAt = now
+        turn.sawEvent = true
+        return Queue.offer(turn.events, event)
+      })
+    switch (event._tag) {
+      case "ControlRequest":
+        return Effect.andThen(serve(event.frame), deliver)
+      case "Frame": {
+        const frame = event.frame
+        if (frame.type === "control_response") {
+          const deferred = pending.get(frame.response.request_id)
+          if (deferred === undefined) return Effect.void
+          pending.delete(frame.response.request_id)
+          return Deferred.done(
+            deferred,
+            frame.response.subtype === "success"
+              ? Exit.succeed(frame.response.response)
+              : Exit.fail(fail(new ClaudeError.ProtocolError({
+                detail: `the CLI refused the control request: ${frame.response.error}`
+              })))
+          ).pipe(Effect.asVoid)
+        }
+        return deliver
+      }
+      case "SessionStarted":
+        sessionId = event.sessionId
+        return deliver
+      case "ApiRetry":
+        apiRetries.push(event.frame)
+        return deliver
+      case "Result":
+        sessionId = event.sessionId
+        return Effect.andThen(deliver, turn === undefined ? Effect.void : Effect.gen(function*() {
+          yield* endTurn(turn, event.error === undefined ? undefined : fail(event.error))
+          yield* SubscriptionRef.set(state, "Idle")
+        }))
+      default:
+        return deliver
+    }
+  }
+  // The reader: every stdout byte goes through the StreamHandler; when stdout
+  // ends, the process is gone, and whatever waits on it fails with the reason.
+  yield* proc.stdout.pipe(
+    StreamHandler.events({ maxLineBytes: options.maxLineBytes }),
+    Stream.runForEach(route),
+    Effect.catch(() => Effect.void),
+    Effect.andThen(Effect.gen(function*() {
+      const exit = yield* proc.exit
+      const closing = (yield* SubscriptionRef.get(state)) === "Closed"
+      const reason = TurnOutcome.classify({ apiRetries, exit, stderrTail: yield* proc.stderrTail }) ??
+        new ClaudeError.ProtocolError({ detail: "the CLI exited" })
+      const error = fail(reason)
+      if (!closing) yield* SubscriptionRef.set(state, "Failed")
+      if (current !== undefined) yield* endTurn(current, error)
+      for (const deferred of pending.values()) yield* Deferred.fail(deferred, error)
+      pending.clear()
+    })),
+    Effect.forkScoped
+  )
+
+  const request = Effect.fn("Session.request")(function*(
+    subtype: string,
+    payload?: Readonly<Record<string, unknown>>
+  ) {
+    const id = `req_${++nextRequest}`
+    const deferred = yield* Deferred.make<unknown, ClaudeError.ClaudeError>()
+    pending.set(id, deferred)
+    const written = yield* write(Protocol.controlRequest(id, { ...payload, subtype }))
+    if (!written) {
+      pending.delete(id)
+      return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the CLI's stdin is closed" })))
+    }
+    return yield* Deferred.await(deferred).pipe(
+      Effect.timeoutOrElse({
+        duration: controlTimeout,
+        orElse: () =>
+          Effect.suspend(() => {
+            pending.delete(id)
+            return Effect.fail(fail(new ClaudeError.Timeout({ kind: "control", durationMs: Duration.toMillis(controlTimeout) })))
+          })
+      })
+    )
+  })
+
+  yield* request("initialize", Object.keys(hooksConfig).length === 0 ? {} : { hooks: hooksConfig }).pipe(
+    Effect.timeoutOrElse({
+      duration: ClaudeOptions.timeout(options, "startup"),
+      orElse: () =>
+        Effect.fail(fail(new ClaudeError.Timeout({
+          kind: "startup",
+          durationMs: Duration.toMillis(ClaudeOptions.timeout(options, "startup"))
+        })))
+    }),
+    Effect.tapError(() => Effect.andThen(SubscriptionRef.set(state, "Failed"), proc.shutdown))
+  )
+  yield* SubscriptionRef.set(state, "Idle")
+  yield* Effect.addFinalizer(() => SubscriptionRef.set(state, "Closed"))
+
+  // A stalled turn fails with Timeout and takes the process down with it: it is never reused.
+  const watch = (turn: Turn, startedAt: number) =>
+    Effect.gen(function*() {
+      const firstEvent = Duration.toMillis(ClaudeOptions.timeout(options, "firstEvent"))
+      const idle = Duration.toMillis(ClaudeOptions.timeout(options, "idle"))
+      const whole = Duration.toMillis(ClaudeOptions.timeout(options, "turn"))
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        // Time spent waiting on the host (a permission callback, a hook) is not the CLI's silence.
+        if (hostBusy > 0) turn.lastEventAt = now
+        const checks: Array<readonly [ClaudeError.TimeoutKind, number, number]> = [
+          ["turn", startedAt + whole, whole],
+          turn.sawEvent ? ["idle", turn.lastEventAt + idle, idle] : ["firstEvent", startedAt + firstEvent, firstEvent]
+        ]
+        const expired = checks.find(([, deadline]) => now >= deadline)
+        if (expired !== undefined) {
+          yield* SubscriptionRef.set(state, "Failed")
+          yield* endTurn(turn, fail(new ClaudeError.Timeout({ kind: expired[0], durationMs: expired[2] })))
+          return yield* proc.shutdown
+        }
+        // Wake at the next deadline, and at least once per idle period: the first event switches
+        // the watch from the first-event deadline to the (usually nearer) idle one.
+        yield* Effect.sleep(Duration.millis(Math.min(idle, ...checks.map(([, deadline]) => deadline - now))))
+      }
+    })
+
+  const turns = yield* Semaphore.make(1)
+
+  const send = (prompt: Protocol.UserContent): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError> =>
+    Effect.gen(function*() {
+      yield* Effect.acquireRelease(turns.take(1), () => turns.release(1))
+      const now = yield* SubscriptionRef.get(state)
+      if (now !== "Idle") {
+        return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: `the session is ${now}` })))
+      }
+      const events = yield* Queue.unbounded<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>()
+      const startedAt = yield* Clock.currentTimeMillis
+      const turn: Turn = { events, lastEventAt: startedAt, sawEvent: false }
+      current = turn
+      turnNumber++
+      apiRetries.length = 0
+      yield* SubscriptionRef.set(state, "Running")
+      yield* write(Protocol.userMessage(prompt))
+      const watchdog = yield* Effect.forkScoped(watch(turn, startedAt))
+      yield* Effect.addFinalizer(() => Fiber.interrupt(watchdog))
+      return Stream.fromQueue(events)
+    }).pipe(Stream.unwrap, Stream.withSpan("Session.send"))
+
+  const ask = (prompt: Protocol.UserContent) =>
+    send(prompt).pipe(
+      Stream.runFold((): ResultEvent | undefined => undefined, (last, event) => event._tag === "Result" ? event : last),
+      Effect.flatMap((result) =>
+        result === undefined
+          ? Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" })))
+          : Effect.succeed(result)
+      )
+    )
+
+  return {
+    state,
+    sessionId: Effect.sync(() => Option.fromNullishOr(sessionId)),
+    send,
+    ask,
+    interrupt: Effect.asVoid(request("interrupt")),
+    setModel: (model: string | undefined) => Effect.asVoid(request("set_model", model === undefined ? {} : { model })),
+    setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.asVoid(request("set_permission_mode", { mode })),
+    request
+  } satisfies Session
+})

@@ -1,0 +1,96 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Claude from "../src/Claude.ts"
+import * as FakeCli from "../src/testing/FakeCli.ts"
+import { ClaudeTest, quickShutdown, tempDir } from "./utils.ts"
+
+const reasonOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) => {
+  if (!Exit.isFailure(exit)) return undefined
+  const reason = exit.cause.reasons[0]
+  return reason?._tag === "Fail" ? reason.error.reason : undefined
+}
+
+describe("Session (against the FakeCli)", () => {
+  it.live("runs several turns on one process and keeps its session id", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("session")
+      const recordArgv = path.join(dir, "argv.jsonl")
+      const session = yield* Claude.session({ options: { ...FakeCli.options({ recordArgv, reply: ["one", "two"] }), timeouts: quickShutdown } })
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+      const first = yield* session.ask("first")
+      const second = yield* session.ask("second")
+      assert.strictEqual(first.text, "one")
+      assert.strictEqual(second.text, "two")
+      assert.strictEqual(first.sessionId, second.sessionId)
+      assert.deepStrictEqual(yield* session.sessionId, Option.some(second.sessionId))
+      // One process served both turns.
+      assert.strictEqual(fs.readFileSync(recordArgv, "utf8").trim().split("\n").length, 1)
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("F06: permission callback and hook handlers are asked, each request answered once", () =>
+    Effect.gen(function*() {
+      const asked: Array<string> = []
+      const session = yield* Claude.session({
+        options: {
+          ...FakeCli.options({
+            toolUse: { name: "Bash", input: { command: "ls" } },
+            controlRequests: [
+              { subtype: "can_use_tool", tool_name: "Bash", input: { command: "ls" } },
+              { subtype: "hook_callback", callback_id: "hook_0", input: { hook_event_name: "PreToolUse" } },
+              { subtype: "something_new" }
+            ]
+          }),
+          timeouts: quickShutdown
+        },
+        canUseTool: (request) =>
+          Effect.sync(() => {
+            asked.push(`tool:${request.toolName}`)
+            return { behavior: "deny", message: "not today" } as const
+          }),
+        hooks: {
+          PreToolUse: [{ matcher: "Bash", handle: () => Effect.sync(() => asked.push("hook")).pipe(Effect.as({ continue: true })) }]
+        }
+      })
+      const result = yield* session.ask("go")
+      assert.deepStrictEqual(asked.sort(), ["hook", "tool:Bash"])
+      const answers: ReadonlyArray<FakeCli.ControlAnswer> = Reflect.get(result.frame, "fake_control_answers")
+      assert.deepStrictEqual(answers.map((a) => [a.subtype, a.count]), [["can_use_tool", 1], ["hook_callback", 1], ["something_new", 1]])
+      assert.strictEqual(Reflect.get(answers[0]?.response?.response ?? {}, "message"), "not today")
+      assert.strictEqual(answers[2]?.response?.subtype, "error")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("interrupt ends the running turn with Interrupted; the session takes the next turn", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { ...FakeCli.options({ frameDelayMs: 300, reply: "slow" }), timeouts: quickShutdown } })
+      const turn = yield* session.ask("slow one").pipe(Effect.exit, Effect.forkChild)
+      yield* Effect.sleep("150 millis")
+      yield* session.interrupt
+      assert.strictEqual(reasonOf(yield* Fiber.join(turn))?._tag, "Interrupted")
+      yield* session.setModel("sonnet")
+      yield* session.setPermissionMode("plan")
+      const next = yield* session.ask("again")
+      assert.strictEqual(next.error, undefined)
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("F04: a silent turn fails with Timeout(idle) and the session is Failed, never reused", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { ...FakeCli.options({ hang: "midTurn" }), timeouts: { ...quickShutdown, idle: 400 } } })
+      const events: Array<string> = []
+      const exit = yield* session.send("hi").pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e._tag))), Effect.exit)
+      const reason = reasonOf(exit)
+      assert.isTrue(reason?._tag === "Timeout" && Reflect.get(reason, "kind") === "idle")
+      assert.include(events, "SessionStarted")
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Failed")
+      assert.strictEqual(reasonOf(yield* Effect.exit(session.ask("again")))?._tag, "ProtocolError")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("a session that never becomes ready fails with Timeout(startup)", () =>
+    Effect.gen(function*() {
+      const exit = yield* Claude.session({ options: { ...FakeCli.options({ hang: "beforeInit" }), timeouts: { ...quickShutdown, startup: 300 } } }).pipe(Effect.exit)
+      const reason = reasonOf(exit)
+      assert.isTrue(reason?._tag === "Timeout" && Reflect.get(reason, "kind") === "startup")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+})
