@@ -102,4 +102,30 @@ describe("Claude.query against the real CLI", () => {
         assert.isTrue(firstDelta >= 0 && firstDelta < block)
         assert.deepStrictEqual(texts(events), ["Streaming in three parts."])
       })))
+
+  it.live("a session: two turns on one process, the second request carries the first turn", () =>
+    withRealCli([FakeApi.text("First answer."), FakeApi.text("Second answer.")], (options, api) =>
+      Effect.scoped(Effect.gen(function*() {
+        const session = yield* Claude.session({ options })
+        const first = yield* session.ask("remember the word PAPAYA")
+        const second = yield* session.ask("what was the word?")
+        assert.strictEqual(first.text, "First answer.")
+        assert.strictEqual(second.text, "Second answer.")
+        assert.strictEqual(first.sessionId, second.sessionId)
+        const requests = yield* api.conversationRequests
+        assert.strictEqual(requests.length, 2)
+        assert.include(JSON.stringify(requests[1]?.body), "PAPAYA")
+      }))))
+
+  it.live("resume: a new process with resume sees the earlier turns", () =>
+    withRealCli([FakeApi.text("Noted."), FakeApi.text("It was MANGO.")], (options, api) =>
+      Effect.gen(function*() {
+        const first = yield* Effect.scoped(Effect.flatMap(Claude.session({ options }), (s) => s.ask("remember MANGO")))
+        const resumed = yield* Effect.scoped(
+          Effect.flatMap(Claude.session({ options: { ...options, resume: first.sessionId } }), (s) => s.ask("which fruit?"))
+        )
+        assert.strictEqual(resumed.text, "It was MANGO.")
+        const requests = yield* api.conversationRequests
+        assert.include(JSON.stringify(requests.at(-1)?.body), "remember MANGO")
+      })))
 })
