@@ -99,6 +99,12 @@ export interface Session {
   readonly ask: (
     prompt: Protocol.UserContent
   ) => Effect.Effect<Extract<ClaudeEvent, { readonly _tag: "Result" }>, ClaudeError.ClaudeError>
+  /**
+   * Starts a new conversation on the same process (`/clear`) and checks that
+   * the reset took: a `conversation_reset` frame and a new session id, which it
+   * returns. An unconfirmed reset fails the session, so the process is not reused.
+   */
+  readonly reset: Effect.Effect<string, ClaudeError.ClaudeError>
   readonly interrupt: Effect.Effect<void, ClaudeError.ClaudeError>
   readonly setModel: (model: string | undefined) => Effect.Effect<void, ClaudeError.ClaudeError>
   readonly setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.Effect<void, ClaudeError.ClaudeError>
@@ -366,11 +372,26 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       )
     )
 
+  const reset = Effect.gen(function*() {
+    const before = sessionId
+    const events = yield* Stream.runCollect(send("/clear"))
+    const result = events.findLast((event) => event._tag === "Result")
+    const confirmed = events.some((event) => event._tag === "ConversationReset") &&
+      result?._tag === "Result" && result.sessionId !== before
+    if (!confirmed || result?._tag !== "Result") {
+      yield* SubscriptionRef.set(state, "Failed")
+      yield* proc.shutdown
+      return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" })))
+    }
+    return result.sessionId
+  }).pipe(Effect.withSpan("Session.reset"))
+
   return {
     state,
     sessionId: Effect.sync(() => Option.fromNullishOr(sessionId)),
     send,
     ask,
+    reset,
     interrupt: Effect.asVoid(request("interrupt")),
     setModel: (model: string | undefined) => Effect.asVoid(request("set_model", model === undefined ? {} : { model })),
     setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.asVoid(request("set_permission_mode", { mode })),

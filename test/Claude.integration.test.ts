@@ -128,4 +128,21 @@ describe("Claude.query against the real CLI", () => {
         const requests = yield* api.conversationRequests
         assert.include(JSON.stringify(requests.at(-1)?.body), "remember MANGO")
       })))
+
+  it.live("F18: after reset (/clear) the next request carries none of the previous conversation", () =>
+    withRealCli([FakeApi.text("Stored."), FakeApi.text("Fresh start.")], (options, api) =>
+      Effect.scoped(Effect.gen(function*() {
+        const session = yield* Claude.session({ options })
+        const first = yield* session.ask("the secret is KIWI-4471")
+        const newId = yield* session.reset
+        assert.notStrictEqual(newId, first.sessionId)
+        const second = yield* session.ask("hello again")
+        assert.strictEqual(second.text, "Fresh start.")
+        assert.strictEqual(second.sessionId, newId)
+        const requests = yield* api.conversationRequests
+        const last = JSON.stringify(requests.at(-1)?.body)
+        assert.include(last, "hello again")
+        assert.notInclude(last, "KIWI-4471")
+        assert.notInclude(last, "Stored.")
+      }))))
 })
