@@ -184,9 +184,12 @@ export const isAtLeast = (version: string, minimum: string): boolean => {
   return true
 }
 
-// "Process interrupted due to receipt of signal: 'SIGTERM'" is how the spawner reports a signal death.
-const signalOf = (error: PlatformError.PlatformError): string =>
-  /signal:? '?(SIG[A-Z0-9]+)/.exec(error.message)?.[1] ?? "unknown signal"
+// The spawner reports a signal death as a PlatformError whose cause says
+// "Process interrupted due to receipt of signal: 'SIGTERM'".
+const signalOf = (error: PlatformError.PlatformError): string => {
+  const cause = error.cause instanceof Error ? error.cause.message : ""
+  return /signal:? '?(SIG[A-Z0-9]+)/.exec(`${error.message} ${cause}`)?.[1] ?? "unknown signal"
+}
 
 /**
  * Builds the service.

@@ -216,6 +216,17 @@ describe("ProcessManager", () => {
       assert.include(seen, "SessionStarted")
     }).pipe(Effect.provide(ClaudeTest)))
 
+  it.live("a CLI killed by a signal mid-turn is ProcessCrashed, naming the signal", () =>
+    Effect.gen(function*() {
+      const exit = yield* Claude.query("hi", {
+        ...FakeCli.options({ crash: { when: "midTurn", signal: "SIGKILL" } }),
+        timeouts: quickShutdown
+      }).pipe(Stream.runCollect, Effect.exit)
+      const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      assert.isTrue(reason?._tag === "Fail" && reason.error.reason._tag === "ProcessCrashed")
+      if (reason?._tag === "Fail") assert.strictEqual(Reflect.get(reason.error.reason, "signal"), "SIGKILL")
+    }).pipe(Effect.provide(ClaudeTest)))
+
   describe("executable", () => {
     it.live("an explicit executable that does not exist is CliNotFound, before anything runs", () =>
       Effect.gen(function*() {
