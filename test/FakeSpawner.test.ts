@@ -1,24 +1,13 @@
-import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { type Cause, Deferred, Effect, Exit, Fiber, Layer, Option, type PlatformError, Predicate, Queue, Stream } from "effect"
+import { type Cause, Deferred, Effect, Exit, Fiber, type PlatformError, Predicate, Queue, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
-import * as ProcessManager from "../src/ProcessManager.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import * as TokenManager from "../src/TokenManager.ts"
+import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
 
 type Frame = FakeSpawner.JsonObject
-
-/** The library on the fake spawner: real FileSystem and Path (for the executable check), fake processes. */
-const ClaudeOnFake = (script: FakeSpawner.Script) =>
-  Claude.layerNoDeps.pipe(
-    Layer.provideMerge(ProcessManager.layer()),
-    Layer.provide(TokenManager.layer(Option.none())),
-    Layer.provideMerge(FakeSpawner.layer(script)),
-    Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
-  )
 
 const executable = FakeSpawner.executable
 const quick = { shutdownGrace: 1000 } as const
@@ -34,20 +23,6 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (reason?._tag !== "Fail") throw new Error(`expected a typed failure, got ${String(reason?._tag)}`)
   return reason.error
 }
-
-/**
- * Should a test fail half-way, keeps the TestClock moving for a while (in the background, 1 s of Clock per
- * real millisecond): the cleanups of the fibers and scopes it leaves behind (the shutdown ladder, a kill
- * escalation) sleep on that clock, and would otherwise wait for the test timeout.
- */
-const pumpClockOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.onError(self, () =>
-    TestClock.adjust("1 second").pipe(
-      Effect.andThen(TestClock.withLive(Effect.sleep("1 millis"))),
-      Effect.repeat({ times: 2000 }),
-      Effect.forkDetach,
-      Effect.asVoid
-    ))
 
 /** The Node spawner names the signal of a death by signal in the error's `cause` only; so does the fake. */
 const signalText = (error: PlatformError.PlatformError): string => {

@@ -2,8 +2,10 @@
  * Shared helpers for tests that run real processes: scoped temp dirs, pid
  * liveness, and bounded polling on real time.
  */
-import { NodeServices } from "@effect/platform-node"
+import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { TestClock } from "effect/testing"
+import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -79,3 +81,27 @@ export const processesWithHome = (home: string): Array<number> => {
   }
   return found
 }
+
+/** The library on the fake spawner: real FileSystem and Path (for the executable check), fake processes. */
+export const ClaudeOnFake = (script: FakeSpawner.Script) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provide(TokenManager.layer(Option.none())),
+    Layer.provideMerge(FakeSpawner.layer(script)),
+    Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+  )
+
+/**
+ * Should a test fail half-way, keeps the TestClock moving for a while (in the background, 1 s of Clock per
+ * real millisecond): the cleanups of the fibers and scopes it leaves behind (the shutdown ladder, a kill
+ * escalation) sleep on that clock, and would otherwise wait for the test timeout.
+ */
+export const pumpClockOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.onError(self, () =>
+    TestClock.adjust("1 second").pipe(
+      Effect.andThen(TestClock.withLive(Effect.sleep("1 millis"))),
+      Effect.repeat({ times: 2000 }),
+      Effect.forkDetach,
+      Effect.asVoid
+    ))
+
