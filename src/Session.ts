@@ -91,6 +91,8 @@ export interface Config {
  */
 export interface Session {
   readonly state: SubscriptionRef.SubscriptionRef<State>
+  /** The CLI's process id (for resource sampling). */
+  readonly pid: number
   /** The CLI's session id, once a turn has started. */
   readonly sessionId: Effect.Effect<Option.Option<string>>
   /** Runs one turn; the stream ends after the turn's `Result` event (or fails with the turn's error). */
@@ -388,6 +390,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
 
   return {
     state,
+    pid: proc.pid,
     sessionId: Effect.sync(() => Option.fromNullishOr(sessionId)),
     send,
     ask,
