@@ -50,7 +50,8 @@ export const fromResult = (
     case "error_max_budget_usd":
       return new ClaudeError.BudgetExceeded({ costUsd: result.total_cost_usd ?? 0 })
     case "error_during_execution":
-      return result.terminal_reason === "aborted_streaming"
+      // `aborted_streaming` (interrupted mid-reply) and `aborted_tools` (interrupted at a permission prompt or tool run).
+      return result.terminal_reason?.startsWith("aborted_") === true
         ? new ClaudeError.Interrupted({})
         : new ClaudeError.ExecutionError({ subtype: result.subtype, errors: result.errors ?? [] })
     case "success":

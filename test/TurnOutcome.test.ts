@@ -66,6 +66,15 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
     if (first?.kind === "result") assert.strictEqual(TurnOutcome.fromResult(first.frame)?._tag, "Interrupted")
   })
 
+  it("interrupt at a permission prompt or tool run (aborted_tools) is Interrupted too", () => {
+    const first = framesOf("interrupt-and-controls").find((d) => d.kind === "result")
+    if (first?.kind !== "result") return assert.fail("no result in the fixture")
+    // The frame the real CLI 2.1.329 sends when interrupted while a permission callback is pending.
+    const atTool = { ...first.frame, terminal_reason: "aborted_tools", stop_reason: "tool_use" }
+    assert.strictEqual(TurnOutcome.fromResult(atTool)?._tag, "Interrupted")
+    assert.strictEqual(TurnOutcome.fromResult({ ...first.frame, terminal_reason: "completed" })?._tag, "ExecutionError")
+  })
+
   it("F12: is_error with subtype success is never a success, whatever the exit code", () => {
     const { result } = evidenceOf("api-401")
     assert.strictEqual(TurnOutcome.classify({ result, exit: { _tag: "Exited", code: 0 } })?._tag, "AuthenticationFailed")
