@@ -10,13 +10,27 @@
  * - stderr is always drained, into a bounded tail, so a full pipe can never
  *   block the CLI;
  * - the process lives exactly as long as its scope. Closing the scope runs the
- *   shutdown ladder: stdin EOF, grace, SIGTERM to the group, grace, SIGKILL.
+ *   shutdown ladder: stdin EOF, grace, SIGTERM to the group, grace, SIGKILL;
+ * - should the host die without closing its scopes (SIGKILL, OOM killer), the
+ *   CLI goes too. On Linux, when util-linux `setpriv` is found (on `PATH`, or
+ *   `/usr/bin/setpriv`, `/bin/setpriv`; looked up once), the CLI is started as
+ *   `setpriv --pdeathsig SIGKILL -- <executable> <args...>`: setpriv execs the
+ *   CLI (same pid, same process group) with a parent-death signal, so the
+ *   kernel kills it the moment the host dies, even in the middle of a turn.
+ *   The version check runs through setpriv too, and proves it works.
+ *   Elsewhere (macOS, Windows, Linux without a `setpriv` that takes
+ *   `--pdeathsig`, i.e. util-linux >= 2.33, or `parentDeathSignal: false`) the
+ *   fallback is stdin EOF: the CLI exits once it has finished its running
+ *   turn, which can take a while. Caveats: the signal reaches the CLI, not the
+ *   tools it started (they are orphaned in its process group); and the kernel
+ *   sends it when the *thread* that spawned the CLI exits, so a host that
+ *   spawns from a `worker_thread` loses its CLIs when that worker ends.
  *
  * @since 0.1.0
  */
 import {
   Cache,
-  type Cause,
+  Cause,
   Config,
   Context,
   Deferred,
@@ -30,6 +44,7 @@ import {
   type PlatformError,
   Queue,
   Redacted,
+  Result,
   type Scope,
   Stream
 } from "effect"
@@ -161,6 +176,12 @@ export interface Settings {
   readonly stderrTailBytes?: number | undefined
   /** Bounds the `--version` check. Default 15 s. */
   readonly versionCheckTimeout?: Duration.Input | undefined
+  /**
+   * On Linux, start the CLI through util-linux `setpriv --pdeathsig SIGKILL`, so it dies with the host
+   * even when the host is SIGKILLed mid-turn. No effect elsewhere, or when no `setpriv` that takes
+   * `--pdeathsig` is found (the fallback is stdin EOF). Default `true`.
+   */
+  readonly parentDeathSignal?: boolean | undefined
 }
 
 const STDIN_QUEUE_CAPACITY = 64
@@ -204,6 +225,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const tokens = yield* TokenManager.TokenManager
   const tailBytes = settings?.stderrTailBytes ?? 64 * 1024
   const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
+  const parentDeathSignal = settings?.parentDeathSignal ?? true
 
   const isExecutableFile = (file: string) =>
     fs.stat(file).pipe(
@@ -236,22 +258,67 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     ]
   })
 
-  const checkVersion = Effect.fnUntraced(function*(executable: string) {
-    const output = yield* spawner.string(
-      ChildProcess.make(executable, ["--version"], {
+  // Where util-linux `setpriv` is, if anywhere: looked up once, only on Linux and only when wanted. Whether
+  // it takes `--pdeathsig` (util-linux >= 2.33; busybox's does not) the version check finds out.
+  const setprivLocation = yield* Effect.cached(Effect.gen(function*() {
+    if (!parentDeathSignal || process.platform !== "linux") return Option.none<string>()
+    const pathDirs = (process.env.PATH ?? "").split(":").filter((dir) => path.isAbsolute(dir))
+    for (const candidate of [...pathDirs.map((dir) => path.join(dir, "setpriv")), "/usr/bin/setpriv", "/bin/setpriv"]) {
+      if (yield* isExecutableFile(candidate)) return Option.some(candidate)
+    }
+    return Option.none<string>()
+  }))
+
+  // The CLI's command line; with a launcher, `setpriv --pdeathsig SIGKILL -- <executable> <args...>`.
+  // setpriv execs the CLI: the pid, the process group and the signals are the CLI's own.
+  const cliCommand = (
+    launcher: Option.Option<string>,
+    executable: string,
+    args: ReadonlyArray<string>,
+    options: ChildProcess.CommandOptions
+  ) =>
+    Option.match(launcher, {
+      onNone: () => ChildProcess.make(executable, args, options),
+      onSome: (setpriv) => ChildProcess.make(setpriv, ["--pdeathsig", "SIGKILL", "--", executable, ...args], options)
+    })
+
+  const versionOutput = (launcher: Option.Option<string>, executable: string) =>
+    spawner.string(
+      cliCommand(launcher, executable, ["--version"], {
         stdin: "ignore",
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
         forceKillAfter: Duration.seconds(1)
       })
-    ).pipe(
-      Effect.timeout(versionTimeout),
-      Effect.mapError((error) =>
-        ClaudeError.make(
-          new ClaudeError.SpawnFailed({ executable, description: `\`--version\` failed: ${error.message}` })
-        )
+    ).pipe(Effect.timeout(versionTimeout))
+
+  const versionPattern = /(\d+\.\d+\.\d+)/
+
+  const versionFailed = (executable: string, error: { readonly message: string }) =>
+    ClaudeError.make(new ClaudeError.SpawnFailed({ executable, description: `\`--version\` failed: ${error.message}` }))
+
+  // The version check runs `--version` the way sessions will run the CLI: through setpriv when there is
+  // one. If that prints no version (a setpriv without `--pdeathsig` fails at once), the CLI is checked, and
+  // later run, without it. A check that times out through setpriv is the CLI's fault: no second try.
+  const checkVersion = Effect.fnUntraced(function*(executable: string) {
+    const setpriv = yield* setprivLocation
+    let launcher = Option.none<string>()
+    let output: string | undefined
+    if (Option.isSome(setpriv)) {
+      const attempt = yield* Effect.result(versionOutput(setpriv, executable))
+      if (Result.isFailure(attempt) && Cause.isTimeoutError(attempt.failure)) {
+        return yield* Effect.fail(versionFailed(executable, attempt.failure))
+      }
+      if (Result.isSuccess(attempt) && versionPattern.test(attempt.success)) {
+        launcher = setpriv
+        output = attempt.success
+      }
+    }
+    if (output === undefined) {
+      output = yield* versionOutput(Option.none(), executable).pipe(
+        Effect.mapError((error) => versionFailed(executable, error))
       )
-    )
-    const version = /(\d+\.\d+\.\d+)/.exec(output)?.[1]
+    }
+    const version = versionPattern.exec(output)?.[1]
     if (version === undefined || !isAtLeast(version, minimumVersion)) {
       return yield* ClaudeError.fail(
         new ClaudeError.CliVersionUnsupported({
@@ -261,7 +328,12 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         })
       )
     }
-    return version
+    if (Option.isSome(setpriv) && Option.isNone(launcher)) {
+      yield* Effect.logWarning(
+        `\`${setpriv.value} --pdeathsig SIGKILL\` cannot run ${executable}: it runs without a parent-death signal`
+      )
+    }
+    return { version, launcher }
   })
 
   // Checked once per executable path; a failed check is not remembered, so a fixed install is picked up.
@@ -270,17 +342,24 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     timeToLive: (exit) => (Exit.isSuccess(exit) ? Duration.infinity : Duration.zero)
   })
 
-  const resolveExecutable = Effect.fn("ProcessManager.resolveExecutable")(function*(
-    options: ClaudeOptions.ClaudeOptions
-  ) {
+  // The executable, and the setpriv that launches it (if any).
+  const resolve = Effect.fnUntraced(function*(options: ClaudeOptions.ClaudeOptions) {
     const searched = yield* candidates(options.executable)
     for (const candidate of searched) {
       if (yield* isExecutableFile(candidate)) {
-        const version = yield* Cache.get(versions, candidate)
-        return { path: candidate, version }
+        const { launcher, version } = yield* Cache.get(versions, candidate)
+        const executable: Executable = { path: candidate, version }
+        return { executable, launcher }
       }
     }
     return yield* ClaudeError.fail(new ClaudeError.CliNotFound({ searched }))
+  })
+
+  const resolveExecutable = Effect.fn("ProcessManager.resolveExecutable")(function*(
+    options: ClaudeOptions.ClaudeOptions
+  ) {
+    const { executable } = yield* resolve(options)
+    return executable
   })
 
   const environment = Effect.fnUntraced(function*(options: ClaudeOptions.ClaudeOptions) {
@@ -295,11 +374,11 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   })
 
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
-    const executable = yield* resolveExecutable(request.options)
+    const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const env = yield* environment(request.options)
     const handle = yield* spawner.spawn(
-      ChildProcess.make(executable.path, request.args, {
+      cliCommand(launcher, executable.path, request.args, {
         env,
         extendEnv: false,
         ...(request.options.cwd === undefined ? {} : { cwd: request.options.cwd }),
@@ -313,6 +392,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         forceKillAfter: grace
       })
     ).pipe(
+      // Named after the CLI, even when it was started through setpriv.
       Effect.mapError((error) =>
         ClaudeError.make(
           error.reason._tag === "NotFound"
@@ -321,7 +401,11 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         )
       )
     )
-    yield* Effect.annotateCurrentSpan({ pid: handle.pid, executable: executable.path })
+    yield* Effect.annotateCurrentSpan({
+      pid: handle.pid,
+      executable: executable.path,
+      parentDeathSignal: Option.isSome(launcher)
+    })
 
     const tail = new StderrTail(tailBytes)
     yield* handle.stderr.pipe(

@@ -1,0 +1,122 @@
+/**
+ * F01, the host's own death: a host SIGKILLed (no finalizer runs) must not leave its CLIs behind, not even
+ * one in the middle of a turn that will not end on stdin EOF. The host is a separate Node process
+ * (test/support/host.ts) with an idle and a mid-turn session on the fake CLI; each test gives it a HOME of
+ * its own, which its CLIs inherit, so what it leaves behind can be counted in /proc.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Option, Result, Schema, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { eventually, isAlive, processesWithHome, tempDir } from "./utils.ts"
+
+const root = path.resolve(import.meta.dirname, "..")
+const node = path.join(root, "node_modules", ".bin", "node")
+const hostScript = path.join(root, "test", "support", "host.ts")
+
+const isLinux = process.platform === "linux"
+const hasSetpriv = isLinux &&
+  [...(process.env.PATH ?? "").split(":"), "/usr/bin", "/bin"].some((dir) =>
+    dir !== "" && fs.existsSync(path.join(dir, "setpriv"))
+  )
+
+const HostPids = Schema.Struct({
+  host: Schema.Number,
+  idle: Schema.Number,
+  busy: Schema.Number,
+  idleSelf: Schema.Number,
+  busySelf: Schema.Number
+})
+const decodeHostPids = Schema.decodeUnknownOption(Schema.fromJsonString(HostPids))
+
+/** A HOME of its own; whatever still runs with it when the test ends is SIGKILLed. */
+const isolatedHome = Effect.gen(function*() {
+  const home = yield* tempDir("host-death")
+  yield* Effect.addFinalizer(() =>
+    Effect.forEach(
+      processesWithHome(home),
+      (pid) => Effect.ignore(Effect.try(() => process.kill(pid, "SIGKILL"))),
+      { discard: true }
+    )
+  )
+  return home
+})
+
+/** Starts the host and waits (bounded) for the pids of its two sessions. */
+const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<string>) {
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const host = yield* spawner.spawn(
+    ChildProcess.make(node, ["--conditions=development", hostScript, home, ...args], {
+      cwd: root,
+      env: { HOME: home },
+      extendEnv: true,
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+      forceKillAfter: Duration.seconds(1)
+    })
+  )
+  let stderr = ""
+  yield* host.stderr.pipe(
+    Stream.decodeText(),
+    Stream.runForEach((text) => Effect.sync(() => (stderr += text))),
+    Effect.ignore,
+    Effect.forkScoped
+  )
+  const pids = yield* host.stdout.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.filterMap((line) => Result.fromOption(decodeHostPids(line), () => line)),
+    Stream.runHead,
+    Effect.timeout(Duration.seconds(30)),
+    Effect.orDie
+  )
+  if (Option.isNone(pids)) return yield* Effect.die(new Error(`the host exited without its pids; stderr:\n${stderr}`))
+  assert.strictEqual(pids.value.host, host.pid)
+  return pids.value
+})
+
+const killHost = (pid: number) => Effect.sync(() => process.kill(pid, "SIGKILL"))
+
+describe.runIf(isLinux)("host death", () => {
+  it.live.runIf(hasSetpriv)(
+    "F01: a host killed with SIGKILL takes its CLIs along, the idle one and the one mid-turn that ignores EOF",
+    () =>
+      Effect.gen(function*() {
+        const home = yield* isolatedHome
+        const pids = yield* startHost(home, [])
+        // setpriv exec'd the CLI: the pid the library reports is the fake's own.
+        assert.strictEqual(pids.idle, pids.idleSelf)
+        assert.strictEqual(pids.busy, pids.busySelf)
+        assert.isTrue([pids.host, pids.idle, pids.busy].every(isAlive))
+
+        yield* killHost(pids.host)
+        yield* eventually(() => (isAlive(pids.host) ? undefined : true), "2 seconds")
+        // The parent-death signal: the mid-turn CLI does not outlive the host, nor does anything else.
+        yield* eventually(
+          () => (!isAlive(pids.idle) && !isAlive(pids.busy) && processesWithHome(home).length === 0 ? true : undefined),
+          "3 seconds"
+        )
+      }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+  it.live(
+    "F01 fallback: without the parent-death signal the idle CLI exits on stdin EOF, the mid-turn one lives on",
+    () =>
+      Effect.gen(function*() {
+        const home = yield* isolatedHome
+        const pids = yield* startHost(home, ["--no-pdeathsig"])
+        assert.isTrue([pids.host, pids.idle, pids.busy].every(isAlive))
+
+        yield* killHost(pids.host)
+        yield* eventually(() => (isAlive(pids.idle) ? undefined : true), "3 seconds")
+        // What the parent-death signal is for: a CLI in a turn that does not end outlives the host.
+        yield* Effect.sleep(Duration.seconds(1))
+        assert.isTrue(isAlive(pids.busy), "the mid-turn CLI outlives its host without the parent-death signal")
+        assert.deepStrictEqual(processesWithHome(home), [pids.busy])
+        // (isolatedHome's finalizer kills it)
+      }).pipe(Effect.provide(NodeServices.layer))
+  )
+})

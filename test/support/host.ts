@@ -1,0 +1,62 @@
+/**
+ * A host for test/hostDeath.test.ts, run as its own Node process:
+ *
+ *   node --conditions=development test/support/host.ts <pid-dir> [--no-pdeathsig]
+ *
+ * It opens two sessions on the fake CLI: one idle (after one finished turn), one in the middle of a turn
+ * that never ends (`hang: "midTurn"`: the fake ignores stdin EOF and SIGTERM-free shutdown alike), prints
+ * one JSON line `{"host", "idle", "busy", "idleSelf", "busySelf"}` (the sessions' pids and the pids the
+ * fakes report for themselves, in `<pid-dir>`), then waits to be killed (at most 2 minutes).
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Console, Deferred, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Claude from "../../src/Claude.ts"
+import * as ProcessManager from "../../src/ProcessManager.ts"
+import * as FakeCli from "../../src/testing/FakeCli.ts"
+import * as TokenManager from "../../src/TokenManager.ts"
+
+const pidDir = process.argv[2] ?? fs.mkdtempSync("/tmp/ecc-host-")
+const parentDeathSignal = !process.argv.includes("--no-pdeathsig")
+
+const ClaudeHost = Claude.layerNoDeps.pipe(
+  Layer.provide(ProcessManager.layer({ parentDeathSignal })),
+  Layer.provide(TokenManager.layer(Option.none())),
+  Layer.provide(NodeServices.layer)
+)
+
+// What the fake writes to its `pidFile` (FakeCli.PidFile): its own `process.pid`.
+const decodePidFile = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ pid: Schema.Number })))
+const selfPid = (file: string): number => decodePidFile(fs.readFileSync(file, "utf8")).pid
+
+const program = Effect.gen(function*() {
+  const idlePids = path.join(pidDir, "idle.json")
+  const busyPids = path.join(pidDir, "busy.json")
+  const idle = yield* Claude.session({ options: FakeCli.options({ pidFile: idlePids }) })
+  yield* idle.ask("hello")
+
+  const busy = yield* Claude.session({ options: FakeCli.options({ pidFile: busyPids, hang: "midTurn" }) })
+  const midTurn = yield* Deferred.make<void>()
+  yield* busy.send("work").pipe(
+    Stream.tap(() => Deferred.succeed(midTurn, undefined)),
+    Stream.runDrain,
+    Effect.forkScoped
+  )
+  yield* Deferred.await(midTurn).pipe(Effect.timeout(Duration.seconds(20)))
+
+  yield* Console.log(JSON.stringify({
+    host: process.pid,
+    idle: idle.pid,
+    busy: busy.pid,
+    idleSelf: selfPid(idlePids),
+    busySelf: selfPid(busyPids)
+  }))
+  yield* Effect.sleep(Duration.minutes(2))
+}).pipe(
+  Effect.scoped,
+  Effect.timeout(Duration.minutes(3)),
+  Effect.provide(ClaudeHost)
+)
+
+NodeRuntime.runMain(program)
