@@ -278,9 +278,12 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     Effect.forkScoped
   )
 
-  const request = Effect.fn("Session.request")(function*(
+  // A control request of ours, answered within `deadline` or failed with a Timeout of that `kind`.
+  const control = Effect.fnUntraced(function*(
     subtype: string,
-    payload?: Readonly<Record<string, unknown>>
+    payload: Readonly<Record<string, unknown>> | undefined,
+    deadline: Duration.Duration,
+    kind: ClaudeError.TimeoutKind
   ) {
     const id = `req_${++nextRequest}`
     const deferred = yield* Deferred.make<unknown, ClaudeError.ClaudeError>()
@@ -292,31 +295,52 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     }
     return yield* Deferred.await(deferred).pipe(
       Effect.timeoutOrElse({
-        duration: controlTimeout,
+        duration: deadline,
         orElse: () =>
           Effect.suspend(() => {
             pending.delete(id)
-            return Effect.fail(fail(new ClaudeError.Timeout({ kind: "control", durationMs: Duration.toMillis(controlTimeout) })))
+            return Effect.fail(fail(new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(deadline) })))
           })
       })
     )
   })
 
-  yield* request("initialize", Object.keys(hooksConfig).length === 0 ? {} : { hooks: hooksConfig }).pipe(
-    Effect.timeoutOrElse({
-      duration: ClaudeOptions.timeout(options, "startup"),
-      orElse: () =>
-        Effect.fail(fail(new ClaudeError.Timeout({
-          kind: "startup",
-          durationMs: Duration.toMillis(ClaudeOptions.timeout(options, "startup"))
-        })))
-    }),
-    Effect.tapError(() => Effect.andThen(SubscriptionRef.set(state, "Failed"), proc.shutdown))
-  )
+  const request = Effect.fn("Session.request")(function*(
+    subtype: string,
+    payload?: Readonly<Record<string, unknown>>
+  ) {
+    return yield* control(subtype, payload, controlTimeout, "control")
+  })
+
+  // The session is Failed for good and its process stopped: the shutdown ladder runs to its end (the
+  // process has exited) before this returns. Uninterruptible, so that a caller who gives up half-way
+  // (a turn's consumer closing its stream, which interrupts the watchdog) cannot abandon the ladder
+  // and leave a hung process running until the session's scope closes.
+  const stop = Effect.uninterruptible(Effect.andThen(SubscriptionRef.set(state, "Failed"), proc.shutdown))
+
+  // Only the start-up deadline bounds `initialize` (not `controlTimeout`): a start-up longer than our
+  // usual control deadline is allowed when configured so, and times out as `startup`.
+  yield* control(
+    "initialize",
+    Object.keys(hooksConfig).length === 0 ? undefined : { hooks: hooksConfig },
+    ClaudeOptions.timeout(options, "startup"),
+    "startup"
+  ).pipe(Effect.withSpan("Session.initialize"), Effect.tapError(() => stop))
   yield* SubscriptionRef.set(state, "Idle")
   yield* Effect.addFinalizer(() => SubscriptionRef.set(state, "Closed"))
 
-  // A stalled turn fails with Timeout and takes the process down with it: it is never reused.
+  // A stalled turn fails with Timeout and takes the process down with it: it is never reused. The
+  // process is stopped first, the turn failed after: when the turn's stream fails (and `ask` returns),
+  // the process has exited. The turn is detached before the ladder starts, so the reader, seeing stdout
+  // end, does not fail it with the exit's reason instead of the Timeout (nor deliver what the process
+  // writes meanwhile: the turn returns what arrived before its deadline).
+  const expire = (turn: Turn, kind: ClaudeError.TimeoutKind, durationMs: number) =>
+    Effect.suspend(() => {
+      const error = fail(new ClaudeError.Timeout({ kind, durationMs }))
+      if (current === turn) current = undefined
+      return Effect.andThen(stop, Queue.fail(turn.events, error))
+    }).pipe(Effect.asVoid, Effect.uninterruptible)
+
   const watch = (turn: Turn, startedAt: number) =>
     Effect.gen(function*() {
       const firstEvent = Duration.toMillis(ClaudeOptions.timeout(options, "firstEvent"))
@@ -331,11 +355,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
           turn.sawEvent ? ["idle", turn.lastEventAt + idle, idle] : ["firstEvent", startedAt + firstEvent, firstEvent]
         ]
         const expired = checks.find(([, deadline]) => now >= deadline)
-        if (expired !== undefined) {
-          yield* SubscriptionRef.set(state, "Failed")
-          yield* endTurn(turn, fail(new ClaudeError.Timeout({ kind: expired[0], durationMs: expired[2] })))
-          return yield* proc.shutdown
-        }
+        if (expired !== undefined) return yield* expire(turn, expired[0], expired[2])
         // Wake at the next deadline, and at least once per idle period: the first event switches
         // the watch from the first-event deadline to the (usually nearer) idle one.
         yield* Effect.sleep(Duration.millis(Math.min(idle, ...checks.map(([, deadline]) => deadline - now))))
@@ -381,8 +401,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     const confirmed = events.some((event) => event._tag === "ConversationReset") &&
       result?._tag === "Result" && result.sessionId !== before
     if (!confirmed || result?._tag !== "Result") {
-      yield* SubscriptionRef.set(state, "Failed")
-      yield* proc.shutdown
+      yield* stop
       return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" })))
     }
     return result.sessionId
