@@ -23,6 +23,7 @@ import * as Readline from "node:readline"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import { median, type Result } from "./report.ts"
@@ -162,6 +163,7 @@ const instrumentedProcessManager = (slot: ProbeSlot) =>
 
 const oursLayer = (slot: ProbeSlot) =>
   Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
     Layer.provideMerge(instrumentedProcessManager(slot)),
     Layer.provide(TokenManager.layer(Option.none())),
     Layer.provide(instrumentedSpawner(slot).pipe(Layer.provide(NodeServices.layer))),

@@ -9,10 +9,10 @@ import { Context, Effect, Layer, type Scope, Stream } from "effect"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
-import * as OneShotTurn from "./internal/oneShotTurn.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as Session from "./Session.ts"
+import * as SessionPool from "./SessionPool.ts"
 import * as TokenManager from "./TokenManager.ts"
 
 /**
@@ -21,10 +21,14 @@ import * as TokenManager from "./TokenManager.ts"
  */
 export class Claude extends Context.Service<Claude, {
   /**
-   * Runs one conversation turn on its own CLI process and streams its events.
-   * The stream fails with a `ClaudeError` when the turn fails (after emitting
-   * everything that arrived, the `Result` event included); the process is
-   * stopped when the stream ends, fails or is interrupted.
+   * Runs a new conversation's first turn on a warm process of the
+   * `SessionPool` and streams its events. The stream fails with a
+   * `ClaudeError` when the turn fails (after emitting everything that
+   * arrived, the `Result` event included). When the stream ends the process
+   * goes back to the pool and is recycled with a verified `/clear`; a process
+   * whose turn failed, timed out or was abandoned mid-turn is stopped instead.
+   * `options.resume` continues an earlier conversation (on its parked process
+   * when it has one).
    */
   readonly query: (
     prompt: Protocol.UserContent,
@@ -43,13 +47,14 @@ export class Claude extends Context.Service<Claude, {
  */
 export const make = Effect.gen(function*() {
   const processes = yield* ProcessManager.ProcessManager
+  const pool = yield* SessionPool.SessionPool
 
-  const query = (prompt: Protocol.UserContent, input?: ClaudeOptions.Input) =>
-    Effect.gen(function*() {
-      const options = yield* ClaudeOptions.validate(input)
-      const proc = yield* processes.spawn({ options, args: ClaudeOptions.toArgs(options) })
-      return OneShotTurn.run(proc, options, prompt)
-    }).pipe(Effect.withSpan("Claude.query"), Stream.unwrap)
+  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input) =>
+    pool.acquire({ options }).pipe(
+      Effect.map((session) => session.send(prompt)),
+      Effect.withSpan("Claude.query"),
+      Stream.unwrap
+    )
 
   const session = (config?: Session.Config) =>
     Session.make(config).pipe(
@@ -84,22 +89,35 @@ export const session = (
   Claude.use((claude) => claude.session(config))
 
 /**
- * `Claude` on top of a `ProcessManager`; bring your own.
+ * `Claude` on top of a `ProcessManager` and a `SessionPool`; bring your own.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerNoDeps: Layer.Layer<Claude, never, ProcessManager.ProcessManager> = Layer.effect(Claude, make)
+export const layerNoDeps: Layer.Layer<Claude, never, ProcessManager.ProcessManager | SessionPool.SessionPool> = Layer
+  .effect(Claude, make)
 
 /**
- * Everything on Node: credentials from `CLAUDE_CODE_OAUTH_TOKEN` / `ANTHROPIC_API_KEY`,
- * the CLI found as `ProcessManager` describes, processes through `NodeServices`.
+ * Everything on Node, with the pool's settings: credentials from
+ * `CLAUDE_CODE_OAUTH_TOKEN` / `ANTHROPIC_API_KEY`, the CLI found as
+ * `ProcessManager` describes, processes through `NodeServices`. The
+ * `SessionPool` is in the output too, for leases and its stats.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = layerNoDeps.pipe(
-  Layer.provide(ProcessManager.layer()),
-  Layer.provide(TokenManager.layerConfig),
-  Layer.provide(NodeServices.layer)
-)
+export const layerWith = (pool: SessionPool.Settings = {}) =>
+  layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer(pool)),
+    Layer.provide(ProcessManager.layer()),
+    Layer.provide(TokenManager.layerConfig),
+    Layer.provide(NodeServices.layer)
+  )
+
+/**
+ * {@link layerWith} the pool's defaults.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = layerWith()

@@ -482,9 +482,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     Effect.gen(function*() {
       entry.handlers = undefined
       entry.lastUsedAt = now()
-      const healthy = (yield* isIdle(entry)) && !draining && !entry.overLimit &&
-        entry.turns < maxTurns && now() - entry.createdAt < maxAge
-      if (!healthy) return yield* retire(entry)
+      const idle = yield* isIdle(entry)
+      // A lease that leaves its process mid-turn or failed has it stopped before its scope finishes closing;
+      // a healthy process past its limits is stopped in the background.
+      if (!idle) return yield* Effect.andThen(stop(entry), dispatch)
+      if (draining || entry.overLimit || entry.turns >= maxTurns || now() - entry.createdAt >= maxAge) {
+        return yield* retire(entry)
+      }
       if (entry.dirty && entry.conversation !== undefined) {
         entry.status = "parked"
         return yield* dispatch

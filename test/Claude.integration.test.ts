@@ -15,10 +15,13 @@ const withRealCli = <A, E>(
   Effect.gen(function*() {
     const home = yield* tempDir("real-cli")
     const api = yield* FakeApi.make({ script })
-    const result = yield* body({ env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000 } }, api)
+    // The layer (and its pool) closes before the leftover check.
+    const result = yield* body({ env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000 } }, api).pipe(
+      Effect.provide(ClaudeTest)
+    )
     yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
     return result
-  }).pipe(Effect.scoped, Effect.provide(ClaudeTest))
+  }).pipe(Effect.scoped)
 
 const failureOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string; readonly isRetryable: boolean } }>) => {
   if (!Exit.isFailure(exit)) return undefined

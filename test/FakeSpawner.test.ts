@@ -4,6 +4,7 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
 
@@ -37,12 +38,15 @@ const sessionOf = (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) =>
 
 const hasUserLine = (p: FakeSpawner.ProcessRecord) => p.stdin.some((line) => Predicate.isObject(line) && line["type"] === "user")
 
-describe("FakeSpawner through Claude.query", () => {
+/** One turn on a session of its own: the fake gets stdin EOF when the turn is done, as a one-shot CLI does. */
+const oneTurn = (prompt: string, options: ClaudeOptions.Input) =>
+  Effect.scoped(Effect.flatMap(Claude.session({ options }), (session) => Stream.runCollect(session.send(prompt))))
+
+describe("FakeSpawner through Claude.session", () => {
   it.effect("a normal turn completes on virtual time: delays are Clock sleeps", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
-      const fiber = yield* Claude.query("hi", { executable, includePartialMessages: true, timeouts: { idle: 5000, ...quick } })
-        .pipe(Stream.runCollect, Effect.forkChild)
+      const fiber = yield* oneTurn("hi", { executable, includePartialMessages: true, timeouts: { idle: 5000, ...quick } }).pipe(Effect.forkChild)
       // The fake took the prompt and sleeps its 3 s `delay`.
       yield* state.waitUntil((ps) => ps.some((p) => hasUserLine(p) && p.sleeping))
       yield* TestClock.adjust("2900 millis")
@@ -123,7 +127,7 @@ describe("FakeSpawner through Claude.query", () => {
   it.effect("a scripted 529 is Overloaded; the fake exits 1 on EOF after an error result", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
-      const error = failureOf(yield* Claude.query("hi", { executable, timeouts: quick }).pipe(Stream.runCollect, Effect.exit))
+      const error = failureOf(yield* oneTurn("hi", { executable, timeouts: quick }).pipe(Effect.exit))
       assert.strictEqual(error.reason._tag, "Overloaded")
       assert.isTrue(error.isRetryable)
       assert.deepStrictEqual(sessionOf(yield* state.processes)?.exit, { _tag: "Exited", code: 1 })
@@ -133,7 +137,7 @@ describe("FakeSpawner through Claude.query", () => {
   it.effect("control requests of a turn are each answered exactly once", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
-      const events = yield* Claude.query("run ls", { executable, timeouts: quick }).pipe(Stream.runCollect)
+      const events = yield* oneTurn("run ls", { executable, timeouts: quick })
       const result = events.at(-1)
       assert.strictEqual(result?._tag, "Result")
 

@@ -58,15 +58,16 @@ describe("ProcessManager", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir("f02")
       const pidFile = path.join(dir, "pids.json")
+      // The turn runs on a pooled process; closing the layer closes the pool.
       const events = yield* Claude.query("hello", {
         ...FakeCli.options({ spawnChildren: 3, pidFile }),
         timeouts: quickShutdown
-      }).pipe(Stream.runCollect)
+      }).pipe(Stream.runCollect, Effect.provide(ClaudeTest))
       assert.strictEqual(events.at(-1)?._tag, "Result")
       const pids = readJson<FakeCli.PidFile>(pidFile)
       assert.strictEqual(pids?.children.length, 3)
       yield* assertAllGone([pids?.pid ?? 0, ...(pids?.children ?? [])])
-    }).pipe(Effect.provide(ClaudeTest)))
+    }))
 
   it.live("F07: a CLI that exits at once while the host writes a 1 MiB prompt: the real error, typed", () =>
     Effect.gen(function*() {

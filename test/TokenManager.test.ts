@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import { quickShutdown, readJson, tempDir } from "./utils.ts"
@@ -44,6 +45,7 @@ describe("TokenManager", () => {
       const recordEnv = path.join(dir, "env.json")
       const recordArgv = path.join(dir, "argv.jsonl")
       const layer = Claude.layerNoDeps.pipe(
+        Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provide(ProcessManager.layer()),
         Layer.provide(TokenManager.layer(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
         Layer.provide(NodeServices.layer)

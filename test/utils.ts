@@ -11,6 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 
 /** A temp dir that lives as long as the scope. */
@@ -58,6 +59,7 @@ export const readJson = <A>(file: string): A | undefined => {
 
 /** Claude on Node with no credential of the host's: what the fault tests run on. */
 export const ClaudeTest = Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
   Layer.provideMerge(ProcessManager.layer()),
   Layer.provide(TokenManager.layer(Option.none())),
   Layer.provideMerge(NodeServices.layer)
@@ -85,6 +87,7 @@ export const processesWithHome = (home: string): Array<number> => {
 /** The library on the fake spawner: real FileSystem and Path (for the executable check), fake processes. */
 export const ClaudeOnFake = (script: FakeSpawner.Script) =>
   Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
     Layer.provideMerge(ProcessManager.layer()),
     Layer.provide(TokenManager.layer(Option.none())),
     Layer.provideMerge(FakeSpawner.layer(script)),

@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../../src/Claude.ts"
 import * as ProcessManager from "../../src/ProcessManager.ts"
+import * as SessionPool from "../../src/SessionPool.ts"
 import * as FakeCli from "../../src/testing/FakeCli.ts"
 import * as TokenManager from "../../src/TokenManager.ts"
 
@@ -21,6 +22,7 @@ const pidDir = process.argv[2] ?? fs.mkdtempSync("/tmp/ecc-host-")
 const parentDeathSignal = !process.argv.includes("--no-pdeathsig")
 
 const ClaudeHost = Claude.layerNoDeps.pipe(
+  Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
   Layer.provide(ProcessManager.layer({ parentDeathSignal })),
   Layer.provide(TokenManager.layer(Option.none())),
   Layer.provide(NodeServices.layer)
