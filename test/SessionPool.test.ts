@@ -199,6 +199,26 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       pumpClockOnFailure
     ))
 
+  it.effect("recycle failure: a /clear the CLI never confirms stops the process; the next lease gets a new one", () =>
+    Effect.gen(function*() {
+      // The fake goes silent after the turn's result: the recycling /clear gets no answer.
+      const quick = { options: { executable, timeouts: { shutdownGrace: 1000, firstEvent: 5000 } } }
+      const first = yield* lease((session) => Effect.as(session.ask("hello"), session.pid), quick)
+      yield* settle((s) => total(s, "resetting") === 1)
+      yield* TestClock.adjust("5 seconds")
+      // The reset timed out (firstEvent); the process goes down the shutdown ladder.
+      yield* TestClock.adjust("3 seconds")
+      const s = yield* settle((s) => s.size === 0 && s.retired === 1)
+      assert.strictEqual(s.spawned, 1)
+      const stopped = (yield* sessionPids).find((p) => p.pid === first)
+      assert.isFalse(stopped?.running)
+      const second = yield* Effect.forkChild(lease((session) => Effect.succeed(session.pid), quick))
+      assert.notStrictEqual(yield* joinAdjusting(second, 5), first)
+    }).pipe(
+      Effect.provide(PoolOnFake({ minIdle: 0 }, { turns: [{ text: "then silence", hang: "afterResult" }] })),
+      pumpClockOnFailure
+    ))
+
   it.effect("a sticky conversation keeps its process; resume gets it back without a reset", () =>
     Effect.gen(function*() {
       const [pid, sessionId] = yield* lease(

@@ -57,13 +57,17 @@ export const readJson = <A>(file: string): A | undefined => {
   }
 }
 
-/** Claude on Node with no credential of the host's: what the fault tests run on. */
-export const ClaudeTest = Claude.layerNoDeps.pipe(
-    Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
-  Layer.provideMerge(ProcessManager.layer()),
-  Layer.provide(TokenManager.layer(Option.none())),
-  Layer.provideMerge(NodeServices.layer)
-)
+/** Claude on Node with a pool of these settings and no credential of the host's. */
+export const ClaudeTestWith = (pool: SessionPool.Settings) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer(pool)),
+    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provide(TokenManager.layer(Option.none())),
+    Layer.provideMerge(NodeServices.layer)
+  )
+
+/** What the fault tests run on: no warm spares, so every process a test sees is one it asked for. */
+export const ClaudeTest = ClaudeTestWith({ minIdle: 0 })
 
 /** Fast shutdown for tests: each rung of the ladder waits this long. */
 export const quickShutdown = { shutdownGrace: Duration.millis(300) } as const

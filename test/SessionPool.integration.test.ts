@@ -1,0 +1,101 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schedule, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Claude from "../src/Claude.ts"
+import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import * as SessionPool from "../src/SessionPool.ts"
+import * as FakeApi from "../src/testing/FakeApi.ts"
+import { ClaudeTestWith, eventually, processesWithHome, tempDir } from "./utils.ts"
+
+// The pool on the real CLI (node_modules/.bin/claude) against the FakeApi: one HOME per test, and no
+// process of that HOME left once the pool's layer has closed.
+/** Waits (real time, bounded) until no process of the pool is starting or being recycled. */
+const settled = SessionPool.SessionPool.use((pool) => pool.stats).pipe(
+  Effect.filterOrFail((stats) => stats.keys.every((key) => key.starting === 0 && key.resetting === 0)),
+  Effect.retry(Schedule.spaced("20 millis")),
+  Effect.timeout("10 seconds")
+)
+
+const withPool = <A, E>(
+  script: FakeApi.Script,
+  settings: SessionPool.Settings,
+  body: (
+    options: ClaudeOptions.Input,
+    api: FakeApi.FakeApi["Service"],
+    home: string
+  ) => Effect.Effect<A, E, Claude.Claude | SessionPool.SessionPool>
+) =>
+  Effect.gen(function*() {
+    const home = yield* tempDir("pool-real")
+    const api = yield* FakeApi.make({ script })
+    const result = yield* body(
+      { env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000, shutdownGrace: 300 } },
+      api,
+      home
+    ).pipe(Effect.provide(ClaudeTestWith(settings)))
+    yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+    return result
+  }).pipe(Effect.scoped)
+
+const firstUserTexts = (request: FakeApi.RecordedRequest | undefined) =>
+  request === undefined ? [] : FakeApi.userTexts(request)
+
+describe("SessionPool against the real CLI", () => {
+  it.live("F18: two conversations through one pooled process: the second sees nothing of the first", () =>
+    withPool(
+      [FakeApi.text("Stored."), FakeApi.text("Still stored."), FakeApi.text("Fresh start.")],
+      { max: 1, minIdle: 0 },
+      (options, api) =>
+        Effect.gen(function*() {
+          const pool = yield* SessionPool.SessionPool
+          const first = yield* Effect.scoped(Effect.gen(function*() {
+            const session = yield* pool.acquire({ options })
+            yield* session.ask("the secret is KIWI-4471")
+            const again = yield* session.ask("and the code is PLUM-99")
+            return { pid: session.pid, sessionId: again.sessionId }
+          }))
+          const second = yield* Effect.scoped(Effect.gen(function*() {
+            const session = yield* pool.acquire({ options })
+            const result = yield* session.ask("hello, who are you?")
+            return { pid: session.pid, sessionId: result.sessionId, text: result.text }
+          }))
+          assert.strictEqual(second.pid, first.pid, "one process served both conversations")
+          assert.notStrictEqual(second.sessionId, first.sessionId)
+          assert.strictEqual(second.text, "Fresh start.")
+          const requests = yield* api.conversationRequests
+          assert.strictEqual(requests.length, 3)
+          // The earlier conversation's second request carried its first turn; the new one's carries nothing of it.
+          assert.include(JSON.stringify(requests[1]?.body), "KIWI-4471")
+          const fresh = JSON.stringify(requests[2]?.body)
+          assert.include(fresh, "hello, who are you?")
+          for (const secret of ["KIWI-4471", "PLUM-99", "Stored."]) assert.notInclude(fresh, secret)
+          assert.deepStrictEqual(firstUserTexts(requests[2]).filter((text) => text.includes("KIWI")), [])
+          const stats = yield* pool.stats
+          assert.strictEqual(stats.spawned, 1)
+        })
+    ))
+
+  it.live("Claude.query reuses a warm process; a different cwd never shares it (F18)", () =>
+    withPool(
+      [FakeApi.text("one"), FakeApi.text("two"), FakeApi.text("three")],
+      { max: 4, minIdle: 0 },
+      (options, _api, home) =>
+        Effect.gen(function*() {
+          const pool = yield* SessionPool.SessionPool
+          const pidOf = (config: ClaudeOptions.Input) =>
+            Effect.scoped(Effect.flatMap(pool.acquire({ options: config }), (session) => Effect.as(session.ask("hi"), session.pid)))
+          const a = yield* pidOf(options)
+          const otherCwd = path.join(home, "elsewhere")
+          fs.mkdirSync(otherCwd, { recursive: true })
+          const b = yield* pidOf({ ...options, cwd: otherCwd })
+          yield* settled
+          const stats = yield* pool.stats
+          assert.notStrictEqual(a, b)
+          assert.strictEqual(stats.keys.length, 2)
+          const events = yield* Claude.query("third", options).pipe(Stream.runCollect)
+          assert.strictEqual(events.at(-1)?._tag, "Result")
+          assert.strictEqual((yield* pool.stats).spawned, 2, "the query ran on the first key's warm process")
+        })
+    ))
+})
