@@ -396,7 +396,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       const processScope = entry.scope
       entry.scope = undefined
       if (processScope === undefined) return Effect.void
-      retired++
+      if (entry.session !== undefined) retired++
       return Scope.close(processScope, Exit.void).pipe(Effect.ensuring(Effect.sync(() => open.delete(processScope))))
     })
 
@@ -458,8 +458,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   /** Hands freed room to the waiters, oldest first; a waiter that gave up returns what it was handed. */
   const dispatch: Effect.Effect<void> = Effect.suspend(() => {
     const started: Array<Effect.Effect<void>> = []
-    while (waiters.length > 0 && !draining) {
-      const head = waiters[0]!
+    while (!draining) {
+      const head = waiters[0]
+      if (head === undefined) break
       const next = plan(head.request)
       if (next === undefined) break
       waiters.shift()
