@@ -163,6 +163,8 @@ interface Entry {
   overLimit: boolean
   /** The current lease's callbacks: the process's permission tool and hooks call through these. */
   handlers: Handlers | undefined
+  /** Claimed while resetting: the claimant gets it as soon as the reset is confirmed (`true`), or not. */
+  claimed: Deferred.Deferred<boolean> | undefined
 }
 
 interface Request {
@@ -189,6 +191,7 @@ interface Waiter {
 type Plan =
   | { readonly _tag: "Lease"; readonly entry: Entry }
   | { readonly _tag: "Reset"; readonly entry: Entry }
+  | { readonly _tag: "AfterReset"; readonly entry: Entry; readonly claimed: Deferred.Deferred<boolean> }
   | { readonly _tag: "Spawn"; readonly entry: Entry; readonly evict: Entry | undefined }
 
 interface KeyInfo {
@@ -323,7 +326,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       conversation: undefined,
       lastUsedAt: now(),
       overLimit: false,
-      handlers: undefined
+      handlers: undefined,
+      claimed: undefined
     }
     entries.add(entry)
     return entry
@@ -333,7 +337,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     let clean: Entry | undefined
     let parkedOfKey: Entry | undefined
     let oldestReady: Entry | undefined
+    let recycling: Entry | undefined
     for (const entry of entries) {
+      if (entry.status === "resetting" && entry.key === request.key && entry.claimed === undefined) recycling = entry
       if (!ready(entry.status)) continue
       if (entry.key === request.key) {
         if (request.resume !== undefined && entry.conversation === request.resume) {
@@ -351,6 +357,12 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     if (!request.fresh && clean !== undefined) {
       clean.status = "busy"
       return { _tag: "Lease", entry: clean }
+    }
+    // A `/clear` takes milliseconds, a cold start most of a second: wait for the recycle rather than spawn.
+    if (!request.fresh && recycling !== undefined) {
+      const claimed = Deferred.makeUnsafe<boolean>()
+      recycling.claimed = claimed
+      return { _tag: "AfterReset", entry: recycling, claimed }
     }
     if (entries.size < max) return { _tag: "Spawn", entry: newEntry(request.key), evict: undefined }
     if (!request.fresh && parkedOfKey !== undefined) {
@@ -445,9 +457,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           const session = yield* spawn(step.entry, request).pipe(Effect.tapError(() => dispatch))
           return { entry: step.entry, session }
         }
+        if (step._tag === "AfterReset" && !(yield* Deferred.await(step.claimed))) {
+          current = plan(request)
+          continue
+        }
         const session = step.entry.session
         const alive = session !== undefined && (yield* isIdle(step.entry))
-        if (alive && step._tag === "Lease") return { entry: step.entry, session }
+        if (alive && step._tag !== "Reset") return { entry: step.entry, session }
         if (alive && (yield* Effect.isSuccess(reset(step.entry)))) return { entry: step.entry, session }
         yield* stop(step.entry)
         current = plan(request)
@@ -455,7 +471,21 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       return yield* Effect.fail(ClaudeError.make(new ClaudeError.PoolExhausted({ waiting: waiters.length, max })))
     })
 
-  /** Hands freed room to the waiters, oldest first; a waiter that gave up returns what it was handed. */
+  /** Carries out a waiter's plan in the background; a waiter that gave up meanwhile has it go back to the pool. */
+  const start = (waiter: Waiter, next: Plan) =>
+    Effect.suspend(() => {
+      Deferred.doneUnsafe(waiter.dispatched, Exit.void)
+      return run(fulfil(next, waiter.request).pipe(
+        // On interruption too (the pool draining): the waiter must not wait for ever.
+        Effect.onExit((exit) =>
+          waiter.cancelled && Exit.isSuccess(exit)
+            ? giveBack(exit.value.entry)
+            : Deferred.done(waiter.result, exit)
+        )
+      ))
+    })
+
+  /** Hands freed room to the waiters, oldest first. */
   const dispatch: Effect.Effect<void> = Effect.suspend(() => {
     const started: Array<Effect.Effect<void>> = []
     while (!draining) {
@@ -464,15 +494,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       const next = plan(head.request)
       if (next === undefined) break
       waiters.shift()
-      Deferred.doneUnsafe(head.dispatched, Exit.void)
-      started.push(run(fulfil(next, head.request).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          head.cancelled && Exit.isSuccess(exit)
-            ? giveBack(exit.value.entry)
-            : Deferred.done(head.result, exit)
-        )
-      )))
+      started.push(start(head, next))
     }
     return Effect.all(started, { discard: true })
   })
@@ -501,11 +523,15 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       entry.status = "resetting"
       yield* run(reset(entry).pipe(
         Effect.andThen(Effect.sync(() => {
-          entry.status = "idle"
+          entry.status = entry.claimed === undefined ? "idle" : "busy"
           entry.lastUsedAt = now()
         })),
-        Effect.ignore,
-        Effect.andThen(dispatch)
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          const claimed = entry.claimed
+          entry.claimed = undefined
+          return claimed === undefined ? dispatch : Deferred.succeed(claimed, Exit.isSuccess(exit))
+        })
       ))
     }).pipe(Effect.ensuring(SubscriptionRef.update(idleAgain, (n) => n + 1)))
 
@@ -580,14 +606,10 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     Effect.suspend(() => {
       if (draining) return Effect.interrupt
       const immediate = waiters.length === 0 ? plan(request) : undefined
-      if (immediate !== undefined) {
-        const session = immediate.entry.session
-        // The hot path: a ready spare, handed over without a fiber or a Deferred.
-        return immediate._tag === "Lease" && session !== undefined
-          ? Effect.succeed({ entry: immediate.entry, session })
-          : fulfil(immediate, request)
-      }
-      if (waiters.length >= maxWaiters) {
+      const ready = immediate?.entry.session
+      // The hot path: a ready spare, handed over without a fiber or a Deferred.
+      if (immediate?._tag === "Lease" && ready !== undefined) return Effect.succeed({ entry: immediate.entry, session: ready })
+      if (immediate === undefined && waiters.length >= maxWaiters) {
         return Effect.fail(ClaudeError.make(new ClaudeError.PoolExhausted({ waiting: waiters.length, max })))
       }
       const waiter: Waiter = {
@@ -596,8 +618,11 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         result: Deferred.makeUnsafe(),
         cancelled: false
       }
-      waiters.push(waiter)
-      return Deferred.await(waiter.dispatched).pipe(
+      // Spawns and recycles run in the pool's fibers, never the caller's: a caller that gives up
+      // cannot strand a half-started process; what it was to get goes back to the pool.
+      const queued = immediate === undefined ? Effect.sync(() => waiters.push(waiter)) : start(waiter, immediate)
+      return queued.pipe(
+        Effect.andThen(Deferred.await(waiter.dispatched)),
         Effect.timeoutOrElse({
           duration: acquireTimeout,
           orElse: () =>
@@ -610,7 +635,6 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
             waiter.cancelled = true
             const index = waiters.indexOf(waiter)
             if (index >= 0) waiters.splice(index, 1)
-            // Handed a process but gone before taking it: put it back.
             if (!Deferred.isDoneUnsafe(waiter.result)) return Effect.void
             return Effect.flatMap(Effect.exit(Deferred.await(waiter.result)), (handed) =>
               Exit.isSuccess(handed) ? giveBack(handed.value.entry) : Effect.void)

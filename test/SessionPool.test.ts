@@ -219,6 +219,27 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       pumpClockOnFailure
     ))
 
+  it.effect("an acquirer that gives up while its process starts strands nothing: the process becomes a spare", () =>
+    Effect.gen(function*() {
+      const pool = yield* SessionPool.SessionPool
+      const acquirer = yield* Effect.scoped(pool.acquire({ options })).pipe(Effect.forkChild)
+      yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping)))
+      yield* Fiber.interrupt(acquirer)
+      assert.strictEqual(total(yield* stats, "starting"), 1, "the start-up goes on without its caller")
+      yield* TestClock.adjust("3 seconds")
+      const s = yield* settle((s) => total(s, "idle") === 1)
+      assert.strictEqual(total(s, "busy"), 0)
+      const pid = yield* lease((session) => Effect.succeed(session.pid))
+      assert.strictEqual((yield* sessionPids)[0]?.pid, pid, "the next lease gets it")
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 }, { startupDelay: "3 seconds" })), pumpClockOnFailure))
+
+  it.effect("back-to-back conversations wait for the recycle instead of spawning", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 5; i++) yield* lease((session) => session.ask(`conversation ${i}`))
+      const s = yield* stats
+      assert.strictEqual(s.spawned, 1)
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
   it.effect("a sticky conversation keeps its process; resume gets it back without a reset", () =>
     Effect.gen(function*() {
       const [pid, sessionId] = yield* lease(
