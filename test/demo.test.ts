@@ -19,3 +19,18 @@ describe("npm start (examples/demo.ts)", () => {
     assert.match(output, /\d+ turn\(s\) in \d+ ms .* cost \$\d+\.\d+, session [0-9a-f-]{36}/)
   })
 })
+
+describe("npm run example:pool (examples/pool.ts)", () => {
+  it("runs three conversations on one warm process, none seeing another's turns", () => {
+    const output = execFileSync(process.execPath, ["--conditions=development", "examples/pool.ts"], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 30_000
+    })
+    const lines = output.trim().split("\n")
+    assert.strictEqual(lines.length, 4, output)
+    assert.include(lines[2], "Forty-two.")
+    assert.include(lines[2], "pool: 1 process(es), 1 spawned")
+    assert.strictEqual(lines[3], "no conversation saw another's turns")
+  })
+})
