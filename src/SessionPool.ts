@@ -5,7 +5,8 @@
  * running one answers in tens of milliseconds. The pool keeps running
  * {@link Session}s per *key* (everything that makes two sessions incompatible:
  * credential identity, executable, cwd, model, permission mode, tools, system
- * prompt, MCP configuration, environment additions, hooks) and lends them out:
+ * prompt, MCP configuration, environment additions, hooks, whether a permission
+ * callback is given) and lends them out:
  *
  * - `acquire` hands out an idle session of the key, or spawns one (counted
  *   against a global `max`; an idle process of another key is stopped to make
@@ -237,6 +238,8 @@ export const keyOf = (
     credential: Option.match(credential, { onNone: () => null, onSome: (c) => c.identity }),
     options: processOptions(options),
     hooks: hookShape(config.hooks),
+    // `--permission-prompt-tool stdio` is passed only to processes whose leases bring a callback.
+    permissionCallback: config.canUseTool !== undefined,
     controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout)
   }))).digest("hex").slice(0, 16)
 
@@ -381,8 +384,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const sessionConfig = (entry: Entry, request: Request): Session.Config => ({
     options: request.config.options,
     controlTimeout: request.config.controlTimeout,
-    // Every pooled process asks the host about permissions; the lease of the moment decides.
-    canUseTool: (permission) =>
+    // The lease of the moment decides.
+    canUseTool: request.config.canUseTool === undefined ? undefined : (permission) =>
       Effect.suspend(() => entry.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
     hooks: dispatchingHooks(entry, request.config.hooks)
   })

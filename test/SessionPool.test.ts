@@ -285,7 +285,10 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const behaviors = answers.map((answer) => Reflect.get(Reflect.get(answer.response, "response") ?? {}, "behavior"))
       assert.deepStrictEqual(behaviors, ["allow", "deny", "deny"])
       assert.strictEqual(new Set([allow.sessionId, deny.sessionId, none.sessionId]).size, 3)
-      assert.strictEqual((yield* stats).spawned, 1)
+      // The first two shared a process; without a callback the CLI runs without the stdio permission tool.
+      assert.strictEqual((yield* stats).spawned, 2)
+      const flags = (yield* sessionPids).map((p) => p.args.includes("--permission-prompt-tool=stdio"))
+      assert.deepStrictEqual(flags, [true, false])
     }).pipe(
       Effect.provide(PoolOnFake({ minIdle: 0 }, {
         turns: [{ text: "ok", toolUse: { name: "Bash", input: { command: "ls" } }, controlRequests: [{ subtype: "can_use_tool" }] }]
