@@ -1,23 +1,57 @@
 /**
  * `npm run bench`: every benchmark, then `bench/results/latest.json` and a table.
  * Exits 0 whether or not the targets are met; the table says which are not.
+ * `BENCH_HEAVY=1` also runs the heavy ones (sessions.concurrent.real: minutes, GBs).
  */
+import { concurrentFake, concurrentReal } from "./concurrent.ts"
 import { decodeThroughput } from "./decode.ts"
-import { type Result, table, write } from "./report.ts"
+import { acquireP99, ttfeWarmVsCold } from "./pool.ts"
+import { type Entry, isSkipped, type Result, table, write } from "./report.ts"
+import { leftoverProcesses } from "./support.ts"
 import { turnOverhead } from "./turn.ts"
 
-const results: Array<Result> = []
+const results: Array<Entry> = []
 
-console.log("decode.throughput ...")
-results.push(decodeThroughput())
+/** A benchmark that threw is recorded as not met, with the error, and the others still run. */
+const failed = (id: string, unit: string, target: string, error: unknown): Result => ({
+  id,
+  unit,
+  value: NaN,
+  baseline: "-",
+  baselineValue: NaN,
+  ratio: NaN,
+  target,
+  met: false,
+  detail: { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }
+})
 
-console.log("turn.overhead.firstEvent ...")
-results.push(await turnOverhead())
+const bench = async (id: string, unit: string, target: string, run: () => Entry | Promise<Entry>) => {
+  console.log(`${id} ...`)
+  const startedAt = performance.now()
+  try {
+    results.push(await run())
+  } catch (error) {
+    console.error(error)
+    results.push(failed(id, unit, target, error))
+  }
+  console.log(`  ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
+}
 
+await bench("decode.throughput", "MiB/s", ">= 0.5", () => decodeThroughput())
+await bench("turn.overhead.firstEvent", "ms", "<= 1 ms overhead", () => turnOverhead())
+await bench("pool.ttfe.warmVsCold", "ms", "<= 0.10", () => ttfeWarmVsCold())
+await bench("pool.acquire", "ms", "p99 <= 1 ms", () => acquireP99())
+await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurrentFake())
+await bench("sessions.concurrent.real", "sessions", ">= 100 with zero failures", () => concurrentReal())
+
+const leftovers = leftoverProcesses()
 const file = write(results)
 console.log()
 console.log(table(results))
 console.log()
-const missed = results.filter((r) => !r.met)
+const missed = results.filter((r) => !isSkipped(r) && !r.met)
 if (missed.length > 0) console.log(`targets NOT met: ${missed.map((r) => r.id).join(", ")}`)
+const skipped = results.filter(isSkipped)
+if (skipped.length > 0) console.log(`skipped: ${skipped.map((r) => `${r.id} (${r.reason})`).join("; ")}`)
+if (leftovers.length > 0) console.log(`WARNING: benchmark processes still running: ${leftovers.join(", ")}`)
 console.log(`written to ${file}`)

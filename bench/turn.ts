@@ -1,9 +1,12 @@
 /**
  * turn.overhead.firstEvent: milliseconds from writing the prompt to the first
- * `stream_event` frame, through `Claude.query` against a raw
+ * `stream_event` frame, through `Claude.query` on a cold process against a raw
  * `node:child_process` driver of the same CLI, argv and environment, both
  * against the same in-process FakeApi. Runs are interleaved (ours, raw, ...)
- * after one warm-up of each; medians are reported.
+ * after one warm-up of each; medians are reported. Both sides spawn a new CLI
+ * for every run: `Claude.query` goes through the `SessionPool`, so each run of
+ * ours has a pool of its own (max 1, no spares), closed at the end of the run
+ * (warm processes are `pool.ttfe.warmVsCold`'s subject, not this one's).
  *
  * Besides the end-to-end time (which includes the CLI's own work and its
  * request to the FakeApi, so its run-to-run noise is far larger than 1 ms),
@@ -16,9 +19,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Layer, Option, Sink, Stream } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import * as ChildProcess from "node:child_process"
-import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import * as Readline from "node:readline"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
@@ -27,8 +28,8 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import { median, type Result } from "./report.ts"
+import { claudeBin, freshHome, quantile, removeHome, scopedHome } from "./support.ts"
 
-const claudeBin = path.join(import.meta.dirname, "..", "node_modules", ".bin", "claude")
 const PROMPT = "Say hello for the benchmark."
 const REPLY = "Hello from the benchmark."
 const RUN_TIMEOUT_MS = 20_000
@@ -100,8 +101,6 @@ const observeChunk = (probe: Probe, chunk: Uint8Array) => {
   if (probe.eventChunkAt === undefined && buffer.includes("\"stream_event\"")) probe.eventChunkAt = now
 }
 
-const freshHome = () => fs.mkdtempSync(path.join(os.tmpdir(), "bench-turn-home-"))
-const removeHome = (home: string) => fs.rmSync(home, { recursive: true, force: true })
 
 const startsWithUser = (chunk: Uint8Array) =>
   chunk.byteLength >= USER_PREFIX.length &&
@@ -161,11 +160,14 @@ const instrumentedProcessManager = (slot: ProbeSlot) =>
       }))
   )
 
+/**
+ * What every run of ours shares: the (instrumented) ProcessManager, whose version check of the executable
+ * is done once, in the warm-up; the credential; the instrumented spawner. The `SessionPool` and the
+ * `Claude` service are per run (see {@link runOurs}).
+ */
 const oursLayer = (slot: ProbeSlot) =>
-  Claude.layerNoDeps.pipe(
-    Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
-    Layer.provideMerge(instrumentedProcessManager(slot)),
-    Layer.provide(TokenManager.layer(Option.none())),
+  instrumentedProcessManager(slot).pipe(
+    Layer.provideMerge(TokenManager.layer(Option.none())),
     Layer.provide(instrumentedSpawner(slot).pipe(Layer.provide(NodeServices.layer))),
     Layer.provideMerge(NodeServices.layer)
   )
@@ -178,13 +180,21 @@ const oursOptions = (api: FakeApi.FakeApi["Service"], home: string): ClaudeOptio
   timeouts: { shutdownGrace: 1_000 }
 })
 
+/**
+ * One `Claude.query` on a cold process. `Claude.query` leases from the `SessionPool` and recycles the
+ * process with `/clear` afterwards, so each run gets a pool of its own (max 1, no spares) that is closed
+ * when the run ends: its one process is spawned for this query, and stopped before the next run, so no
+ * idle CLI or background reset of an earlier run overlaps a later (raw or ours) run.
+ */
 const runOurs = (api: FakeApi.FakeApi["Service"], slot: ProbeSlot) =>
   Effect.gen(function*() {
-    const home = yield* Effect.acquireRelease(Effect.sync(freshHome), (dir) => Effect.sync(() => removeHome(dir)))
+    const home = yield* scopedHome
+    const pool = yield* SessionPool.make({ max: 1, minIdle: 0, sweepInterval: "1 hour" })
+    const claude = yield* Effect.provideService(Claude.make, SessionPool.SessionPool, pool)
     const probe: Probe = {}
     slot.current = probe
     probe.startedAt = performance.now()
-    const exit = yield* Claude.query(PROMPT, oursOptions(api, home)).pipe(
+    const exit = yield* claude.query(PROMPT, oursOptions(api, home)).pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
           if (probe.eventAt === undefined && (event._tag === "TextDelta" || event._tag === "StreamEvent")) {
@@ -197,6 +207,8 @@ const runOurs = (api: FakeApi.FakeApi["Service"], slot: ProbeSlot) =>
     )
     probe.endedAt = performance.now()
     slot.current = undefined
+    const { spawned } = yield* pool.stats
+    if (Exit.isSuccess(exit) && spawned !== 1) return `ours ran on ${spawned} spawned processes, not one cold one`
     return Exit.isSuccess(exit) ? toSample(probe) : `ours failed: ${Cause.pretty(exit.cause).slice(0, 1000)}`
   }).pipe(Effect.scoped)
 
@@ -310,15 +322,6 @@ const runRaw = (api: FakeApi.FakeApi["Service"], args: ReadonlyArray<string>) =>
 // the benchmark
 // -----------------------------------------------------------------------------
 
-const quantile = (values: ReadonlyArray<number>, q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  if (sorted.length === 0) return NaN
-  const at = (sorted.length - 1) * q
-  const lo = Math.floor(at)
-  const hi = Math.ceil(at)
-  return (sorted[lo] ?? NaN) + ((sorted[hi] ?? NaN) - (sorted[lo] ?? NaN)) * (at - lo)
-}
-
 const round = (n: number) => Math.round(n * 1000) / 1000
 
 const summary = (samples: ReadonlyArray<Sample>) => {
@@ -401,6 +404,7 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
         },
         hostOverheadMs: round(median(ours.map((s) => s.hostMs)) - median(raw.map((s) => s.hostMs))),
         turnMs: "from starting the turn (ours: running the query stream; raw: spawn) to the end of the stream / exit",
+        oursSetup: "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
         requestedRuns: runs,
         warmupRuns: 1,
         order: "interleaved: ours, raw, ours, raw, ...",

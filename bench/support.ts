@@ -1,0 +1,136 @@
+/**
+ * Shared pieces of the benchmarks: the real CLI, scratch HOMEs, statistics,
+ * the library's layers (real CLI or in-process fake), and leftover checks.
+ */
+import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
+import { Effect, Layer, Option } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Claude from "../src/Claude.ts"
+import * as ProcessManager from "../src/ProcessManager.ts"
+import * as SessionPool from "../src/SessionPool.ts"
+import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
+import * as TokenManager from "../src/TokenManager.ts"
+
+export const claudeBin = path.join(import.meta.dirname, "..", "node_modules", ".bin", "claude")
+
+/** Every scratch HOME of the benchmarks starts with this, so leftovers can be found by it. */
+export const homePrefix = path.join(os.tmpdir(), "bench-home-")
+
+export const freshHome = (): string => fs.mkdtempSync(homePrefix)
+export const removeHome = (home: string): void => fs.rmSync(home, { recursive: true, force: true })
+
+/** A scratch HOME for as long as the scope lives. */
+export const scopedHome = Effect.acquireRelease(Effect.sync(freshHome), (home) => Effect.sync(() => removeHome(home)))
+
+export const quantile = (values: ReadonlyArray<number>, q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
+  const at = (sorted.length - 1) * q
+  const lo = Math.floor(at)
+  const hi = Math.ceil(at)
+  return (sorted[lo] ?? NaN) + ((sorted[hi] ?? NaN) - (sorted[lo] ?? NaN)) * (at - lo)
+}
+
+export const round = (n: number, digits = 4): number => {
+  const f = 10 ** digits
+  return Math.round(n * f) / f
+}
+
+export const stats = (values: ReadonlyArray<number>, options?: { readonly samples?: boolean }) => ({
+  n: values.length,
+  median: round(quantile(values, 0.5)),
+  p25: round(quantile(values, 0.25)),
+  p75: round(quantile(values, 0.75)),
+  p99: round(quantile(values, 0.99)),
+  min: round(Math.min(...values)),
+  max: round(Math.max(...values)),
+  ...(options?.samples === true ? { samples: values.map((v) => round(v)) } : {})
+})
+
+export const MiB = 1024 * 1024
+
+/** The library on Node with no credential of the host's (the real CLI gets the FakeApi's through `env`). */
+export const realLayer = (pool: SessionPool.Settings = { minIdle: 0 }) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer(pool)),
+    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(NodeServices.layer)
+  )
+
+/** The library on the in-process fake CLI: real FileSystem and Path (for the executable check), no OS processes. */
+export const fakeLayer = (script: FakeSpawner.Script = {}, pool: SessionPool.Settings = { minIdle: 0 }) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(SessionPool.layer(pool)),
+    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(FakeSpawner.layer(script)),
+    Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+  )
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
+
+/** Pids of live processes (not this one) whose HOME is a benchmark scratch HOME. */
+export const leftoverProcesses = (): Array<number> => {
+  const needle = `\u0000HOME=${homePrefix}`
+  const found: Array<number> = []
+  let entries: Array<string> = []
+  try {
+    entries = fs.readdirSync("/proc")
+  } catch {
+    return found
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    try {
+      const environ = `\u0000${fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`
+      if (environ.includes(needle) && isAlive(Number(entry))) found.push(Number(entry))
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found
+}
+
+/** Resident memory of a process in bytes (`VmRSS`), if it is still there. */
+export const rssOf = (pid: number): number | undefined => {
+  try {
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    return match?.[1] === undefined ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** Proportional set size of a process in bytes (`Pss` of smaps_rollup: shared pages split between their users). */
+export const pssOf = (pid: number): number | undefined => {
+  try {
+    const match = /^Pss:\s+(\d+)\s+kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))
+    return match?.[1] === undefined ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
+
+/** `MemAvailable` of the machine in bytes. */
+export const memAvailable = (): number | undefined => {
+  try {
+    const match = /^MemAvailable:\s+(\d+)\s+kB/m.exec(fs.readFileSync("/proc/meminfo", "utf8"))
+    return match?.[1] === undefined ? undefined : Number(match[1]) * 1024
+  } catch {
+    return undefined
+  }
+}
