@@ -667,6 +667,29 @@ describe("FakeCli", () => {
       assert.strictEqual(get(JSON.parse(transcript[0] ?? "null"), "session_id"), result["session_id"])
     }))
 
+  it.live("F03: a SIGTERM during the late write loses the transcript; signalFile records the signal", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const sessionFile = join(dir, "session.jsonl")
+      const signalFile = join(dir, "signals.jsonl")
+      const fake = yield* spawnFake({ sessionFile, sessionFileOnEofDelayMs: 1000, signalFile })
+      fake.send(userMessage("hi"))
+      yield* fake.waitForType("result")
+      fake.end()
+      yield* sleep(100)
+      const before = Date.now()
+      fake.child.kill("SIGTERM")
+      assert.deepStrictEqual(yield* fake.exit(), { code: 143, signal: null })
+      assert.isFalse(existsSync(sessionFile), "the transcript was never written")
+      const records: ReadonlyArray<unknown> = readFileSync(signalFile, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+      assert.strictEqual(records.length, 1)
+      const [record] = records
+      assert.strictEqual(get(record, "signal"), "SIGTERM")
+      assert.strictEqual(get(record, "pid"), fake.pid)
+      const at = get(record, "at")
+      assert.isTrue(typeof at === "number" && at >= before - 5, "received after it was sent")
+    }))
+
   it.live("F15: rssGrowMb holds memory after each turn", () =>
     Effect.gen(function*() {
       const fake = yield* spawnFake({ rssGrowMb: 64 })

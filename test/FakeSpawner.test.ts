@@ -305,6 +305,54 @@ describe("FakeSpawner processes", () => {
       assert.strictEqual(yield* fake.handle.exitCode, 1, "the last result was an error")
     }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ turns: [{ frameDelay: "1 second" }] }))))
 
+  it.effect("F05: controlRequestsAfterResult come after the result; the next message waits for their answers", () =>
+    Effect.gen(function*() {
+      const fake = yield* spawnFake()
+      yield* fake.send(control("init", { subtype: "initialize" }))
+      yield* fake.send(user("one"))
+      yield* fake.send(user("two"))
+      const request = yield* fake.frames.waitFor(isType("control_request"))
+      const requestId = String(request["request_id"])
+      assert.deepInclude(request["request"], { subtype: "hook_callback", callback_id: "hook_0" })
+      // After the first result, before the second turn: the fake waits for the host's answer.
+      const types = fake.frames.all.map((f) => f["type"])
+      assert.deepStrictEqual(types.filter((t) => t === "result").length, 1)
+      assert.isTrue(types.indexOf("result") < types.indexOf("control_request"))
+      yield* fake.send({ type: "control_response", response: { subtype: "success", request_id: requestId, response: { continue: true } } })
+      // Only then does the second turn run.
+      yield* fake.frames.waitFor((f) => isType("result")(f) && f["result"] === "two")
+      yield* fake.end
+      assert.strictEqual(yield* fake.handle.exitCode, 0)
+      const [p] = yield* (yield* FakeSpawner.FakeSpawnerState).processes
+      assert.deepStrictEqual(p?.controlRequests.map((r) => [r.subtype, r.answers.length]), [["hook_callback", 1]])
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({
+        turns: [{ text: "one", controlRequestsAfterResult: [{ subtype: "hook_callback" }] }, { text: "two" }]
+      }))
+    ))
+
+  it.effect("F05: exitAfterResult exits 0 after the turn, without waiting for stdin EOF", () =>
+    Effect.gen(function*() {
+      const fake = yield* spawnFake()
+      yield* fake.send(control("init", { subtype: "initialize" }))
+      yield* fake.send(user("once"))
+      assert.strictEqual(yield* fake.handle.exitCode, 0)
+      const frames = yield* fake.drained
+      assert.strictEqual(frames.at(-1)?.["type"], "result")
+      assert.strictEqual(frames.at(-1)?.["result"], "only")
+      const [p] = yield* (yield* FakeSpawner.FakeSpawnerState).processes
+      assert.isFalse(p?.stdinClosed, "stdin was never closed")
+      assert.deepStrictEqual(p?.signals, [])
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ turns: [{ text: "only", exitAfterResult: true }] }))
+    ))
+
   it.effect("/clear starts a new conversation with a new session id; turns follow the script, the last repeats", () =>
     Effect.gen(function*() {
       const fake = yield* spawnFake()

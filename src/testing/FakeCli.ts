@@ -255,6 +255,11 @@ export interface Behavior {
   readonly sessionFile?: string
   /** ... this many milliseconds late (a SIGTERM meanwhile loses it). */
   readonly sessionFileOnEofDelayMs?: number
+  /**
+   * Append one {@link SignalRecord} line for every SIGTERM the fake receives (ignored or not), before it
+   * acts on it: with `sessionFile`, a test sees whether the signal came before the transcript was written.
+   */
+  readonly signalFile?: string
 
   /** `system/api_retry` frames before the reply (F12, F13). */
   readonly apiRetry?: ReadonlyArray<ApiRetry>
@@ -279,6 +284,19 @@ export interface Behavior {
 export interface PidFile {
   readonly pid: number
   readonly children: ReadonlyArray<number>
+}
+
+/**
+ * One line of `signalFile`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SignalRecord {
+  readonly signal: "SIGTERM"
+  readonly pid: number
+  /** Epoch milliseconds of its receipt. */
+  readonly at: number
 }
 
 /**

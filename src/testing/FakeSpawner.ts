@@ -127,7 +127,7 @@ export interface Crash {
  * The scripted reply to one user message. Every field is optional; `{}` echoes the prompt
  * (`echo: <prompt>`). The frames of a turn, in order: `system/init`, the tool call and the control
  * requests, `stream_event` deltas (only with `--include-partial-messages`), the `assistant` text, the
- * `result`.
+ * `result`, then the `controlRequestsAfterResult`.
  *
  * @since 0.1.0
  * @category models
@@ -160,6 +160,19 @@ export interface Turn {
   readonly controlRequests?: ReadonlyArray<ControlRequest>
   /** How long the turn waits for answers to its control requests. Default: as long as it takes. */
   readonly controlTimeout?: Duration.Input
+  /**
+   * F05: sent to the host right after the turn's `result` (and its `command_lifecycle`), all at once, as
+   * the real CLI may do (hooks that fire once the turn is over): the host must keep stdin open and answer
+   * them although no turn runs. The fake waits for their answers like for `controlRequests` (up to
+   * `controlTimeout`) before it takes the next user message (or exits, on EOF or `exitAfterResult`).
+   * Answers are recorded in {@link FakeSpawnerState} only: the result is already written.
+   */
+  readonly controlRequestsAfterResult?: ReadonlyArray<ControlRequest>
+  /**
+   * F05: exit right after the turn (its `result`, then `controlRequestsAfterResult` answered), without
+   * waiting for stdin EOF, the way a one-shot `-p` run does: code 0, or 1 after an error result.
+   */
+  readonly exitAfterResult?: boolean
   readonly crash?: Crash
 }
 
@@ -872,9 +885,9 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
 
   const runControlRequests = Effect.fnUntraced(function*(
     turn: RunningTurn,
-    tool: { readonly name: string; readonly input: JsonObject; readonly id: string }
+    tool: { readonly name: string; readonly input: JsonObject; readonly id: string },
+    specs: ReadonlyArray<ControlRequest> = turn.spec.controlRequests ?? []
   ) {
-    const specs = turn.spec.controlRequests ?? []
     if (specs.length === 0) return
     const entries: Array<MutableControlRequest> = []
     for (const spec of specs) {
@@ -1047,7 +1060,13 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     if (commandUuid !== undefined) {
       yield* writeFrame(lifecycleFrame(commandUuid, Option.isSome(completed) ? "completed" : "cancelled"))
     }
+    const after = turn.spec.controlRequestsAfterResult ?? []
+    if (after.length > 0) {
+      const spec = turn.spec.toolUse ?? DEFAULT_TOOL_USE
+      yield* runControlRequests(turn, { name: spec.name, input: spec.input ?? {}, id: registry.hex("toolu_") }, after)
+    }
     if (turn.spec.hang === "afterResult") yield* hang
+    if (turn.spec.exitAfterResult === true) yield* io.terminate({ _tag: "Exited", code: lastResultOk ? 0 : 1 })
   })
 
   /** `/clear`: a new conversation (and session id) in the same process, as the real CLI does it. */

@@ -1075,6 +1075,9 @@ async function main() {
 
   // The real CLI exits 143 straight away on SIGTERM, mid-turn, without a result.
   process.on("SIGTERM", () => {
+    if (behavior.signalFile) {
+      appendFileSync(behavior.signalFile, `${JSON.stringify({ signal: "SIGTERM", pid: process.pid, at: Date.now() })}\n`)
+    }
     if (behavior.ignoreSigterm) process.stderr.write("fake-cli: ignoring SIGTERM\n")
     else process.exit(143)
   })
