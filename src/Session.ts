@@ -2,6 +2,7 @@
  * One conversation on one long-lived CLI process, over the stream-json control
  * protocol: turns are serialised, every control request the CLI sends is
  * answered exactly once (permission callback, hook handlers, or a refusal),
+ * between turns too, unless the CLI withdraws it (`control_cancel_request`),
  * our own requests (`interrupt`, `setModel`, `setPermissionMode`) have
  * deadlines, and every turn is watched by first-event, idle and whole-turn
  * deadlines. A session whose turn timed out or whose process died is `Failed`
@@ -9,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue, Schema, Semaphore, Stream, SubscriptionRef } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberMap, Option, Queue, Schema, Semaphore, Stream, SubscriptionRef } from "effect"
 import type * as Cause from "effect/Cause"
 import type * as Scope from "effect/Scope"
 import * as ClaudeError from "./ClaudeError.ts"
@@ -95,7 +96,13 @@ export interface Session {
   readonly pid: number
   /** The CLI's session id, once a turn has started. */
   readonly sessionId: Effect.Effect<Option.Option<string>>
-  /** Runs one turn; the stream ends after the turn's `Result` event (or fails with the turn's error). */
+  /**
+   * Runs one turn; the stream ends after the turn's `Result` event (or fails with the turn's error).
+   * A consumer that leaves early (`Stream.take`, an interrupted fiber) interrupts the turn: closing the
+   * stream waits, within the control timeout, for the turn to end, so the session is Idle again; a CLI
+   * that does not comply is stopped and the session is Failed. Closing the session's scope fails a
+   * running turn with `Interrupted`.
+   */
   readonly send: (prompt: Protocol.UserContent) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
   /** Runs one turn and returns its `Result` event. */
   readonly ask: (
@@ -124,6 +131,10 @@ type ResultEvent = Extract<ClaudeEvent, { readonly _tag: "Result" }>
 
 interface Turn {
   readonly events: Queue.Queue<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>
+  /** Done when the turn has ended, however it ended (result, failure, timeout, exit, close). */
+  readonly ended: Deferred.Deferred<void>
+  /** The prompt was handed to the CLI's stdin: from here on the turn ends with a result or the process. */
+  sent: boolean
   lastEventAt: number
   sawEvent: boolean
 }
@@ -189,29 +200,59 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     return Effect.succeed(defaultControlAnswer(request))
   }
 
-  // Each incoming request is served on its own fiber, concurrently with our
-  // pending ones, and answered exactly once, whatever its handler does.
+  // Each incoming request is served on its own fiber, concurrently with our pending ones, and answered
+  // exactly once, whatever its handler does, unless the CLI withdraws it first (`control_cancel_request`):
+  // then its fiber is interrupted, and no answer is written. The fibers are kept by request id; closing
+  // the session's scope interrupts those still running.
+  const serving = yield* FiberMap.make<string>()
   const serve = (request: Protocol.ControlRequest) =>
-    Effect.suspend(() => {
-      hostBusy++
-      return answer(request).pipe(
-        Effect.catchCause(() =>
-          Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))
-        ),
-        Effect.flatMap(write),
-        Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
-          hostBusy--
-          if (current !== undefined) current.lastEventAt = now
-        })),
-        Effect.forkScoped
+    FiberMap.run(
+      serving,
+      request.request_id,
+      Effect.acquireUseRelease(
+        // Time spent on the host's handler is not the CLI's silence: the watchdog pauses meanwhile.
+        Effect.sync(() => {
+          hostBusy++
+        }),
+        () =>
+          answer(request).pipe(
+            // Failures and defects of the handler get an error answer; an interruption (a withdrawn
+            // request, a closing session) is not caught, so nothing is written for it.
+            Effect.catchCause(() =>
+              Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))
+            ),
+            Effect.flatMap(write)
+          ),
+        () =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            hostBusy--
+            if (current !== undefined) current.lastEventAt = now
+          })
       )
-    })
+    )
+
+  // The CLI withdrew a request of its own (it was interrupted while the host decided): stop serving it.
+  // Waits until the handler's fiber has ended, so the watchdog counts the CLI's silence again from here.
+  const withdraw = (requestId: string) => FiberMap.remove(serving, requestId)
 
   const endTurn = (turn: Turn, outcome: ClaudeError.ClaudeError | undefined) =>
     Effect.suspend(() => {
       if (current === turn) current = undefined
-      return outcome === undefined ? Queue.end(turn.events) : Queue.fail(turn.events, outcome)
+      return Effect.andThen(
+        outcome === undefined ? Queue.end(turn.events) : Queue.fail(turn.events, outcome),
+        Deferred.done(turn.ended, Exit.void)
+      )
     })
+
+  const failPending = (error: ClaudeError.ClaudeError) =>
+    Effect.suspend(() => {
+      const waiting = [...pending.values()]
+      pending.clear()
+      return Effect.forEach(waiting, (deferred) => Deferred.fail(deferred, error), { discard: true })
+    })
+
+  // A turn that ends with its result leaves the session Idle, unless it was Failed or Closed meanwhile.
+  const settle = SubscriptionRef.update(state, (now): State => (now === "Running" ? "Idle" : now))
 
   const route = (event: ClaudeEvent): Effect.Effect<void, never, Scope.Scope> => {
     const turn = current
@@ -227,6 +268,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         return Effect.andThen(serve(event.frame), deliver)
       case "Frame": {
         const frame = event.frame
+        if (frame.type === "control_cancel_request") return Effect.andThen(withdraw(frame.request_id), deliver)
         if (frame.type === "control_response") {
           const deferred = pending.get(frame.response.request_id)
           if (deferred === undefined) return Effect.void
@@ -250,10 +292,14 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         return deliver
       case "Result":
         sessionId = event.sessionId
-        return Effect.andThen(deliver, turn === undefined ? Effect.void : Effect.gen(function*() {
-          yield* endTurn(turn, event.error === undefined ? undefined : fail(event.error))
-          yield* SubscriptionRef.set(state, "Idle")
-        }))
+        if (turn === undefined) return Effect.void
+        // Idle first, then the result and the end of the stream: whoever the end of the stream wakes up
+        // (`ask` returning, a pool taking the session back) finds the session ready for the next turn.
+        current = undefined
+        return Effect.andThen(
+          settle,
+          Effect.andThen(deliver, endTurn(turn, event.error === undefined ? undefined : fail(event.error)))
+        )
       default:
         return deliver
     }
@@ -272,10 +318,21 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       const error = fail(reason)
       if (!closing) yield* SubscriptionRef.set(state, "Failed")
       if (current !== undefined) yield* endTurn(current, error)
-      for (const deferred of pending.values()) yield* Deferred.fail(deferred, error)
-      pending.clear()
+      yield* failPending(error)
     })),
     Effect.forkScoped
+  )
+
+  // Closing the scope interrupts the reader (this finalizer runs just before that), then stops the process.
+  // The reader will never see stdout end, so what waits on it is failed here, at once: the running turn's
+  // stream and our pending requests fail with Interrupted instead of hanging.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* SubscriptionRef.set(state, "Closed")
+      const error = fail(new ClaudeError.Interrupted({}))
+      if (current !== undefined) yield* endTurn(current, error)
+      yield* failPending(error)
+    })
   )
 
   // A control request of ours, answered within `deadline` or failed with a Timeout of that `kind`.
@@ -327,7 +384,6 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     "startup"
   ).pipe(Effect.withSpan("Session.initialize"), Effect.tapError(() => stop))
   yield* SubscriptionRef.set(state, "Idle")
-  yield* Effect.addFinalizer(() => SubscriptionRef.set(state, "Closed"))
 
   // A stalled turn fails with Timeout and takes the process down with it: it is never reused. The
   // process is stopped first, the turn failed after: when the turn's stream fails (and `ask` returns),
@@ -338,8 +394,8 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     Effect.suspend(() => {
       const error = fail(new ClaudeError.Timeout({ kind, durationMs }))
       if (current === turn) current = undefined
-      return Effect.andThen(stop, Queue.fail(turn.events, error))
-    }).pipe(Effect.asVoid, Effect.uninterruptible)
+      return Effect.andThen(stop, endTurn(turn, error))
+    }).pipe(Effect.uninterruptible)
 
   const watch = (turn: Turn, startedAt: number) =>
     Effect.gen(function*() {
@@ -362,6 +418,28 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       }
     })
 
+  // The consumer of a turn's stream left while the turn still runs (it took what it needed, or its fiber
+  // was interrupted). The CLI is told to stop the turn, and the session waits for the turn to end (its
+  // result), so that it is Idle again and the next turn never receives this one's frames: the next turn
+  // cannot start before, it waits for the turn permit this holds. All of it within the control timeout;
+  // a CLI that does not comply is stopped (the session is Failed, never reused).
+  const abandon = (turn: Turn) =>
+    Effect.suspend(() => {
+      if (current !== turn) return Effect.void
+      if (!turn.sent) {
+        // Nothing reached the CLI: there is no turn to stop.
+        current = undefined
+        return Effect.andThen(settle, endTurn(turn, undefined))
+      }
+      return control("interrupt", undefined, controlTimeout, "control").pipe(
+        Effect.andThen(Deferred.await(turn.ended)),
+        Effect.timeoutOption(controlTimeout),
+        Effect.ignore,
+        Effect.andThen(Effect.suspend(() => (current === turn ? stop : Effect.void))),
+        Effect.withSpan("Session.abandonTurn")
+      )
+    })
+
   const turns = yield* Semaphore.make(1)
 
   const send = (prompt: Protocol.UserContent): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError> =>
@@ -372,13 +450,17 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: `the session is ${now}` })))
       }
       const events = yield* Queue.unbounded<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>()
+      const ended = yield* Deferred.make<void>()
       const startedAt = yield* Clock.currentTimeMillis
-      const turn: Turn = { events, lastEventAt: startedAt, sawEvent: false }
+      const turn: Turn = { events, ended, sent: false, lastEventAt: startedAt, sawEvent: false }
+      // Runs after the watchdog is stopped and before the turn permit is released (finalizers run in reverse).
+      yield* Effect.addFinalizer(() => abandon(turn))
       current = turn
       turnNumber++
       apiRetries.length = 0
       yield* SubscriptionRef.set(state, "Running")
       yield* write(Protocol.userMessage(prompt))
+      turn.sent = true
       const watchdog = yield* Effect.forkScoped(watch(turn, startedAt))
       yield* Effect.addFinalizer(() => Fiber.interrupt(watchdog))
       return Stream.fromQueue(events)

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Predicate, Stream, SubscriptionRef } from "effect"
+import { Deferred, type Duration, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as Session from "../src/Session.ts"
+import type * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
 
@@ -73,6 +74,29 @@ const startTurn = (session: Session.Session, prompt: string) =>
     )
     return { events, fiber }
   })
+
+/**
+ * Waits for a fiber that must end without any more Clock time, bounded by real time (should it never end,
+ * the test fails after `within` instead of hanging until the test timeout).
+ */
+const settled = <A, E>(fiber: Fiber.Fiber<A, E>, what: string, within: Duration.Input = "2 seconds") =>
+  TestClock.withLive(Effect.timeoutOption(Fiber.await(fiber), within)).pipe(
+    Effect.flatMap((exit) => {
+      assert.isTrue(Option.isSome(exit), `${what} has ended`)
+      return Fiber.join(fiber)
+    })
+  )
+
+/** Joins a fiber that needs Clock time to end, moving the clock a second at a time (at most `seconds`). */
+const joinAdjusting = <A, E>(fiber: Fiber.Fiber<A, E>, what: string, seconds = 30) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < seconds && isRunning(fiber); i++) yield* TestClock.adjust("1 second")
+    return yield* ended(fiber, what)
+  })
+
+const reasonTag = <A>(exit: Exit.Exit<A, ClaudeError.ClaudeError>) => failureOf(exit).reason._tag
+
+const allow: Session.PermissionDecision = { behavior: "allow" }
 
 /** Right before the deadline: the turn runs, the process has not been told anything. */
 const assertUntouched = Effect.gen(function*() {
@@ -266,5 +290,337 @@ describe("Session timeouts (TestClock)", () => {
       pumpClockOnFailure,
       Effect.scoped,
       Effect.provide(ClaudeOnFake({ hangBeforeInit: true }))
+    ))
+})
+
+describe("Session control protocol and turn lifecycle (TestClock)", () => {
+  const permissionTurn: FakeSpawner.Turn = {
+    text: "never shown",
+    toolUse: { name: "Bash", input: { command: "ls" } },
+    controlRequests: [{ subtype: "can_use_tool" }]
+  }
+
+  /** Runs a turn whose permission request is pending on the host, interrupts it, and returns its exit. */
+  const interruptAtPermissionPrompt = (session: Session.Session) =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const { fiber } = yield* startTurn(session, "needs a tool")
+      yield* fake.waitUntil((ps) => ps.some((p) => p.controlRequests.length === 1))
+      yield* session.interrupt
+      // The CLI withdraws its pending request (control_cancel_request), then ends the turn.
+      const p = yield* sessionProcess
+      assert.isTrue(
+        p.stdin.some((line) => Predicate.isObject(line) && line["type"] === "control_request"),
+        "the interrupt was sent"
+      )
+      return yield* settled(fiber, "the interrupted turn")
+    })
+
+  it.effect("control_cancel_request: the withdrawn request's handler is interrupted and never answered", () =>
+    Effect.gen(function*() {
+      const handler = { started: 0, interrupted: 0, finished: 0 }
+      const session = yield* Claude.session({
+        options: { executable, timeouts: quick },
+        // The host would take 30 s to decide, and then allow.
+        canUseTool: () =>
+          Effect.sync(() => handler.started++).pipe(
+            Effect.andThen(Effect.sleep("30 seconds")),
+            Effect.andThen(Effect.sync(() => handler.finished++)),
+            Effect.as(allow),
+            Effect.onInterrupt(() => Effect.sync(() => handler.interrupted++))
+          )
+      })
+      const exit = yield* interruptAtPermissionPrompt(session)
+      assert.strictEqual(reasonTag(exit), "Interrupted")
+      assert.deepStrictEqual(handler, { started: 1, interrupted: 1, finished: 0 }, "the handler was interrupted")
+
+      // Past the time the handler would have taken: no late answer for the withdrawn id.
+      yield* TestClock.adjust("31 seconds")
+      const p = yield* sessionProcess
+      assert.deepStrictEqual(p.controlRequests.map((r) => [r.subtype, r.answers.length]), [["can_use_tool", 0]])
+      assert.deepStrictEqual(p.controlAnswers, [], "nothing was answered")
+      assert.strictEqual(handler.finished, 0)
+
+      // The session goes on.
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+      const next = yield* session.ask("next")
+      assert.strictEqual(next.text, "after")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [permissionTurn, { text: "after" }] }))
+    ))
+
+  it.effect("control_cancel_request: the idle watchdog works again after a withdrawn request (F04)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({
+        options: { executable, timeouts: { idle: 5000, ...quick } },
+        // A host that never decides: only the CLI's withdrawal ends its wait.
+        canUseTool: () => Effect.as(Effect.sleep("1 hour"), allow)
+      })
+      assert.strictEqual(reasonTag(yield* interruptAtPermissionPrompt(session)), "Interrupted")
+
+      // The next turn goes silent: nothing waits on the host any more, so the idle deadline applies.
+      const { fiber: turn } = yield* startTurn(session, "go")
+      yield* fake.waitUntil((ps) => ps.some((p) => p.hung))
+      yield* TestClock.adjust("4900 millis")
+      assert.isTrue(isRunning(turn))
+      yield* assertUntouched
+      yield* TestClock.adjust("100 millis")
+      yield* assertStopping(session, turn)
+      yield* TestClock.adjust(grace)
+      assertTimeout(yield* ended(turn, "the turn"), "idle", 5000)
+      yield* assertStopped
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [permissionTurn, { text: "half a reply", hang: "midTurn" }] }))
+    ))
+
+  const slowTurns: ReadonlyArray<FakeSpawner.Turn> = [
+    // A frame every second of Clock: still running after its first two events.
+    { text: "a long first reply", frameDelay: "1 second" },
+    { text: "second" }
+  ]
+
+  /** The second turn got only its own frames: nothing of the abandoned first one. */
+  const assertOwnTurn = (events: ReadonlyArray<ClaudeEvent>, text: string) => {
+    const result = events.at(-1)
+    assert.strictEqual(result?._tag, "Result")
+    if (result?._tag === "Result") {
+      assert.strictEqual(result.text, text)
+      assert.strictEqual(result.error, undefined)
+    }
+    assert.strictEqual(events.filter((e) => e._tag === "Result").length, 1, "one result")
+    assert.strictEqual(events.filter((e) => e._tag === "SessionStarted").length, 1, "one system/init")
+    assert.deepStrictEqual(
+      events.flatMap((e) => (e._tag === "AssistantText" ? [e.text] : [])),
+      [text],
+      "only this turn's text"
+    )
+  }
+
+  it.effect("abandoned stream (Stream.take): the turn is interrupted, the session is Idle and takes the next turn", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({
+        options: { executable, includePartialMessages: true, timeouts: quick }
+      })
+      const taken = yield* session.send("first").pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      const events = yield* joinAdjusting(taken, "the consumer")
+      assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted", "StreamEvent"])
+      // Closing the stream interrupted the turn and waited for its end.
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+      const p = yield* sessionProcess
+      assert.isTrue(
+        p.stdin.some((line) =>
+          Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
+        ),
+        "an interrupt was sent"
+      )
+      assert.deepStrictEqual(p.signals, [], "the process was not stopped")
+
+      const { events: second, fiber } = yield* startTurn(session, "second")
+      assert.isTrue(Exit.isSuccess(yield* joinAdjusting(fiber, "the second turn")))
+      assertOwnTurn(second, "second")
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: slowTurns }))))
+
+  it.effect("abandoned stream (consumer interrupted): the turn is interrupted, the session is Idle again", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const { events, fiber } = yield* startTurn(session, "first")
+      yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
+      yield* TestClock.adjust("1 second")
+      // Interrupting the consumer returns once the turn has ended: no Clock time needed.
+      const interrupting = yield* Effect.forkChild(Fiber.interrupt(fiber))
+      yield* settled(interrupting, "interrupting the consumer")
+      assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted"])
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+      const { events: second, fiber: next } = yield* startTurn(session, "second")
+      assert.isTrue(Exit.isSuccess(yield* joinAdjusting(next, "the second turn")))
+      assertOwnTurn(second, "second")
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: slowTurns }))))
+
+  it.effect("abandoned stream: a CLI that does not end the turn within the control timeout is stopped, never reused", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick }, controlTimeout: "2 seconds" })
+      const taken = yield* session.send("first").pipe(Stream.take(2), Stream.runCollect, Effect.forkChild)
+      // The fake wrote its text, then went silent: it answers neither the interrupt nor anything else.
+      yield* fake.waitUntil((ps) => ps.some((p) => p.hung))
+      yield* TestClock.adjust("1900 millis")
+      assert.isTrue(isRunning(taken), "closing the stream waits for the turn to end")
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Running")
+      yield* assertUntouched
+      yield* TestClock.adjust("100 millis")
+      yield* assertStopping(session, taken)
+      yield* TestClock.adjust(grace)
+      const events = yield* ended(taken, "the consumer")
+      assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted", "AssistantText"])
+      yield* assertStopped
+      yield* assertNeverReused(session)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [{ text: "half a reply", hang: "midTurn" }] }))
+    ))
+
+  it.effect("the end of a turn's stream finds the session Idle, even when updating the state has to wait", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const consumer = yield* session.send("go").pipe(
+        Stream.runDrain,
+        Effect.andThen(SubscriptionRef.get(session.state)),
+        Effect.forkChild
+      )
+      yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
+      // Someone else holds the state for a moment (a `changes` subscriber, an update) when the result comes.
+      yield* session.state.semaphore.take(1)
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.withLive(Effect.sleep("50 millis"))
+      yield* session.state.semaphore.release(1)
+      // Whoever the end of the stream wakes up (`ask` returning, the pool taking the session back) sees Idle.
+      assert.strictEqual(yield* settled(consumer, "the consumer"), "Idle")
+      assert.strictEqual((yield* session.ask("again")).text, "echo: again")
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [{ delay: "1 second" }, {}] }))))
+
+  it.effect("closing the session's scope mid-turn fails the turn at once with Interrupted, then stops the process", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const scope = yield* Scope.make()
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Scope.provide(scope))
+      const { events, fiber: turn } = yield* startTurn(session, "slow")
+      yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      // The turn fails before the shutdown ladder has moved at all.
+      assert.strictEqual(reasonTag(yield* settled(turn, "the turn")), "Interrupted")
+      assert.deepStrictEqual(events, [])
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Closed")
+      // The process still gets the ladder: EOF (ignored by a fake busy for an hour), grace, SIGTERM.
+      yield* fake.waitUntil((ps) => ps.some((p) => p.stdinClosed))
+      assert.isTrue(isRunning(closing))
+      yield* TestClock.adjust(grace)
+      yield* ended(closing, "closing the scope")
+      yield* assertStopped
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [{ delay: "1 hour" }] }))))
+
+  it.effect("closing the session's scope fails our pending control requests at once", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const scope = yield* Scope.make()
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Scope.provide(scope))
+      const { fiber: turn } = yield* startTurn(session, "go")
+      // Silent for good: nothing we ask is ever answered.
+      yield* fake.waitUntil((ps) => ps.some((p) => p.hung))
+      const setModel = yield* Effect.forkChild(Effect.exit(session.setModel("sonnet")))
+      yield* fake.waitUntil((ps) =>
+        ps.some((p) =>
+          p.stdin.some((line) =>
+            Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "set_model"
+          )
+        )
+      )
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      assert.strictEqual(reasonTag(yield* settled(turn, "the turn")), "Interrupted")
+      assert.strictEqual(reasonTag(yield* settled(setModel, "setModel")), "Interrupted")
+      yield* TestClock.adjust(grace)
+      yield* ended(closing, "closing the scope")
+      yield* assertStopped
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [{ text: "half a reply", hang: "midTurn" }] }))
+    ))
+})
+
+describe("F05: control requests after a turn's result", () => {
+  it.effect("F05: multi-turn: requests the CLI sends between turns are answered exactly once; no hook skipped", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const asked: Array<string> = []
+      const session = yield* Claude.session({
+        options: { executable, timeouts: quick },
+        canUseTool: (request) => Effect.sync(() => asked.push(`tool:${request.toolName}`)).pipe(Effect.as(allow)),
+        hooks: {
+          Stop: [{ handle: () => Effect.sync(() => asked.push("hook:Stop")).pipe(Effect.as({ continue: true })) }]
+        }
+      })
+      const first = yield* session.ask("one")
+      assert.strictEqual(first.text, "one")
+      // The fake sends its requests after the result, while no turn runs; it takes no message before their answers.
+      const [p] = yield* fake.waitUntil((ps) =>
+        ps.some((p) => p.kind === "session" && p.controlRequests.length === 2 && p.controlRequests.every((r) => r.answers.length > 0))
+      ).pipe(Effect.map((ps) => ps.filter((p) => p.kind === "session")))
+      assert.deepStrictEqual(p?.controlRequests.map((r) => r.subtype), ["hook_callback", "can_use_tool"])
+      assert.deepStrictEqual(asked.sort(), ["hook:Stop", "tool:Bash"])
+
+      const second = yield* startTurn(session, "two")
+      assert.isTrue(Exit.isSuccess(yield* joinAdjusting(second.fiber, "the second turn")))
+      assert.strictEqual(second.events.at(-1)?._tag, "Result")
+      const after = yield* sessionProcess
+      // Exactly one answer each, the permission allowed, the hook continued.
+      assert.deepStrictEqual(after.controlRequests.map((r) => r.answers.length), [1, 1])
+      const [hook, permission] = after.controlRequests.map((r) => r.answers[0])
+      assert.deepStrictEqual(hook?.["response"], { continue: true })
+      assert.deepInclude(permission?.["response"], { behavior: "allow" })
+      assert.deepStrictEqual(asked.length, 2, "each handler ran once")
+      assert.strictEqual(after.turns, 2)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({
+        turns: [
+          {
+            text: "one",
+            controlTimeout: "10 seconds",
+            controlRequestsAfterResult: [
+              { subtype: "hook_callback", input: { hook_event_name: "Stop" } },
+              { subtype: "can_use_tool" }
+            ]
+          },
+          { text: "two" }
+        ]
+      }))
+    ))
+
+  it.effect("F05: one-shot: the CLI exits after the result; the real final result arrives and no hook is skipped", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      let hooks = 0
+      const session = yield* Claude.session({
+        options: { executable, timeouts: quick },
+        hooks: {
+          PreToolUse: [{ handle: () => Effect.sync(() => hooks++).pipe(Effect.as({ continue: true })) }]
+        }
+      })
+      const result = yield* session.ask("go")
+      assert.strictEqual(result.text, "the real final result")
+      assert.strictEqual(result.error, undefined)
+      // The hook of the turn was answered before the result was written, once.
+      const summary: ReadonlyArray<FakeCli.ControlAnswer> = Reflect.get(result.frame, "fake_control_answers")
+      assert.deepStrictEqual(summary.map((a) => [a.subtype, a.count, a.timed_out]), [["hook_callback", 1, false]])
+      // The hook sent after the result was answered too, and only then did the process exit (0).
+      const [p] = (yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && !p.running)))
+        .filter((p) => p.kind === "session")
+      assert.deepStrictEqual(p?.controlRequests.map((r) => r.answers.length), [1, 1])
+      assert.deepStrictEqual(p?.exit, { _tag: "Exited", code: 0 })
+      assert.deepStrictEqual(p?.signals, [])
+      assert.strictEqual(hooks, 2)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({
+        turns: [{
+          text: "the real final result",
+          controlTimeout: "10 seconds",
+          controlRequests: [{ subtype: "hook_callback" }],
+          controlRequestsAfterResult: [{ subtype: "hook_callback" }],
+          exitAfterResult: true
+        }]
+      }))
     ))
 })

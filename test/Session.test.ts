@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option, Stream, SubscriptionRef } from "effect"
+import { Clock, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
@@ -85,6 +85,47 @@ describe("Session (against the FakeCli)", () => {
       assert.include(events, "SessionStarted")
       assert.strictEqual(yield* SubscriptionRef.get(session.state), "Failed")
       assert.strictEqual(reasonOf(yield* Effect.exit(session.ask("again")))?._tag, "ProtocolError")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("F03: closing a session waits for the CLI's late transcript write: every completed turn is saved, no SIGTERM", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("f03")
+      const sessionFile = path.join(dir, "session.jsonl")
+      const signalFile = path.join(dir, "signals.jsonl")
+      const scope = yield* Scope.make()
+      // The default shutdown grace (5 s); the fake writes its transcript 1 s after stdin EOF, then exits.
+      const session = yield* Claude.session({
+        options: FakeCli.options({ sessionFile, sessionFileOnEofDelayMs: 1000, signalFile, reply: ["one", "two"] })
+      }).pipe(Scope.provide(scope))
+      const first = yield* session.ask("first")
+      const second = yield* session.ask("second")
+      assert.isFalse(fs.existsSync(sessionFile), "nothing is written before stdin EOF")
+
+      const closingAt = yield* Clock.currentTimeMillis
+      yield* Scope.close(scope, Exit.void)
+      const closedAt = yield* Clock.currentTimeMillis
+      // Shutdown waited for the write (1 s) and ended well before the grace period would send SIGTERM (5 s).
+      assert.isAtLeast(closedAt - closingAt, 1000)
+      assert.isBelow(closedAt - closingAt, 5000)
+
+      // Every completed turn is in the transcript, under the session id a `--resume` would use.
+      const lines = fs.readFileSync(sessionFile, "utf8").trim().split("\n").map((line): unknown => JSON.parse(line))
+      const field = (line: unknown, key: string) => (Predicate.isObject(line) ? line[key] : undefined)
+      assert.deepStrictEqual(
+        lines.map((line) => [field(line, "type"), field(line, "session_id"), field(line, "result") ?? null]),
+        [
+          ["user", first.sessionId, null],
+          ["assistant", first.sessionId, "one"],
+          ["user", second.sessionId, null],
+          ["assistant", second.sessionId, "two"]
+        ]
+      )
+      // Written before any SIGTERM: none was ever sent.
+      const written = fs.statSync(sessionFile).mtimeMs
+      const signals = fs.existsSync(signalFile) ? fs.readFileSync(signalFile, "utf8").trim().split("\n") : []
+      assert.deepStrictEqual(signals, [], "no SIGTERM reached the CLI")
+      assert.isAtMost(written, closedAt)
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Closed")
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
 
   it.live("a session that never becomes ready fails with Timeout(startup)", () =>
