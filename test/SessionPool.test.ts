@@ -25,13 +25,16 @@ const PoolOnFake = (settings: SessionPool.Settings, script: FakeSpawner.Script =
 
 const stats = SessionPool.SessionPool.use((pool) => pool.stats)
 
-/** Lets background fibers run until the pool's stats satisfy `predicate` (no Clock time passes). */
+/**
+ * Lets background fibers run until the pool's stats satisfy `predicate`. No Clock time passes; real time
+ * does, a millisecond now and then, for the real I/O on the way (the executable check before a spawn).
+ */
 const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
   Effect.gen(function*() {
     for (let i = 0; i < 10_000; i++) {
       const now = yield* stats
       if (predicate(now)) return now
-      yield* Effect.yieldNow
+      yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
     }
     return yield* Effect.die(new Error(`pool never settled: ${JSON.stringify(yield* stats)}`))
   })
@@ -49,12 +52,16 @@ const failureTag = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag:
   return reason?._tag === "Fail" ? reason.error.reason._tag : reason?._tag
 }
 
-/** Joins a fiber while moving the TestClock a second at a time (at most `seconds` of it). */
+/**
+ * Joins a fiber while moving the TestClock a second at a time (at most `seconds` of it); each step also lets
+ * a millisecond of real time pass, for the real I/O on the way (the executable check before a spawn).
+ */
 const joinAdjusting = <A, E>(fiber: Fiber.Fiber<A, E>, seconds = 120) =>
   Effect.gen(function*() {
     for (let i = 0; i < seconds; i++) {
       if (fiber.pollUnsafe() !== undefined) return yield* Fiber.join(fiber)
       yield* TestClock.adjust("1 second")
+      yield* TestClock.withLive(Effect.sleep("1 millis"))
     }
     return yield* Effect.die(new Error(`fiber not done after ${seconds} s of TestClock`))
   })
@@ -213,7 +220,7 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const stopped = (yield* sessionPids).find((p) => p.pid === first)
       assert.isFalse(stopped?.running)
       const second = yield* Effect.forkChild(lease((session) => Effect.succeed(session.pid), quick))
-      assert.notStrictEqual(yield* joinAdjusting(second, 5), first)
+      assert.notStrictEqual(yield* joinAdjusting(second, 30), first)
     }).pipe(
       Effect.provide(PoolOnFake({ minIdle: 0 }, { turns: [{ text: "then silence", hang: "afterResult" }] })),
       pumpClockOnFailure
