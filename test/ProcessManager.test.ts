@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Fiber, Stream } from "effect"
+import { ConfigProvider, Deferred, Effect, Exit, Fiber, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
@@ -7,6 +7,7 @@ import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as Protocol from "../src/Protocol.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 import * as StreamHandler from "../src/StreamHandler.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import { ClaudeTest, eventually, isAlive, quickShutdown, readJson, tempDir } from "./utils.ts"
@@ -32,12 +33,24 @@ describe("ProcessManager", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir("f01")
       const pidFile = path.join(dir, "pids.json")
-      const fiber = yield* Claude.query("work", {
-        ...FakeCli.options({ ignoreSigterm: true, spawnChildren: 2, pidFile, hang: "midTurn" }),
-        timeouts: quickShutdown
-      }).pipe(Stream.runCollect, Effect.forkChild)
+      // A pooled turn; the CLI goes silent mid-reply and answers no interrupt either.
+      const midTurn = yield* Deferred.make<void>()
+      const fiber = yield* SessionPool.SessionPool.use((pool) =>
+        Effect.scoped(Effect.gen(function*() {
+          const session = yield* pool.acquire({
+            options: { ...FakeCli.options({ ignoreSigterm: true, spawnChildren: 2, pidFile, hang: "midTurn" }), timeouts: quickShutdown },
+            controlTimeout: "300 millis"
+          })
+          yield* session.send("work").pipe(
+            Stream.runForEach((event) => event._tag === "AssistantText" ? Deferred.succeed(midTurn, undefined) : Effect.void)
+          )
+        }))
+      ).pipe(Effect.forkChild)
       const pids = yield* pidsOf(pidFile, 2)
+      yield* Deferred.await(midTurn).pipe(Effect.timeout("5 seconds"))
       assert.isTrue(pids.every(isAlive))
+      // The turn's consumer goes: the session asks the CLI to interrupt, gets no answer in time, and the
+      // pool stops the process before the interruption returns.
       yield* Fiber.interrupt(fiber)
       // The ladder ran inside the interruption: nothing is left by the time it returns.
       assert.deepStrictEqual(pids.filter(isAlive), [])
