@@ -140,11 +140,14 @@ async function shutdown(code) {
   process.exit(code)
 }
 
-// The host closed our stdout: nobody can hear us any more.
+// The host closed our stdout: nobody can hear us any more. A hung fake stays hung, as a CLI stuck in a turn does.
 process.stdout.on("error", (error) => {
+  if (state.hung) return
   process.stderr.write(`fake-cli: stdout failed (${error.code ?? error.message}), exiting\n`)
   process.exit(1)
 })
+// A closed stderr is no reason to stop.
+process.stderr.on("error", () => undefined)
 
 /** Progress of a flood, written to `progressFile` so a test can watch backpressure stall the writer. */
 function makeProgress(phase) {

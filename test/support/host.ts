@@ -40,8 +40,9 @@ const program = Effect.gen(function*() {
 
   const busy = yield* Claude.session({ options: FakeCli.options({ pidFile: busyPids, hang: "midTurn" }) })
   const midTurn = yield* Deferred.make<void>()
+  // The fake's reply text comes just before it goes silent.
   yield* busy.send("work").pipe(
-    Stream.tap(() => Deferred.succeed(midTurn, undefined)),
+    Stream.tap((event) => event._tag === "AssistantText" ? Deferred.succeed(midTurn, undefined) : Effect.void),
     Stream.runDrain,
     Effect.forkScoped
   )
