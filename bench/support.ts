@@ -56,7 +56,7 @@ export const realLayer = (pool: SessionPool.Settings = { minIdle: 0 }) =>
   Claude.layerNoDeps.pipe(
     Layer.provideMerge(SessionPool.layer(pool)),
     Layer.provideMerge(ProcessManager.layer()),
-    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(NodeServices.layer)
   )
 
@@ -65,7 +65,7 @@ export const fakeLayer = (script: FakeSpawner.Script = {}, pool: SessionPool.Set
   Claude.layerNoDeps.pipe(
     Layer.provideMerge(SessionPool.layer(pool)),
     Layer.provideMerge(ProcessManager.layer()),
-    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(FakeSpawner.layer(script)),
     Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )

@@ -167,7 +167,7 @@ const instrumentedProcessManager = (slot: ProbeSlot) =>
  */
 const oursLayer = (slot: ProbeSlot) =>
   instrumentedProcessManager(slot).pipe(
-    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provide(instrumentedSpawner(slot).pipe(Layer.provide(NodeServices.layer))),
     Layer.provideMerge(NodeServices.layer)
   )

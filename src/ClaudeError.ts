@@ -377,6 +377,25 @@ export class ResourceLimitExceeded extends Schema.TaggedError<ResourceLimitExcee
 }
 
 /**
+ * A credential failed validation, or its source could not be read. Names the
+ * source and the problem, never the value.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidCredential extends Schema.TaggedError<InvalidCredential>(id("InvalidCredential"))(
+  "InvalidCredential",
+  { source: Schema.String, problem: Schema.String }
+) {
+  override get message() {
+    return `The credential from ${this.source} is not usable: ${this.problem}`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
  * Every reason a `ClaudeError` can carry.
  *
  * @since 0.1.0
@@ -402,7 +421,8 @@ export const Reason = Schema.Union([
   PoolExhausted,
   CircuitOpen,
   InvalidOptions,
-  ResourceLimitExceeded
+  ResourceLimitExceeded,
+  InvalidCredential
 ])
 
 /**

@@ -368,7 +368,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       const value = process.env[name]
       if (value !== undefined) env[name] = value
     }
-    const credential = yield* tokens.credential
+    const credential = yield* tokens.getToken
     if (Option.isSome(credential)) env[credential.value.variable] = credential.value.value
     return { ...env, ...options.env }
   })

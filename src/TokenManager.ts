@@ -3,13 +3,43 @@
  * moment they are read to the moment they enter the child's environment; the
  * only thing ever shown is an identity hash.
  *
- * This is the basic form: an explicit value, or `CLAUDE_CODE_OAUTH_TOKEN`,
- * then `ANTHROPIC_API_KEY`, read through `Config`.
+ * Sources, in order, each optional:
+ *
+ * 1. an explicit value given to the Layer;
+ * 2. `CLAUDE_CODE_OAUTH_TOKEN`, then `ANTHROPIC_API_KEY` (through `Config`);
+ * 3. a file (`file`, or `EFFECT_CLAUDE_CODE_TOKEN_FILE` through `Config`),
+ *    re-read whenever it changes;
+ * 4. a user Effect (a vault), run on first use and cached.
+ *
+ * Every credential is validated when read (non-empty, no whitespace or control
+ * characters, the expected `sk-ant-` prefix unless `anyPrefix`), failing with
+ * `InvalidCredential` naming the source, never the value.
+ *
+ * With a `refresh` Effect, the credential is refreshed before a known
+ * `expiresAt` (on the Effect Clock) and on demand (`refresh`, e.g. after an
+ * `AuthenticationFailed`). Rotation is by identity: new sessions get the new
+ * credential, and the `SessionPool`, which keys processes by credential
+ * identity, never hands an old-credential process to them; those retire.
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import {
+  Clock,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  FiberHandle,
+  Layer,
+  Option,
+  Redacted,
+  Schedule,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as ClaudeError from "./ClaudeError.ts"
 
 /**
  * The environment variable a credential travels in.
@@ -18,6 +48,14 @@ import { createHash } from "node:crypto"
  * @category models
  */
 export type CredentialVariable = "CLAUDE_CODE_OAUTH_TOKEN" | "ANTHROPIC_API_KEY"
+
+/**
+ * Where a credential came from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Source = "layer" | CredentialVariable | "file" | "effect" | "refresh"
 
 /**
  * A credential for the CLI.
@@ -30,6 +68,23 @@ export interface Credential {
   readonly value: Redacted.Redacted<string>
   /** A short SHA-256 of the value: safe to log, to key pools by, to compare. */
   readonly identity: string
+  readonly source: Source
+  /** When the credential stops working (epoch milliseconds), when known. */
+  readonly expiresAt: number | undefined
+}
+
+/**
+ * What a vault or a refresh hands back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Issued {
+  readonly value: Redacted.Redacted<string>
+  /** Default: `CLAUDE_CODE_OAUTH_TOKEN` for `sk-ant-oat` values, else `ANTHROPIC_API_KEY`. */
+  readonly variable?: CredentialVariable | undefined
+  /** Epoch milliseconds. */
+  readonly expiresAt?: number | undefined
 }
 
 /**
@@ -38,46 +93,297 @@ export interface Credential {
  * @since 0.1.0
  * @category constructors
  */
-export const makeCredential = (variable: CredentialVariable, value: Redacted.Redacted<string>): Credential => ({
+export const makeCredential = (
+  variable: CredentialVariable,
+  value: Redacted.Redacted<string>,
+  options?: { readonly source?: Source | undefined; readonly expiresAt?: number | undefined }
+): Credential => ({
   variable,
   value,
-  identity: createHash("sha256").update(Redacted.value(value)).digest("hex").slice(0, 16)
+  identity: createHash("sha256").update(Redacted.value(value)).digest("hex").slice(0, 16),
+  source: options?.source ?? "layer",
+  expiresAt: options?.expiresAt
 })
+
+const OAUTH_PREFIX = "sk-ant-oat"
+const KEY_PREFIX = "sk-ant-"
+
+const variableOf = (value: Redacted.Redacted<string>): CredentialVariable =>
+  Redacted.value(value).startsWith(OAUTH_PREFIX) ? "CLAUDE_CODE_OAUTH_TOKEN" : "ANTHROPIC_API_KEY"
+
+const fromIssued = (issued: Issued, source: Source): Credential =>
+  makeCredential(issued.variable ?? variableOf(issued.value), issued.value, { source, expiresAt: issued.expiresAt })
+
+const sourceName = (credential: Credential, file: string | undefined) => {
+  switch (credential.source) {
+    case "file":
+      return `the file ${file ?? "(unknown)"}`
+    case "layer":
+      return "the Layer's value"
+    case "effect":
+      return "the credential Effect"
+    case "refresh":
+      return "the refresh Effect"
+    default:
+      return credential.source
+  }
+}
+
+/**
+ * The problem with a credential's shape, if any. Never includes the value.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const problemOf = (
+  credential: Credential,
+  options?: { readonly anyPrefix?: boolean | undefined }
+): string | undefined => {
+  const value = Redacted.value(credential.value)
+  if (value.length === 0) return "it is empty"
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) return "it contains whitespace or control characters"
+  if (options?.anyPrefix === true) return undefined
+  const prefix = credential.variable === "CLAUDE_CODE_OAUTH_TOKEN" ? OAUTH_PREFIX : KEY_PREFIX
+  return value.startsWith(prefix) ? undefined : `a ${credential.variable} value starts with "${prefix}"`
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  /** An explicit credential: wins over every other source. */
+  readonly credential?: Credential | undefined
+  /** A file holding the credential (its content, trimmed), re-read whenever it changes. */
+  readonly file?: string | undefined
+  /** A user Effect (a vault): run on first use, cached until refreshed. `None`: it has nothing. */
+  readonly fromEffect?: Effect.Effect<Option.Option<Issued>, ClaudeError.ClaudeError> | undefined
+  /** Gets a new credential: run before a known expiry and by `refresh`. */
+  readonly refresh?: Effect.Effect<Issued, ClaudeError.ClaudeError> | undefined
+  /** How long before `expiresAt` to refresh. Default 5 minutes. */
+  readonly refreshBefore?: Duration.Input | undefined
+  /** Retries of a failed scheduled refresh. Default: exponential from 1 s, 5 times. */
+  readonly refreshRetry?: Schedule.Schedule<unknown, ClaudeError.ClaudeError> | undefined
+  /** Accept values without the `sk-ant-` / `sk-ant-oat` prefix (a gateway's keys). */
+  readonly anyPrefix?: boolean | undefined
+}
 
 /**
  * @since 0.1.0
  * @category services
  */
 export class TokenManager extends Context.Service<TokenManager, {
-  /** The credential to hand to the next CLI process; `None` lets the CLI use its own login. */
-  readonly credential: Effect.Effect<Option.Option<Credential>>
+  /** The credential for the next CLI process; `None` lets the CLI use its own login. */
+  readonly getToken: Effect.Effect<Option.Option<Credential>, ClaudeError.ClaudeError>
+  /** Checks a credential's shape; the error names its source and the problem, never the value. */
+  readonly validate: (credential: Credential) => Effect.Effect<Credential, ClaudeError.ClaudeError>
+  /**
+   * Runs the `refresh` Effect now (after an authentication failure, say) and
+   * makes its credential the current one. Without a `refresh`, the current one.
+   */
+  readonly refresh: Effect.Effect<Option.Option<Credential>, ClaudeError.ClaudeError>
+  /** The current credential's identity, and every change of it (rotation). */
+  readonly changes: Stream.Stream<Option.Option<string>>
 }>()("effect-claude-code/TokenManager") {}
 
-/**
- * A fixed credential (or none).
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (credential: Option.Option<Credential>): Layer.Layer<TokenManager> =>
-  Layer.succeed(TokenManager, TokenManager.of({ credential: Effect.succeed(credential) }))
+interface Environment {
+  readonly oauth: Option.Option<Redacted.Redacted<string>>
+  readonly apiKey: Option.Option<Redacted.Redacted<string>>
+}
+
+const noEnvironment: Environment = { oauth: Option.none(), apiKey: Option.none() }
+
+const fileStamp = (path: string): string | undefined => {
+  try {
+    const stat = fs.statSync(path)
+    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`
+  } catch {
+    return undefined
+  }
+}
+
+const readFileText = (path: string): string | undefined => {
+  try {
+    return fs.readFileSync(path, "utf8")
+  } catch {
+    return undefined
+  }
+}
 
 /**
- * Reads `CLAUDE_CODE_OAUTH_TOKEN`, then `ANTHROPIC_API_KEY`, as `Redacted`
- * config. With neither set the CLI falls back to its own login.
+ * A TokenManager over these sources (the environment's only through {@link layerConfig}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.fnUntraced(function*(settings: Settings = {}, environment: Environment = noEnvironment) {
+  const clock = yield* Clock.Clock
+  const refreshBefore = Duration.toMillis(Duration.fromInputUnsafe(settings.refreshBefore ?? Duration.minutes(5)))
+  const refreshRetry = settings.refreshRetry ?? Schedule.max([Schedule.exponential("1 second"), Schedule.recurs(5)])
+  const identity = yield* SubscriptionRef.make(Option.none<string>())
+  const timer = yield* FiberHandle.make()
+
+  let refreshed: Credential | undefined
+  let vault: Option.Option<Credential> | undefined
+  let fromFile: { readonly stamp: string; readonly credential: Credential } | undefined
+
+  const validate = Effect.fn("TokenManager.validate")(function*(credential: Credential) {
+    const problem = problemOf(credential, settings)
+    if (problem === undefined) return credential
+    return yield* ClaudeError.fail(
+      new ClaudeError.InvalidCredential({ source: sourceName(credential, settings.file), problem })
+    )
+  })
+
+  const unreadable = (problem: string) =>
+    ClaudeError.fail(new ClaudeError.InvalidCredential({ source: `the file ${settings.file ?? ""}`, problem }))
+
+  const readFile = (path: string): Effect.Effect<Credential, ClaudeError.ClaudeError> =>
+    Effect.suspend(() => {
+      const stamp = fileStamp(path)
+      if (stamp === undefined) return unreadable("it cannot be read")
+      if (fromFile?.stamp === stamp) return Effect.succeed(fromFile.credential)
+      const text = readFileText(path)
+      if (text === undefined) return unreadable("it cannot be read")
+      const value = Redacted.make(text.trim())
+      return Effect.tap(validate(fromIssued({ value }, "file")), (credential) =>
+        Effect.sync(() => {
+          fromFile = { stamp, credential }
+        }))
+    })
+
+  const fromVault = (effect: Effect.Effect<Option.Option<Issued>, ClaudeError.ClaudeError>) =>
+    vault !== undefined ? Effect.succeed(vault) : effect.pipe(
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeedNone,
+        onSome: (issued) => Effect.asSome(validate(fromIssued(issued, "effect")))
+      })),
+      Effect.tap((credential) =>
+        Effect.sync(() => {
+          vault = credential
+        })
+      )
+    )
+
+  const fromEnvironment = (variable: CredentialVariable, value: Option.Option<Redacted.Redacted<string>>) =>
+    Option.match(value, {
+      onNone: () => Effect.succeedNone,
+      onSome: (secret) => Effect.asSome(validate(makeCredential(variable, secret, { source: variable })))
+    })
+
+  const resolve: Effect.Effect<Option.Option<Credential>, ClaudeError.ClaudeError> = Effect.suspend(() => {
+    if (refreshed !== undefined) return Effect.succeedSome(refreshed)
+    if (settings.credential !== undefined) return Effect.asSome(validate(settings.credential))
+    const oauth: Effect.Effect<Option.Option<Credential>, ClaudeError.ClaudeError> = fromEnvironment(
+      "CLAUDE_CODE_OAUTH_TOKEN",
+      environment.oauth
+    )
+    return oauth.pipe(
+      Effect.flatMap((found) => Option.isSome(found) ? Effect.succeed(found) : fromEnvironment("ANTHROPIC_API_KEY", environment.apiKey)),
+      Effect.flatMap((found) =>
+        Option.isSome(found) || settings.file === undefined ? Effect.succeed(found) : Effect.asSome(readFile(settings.file))
+      ),
+      Effect.flatMap((found) =>
+        Option.isSome(found) || settings.fromEffect === undefined ? Effect.succeed(found) : fromVault(settings.fromEffect)
+      )
+    )
+  })
+
+  // Before a known expiry, refresh (retrying on its Schedule); a new credential re-arms the timer.
+  const arm = (credential: Option.Option<Credential>): Effect.Effect<void> => {
+    const refresh = settings.refresh
+    if (refresh === undefined || Option.isNone(credential) || credential.value.expiresAt === undefined) {
+      return FiberHandle.clear(timer)
+    }
+    const due = Math.max(0, credential.value.expiresAt - refreshBefore - clock.currentTimeMillisUnsafe())
+    return FiberHandle.run(
+      timer,
+      Effect.sleep(Duration.millis(due)).pipe(
+        Effect.andThen(runRefresh(refresh).pipe(Effect.retry(refreshRetry))),
+        Effect.tapError((error) => Effect.logWarning("TokenManager: the scheduled refresh failed", error.reason._tag)),
+        Effect.ignore
+      )
+    ).pipe(Effect.asVoid)
+  }
+
+  const publish = (credential: Option.Option<Credential>) =>
+    Effect.gen(function*() {
+      const next = Option.map(credential, (c) => c.identity)
+      const previous = yield* SubscriptionRef.get(identity)
+      if (Option.getOrUndefined(previous) === Option.getOrUndefined(next)) return
+      yield* SubscriptionRef.set(identity, next)
+      yield* arm(credential)
+    })
+
+  const runRefresh = (refresh: Effect.Effect<Issued, ClaudeError.ClaudeError>) =>
+    refresh.pipe(
+      Effect.flatMap((issued) => validate(fromIssued(issued, "refresh"))),
+      Effect.tap((credential) =>
+        Effect.sync(() => {
+          refreshed = credential
+        })
+      ),
+      Effect.map(Option.some),
+      Effect.tap(publish)
+    )
+
+  const getToken = resolve.pipe(Effect.tap(publish), Effect.withSpan("TokenManager.getToken"))
+
+  const refresh = (settings.refresh === undefined ? getToken : runRefresh(settings.refresh)).pipe(
+    Effect.withSpan("TokenManager.refresh")
+  )
+
+  return TokenManager.of({ getToken, validate, refresh, changes: SubscriptionRef.changes(identity) })
+})
+
+/**
+ * The sources of `settings`, without the environment.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<TokenManager, Config.ConfigError> = Layer.effect(
-  TokenManager,
-  Effect.gen(function*() {
-    const oauth = yield* Config.option(Config.Redacted("CLAUDE_CODE_OAUTH_TOKEN"))
-    const apiKey = yield* Config.option(Config.Redacted("ANTHROPIC_API_KEY"))
-    const credential = Option.orElse(
-      Option.map(oauth, (value) => makeCredential("CLAUDE_CODE_OAUTH_TOKEN", value)),
-      () => Option.map(apiKey, (value) => makeCredential("ANTHROPIC_API_KEY", value))
-    )
-    return TokenManager.of({ credential: Effect.succeed(credential) })
-  })
-)
+export const layer = (settings: Settings = {}): Layer.Layer<TokenManager> => Layer.effect(TokenManager, make(settings))
+
+/**
+ * The environment first (`CLAUDE_CODE_OAUTH_TOKEN`, then `ANTHROPIC_API_KEY`,
+ * as `Redacted` config; a file named by `EFFECT_CLAUDE_CODE_TOKEN_FILE`), then
+ * the sources of `settings`. With none of them the CLI uses its own login.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigWith = (settings: Settings): Layer.Layer<TokenManager, Config.ConfigError> =>
+  Layer.effect(
+    TokenManager,
+    Effect.gen(function*() {
+      const oauth = yield* Config.option(Config.Redacted("CLAUDE_CODE_OAUTH_TOKEN"))
+      const apiKey = yield* Config.option(Config.Redacted("ANTHROPIC_API_KEY"))
+      const file = yield* Config.option(Config.String("EFFECT_CLAUDE_CODE_TOKEN_FILE"))
+      return yield* make({ ...settings, file: settings.file ?? Option.getOrUndefined(file) }, { oauth, apiKey })
+    })
+  )
+
+/**
+ * {@link layerConfigWith} no other sources: the environment only.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<TokenManager, Config.ConfigError> = layerConfigWith({})
+
+/**
+ * A fixed credential (or none), not validated: for tests.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTest = (credential: Option.Option<Credential>): Layer.Layer<TokenManager> =>
+  Layer.succeed(
+    TokenManager,
+    TokenManager.of({
+      getToken: Effect.succeed(credential),
+      validate: Effect.succeed,
+      refresh: Effect.succeed(credential),
+      changes: Stream.make(Option.map(credential, (c) => c.identity))
+    })
+  )

@@ -1,9 +1,11 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Option, Redacted, Stream } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Layer, Option, Redacted, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
+import * as ClaudeError from "../src/ClaudeError.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
@@ -12,23 +14,156 @@ import { quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const CANARY = "sk-ant-canary-7f3b9c1d-never-print-me"
 
-const credentialFrom = (env: Record<string, string>) =>
-  Effect.gen(function*() {
-    const tokens = yield* TokenManager.TokenManager
-    return yield* tokens.credential
-  }).pipe(
-    Effect.provide(TokenManager.layerConfig),
+const credentialFrom = (env: Record<string, string>, settings: TokenManager.Settings = {}) =>
+  TokenManager.TokenManager.use((tokens) => tokens.getToken).pipe(
+    Effect.provide(TokenManager.layerConfigWith(settings)),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
   )
 
+const OAUTH = "sk-ant-oat01-abc"
+const KEY = "sk-ant-api03-xyz"
+const key = (value: string, source?: TokenManager.Source) =>
+  TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(value), { source })
+
+const reasonOf = <A, E>(exit: Exit.Exit<A, E>) => {
+  const failure = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+  return failure?._tag === "Fail" && ClaudeError.isClaudeError(failure.error) ? failure.error.reason : undefined
+}
+
 describe("TokenManager", () => {
-  it.effect("prefers CLAUDE_CODE_OAUTH_TOKEN, then ANTHROPIC_API_KEY, else none", () =>
+  it.effect("sources in order: the Layer's value, CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_API_KEY, a file, an Effect", () =>
     Effect.gen(function*() {
-      const both = yield* credentialFrom({ CLAUDE_CODE_OAUTH_TOKEN: "oauth-1", ANTHROPIC_API_KEY: "key-1" })
-      assert.strictEqual(Option.getOrUndefined(both)?.variable, "CLAUDE_CODE_OAUTH_TOKEN")
-      const key = yield* credentialFrom({ ANTHROPIC_API_KEY: "key-1" })
-      assert.strictEqual(Option.getOrUndefined(key)?.variable, "ANTHROPIC_API_KEY")
-      assert.isTrue(Option.isNone(yield* credentialFrom({})))
+      const dir = yield* tempDir("tokens")
+      const file = path.join(dir, "token")
+      fs.writeFileSync(file, `${KEY}-file\n`)
+      const vault = { fromEffect: Effect.succeedSome({ value: Redacted.make(`${KEY}-vault`) }) }
+      const sourceOf = (env: Record<string, string>, settings: TokenManager.Settings) =>
+        Effect.map(credentialFrom(env, settings), (c) => Option.getOrUndefined(c)?.source)
+      assert.strictEqual(yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH }, { credential: key(`${KEY}-explicit`), file, ...vault }), "layer")
+      assert.strictEqual(yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH, ANTHROPIC_API_KEY: KEY }, { file, ...vault }), "CLAUDE_CODE_OAUTH_TOKEN")
+      assert.strictEqual(yield* sourceOf({ ANTHROPIC_API_KEY: KEY }, { file, ...vault }), "ANTHROPIC_API_KEY")
+      assert.strictEqual(yield* sourceOf({}, { file, ...vault }), "file")
+      assert.strictEqual(yield* sourceOf({ EFFECT_CLAUDE_CODE_TOKEN_FILE: file }, {}), "file")
+      assert.strictEqual(yield* sourceOf({}, vault), "effect")
+      assert.strictEqual(yield* sourceOf({}, {}), undefined)
+      // An oauth-looking value from a file travels as CLAUDE_CODE_OAUTH_TOKEN.
+      fs.writeFileSync(file, OAUTH)
+      assert.strictEqual(Option.getOrUndefined(yield* credentialFrom({}, { file }))?.variable, "CLAUDE_CODE_OAUTH_TOKEN")
+    }))
+
+  it.effect("validation names the source and the problem, never the value", () =>
+    Effect.gen(function*() {
+      const cases: Array<readonly [Record<string, string>, string, string]> = [
+        [{ ANTHROPIC_API_KEY: `${KEY} ${CANARY}` }, "ANTHROPIC_API_KEY", "whitespace"],
+        [{ ANTHROPIC_API_KEY: `${KEY}\u0007` }, "ANTHROPIC_API_KEY", "control"],
+        [{ CLAUDE_CODE_OAUTH_TOKEN: KEY }, "CLAUDE_CODE_OAUTH_TOKEN", "sk-ant-oat"],
+        [{ ANTHROPIC_API_KEY: "canary-without-prefix" }, "ANTHROPIC_API_KEY", "sk-ant-"]
+      ]
+      for (const [env, source, problem] of cases) {
+        const exit = yield* Effect.exit(credentialFrom(env))
+        const reason = reasonOf(exit)
+        assert.strictEqual(reason?._tag, "InvalidCredential")
+        assert.include(reason?.message, source)
+        assert.include(reason?.message, problem)
+        for (const value of Object.values(env)) if (value !== "") assert.notInclude(String(exit), value)
+        assert.notInclude(String(exit), CANARY)
+      }
+      // An empty file, or an empty explicit value (an empty variable counts as unset).
+      const dir = yield* tempDir("empty-token")
+      fs.writeFileSync(path.join(dir, "token"), "\n")
+      const emptyFile = reasonOf(yield* Effect.exit(credentialFrom({}, { file: path.join(dir, "token") })))
+      assert.include(emptyFile?.message, "empty")
+      const emptyValue = reasonOf(yield* Effect.exit(credentialFrom({}, { credential: key("") })))
+      assert.include(emptyValue?.message, "the Layer's value is not usable: it is empty")
+      // A gateway's keys: no prefix check.
+      const gateway = yield* credentialFrom({ ANTHROPIC_API_KEY: "gw-123" }, { anyPrefix: true })
+      assert.isTrue(Option.isSome(gateway))
+      // A configured file that cannot be read is an error, not a silent fall-through.
+      const missing = reasonOf(yield* Effect.exit(credentialFrom({}, { file: "/nonexistent/token" })))
+      assert.strictEqual(missing?._tag, "InvalidCredential")
+      assert.include(missing?.message, "/nonexistent/token")
+    }))
+
+  it.effect("a token file is re-read when it changes: rotation shows in changes", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("token-file")
+      const file = path.join(dir, "token")
+      fs.writeFileSync(file, `${KEY}-one`)
+      yield* Effect.gen(function*() {
+        const tokens = yield* TokenManager.TokenManager
+        const first = Option.getOrThrow(yield* tokens.getToken)
+        assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, first.identity)
+        fs.writeFileSync(file, `${KEY}-two-longer`)
+        const second = Option.getOrThrow(yield* tokens.getToken)
+        assert.notStrictEqual(second.identity, first.identity)
+        assert.strictEqual(Redacted.value(second.value), `${KEY}-two-longer`)
+        const seen = yield* tokens.changes.pipe(Stream.take(1), Stream.runCollect)
+        assert.deepStrictEqual(seen, [Option.some(second.identity)])
+      }).pipe(Effect.provide(TokenManager.layer({ file })))
+    }))
+
+  it.effect("a vault Effect runs once; refresh runs before a known expiry (TestClock) and on demand", () =>
+    Effect.gen(function*() {
+      let vaultCalls = 0
+      let refreshes = 0
+      const now = yield* Clock.currentTimeMillis
+      const layer = TokenManager.layer({
+        fromEffect: Effect.sync(() => {
+          vaultCalls++
+          return Option.some({ value: Redacted.make(`${KEY}-vault`), expiresAt: now + 60 * 60_000 })
+        }),
+        refresh: Effect.sync(() => {
+          refreshes++
+          return { value: Redacted.make(`${KEY}-refreshed-${refreshes}`), expiresAt: now + 2 * 60 * 60_000 }
+        }),
+        refreshBefore: "5 minutes"
+      })
+      yield* Effect.gen(function*() {
+        const tokens = yield* TokenManager.TokenManager
+        const first = Option.getOrThrow(yield* tokens.getToken)
+        yield* tokens.getToken
+        assert.strictEqual(vaultCalls, 1)
+        assert.strictEqual(first.source, "effect")
+        // The vault's credential expires in an hour: refreshed at 55 minutes.
+        yield* TestClock.adjust("54 minutes")
+        assert.strictEqual(refreshes, 0)
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(refreshes, 1)
+        const second = Option.getOrThrow(yield* tokens.getToken)
+        assert.strictEqual(second.source, "refresh")
+        assert.notStrictEqual(second.identity, first.identity)
+        // On demand, after an authentication failure say.
+        const third = Option.getOrThrow(yield* tokens.refresh)
+        assert.strictEqual(refreshes, 2)
+        assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, third.identity)
+        assert.strictEqual(vaultCalls, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a failed scheduled refresh is retried on its Schedule", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const now = yield* Clock.currentTimeMillis
+      const layer = TokenManager.layer({
+        credential: TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(KEY), { expiresAt: now + 10 * 60_000 }),
+        refresh: Effect.suspend(() => {
+          attempts++
+          return attempts < 3
+            ? ClaudeError.fail(new ClaudeError.ApiError({ status: 503, detail: "vault down" }))
+            : Effect.succeed({ value: Redacted.make(`${KEY}-new`) })
+        })
+      })
+      yield* Effect.gen(function*() {
+        const tokens = yield* TokenManager.TokenManager
+        yield* tokens.getToken
+        yield* TestClock.adjust("5 minutes")
+        assert.strictEqual(attempts, 1)
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(attempts, 2)
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual(attempts, 3)
+        assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "refresh")
+      }).pipe(Effect.provide(layer))
     }))
 
   it("a credential shows only its identity hash, never its value", () => {
@@ -47,7 +182,7 @@ describe("TokenManager", () => {
       const layer = Claude.layerNoDeps.pipe(
         Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provide(ProcessManager.layer()),
-        Layer.provide(TokenManager.layer(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
         Layer.provide(NodeServices.layer)
       )
       const exit = yield* Claude.query("hi", {

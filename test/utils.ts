@@ -62,7 +62,7 @@ export const ClaudeTestWith = (pool: SessionPool.Settings) =>
   Claude.layerNoDeps.pipe(
     Layer.provideMerge(SessionPool.layer(pool)),
     Layer.provideMerge(ProcessManager.layer()),
-    Layer.provide(TokenManager.layer(Option.none())),
+    Layer.provide(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(NodeServices.layer)
   )
 
@@ -93,7 +93,7 @@ export const ClaudeOnFake = (script: FakeSpawner.Script) =>
   Claude.layerNoDeps.pipe(
     Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
     Layer.provideMerge(ProcessManager.layer()),
-    Layer.provide(TokenManager.layer(Option.none())),
+    Layer.provide(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(FakeSpawner.layer(script)),
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )

@@ -10,7 +10,7 @@
  * ```ts
  * const TestLayer = Claude.layerNoDeps.pipe(
  *   Layer.provideMerge(ProcessManager.layer()),
- *   Layer.provide(TokenManager.layer(Option.none())),
+ *   Layer.provide(TokenManager.layerTest(Option.none())),
  *   Layer.provideMerge(FakeSpawner.layer({ turns: [{ text: "hi", delay: "2 seconds" }] })),
  *   Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
  * )

@@ -24,7 +24,7 @@ const parentDeathSignal = !process.argv.includes("--no-pdeathsig")
 const ClaudeHost = Claude.layerNoDeps.pipe(
   Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
   Layer.provide(ProcessManager.layer({ parentDeathSignal })),
-  Layer.provide(TokenManager.layer(Option.none())),
+  Layer.provide(TokenManager.layerTest(Option.none())),
   Layer.provide(NodeServices.layer)
 )
 
