@@ -197,6 +197,8 @@ type Plan =
 
 interface KeyInfo {
   lastAcquiredAt: number
+  /** The credential identity the key's processes run with. */
+  readonly credential: string | undefined
   /** What spares of this key are started with. */
   readonly template: Request
 }
@@ -584,7 +586,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
 
   const requestOf = Effect.fnUntraced(function*(config: LeaseConfig) {
     const options = yield* ClaudeOptions.validate(config.options)
-    const credential = yield* tokens.credential
+    const credential = yield* tokens.getToken
     const key = keyOf(options, config, credential)
     const resume = options.resume
     const request: Request = {
@@ -598,7 +600,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       // Spares start a new conversation whatever the first lease asked for.
       const { resume: _resume, continue: _continue, forkSession: _fork, ...spareOptions } = config.options ?? {}
       const template: Request = { key, config: { ...config, options: spareOptions }, resume: undefined, fresh: false }
-      keys.set(key, { lastAcquiredAt: now(), template })
+      keys.set(key, { lastAcquiredAt: now(), credential: Option.getOrUndefined(credential)?.identity, template })
     } else {
       info.lastAcquiredAt = now()
     }
@@ -719,6 +721,19 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   })
 
   yield* run(sweep.pipe(Effect.repeat(Schedule.spaced(sweepInterval))))
+
+  // Rotation: once the credential changes, idle processes running with another one retire now; busy
+  // ones retire when released (their key is never acquired again, so they are not reused).
+  const retireStale = (identity: Option.Option<string>) =>
+    Effect.forEach(
+      [...entries].filter((entry) => {
+        const credential = keys.get(entry.key)?.credential
+        return ready(entry.status) && credential !== undefined && credential !== Option.getOrUndefined(identity)
+      }),
+      retire,
+      { discard: true }
+    )
+  yield* run(tokens.changes.pipe(Stream.runForEach(retireStale)))
 
   const leasesReturned = (within: Duration.Duration) =>
     SubscriptionRef.changes(idleAgain).pipe(

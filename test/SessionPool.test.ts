@@ -1,12 +1,14 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { TestClock } from "effect/testing"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { pumpClockOnFailure } from "./utils.ts"
+import { pumpClockOnFailure, tempDir } from "./utils.ts"
 
 // The pool on the in-process FakeSpawner: every timer (queue timeout, sweeper, ages, the fakes' delays,
 // the shutdown ladder) is on the TestClock.
@@ -15,7 +17,7 @@ const options = { executable, timeouts: { shutdownGrace: 1000 } } as const
 
 const PoolDeps = (script: FakeSpawner.Script) =>
   ProcessManager.layer().pipe(
-    Layer.provideMerge(TokenManager.layer(Option.none())),
+    Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(FakeSpawner.layer(script)),
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
@@ -246,6 +248,36 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const s = yield* stats
       assert.strictEqual(s.spawned, 1)
     }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
+  it.effect("rotation: after the credential changes, new leases get a new process with it; idle old ones retire", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("rotation")
+      const file = path.join(dir, "token")
+      fs.writeFileSync(file, "sk-ant-api03-first")
+      const layer = SessionPool.layer({ minIdle: 0 }).pipe(
+        Layer.provideMerge(ProcessManager.layer()),
+        Layer.provideMerge(TokenManager.layer({ file })),
+        Layer.provideMerge(FakeSpawner.layer()),
+        Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+      )
+      yield* Effect.gen(function*() {
+        const first = yield* lease((session) => Effect.as(session.ask("one"), session.pid))
+        yield* settle((s) => total(s, "idle") === 1)
+        fs.writeFileSync(file, "sk-ant-api03-second-one")
+        const second = yield* lease((session) => Effect.as(session.ask("two"), session.pid))
+        assert.notStrictEqual(second, first)
+        const processes = yield* sessionPids
+        const keyOf = (pid: number) => {
+          const value = processes.find((p) => p.pid === pid)?.env["ANTHROPIC_API_KEY"]
+          return Redacted.isRedacted(value) ? Redacted.value(value) : value
+        }
+        assert.strictEqual(keyOf(first), "sk-ant-api03-first")
+        assert.strictEqual(keyOf(second), "sk-ant-api03-second-one")
+        // The old process, idle, retires as soon as the change is seen.
+        const s = yield* settle((s) => s.retired === 1)
+        assert.strictEqual(s.size, 1)
+      }).pipe(Effect.provide(layer))
+    }).pipe(Effect.scoped, pumpClockOnFailure))
 
   it.effect("a sticky conversation keeps its process; resume gets it back without a reset", () =>
     Effect.gen(function*() {
