@@ -5,12 +5,13 @@
  * @since 0.1.0
  */
 import { NodeServices } from "@effect/platform-node"
-import { Context, Effect, Layer, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
-import * as ClaudeOptions from "./ClaudeOptions.ts"
+import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
+import * as Resilience from "./Resilience.ts"
 import * as Session from "./Session.ts"
 import * as SessionPool from "./SessionPool.ts"
 import * as TokenManager from "./TokenManager.ts"
@@ -29,6 +30,12 @@ export class Claude extends Context.Service<Claude, {
    * whose turn failed, timed out or was abandoned mid-turn is stopped instead.
    * `options.resume` continues an earlier conversation (on its parked process
    * when it has one).
+   *
+   * With a `Resilience` service in the context (`Claude.layer` has one), a
+   * retryable failure is retried: the stream carries the failed attempt's
+   * events, then a `Retrying` event, then the next attempt's events; a turn
+   * whose tools ran is resumed, never sent again; an open circuit fails the
+   * stream at once with `CircuitOpen`. See `Resilience`.
    */
   readonly query: (
     prompt: Protocol.UserContent,
@@ -49,12 +56,16 @@ export const make = Effect.gen(function*() {
   const processes = yield* ProcessManager.ProcessManager
   const pool = yield* SessionPool.SessionPool
 
-  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input) =>
+  const resilience = Option.getOrElse(yield* Effect.serviceOption(Resilience.Resilience), () => Resilience.disabled)
+
+  const attempt: Resilience.Attempt = (prompt, options) =>
     pool.acquire({ options }).pipe(
       Effect.map((session) => session.send(prompt)),
-      Effect.withSpan("Claude.query"),
       Stream.unwrap
     )
+
+  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input) =>
+    resilience.run(prompt, options, attempt).pipe(Stream.withSpan("Claude.query"))
 
   const session = (config?: Session.Config) =>
     Session.make(config).pipe(
@@ -90,6 +101,9 @@ export const session = (
 
 /**
  * `Claude` on top of a `ProcessManager` and a `SessionPool`; bring your own.
+ * A `Resilience` service is optional here: provide `Resilience.layer(...)` as
+ * well for retries and the circuit breaker; without one, a failed turn fails
+ * its stream at once (as with `Resilience.layerDisabled`).
  *
  * @since 0.1.0
  * @category layers
@@ -98,24 +112,27 @@ export const layerNoDeps: Layer.Layer<Claude, never, ProcessManager.ProcessManag
   .effect(Claude, make)
 
 /**
- * Everything on Node, with the pool's settings: credentials from
+ * Everything on Node, with the pool's and resilience settings: credentials from
  * `CLAUDE_CODE_OAUTH_TOKEN` / `ANTHROPIC_API_KEY`, the CLI found as
- * `ProcessManager` describes, processes through `NodeServices`. The
- * `SessionPool` is in the output too, for leases and its stats.
+ * `ProcessManager` describes, processes through `NodeServices`, retries and a
+ * circuit breaker per (credential, model) as `Resilience` describes
+ * (`{ enabled: false }` turns them off). The `SessionPool` and `Resilience`
+ * are in the output too, for leases, stats and circuit states.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (pool: SessionPool.Settings = {}) =>
+export const layerWith = (pool: SessionPool.Settings = {}, resilience: Resilience.Settings = {}) =>
   layerNoDeps.pipe(
-    Layer.provideMerge(SessionPool.layer(pool)),
+    Layer.provideMerge(Layer.merge(SessionPool.layer(pool), Resilience.layer(resilience))),
     Layer.provide(ProcessManager.layer()),
     Layer.provide(TokenManager.layerConfig),
     Layer.provide(NodeServices.layer)
   )
 
 /**
- * {@link layerWith} the pool's defaults.
+ * {@link layerWith} the defaults: a warm pool, 3 retries with jittered
+ * exponential backoff, a circuit that opens after 5 API failures in a row.
  *
  * @since 0.1.0
  * @category layers

@@ -151,6 +151,23 @@ export type ClaudeEvent = Data.TaggedEnum<{
     readonly limit: number
     readonly head: string
   }
+  /**
+   * Not from the CLI: `Claude.query` (with a `Resilience` layer) marks a retry. The events before it
+   * belong to attempt `attempt`, which failed with `reason`; the events after it to attempt
+   * `attempt + 1`, which starts after `delayMs`. `resume` is set when a tool ran in an earlier attempt:
+   * the next attempt resumes that CLI session with a continuation prompt instead of sending the prompt
+   * again (so no tool runs twice).
+   */
+  Retrying: {
+    /** The attempt that failed, 1-based. */
+    readonly attempt: number
+    readonly delayMs: number
+    readonly reason: ClaudeError.Reason
+    /** The failed attempt's CLI session id, when it got one. */
+    readonly sessionId: string | undefined
+    /** The CLI session id the next attempt resumes; `undefined`: it sends the prompt again. */
+    readonly resume: string | undefined
+  }
 }>
 
 /**

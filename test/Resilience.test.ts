@@ -1,0 +1,604 @@
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import {
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Metric,
+  Option,
+  Predicate,
+  Redacted,
+  References,
+  Schedule,
+  Stream
+} from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import { ChildProcessSpawner } from "effect/process"
+import { TestClock } from "effect/testing"
+import * as Claude from "../src/Claude.ts"
+import * as ClaudeError from "../src/ClaudeError.ts"
+import { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as Metrics from "../src/Metrics.ts"
+import * as ProcessManager from "../src/ProcessManager.ts"
+import * as Resilience from "../src/Resilience.ts"
+import * as SessionPool from "../src/SessionPool.ts"
+import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
+import * as TokenManager from "../src/TokenManager.ts"
+import { pumpClockOnFailure } from "./utils.ts"
+
+// Claude.query with a Resilience layer on in-process fake CLIs: every backoff, every open circuit is on the
+// TestClock. Two fakes sit behind one spawner, so a test decides what a newly spawned CLI does: the
+// `primary` script, or the `secondary` one (for processes started with `--resume`, or once the "API"
+// is healthy again).
+
+const executable = FakeSpawner.executable
+const options = { executable, timeouts: { shutdownGrace: 1000 } } as const
+
+class Fakes extends Context.Service<Fakes, {
+  readonly primary: FakeSpawner.FakeSpawnerState["Service"]
+  readonly secondary: FakeSpawner.FakeSpawnerState["Service"]
+}>()("test/Resilience/Fakes") {}
+
+const TwoFakes = (
+  primary: FakeSpawner.Script,
+  secondary: FakeSpawner.Script,
+  useSecondary: (args: ReadonlyArray<string>) => boolean
+) =>
+  Layer.syncContext(() => {
+    const a = FakeSpawner.make(primary)
+    const b = FakeSpawner.make(secondary)
+    const spawner = ChildProcessSpawner.make((command) => {
+      const args = command._tag === "StandardCommand"
+        ? command.args.map((word) => (Redacted.isRedacted(word) ? Redacted.value(word) : word))
+        : []
+      return useSecondary(args) ? b.spawner.spawn(command) : a.spawner.spawn(command)
+    })
+    return Context.make(ChildProcessSpawner.ChildProcessSpawner, spawner).pipe(
+      Context.add(Fakes, Fakes.of({ primary: a.state, secondary: b.state }))
+    )
+  })
+
+const ClaudeOn = (
+  fakes: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner | Fakes>,
+  resilience: Resilience.Settings,
+  pool: SessionPool.Settings = { minIdle: 0 }
+) =>
+  Claude.layerNoDeps.pipe(
+    Layer.provideMerge(Layer.merge(SessionPool.layer(pool), Resilience.layer(resilience))),
+    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provide(TokenManager.layerTest(Option.none())),
+    Layer.provideMerge(fakes),
+    Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+  )
+
+const resumed = (args: ReadonlyArray<string>) => args.some((arg) => arg.startsWith("--resume="))
+
+/** The first CLI session runs the primary script, every later one the secondary. */
+const afterFirstSession = () => {
+  let spawned = 0
+  return (args: ReadonlyArray<string>) => !args.includes("--version") && spawned++ >= 1
+}
+
+const sessions = (state: FakeSpawner.FakeSpawnerState["Service"]) =>
+  Effect.map(state.processes, (processes) => processes.filter((p) => p.kind === "session"))
+
+/** Every user message the fakes of a state got (prompts, `/clear`s and continuations). */
+const userTexts = (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) =>
+  processes.flatMap((p) =>
+    p.stdin.flatMap((line) => {
+      if (!Predicate.isObject(line) || line["type"] !== "user") return []
+      const message = line["message"]
+      const content = Predicate.isObject(message) ? message["content"] : undefined
+      if (typeof content === "string") return [content]
+      if (!Array.isArray(content)) return []
+      return [content.flatMap((block: unknown) =>
+        Predicate.isObject(block) && typeof block["text"] === "string" ? [block["text"]] : []
+      ).join("\n")]
+    })
+  ).filter((text) => text !== "/clear")
+
+const turnsStarted = (state: FakeSpawner.FakeSpawnerState["Service"]) =>
+  Effect.map(sessions(state), (processes) => processes.reduce((sum, p) => sum + p.turns, 0))
+
+/**
+ * Runs a query on a fiber, keeping its events as they arrive. `until` lets fibers (and the real I/O of
+ * the executable check before a spawn) run until a condition holds; no Clock time passes.
+ */
+const start = (prompt: string, queryOptions: Parameters<typeof Claude.query>[1] = options) =>
+  Effect.gen(function*() {
+    const events: Array<ClaudeEvent> = []
+    const fiber = yield* Claude.query(prompt, queryOptions).pipe(
+      Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+      Effect.exit,
+      Effect.forkChild
+    )
+    return { fiber, events }
+  })
+
+const until = (condition: () => boolean, what: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 5_000; i++) {
+      if (condition()) return
+      yield* i % 20 === 19 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
+    }
+    return yield* Effect.die(new Error(`never happened: ${what}`))
+  })
+
+const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
+
+const failureOf = <A>(exit: Exit.Exit<A, ClaudeError.ClaudeError>): ClaudeError.Reason | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const reason = exit.cause.reasons[0]
+  return reason?._tag === "Fail" ? reason.error.reason : undefined
+}
+
+const retryings = (events: ReadonlyArray<ClaudeEvent>) =>
+  events.filter((e): e is Extract<ClaudeEvent, { readonly _tag: "Retrying" }> => e._tag === "Retrying")
+
+const results = (events: ReadonlyArray<ClaudeEvent>) =>
+  events.filter((e): e is Extract<ClaudeEvent, { readonly _tag: "Result" }> => e._tag === "Result")
+
+const retriesOf = (reason: string) =>
+  Effect.map(Metric.value(Metric.withAttributes(Metrics.retriesTotal, { reason })), (state) => state.count)
+
+/** Runs a query to its end (no Clock time needed: no retry may happen). */
+const runNow = (prompt: string) =>
+  Effect.gen(function*() {
+    const { events, fiber } = yield* start(prompt)
+    yield* until(() => isDone(fiber), `${prompt} done`)
+    return { events, exit: yield* Fiber.join(fiber) }
+  })
+
+const overloaded: FakeSpawner.Turn = { result: { apiErrorStatus: 529 } }
+const noJitter = { retry: { jitter: false } } as const
+
+describe("Resilience: retry (FakeSpawner, TestClock)", () => {
+  it.effect("F13: a 529, then success after the backoff; the stream marks the retry between the attempts", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const [retrying] = retryings(events)
+      assert.strictEqual(retrying?.attempt, 1)
+      assert.strictEqual(retrying?.reason._tag, "Overloaded")
+      assert.isUndefined(retrying?.resume, "no tool ran: the prompt is sent again")
+      // The default policy's first delay: 1 s, jittered by ±20 %.
+      const delayMs = retrying?.delayMs ?? 0
+      assert.isTrue(delayMs >= 800 && delayMs <= 1200, `delay ${delayMs}`)
+
+      yield* TestClock.adjust(Duration.millis(delayMs - 1))
+      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      assert.strictEqual(yield* turnsStarted(primary), 1, "no second attempt before the backoff ran out")
+      yield* TestClock.adjust("1 millis")
+      yield* until(() => isDone(fiber), "the turn's end")
+      const exit = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isSuccess(exit))
+
+      // Attempt 1's events (its failed Result included), the marker, attempt 2's events.
+      const tags = events.map((e) => e._tag)
+      const marker = tags.indexOf("Retrying")
+      const [failed, final] = results(events)
+      assert.strictEqual(failed?.error?._tag, "Overloaded")
+      assert.isTrue(events.indexOf(failed!) < marker && marker < events.indexOf(final!))
+      assert.strictEqual(tags.slice(marker + 1)[0], "SessionStarted", "the next attempt starts after the marker")
+      assert.isUndefined(final?.error)
+      assert.strictEqual(tags.at(-1), "Result")
+      assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["hello", "hello"])
+      assert.strictEqual(yield* retriesOf("Overloaded"), 1)
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false), {})),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      pumpClockOnFailure
+    ))
+
+  it.effect("a non-retryable reason (401) fails at once: no retry, no Retrying event", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, exit } = yield* runNow("hello")
+      assert.strictEqual(failureOf(exit)?._tag, "AuthenticationFailed")
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual(yield* turnsStarted(primary), 1)
+      assert.strictEqual(yield* retriesOf("AuthenticationFailed"), 0)
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [{ result: { apiErrorStatus: 401 } }, {}] }, {}, () => false), {})),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F13: a 429's retry-after is the minimum delay, above the backoff", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const [retrying] = retryings(events)
+      assert.strictEqual(retrying?.reason._tag, "RateLimited")
+      assert.strictEqual(retrying?.delayMs, 20_000)
+      yield* TestClock.adjust("19999 millis")
+      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      assert.strictEqual(yield* turnsStarted(primary), 1, "still waiting at 19.999 s")
+      yield* TestClock.adjust("1 millis")
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+      assert.strictEqual(yield* turnsStarted(primary), 2)
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes(
+          { turns: [{ result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 20)" } }, {}] },
+          {},
+          () => false
+        ),
+        noJitter
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F13: a retry-after longer than maxRetryAfter fails at once with the exact retry-after", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, exit } = yield* runNow("hello")
+      const reason = failureOf(exit)
+      assert.strictEqual(reason?._tag, "RateLimited")
+      if (reason?._tag === "RateLimited") assert.strictEqual(reason.retryAfterMs, 600_000)
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual(yield* turnsStarted(primary), 1)
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes(
+          { turns: [{ result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 600)" } }, {}] },
+          {},
+          () => false
+        ),
+        {}
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F14: a tool_use, then a crash: the retry resumes the session with --resume and never resends the prompt", () =>
+    Effect.gen(function*() {
+      const { primary, secondary } = yield* Fakes
+      const { events, fiber } = yield* start("run the migration")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const started = events.find((e) => e._tag === "SessionStarted")
+      const sessionId = started?._tag === "SessionStarted" ? started.sessionId : "?"
+      const [retrying] = retryings(events)
+      assert.strictEqual(retrying?.reason._tag, "ProcessCrashed")
+      assert.strictEqual(retrying?.resume, sessionId)
+      assert.strictEqual(retrying?.sessionId, sessionId)
+      yield* TestClock.adjust(Duration.millis(retrying?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+
+      // The first CLI ran the tool and died; the retry ran on a CLI started with --resume=<its session>.
+      const [first] = yield* sessions(primary)
+      assert.deepStrictEqual(first?.exit, { _tag: "Signaled", signal: "SIGKILL" })
+      const second = (yield* sessions(secondary)).find((p) => userTexts([p]).length > 0)
+      assert.include(second?.args ?? [], `--resume=${sessionId}`)
+      // The prompt went to the first CLI only; the second got the continuation prompt.
+      assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["run the migration"])
+      assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt])
+
+      const tags = events.map((e) => e._tag)
+      assert.deepStrictEqual(tags.slice(0, tags.indexOf("Retrying") + 1), ["SessionStarted", "ToolUse", "ToolResult", "Retrying"])
+      assert.strictEqual(events.filter((e) => e._tag === "ToolUse").length, 1, "the tool ran once")
+      const final = results(events).at(-1)
+      assert.strictEqual(final?.sessionId, sessionId, "the same conversation goes on")
+      assert.strictEqual(final?.text, "carried on")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes(
+          { turns: [{ toolUse: { name: "Bash" }, crash: { signal: "SIGKILL", afterFrames: 3 } }] },
+          { turns: [{ text: "carried on" }] },
+          resumed
+        ),
+        noJitter
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("a crash before any tool ran: the prompt is sent again, on a new conversation", () =>
+    Effect.gen(function*() {
+      const { primary, secondary } = yield* Fakes
+      const { events, fiber } = yield* start("just talk")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const [retrying] = retryings(events)
+      assert.isUndefined(retrying?.resume)
+      yield* TestClock.adjust(Duration.millis(retrying?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+      assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["just talk"])
+      assert.deepStrictEqual(userTexts(yield* sessions(secondary)), ["just talk"])
+      // The CLI that got the prompt again was started for a new conversation, not to resume one.
+      const second = (yield* sessions(secondary)).find((p) => userTexts([p]).length > 0)
+      assert.isDefined(second)
+      assert.isFalse(resumed(second?.args ?? []), "a new conversation, not a resume")
+    }).pipe(
+      // The crashed process is replaced by a new one, which runs the secondary script.
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [{ crash: { signal: "SIGKILL" } }] }, {}, afterFirstSession()), noJitter)),
+      pumpClockOnFailure
+    ))
+
+  it.effect("the policy ends: after its last retry the stream fails with the last reason; a custom Schedule sets the delays", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the first Retrying event")
+      assert.strictEqual(retryings(events)[0]?.delayMs, 5000)
+      yield* TestClock.adjust("5 seconds")
+      yield* until(() => retryings(events).length === 2, "the second Retrying event")
+      assert.strictEqual(retryings(events)[1]?.delayMs, 5000)
+      assert.strictEqual(retryings(events)[1]?.attempt, 2)
+      yield* TestClock.adjust("5 seconds")
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.strictEqual(failureOf(yield* Fiber.join(fiber))?._tag, "Overloaded")
+      assert.strictEqual(yield* turnsStarted(primary), 3)
+      assert.strictEqual(yield* retriesOf("Overloaded"), 2)
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [overloaded] }, {}, () => false),
+        { retry: { schedule: Schedule.spaced("5 seconds").pipe(Schedule.upTo({ times: 2 })) } }
+      )),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      pumpClockOnFailure
+    ))
+
+  it.effect("every retry is logged with its attempt, delay and reason", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      yield* TestClock.adjust("1 second")
+      yield* until(() => isDone(fiber), "the turn's end")
+      const line = logs.find((entry) => entry.message === "Retrying a failed turn")
+      assert.isDefined(line)
+      assert.strictEqual(line?.annotations["attempt"], 1)
+      assert.strictEqual(line?.annotations["nextAttempt"], 2)
+      assert.strictEqual(line?.annotations["delayMs"], 1000)
+      assert.strictEqual(line?.annotations["reason"], "Overloaded")
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, {}] }, {}, () => false), noJitter)),
+      Effect.provide(Logger.layer([collector])),
+      pumpClockOnFailure
+    ))
+
+  it.effect("{ enabled: false }: a 529 fails the stream at once", () =>
+    Effect.gen(function*() {
+      const { events, exit } = yield* runNow("hello")
+      assert.strictEqual(failureOf(exit)?._tag, "Overloaded")
+      assert.deepStrictEqual(retryings(events), [])
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, {}] }, {}, () => false), { enabled: false })),
+      pumpClockOnFailure
+    ))
+})
+
+const logs: Array<{ readonly message: unknown; readonly annotations: Readonly<Record<string, unknown>> }> = []
+const collector = Logger.make((options) => {
+  const message = Array.isArray(options.message) ? options.message[0] : options.message
+  logs.push({ message, annotations: options.fiber.getRef(References.CurrentLogAnnotations) })
+})
+
+const circuitOf = (exit: Exit.Exit<unknown, ClaudeError.ClaudeError>) => {
+  const reason = failureOf(exit)
+  return reason?._tag === "CircuitOpen" ? reason : undefined
+}
+
+const stateOf = Effect.flatMap(Resilience.Resilience, (resilience) => resilience.circuitState(options))
+
+const recordTransitions = Effect.gen(function*() {
+  const resilience = yield* Resilience.Resilience
+  const seen: Array<string> = []
+  yield* resilience.transitions.pipe(
+    Stream.runForEach((transition: CircuitBreaker.Transition) =>
+      Effect.sync(() => seen.push(`${transition.from}->${transition.to}`))
+    ),
+    Effect.forkScoped({ startImmediately: true })
+  )
+  return seen
+})
+
+const allSessions = Effect.flatMap(Fakes, ({ primary, secondary }) =>
+  Effect.map(Effect.all([sessions(primary), sessions(secondary)]), ([a, b]) => a.length + b.length))
+
+describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
+  it.effect("F13: opens after 2 failures, rejects at once without spawning, a failing probe re-opens it, a good probe closes it, and it re-opens", () => {
+    const api = { healthy: false }
+    return Effect.gen(function*() {
+      const transitions = yield* recordTransitions
+      const key = Resilience.circuitKey(Option.none(), options)
+
+      // Closed: two overloads in a row trip it.
+      assert.strictEqual(failureOf((yield* runNow("q1")).exit)?._tag, "Overloaded")
+      assert.strictEqual((yield* stateOf)._tag, "Closed")
+      assert.strictEqual(failureOf((yield* runNow("q2")).exit)?._tag, "Overloaded")
+      const open = yield* stateOf
+      assert.strictEqual(open._tag, "Open")
+      assert.strictEqual(open.key, key)
+
+      // Open: rejected at once, nothing spawned, with the time it half-opens.
+      const spawned = yield* allSessions
+      const rejected = circuitOf((yield* runNow("q3")).exit)
+      assert.strictEqual(rejected?.halfOpenAtMs, 30_000)
+      assert.strictEqual(yield* allSessions, spawned, "a rejected turn spawns nothing")
+      yield* TestClock.adjust("29999 millis")
+      assert.isDefined(circuitOf((yield* runNow("q3b")).exit), "still open at 29.999 s")
+
+      // Half-open: the probe goes through; it fails, so the circuit opens again.
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(failureOf((yield* runNow("q4")).exit)?._tag, "Overloaded")
+      assert.strictEqual(yield* allSessions, spawned + 1, "the probe ran")
+      assert.strictEqual(circuitOf((yield* runNow("q5")).exit)?.halfOpenAtMs, 60_000)
+
+      // The API recovers: the next probe succeeds and closes the circuit.
+      yield* TestClock.adjust("30 seconds")
+      api.healthy = true
+      assert.isTrue(Exit.isSuccess((yield* runNow("q6")).exit))
+      assert.strictEqual((yield* stateOf)._tag, "Closed")
+      assert.isTrue(Exit.isSuccess((yield* runNow("q7")).exit))
+
+      // And re-opens after two more failures in a row.
+      api.healthy = false
+      assert.strictEqual(failureOf((yield* runNow("q8")).exit)?._tag, "Overloaded")
+      assert.strictEqual(failureOf((yield* runNow("q9")).exit)?._tag, "Overloaded")
+      assert.isDefined(circuitOf((yield* runNow("q10")).exit))
+
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(transitions, [
+        "Closed->Open",
+        "Open->HalfOpen",
+        "HalfOpen->Open",
+        "Open->HalfOpen",
+        "HalfOpen->Closed",
+        "Closed->Open"
+      ])
+      const gauge = yield* Metric.value(Metric.withAttributes(Metrics.circuitState, { circuit: key }))
+      assert.strictEqual(gauge.value, 2, "the gauge says open")
+      const rejections = yield* Metric.value(Metric.withAttributes(Metrics.circuitRejectionsTotal, { circuit: key }))
+      assert.strictEqual(rejections.count, 4)
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [overloaded] }, {}, () => api.healthy),
+        {
+          retry: { times: 0 },
+          circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" }
+        },
+        { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      pumpClockOnFailure
+    )
+  })
+
+  it.effect("failures that say nothing about the API (a crash, a 401) never open the circuit", () =>
+    Effect.gen(function*() {
+      for (let i = 0; i < 3; i++) {
+        assert.strictEqual(failureOf((yield* runNow(`q${i}`)).exit)?._tag, "AuthenticationFailed")
+      }
+      assert.strictEqual((yield* stateOf)._tag, "Closed")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [{ result: { apiErrorStatus: 401 } }] }, {}, () => false),
+        { circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1) } }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("a turn already retrying that meets the open circuit waits for its half-open time, then probes", () =>
+    Effect.gen(function*() {
+      const transitions = yield* recordTransitions
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the first Retrying event")
+      assert.strictEqual(retryings(events)[0]?.reason._tag, "Overloaded")
+      assert.strictEqual(retryings(events)[0]?.delayMs, 1000)
+      yield* TestClock.adjust("1 second")
+      // Attempt 2 is rejected by the circuit its own failure opened (until 5 s): it waits the 4 s left,
+      // more than the backoff's 2 s.
+      yield* until(() => retryings(events).length === 2, "the second Retrying event")
+      const second = retryings(events)[1]
+      assert.strictEqual(second?.reason._tag, "CircuitOpen")
+      assert.strictEqual(second?.delayMs, 4000)
+      assert.strictEqual(yield* allSessions, 1, "the rejected attempt spawned nothing")
+      yield* TestClock.adjust("4 seconds")
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+      assert.strictEqual(yield* allSessions, 2)
+      assert.deepStrictEqual(transitions, ["Closed->Open", "Open->HalfOpen", "HalfOpen->Closed"])
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [overloaded] }, {}, afterFirstSession()),
+        {
+          retry: { jitter: false },
+          circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" }
+        },
+        { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      pumpClockOnFailure
+    ))
+})
+
+const resultEvent = (
+  costUsd: number,
+  usage: Readonly<Record<string, unknown>>,
+  error: ClaudeError.Reason | undefined
+) =>
+  ClaudeEvent.Result({
+    sessionId: "s-1",
+    subtype: "success",
+    isError: error !== undefined,
+    text: undefined,
+    costUsd,
+    usage,
+    durationMs: undefined,
+    durationApiMs: undefined,
+    numTurns: 1,
+    error,
+    frame: { type: "result", subtype: "success", is_error: error !== undefined, session_id: "s-1", total_cost_usd: costUsd }
+  })
+
+describe("Resilience.run", () => {
+  it.effect("F14: cost and usage are counted once: the final Result sums what each attempt's Result reported", () =>
+    Effect.gen(function*() {
+      const resilience = yield* Resilience.Resilience
+      const overloadedReason = new ClaudeError.Overloaded({ detail: "overloaded" })
+      let calls = 0
+      const attempt: Resilience.Attempt = () => {
+        calls++
+        return calls === 1
+          ? Stream.make(resultEvent(0.25, { input_tokens: 10, output_tokens: 2, server_tool_use: { web_search_requests: 1 } }, overloadedReason)).pipe(
+            Stream.concat(Stream.fail(ClaudeError.make(overloadedReason)))
+          )
+          : Stream.make(resultEvent(0.5, { input_tokens: 5, output_tokens: 3, server_tool_use: { web_search_requests: 0 }, service_tier: "standard" }, undefined))
+      }
+      const events: Array<ClaudeEvent> = []
+      const fiber = yield* resilience.run("hi", undefined, attempt).pipe(
+        Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+        Effect.forkChild
+      )
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      const [first, final] = results(events)
+      assert.strictEqual(first?.costUsd, 0.25, "a failed attempt's Result is its own")
+      assert.strictEqual(final?.costUsd, 0.75)
+      assert.deepStrictEqual(final?.usage, {
+        input_tokens: 15,
+        output_tokens: 5,
+        server_tool_use: { web_search_requests: 1 },
+        service_tier: "standard"
+      })
+      assert.strictEqual(final?.frame.total_cost_usd, 0.5, "the frame stays the CLI's own")
+      assert.deepStrictEqual(events.map((e) => e._tag), ["Result", "Retrying", "Result"])
+    }).pipe(
+      Effect.provide(Resilience.layer(noJitter).pipe(Layer.provide(TokenManager.layerTest(Option.none())))),
+      pumpClockOnFailure
+    ))
+
+  it("circuit keys name the credential's identity and the model, never a secret", () => {
+    const secret = "sk-ant-api03-very-secret-value"
+    const credential = TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(secret))
+    const key = Resilience.circuitKey(Option.some(credential), { model: "sonnet" })
+    assert.strictEqual(key, `${credential.identity}/sonnet`)
+    const viaEnv = Resilience.circuitKey(Option.none(), { env: { ANTHROPIC_API_KEY: secret } })
+    assert.notInclude(viaEnv, secret)
+    assert.notStrictEqual(viaEnv, Resilience.circuitKey(Option.none(), {}))
+    assert.strictEqual(Resilience.circuitKey(Option.none(), undefined), "cli-login/default")
+  })
+
+  it("only retryable reasons are retried; overload, rate limits, 5xx and lost connections count against the circuit", () => {
+    assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.Overloaded({ detail: "" })))
+    assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.RateLimited({ detail: "" })))
+    assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: null, detail: "" })))
+    assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: 503, detail: "" })))
+    assert.isFalse(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: 400, detail: "" })))
+    assert.isFalse(Resilience.countsAgainstCircuit(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" })))
+    const rateLimited = new ClaudeError.RateLimited({ detail: "" })
+    assert.deepStrictEqual(Resilience.minimumDelay(new ClaudeError.RateLimited({ detail: "", retryAfterMs: 1500 }), 0), { ms: 1500, exact: true })
+    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 1000, { rateLimitResetsAtMs: 61_000 }), { ms: 60_000, exact: true })
+    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 0, { cliRetryDelayMs: 2334 }), { ms: 2334, exact: false })
+    assert.deepStrictEqual(Resilience.minimumDelay(new ClaudeError.CircuitOpen({ halfOpenAtMs: 9000 }), 4000), { ms: 5000, exact: true })
+    assert.isUndefined(Resilience.minimumDelay(new ClaudeError.Overloaded({ detail: "" }), 0))
+    assert.isUndefined(Resilience.minimumDelay(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" }), 0, { cliRetryDelayMs: 5 }))
+  })
+})
