@@ -147,6 +147,12 @@ export const ClaudeOptions = Schema.Struct({
   /** Path of the CLI executable. Default: `CLAUDE_CODE_EXECUTABLE`, then `PATH`, then `node_modules/.bin`. */
   executable: Schema.optionalKey(NonEmptyText),
   timeouts: Schema.optionalKey(Timeouts),
+  /**
+   * How many times the CLI itself retries a failed API call (429, 5xx, connection errors, and a 401 before
+   * the session fails it fast): the child's `CLAUDE_CODE_MAX_RETRIES`, which wins over one in `env`. The
+   * CLI's default is 10, with delays growing to about 40 s; it never retries a 529 more than twice.
+   */
+  maxApiRetries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Lines of CLI output longer than this are reported and dropped. */
   maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(1023)))
 }).check(
@@ -245,6 +251,18 @@ export const toArgs = (
   if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
   return args
 }
+
+/**
+ * The environment additions of the CLI's process: `env`, plus what other options map to
+ * (`maxApiRetries` as `CLAUDE_CODE_MAX_RETRIES`). Pure.
+ *
+ * @since 0.1.0
+ * @category environment
+ */
+export const toEnv = (options: ClaudeOptions): Record<string, string> => ({
+  ...options.env,
+  ...(options.maxApiRetries === undefined ? {} : { CLAUDE_CODE_MAX_RETRIES: String(options.maxApiRetries) })
+})
 
 /**
  * A timeout of the options, or its default.

@@ -125,6 +125,27 @@ const retryAfterMs = (
   return undefined
 }
 
+/**
+ * F12: an API retry that must not be waited out. The CLI retries a 401 (and a 403 the API marks
+ * retryable) like any other failure, for about two and a half minutes with its default of 10 retries,
+ * though a refused credential cannot start working by itself. Returns the reason to fail with at once
+ * (`AuthenticationFailed` for a 401 or an `authentication_failed` error, `PermissionRefused` for a 403),
+ * `undefined` for a retry worth waiting for (429, 529, 5xx, connection errors).
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const fromApiRetry = (frame: Protocol.SystemApiRetry): ClaudeError.Reason | undefined => {
+  const status = frame.error_status ?? null
+  const detail = `the API answered ${status ?? "an error"} (${frame.error ?? "error"}); ` +
+    `the CLI was stopped at its retry ${frame.attempt} of ${frame.max_retries ?? "?"} instead of retrying`
+  if (status === 403) return new ClaudeError.PermissionRefused({ detail })
+  if (status === 401 || frame.error === "authentication_failed") {
+    return new ClaudeError.AuthenticationFailed({ status, detail })
+  }
+  return undefined
+}
+
 const authPattern = /invalid api key|authentication_error|authentication failed|not logged in|please run \/login/i
 
 /**

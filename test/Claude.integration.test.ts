@@ -6,6 +6,19 @@ import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
 
+/** The `system/api_retry` frames of a turn, as `[status, attempt, max_retries]`. */
+const retriesOf = (events: ReadonlyArray<ClaudeEvent>) =>
+  events.flatMap((e) => (e._tag === "ApiRetry" ? [[e.frame.error_status ?? null, e.frame.attempt, e.frame.max_retries]] : []))
+
+const collectExit = <E, R>(stream: Stream.Stream<ClaudeEvent, E, R>) => {
+  const events: Array<ClaudeEvent> = []
+  return stream.pipe(
+    Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+    Effect.exit,
+    Effect.map((exit) => ({ exit, events }))
+  )
+}
+
 // The real CLI (node_modules/.bin/claude) against the FakeApi on loopback. Each test has its own HOME, and
 // proves that no process of that HOME is left when it ends.
 const withRealCli = <A, E>(
@@ -80,6 +93,44 @@ describe("Claude.query against the real CLI", () => {
         const reason = failureOf(exit)
         assert.strictEqual(reason?._tag, "AuthenticationFailed")
         assert.isFalse(reason?.isRetryable)
+      })))
+
+  it.live("F12: with the CLI's retries on, a 401 fails fast (the first api_retry) instead of after ~150 s", () =>
+    withRealCli(() => FakeApi.error(401), (options) =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const { events, exit } = yield* collectExit(Claude.query("hi", { ...options, maxApiRetries: 10 }))
+        const elapsed = Date.now() - started
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "AuthenticationFailed")
+        assert.isFalse(reason?.isRetryable)
+        assert.deepStrictEqual(retriesOf(events), [[401, 1, 10]])
+        // Spawn, start-up and the first request included.
+        assert.isBelow(elapsed, 5000, `failed after ${elapsed} ms`)
+      })))
+
+  it.live("maxApiRetries bounds the CLI's own retries: CLAUDE_CODE_MAX_RETRIES reaches the CLI", () =>
+    withRealCli(() => FakeApi.error(500), (options, api) =>
+      Effect.gen(function*() {
+        const { events, exit } = yield* collectExit(Claude.query("hi", { ...options, maxApiRetries: 2 }))
+        assert.strictEqual(failureOf(exit)?._tag, "ApiError")
+        assert.deepStrictEqual(retriesOf(events), [[500, 1, 2], [500, 2, 2]])
+        assert.strictEqual((yield* api.conversationRequests).length, 3, "the first attempt and two retries")
+      })))
+
+  it.live("maxApiRetries bounds the retries of a 529 (which the CLI itself never retries more than twice)", () =>
+    withRealCli(() => FakeApi.error(529), (options, api) =>
+      Effect.gen(function*() {
+        const once = yield* collectExit(Claude.query("hi", { ...options, maxApiRetries: 1 }))
+        assert.strictEqual(failureOf(once.exit)?._tag, "Overloaded")
+        assert.deepStrictEqual(retriesOf(once.events), [[529, 1, 1]])
+        assert.strictEqual((yield* api.conversationRequests).length, 2)
+        const capped = yield* collectExit(Claude.query("hi", { ...options, maxApiRetries: 10 }))
+        assert.strictEqual(failureOf(capped.exit)?._tag, "Overloaded")
+        assert.deepStrictEqual(retriesOf(capped.events), [[529, 1, 10], [529, 2, 10]])
+        const none = yield* collectExit(Claude.query("hi", { ...options, maxApiRetries: 0 }))
+        assert.deepStrictEqual(retriesOf(none.events), [])
+        assert.strictEqual((yield* api.conversationRequests).length, 2 + 3 + 1)
       })))
 
   it.live("a 529 is a typed, retryable Overloaded", () =>

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit } from "effect"
+import { Duration, Effect, Exit, Option } from "effect"
 import * as fc from "fast-check"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 
 const validateSync = (input: unknown) => Effect.runSyncExit(ClaudeOptions.validate(input))
 
@@ -80,6 +81,41 @@ describe("ClaudeOptions", () => {
   it("rejects a resume id that is not a session id (it could otherwise smuggle text)", () => {
     assert.isTrue(Exit.isFailure(validateSync({ resume: "--dangerously-skip-permissions" })))
     assert.isTrue(Exit.isFailure(validateSync({ resume: "a b" })))
+  })
+
+  it.effect("maxApiRetries maps to the child's CLAUDE_CODE_MAX_RETRIES, over one in env, and never to argv", () =>
+    Effect.gen(function*() {
+      const options = yield* ClaudeOptions.validate({ maxApiRetries: 2, env: { CLAUDE_CODE_MAX_RETRIES: "10", OTHER: "x" } })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(options), { CLAUDE_CODE_MAX_RETRIES: "2", OTHER: "x" })
+      assert.deepStrictEqual(ClaudeOptions.toArgs(options), [...ClaudeOptions.sessionFlags])
+      const none = yield* ClaudeOptions.validate({ maxApiRetries: 0 })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(none), { CLAUDE_CODE_MAX_RETRIES: "0" })
+      // Without the option, env passes through untouched (the CLI's default applies).
+      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({ env: { A: "1" } })), { A: "1" })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({})), {})
+    }))
+
+  it.effect("maxApiRetries is part of the pool key: processes with other retry bounds are not shared", () =>
+    Effect.gen(function*() {
+      const key = (input: ClaudeOptions.Input) =>
+        Effect.map(ClaudeOptions.validate(input), (options) => SessionPool.keyOf(options, {}, Option.none()))
+      const one = yield* key({ maxApiRetries: 1 })
+      assert.strictEqual(yield* key({ maxApiRetries: 1 }), one)
+      assert.notStrictEqual(yield* key({ maxApiRetries: 2 }), one)
+      assert.notStrictEqual(yield* key({}), one)
+    }))
+
+  it("maxApiRetries must be a non-negative integer", () => {
+    for (const maxApiRetries of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const exit = validateSync({ maxApiRetries })
+      assert.isTrue(Exit.isFailure(exit), String(maxApiRetries))
+      if (Exit.isFailure(exit)) {
+        const error = exit.cause.reasons[0]
+        assert.isTrue(error?._tag === "Fail" && error.error.reason._tag === "InvalidOptions")
+        assert.include(error?._tag === "Fail" ? error.error.message : "", "maxApiRetries")
+      }
+    }
+    assert.isTrue(Exit.isSuccess(validateSync({ maxApiRetries: 10 })))
   })
 
   it("rejects NUL characters, which cannot cross argv", () => {

@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, type Duration, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as Session from "../src/Session.ts"
+import * as SessionPool from "../src/SessionPool.ts"
 import type * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
@@ -621,6 +622,298 @@ describe("F05: control requests after a turn's result", () => {
           controlRequestsAfterResult: [{ subtype: "hook_callback" }],
           exitAfterResult: true
         }]
+      }))
+    ))
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// Crash recovery and fail-fast (issue 4)
+// ---------------------------------------------------------------------------------------------------------
+
+const sessionProcesses = FakeSpawner.FakeSpawnerState.use((fake) =>
+  Effect.map(fake.processes, (ps) => ps.filter((p) => p.kind === "session"))
+)
+
+const flagOf = (p: FakeSpawner.ProcessRecord | undefined, name: string) =>
+  p?.args.find((arg) => arg.startsWith(`${name}=`))?.slice(name.length + 1)
+
+/** Waits (on real time, the Clock standing still) until the session's state is `wanted`. */
+const stateBecomes = (session: Session.Session, wanted: Session.State, within: Duration.Input = "3 seconds") =>
+  SubscriptionRef.changes(session.state).pipe(
+    Stream.takeUntil((now) => now === wanted),
+    Stream.runLast,
+    (waiting) => TestClock.withLive(Effect.timeoutOption(waiting, within)),
+    Effect.flatMap((last) =>
+      Effect.sync(() => assert.deepStrictEqual(Option.flatten(last), Option.some(wanted), `the session became ${wanted}`))
+    )
+  )
+
+/** Every state the session goes through, from now on. */
+const recordStates = (session: Session.Session) =>
+  Effect.gen(function*() {
+    const seen: Array<Session.State> = []
+    yield* SubscriptionRef.changes(session.state).pipe(
+      Stream.runForEach((now) => Effect.sync(() => seen.push(now))),
+      Effect.forkScoped
+    )
+    return seen
+  })
+
+const crashTurn: FakeSpawner.Turn = { crash: { signal: "SIGKILL" } }
+
+describe("Session crash recovery (TestClock)", () => {
+  it.effect("a CLI killed mid-turn: the turn fails with ProcessCrashed, a replacement resumes the conversation", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const firstPid = session.pid
+      const first = yield* session.ask("one")
+      const states = yield* recordStates(session)
+
+      const crashed = failureOf(yield* Effect.exit(session.ask("two")))
+      assert.strictEqual(crashed.reason._tag, "ProcessCrashed")
+      assert.strictEqual(Reflect.get(crashed.reason, "signal"), "SIGKILL")
+      assert.isTrue(crashed.isRetryable)
+      assert.strictEqual(crashed.sessionId, first.sessionId, "the error names the conversation")
+      assert.strictEqual(crashed.turn, 2)
+
+      yield* stateBecomes(session, "Idle")
+      assert.deepStrictEqual(states.slice(-3), ["Running", "Starting", "Idle"])
+      assert.strictEqual(yield* session.restarts, 1)
+      const [dead, replacement] = yield* sessionProcesses
+      assert.deepStrictEqual(dead?.exit, { _tag: "Signaled", signal: "SIGKILL" })
+      assert.strictEqual(flagOf(dead, "--resume"), undefined)
+      assert.strictEqual(flagOf(replacement, "--resume"), first.sessionId, "the replacement resumes the conversation")
+      assert.notStrictEqual(session.pid, firstPid)
+      assert.strictEqual(session.pid, replacement?.pid)
+
+      // The next turn runs on the replacement, in the same conversation.
+      const third = yield* session.ask("three")
+      assert.strictEqual(third.text, "three is on the replacement")
+      assert.strictEqual(third.sessionId, first.sessionId)
+      assert.strictEqual((yield* sessionProcesses).length, 2, "one replacement, no more")
+      assert.strictEqual(yield* fake.live, 1)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [{ text: "one" }, crashTurn, { text: "three is on the replacement" }] }))
+    ))
+
+  it.effect("a CLI that exits non-zero mid-turn: ProcessExited, then a replacement", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const exited = failureOf(yield* Effect.exit(session.ask("one")))
+      assert.strictEqual(exited.reason._tag, "ProcessExited")
+      assert.strictEqual(Reflect.get(exited.reason, "exitCode"), 3)
+      yield* stateBecomes(session, "Idle")
+      // The crash came after system/init: the conversation has an id, and the replacement resumes it.
+      const [dead, replacement] = yield* sessionProcesses
+      assert.deepStrictEqual(dead?.exit, { _tag: "Exited", code: 3 })
+      assert.isDefined(flagOf(replacement, "--resume"))
+      assert.strictEqual((yield* session.ask("two")).text, "echo: two")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [{ crash: { exitCode: 3 } }, {}] }))
+    ))
+
+  it.effect("a CLI that exits between turns is replaced too", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const first = yield* session.ask("one")
+      // The fake exits 0 right after its result, as a one-shot run would: the session is left without a CLI.
+      yield* stateBecomes(session, "Idle")
+      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.filter((p) => p.kind === "session").length === 2))
+      yield* stateBecomes(session, "Idle")
+      assert.strictEqual(yield* session.restarts, 1)
+      const [, replacement] = yield* sessionProcesses
+      assert.strictEqual(flagOf(replacement, "--resume"), first.sessionId)
+      assert.strictEqual((yield* session.ask("two")).sessionId, first.sessionId)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [{ text: "one", exitAfterResult: true }, {}] }))
+    ))
+
+  it.effect("a turn asked for while the replacement starts waits for it, then runs on it", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const starting = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Effect.forkChild)
+      yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+      yield* TestClock.adjust("1 second")
+      const session = yield* settled(starting, "start-up")
+      assert.strictEqual(reasonTag(yield* Effect.exit(session.ask("one"))), "ProcessCrashed")
+      // The replacement sleeps a second (Clock) before it answers `initialize`.
+      yield* fake.waitUntil((ps) => ps.filter((p) => p.kind === "session" && p.sleeping).length === 1 && ps.filter((p) => p.kind === "session").length === 2)
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Starting")
+      const next = yield* startTurn(session, "two")
+      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      assert.isTrue(isRunning(next.fiber), "the turn waits for the replacement")
+      const [, replacement] = yield* sessionProcesses
+      assert.strictEqual(userLines(replacement ?? (yield* sessionProcess)), 0, "nothing was sent yet")
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Exit.isSuccess(yield* settled(next.fiber, "the turn")))
+      assert.strictEqual(next.events.at(-1)?._tag, "Result")
+      const [, after] = yield* sessionProcesses
+      assert.strictEqual(after?.turns, 1, "the turn ran on the replacement")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
+    ))
+
+  it.effect("restart intensity: a third death within the window fails the session; no replacement is left", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({
+        options: { executable, timeouts: quick },
+        restart: { maxRestarts: 2, window: "1 minute" }
+      })
+      for (let i = 1; i <= 2; i++) {
+        assert.strictEqual(reasonTag(yield* Effect.exit(session.ask(`crash ${i}`))), "ProcessCrashed")
+        yield* stateBecomes(session, "Idle")
+        assert.strictEqual(yield* session.restarts, i)
+        yield* TestClock.adjust("20 seconds")
+      }
+      // 40 s after the first replacement: a third death within the minute is one too many.
+      assert.strictEqual(reasonTag(yield* Effect.exit(session.ask("crash 3"))), "ProcessCrashed")
+      yield* stateBecomes(session, "Failed")
+      assert.strictEqual(yield* session.restarts, 2)
+      assert.strictEqual((yield* sessionProcesses).length, 3, "no fourth process")
+      assert.strictEqual(yield* fake.live, 0, "nothing left running")
+      const refused = failureOf(yield* Effect.exit(session.ask("again")))
+      assert.match(refused.message, /the session is Failed/)
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [crashTurn] }))))
+
+  it.effect("restart intensity: deaths further apart than the window are replaced every time", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({
+        options: { executable, timeouts: quick },
+        restart: { maxRestarts: 2, window: "1 minute" }
+      })
+      for (let i = 1; i <= 4; i++) {
+        assert.strictEqual(reasonTag(yield* Effect.exit(session.ask(`crash ${i}`))), "ProcessCrashed")
+        yield* stateBecomes(session, "Idle")
+        yield* TestClock.adjust("31 seconds")
+      }
+      assert.strictEqual(yield* session.restarts, 4)
+      assert.strictEqual((yield* session.ask("fine")).text, "echo: fine")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [crashTurn, crashTurn, crashTurn, crashTurn, {}] }))
+    ))
+
+  it.effect("restart: { maxRestarts: 0 } turns crash recovery off: the session is Failed", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick }, restart: { maxRestarts: 0 } })
+      assert.strictEqual(reasonTag(yield* Effect.exit(session.ask("one"))), "ProcessCrashed")
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Failed")
+      assert.strictEqual((yield* sessionProcesses).length, 1)
+    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [crashTurn] }))))
+
+  it.effect("an invalid restart policy is InvalidOptions, before anything is spawned", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      for (const restart of [{ maxRestarts: -1 }, { maxRestarts: 1.5 }, { window: 0 }, { window: Duration.infinity }]) {
+        const error = failureOf(yield* Effect.exit(Claude.session({ options: { executable }, restart })))
+        assert.strictEqual(error.reason._tag, "InvalidOptions")
+      }
+      assert.strictEqual(yield* fake.spawned, 0)
+    }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
+
+  it.effect("SessionPool: a session whose CLI is being replaced is not reused; the pool stops it", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const pool = yield* SessionPool.SessionPool
+      const leased = yield* Effect.scoped(Effect.gen(function*() {
+        const session = yield* pool.acquire({ options: { executable, timeouts: quick } })
+        const exit = yield* Effect.exit(session.ask("one"))
+        // The replacement sleeps on the Clock before it answers `initialize`: still Starting at release.
+        return { exit, state: yield* SubscriptionRef.get(session.state) }
+      })).pipe(Effect.forkChild)
+      yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+      yield* TestClock.adjust("1 second")
+      const { exit, state } = yield* settled(leased, "the lease")
+      assert.strictEqual(reasonTag(exit), "ProcessCrashed")
+      assert.strictEqual(state, "Starting")
+      const stats = yield* pool.stats
+      assert.strictEqual(stats.size, 0, "the respawning session went out of the pool")
+      assert.strictEqual(stats.retired, 1)
+      // Its replacement, if it got as far as a process, was stopped with it, before it ran anything.
+      yield* fake.waitUntil((ps) => ps.every((p) => !p.running))
+      const [, ...replacements] = yield* sessionProcesses
+      assert.deepStrictEqual(replacements.map(userLines), replacements.map(() => 0))
+
+      // The next lease gets a new process: a new conversation, nothing resumed.
+      const next = yield* Effect.scoped(Effect.flatMap(
+        pool.acquire({ options: { executable, timeouts: quick } }),
+        (session) => session.ask("two")
+      )).pipe(Effect.forkChild)
+      yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.running && p.sleeping))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* settled(next, "the next lease")).text, "echo: two")
+      assert.strictEqual(flagOf((yield* sessionProcesses).at(-1), "--resume"), undefined)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
+    ))
+})
+
+describe("F12: fail fast on a refused credential (TestClock)", () => {
+  /** The CLI's own 10 retries of a 401, 15 s apart on the Clock: 150 s before its result. */
+  const retried = (status: number): FakeSpawner.Turn => ({
+    apiRetries: Array.from({ length: 10 }, () => ({ errorStatus: status, delay: "15 seconds" })),
+    result: { apiErrorStatus: status }
+  })
+
+  const failsFast = (expected: "AuthenticationFailed" | "PermissionRefused") =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const { events, fiber } = yield* startTurn(session, "hi")
+      // No Clock time passes: the first api_retry frame is enough.
+      const error = failureOf(yield* settled(fiber, "the turn"))
+      assert.strictEqual(error.reason._tag, expected)
+      assert.isFalse(error.isRetryable)
+      assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted", "ApiRetry"], "one retry frame, nothing after")
+      // The CLI was told to stop the turn, then got stdin EOF and exited: no signal needed, no replacement.
+      const p = yield* sessionProcess
+      assert.isTrue(p.stdin.some((line) =>
+        Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
+      ))
+      assert.isTrue(p.stdinClosed)
+      assert.isFalse(p.running)
+      assert.deepStrictEqual(p.signals, [])
+      assert.strictEqual(yield* fake.live, 0)
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Failed")
+      assert.strictEqual(yield* session.restarts, 0)
+      yield* assertNeverReused(session)
+    })
+
+  it.effect("F12: the first api_retry of a 401 fails the turn with AuthenticationFailed and stops the CLI", () =>
+    failsFast("AuthenticationFailed").pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [retried(401)] }))))
+
+  it.effect("F12: a retried 403 fails the turn with PermissionRefused", () =>
+    failsFast("PermissionRefused").pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [retried(403)] }))))
+
+  it.effect("no fail-fast for a 529: the CLI's retries are waited for, and the turn succeeds once one does", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeSpawner.FakeSpawnerState
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const { events, fiber } = yield* startTurn(session, "hi")
+      yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping && userLines(p) === 1))
+      assert.isTrue(isRunning(fiber))
+      const exit = yield* joinAdjusting(fiber, "the turn")
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(events.filter((e) => e._tag === "ApiRetry").length, 2)
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({
+        turns: [{ text: "at last", apiRetries: [{ errorStatus: 529, delay: "1 second" }, { errorStatus: 529, delay: "2 seconds" }] }]
       }))
     ))
 })

@@ -8,7 +8,7 @@ import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import type * as Session from "../src/Session.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
-import { ClaudeTest, eventually, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
+import { ClaudeTest, eventually, isAlive, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
 
 // Sessions on the real CLI (node_modules/.bin/claude) against the FakeApi on loopback: the control protocol
 // (can_use_tool, interrupt) and the conversation-store options (continue, resume + forkSession). Each test has
@@ -58,7 +58,7 @@ const partsOf = (request: FakeApi.RecordedRequest | undefined) =>
 const toolResultsOf = (request: FakeApi.RecordedRequest | undefined) =>
   partsOf(request).filter((p) => p.type === "tool_result")
 
-const collect = (stream: Stream.Stream<ClaudeEvent, unknown>) => {
+const collect = <E>(stream: Stream.Stream<ClaudeEvent, E>) => {
   const events: Array<ClaudeEvent> = []
   return stream.pipe(
     Stream.runForEach((event) => Effect.sync(() => events.push(event))),
@@ -296,4 +296,92 @@ describe("Session against the real CLI", () => {
           assert.notInclude(last, "Forked: it was")
         })
     ))
+
+  it.live("crash recovery: a CLI SIGKILLed mid-turn is replaced; the next turn sees the earlier turns", () =>
+    withRealCli(
+      [
+        FakeApi.text("Noted: PAPAYA."),
+        // Streams for 20 s: killed long before its end.
+        FakeApi.text(Array.from({ length: 100 }, (_, i) => `slow-${i} `), { delayMs: 200 }),
+        FakeApi.text("The word was PAPAYA.")
+      ],
+      ({ api, options }) =>
+        Effect.gen(function*() {
+          const session = yield* Claude.session({ options })
+          const first = yield* session.ask("remember the word PAPAYA")
+          const firstPid = session.pid
+
+          const second = yield* collect(session.send("tell me a long story about MANGO")).pipe(Effect.forkChild)
+          // Mid-turn: the CLI is streaming the reply.
+          yield* api.awaitConversationRequests(2).pipe(Effect.timeout("10 seconds"))
+          yield* Effect.sleep("300 millis")
+          yield* Effect.sync(() => process.kill(firstPid, "SIGKILL"))
+          const { events, exit } = yield* Fiber.join(second).pipe(Effect.timeout("10 seconds"))
+          const reason = reasonOf(exit)
+          assert.strictEqual(reason?._tag, "ProcessCrashed")
+          assert.strictEqual(reason === undefined ? undefined : Reflect.get(reason, "signal"), "SIGKILL")
+          assert.isTrue(reason?.isRetryable)
+          assert.strictEqual(events[0]?._tag, "SessionStarted")
+
+          // Running -> Starting (a replacement resumes the conversation) -> Idle.
+          yield* SubscriptionRef.changes(session.state).pipe(
+            Stream.takeUntil((now) => now === "Idle" || now === "Failed"),
+            Stream.runDrain,
+            Effect.timeout("15 seconds")
+          )
+          assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+          assert.strictEqual(yield* session.restarts, 1)
+          assert.notStrictEqual(session.pid, firstPid)
+          assert.isFalse(isAlive(firstPid))
+
+          const third = yield* session.ask("which word did I ask you to remember?")
+          assert.strictEqual(third.text, "The word was PAPAYA.")
+          assert.strictEqual(third.sessionId, first.sessionId, "the same conversation")
+          const requests = yield* api.conversationRequests
+          assert.strictEqual(requests.length, 3)
+          const history = JSON.stringify(requests[2]?.body)
+          assert.include(history, "remember the word PAPAYA")
+          assert.include(history, "Noted: PAPAYA.")
+          // The killed turn's prompt was saved before the crash, its partial answer was not.
+          assert.include(history, "tell me a long story about MANGO")
+          assert.include(FakeApi.lastUserText(requests[2]!), "which word did I ask you to remember?")
+        })
+    ))
+
+  it.live("F12: a 401 the CLI would retry for minutes fails fast with AuthenticationFailed; the CLI is stopped", () =>
+    withRealCli(() => FakeApi.error(401), ({ api, options }) =>
+      Effect.gen(function*() {
+        // The CLI's default of 10 retries (cliEnvironment sets 0): without fail-fast, ~150 s.
+        const session = yield* Claude.session({ options: { ...options, maxApiRetries: 10 } })
+        const pid = session.pid
+        const started = Date.now()
+        const { events, exit } = yield* collect(session.send("hi"))
+        const elapsed = Date.now() - started
+        const reason = reasonOf(exit)
+        assert.strictEqual(reason?._tag, "AuthenticationFailed")
+        assert.isFalse(reason?.isRetryable)
+        assert.isBelow(elapsed, 5000, `failed after ${elapsed} ms`)
+        const retries = events.flatMap((e) => (e._tag === "ApiRetry" ? [e.frame] : []))
+        assert.deepStrictEqual(retries.map((r) => [r.error_status, r.attempt, r.max_retries]), [[401, 1, 10]])
+        // Stopped before the turn failed, and not replaced.
+        assert.isFalse(isAlive(pid))
+        assert.strictEqual(yield* SubscriptionRef.get(session.state), "Failed")
+        assert.strictEqual(yield* session.restarts, 0)
+        assert.isAtMost((yield* api.conversationRequests).length, 2)
+        yield* Effect.logInfo(`F12 fail-fast: AuthenticationFailed after ${elapsed} ms`)
+      })))
+
+  it.live("F12: a 403 the CLI retries (x-should-retry) fails fast with PermissionRefused", () =>
+    withRealCli(() => FakeApi.error(403, { shouldRetry: true }), ({ options }) =>
+      Effect.gen(function*() {
+        const session = yield* Claude.session({ options: { ...options, maxApiRetries: 10 } })
+        const pid = session.pid
+        const started = Date.now()
+        const { events, exit } = yield* collect(session.send("hi"))
+        const elapsed = Date.now() - started
+        assert.strictEqual(reasonOf(exit)?._tag, "PermissionRefused")
+        assert.isBelow(elapsed, 5000, `failed after ${elapsed} ms`)
+        assert.isTrue(events.some((e) => e._tag === "ApiRetry" && e.frame.error_status === 403))
+        assert.isFalse(isAlive(pid))
+      })))
 })

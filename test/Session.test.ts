@@ -134,4 +134,32 @@ describe("Session (against the FakeCli)", () => {
       const reason = reasonOf(exit)
       assert.isTrue(reason?._tag === "Timeout" && Reflect.get(reason, "kind") === "startup")
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("crash recovery: a CLI that dies mid-turn is replaced by one started with --resume=<session id>", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("crash")
+      const recordArgv = path.join(dir, "argv.jsonl")
+      // The second turn of a process dies by SIGKILL right after its system/init.
+      const session = yield* Claude.session({
+        options: { ...FakeCli.options({ recordArgv, crash: { turn: 2, signal: "SIGKILL" } }), timeouts: quickShutdown }
+      })
+      const first = yield* session.ask("first")
+      const crashed = reasonOf(yield* Effect.exit(session.ask("second")))
+      assert.strictEqual(crashed?._tag, "ProcessCrashed")
+      yield* SubscriptionRef.changes(session.state).pipe(
+        Stream.takeUntil((now) => now === "Idle" || now === "Failed"),
+        Stream.runDrain,
+        Effect.timeout("10 seconds")
+      )
+      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
+      const third = yield* session.ask("third")
+      assert.strictEqual(third.text, "echo: third")
+      assert.strictEqual(third.sessionId, first.sessionId)
+      assert.strictEqual(yield* session.restarts, 1)
+      const argv = fs.readFileSync(recordArgv, "utf8").trim().split("\n").map((line): unknown => JSON.parse(line))
+      const args = argv.map((line) => (Predicate.isObject(line) && Array.isArray(line["argv"]) ? line["argv"].filter(Predicate.isString) : []))
+      assert.strictEqual(args.length, 2, "one replacement")
+      assert.notInclude(args[0] ?? [], `--resume=${first.sessionId}`)
+      assert.include(args[1] ?? [], `--resume=${first.sessionId}`)
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
 })

@@ -103,3 +103,49 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
     assert.isTrue(reason._tag === "RateLimited" && reason.retryAfterMs === 7000)
   })
 })
+
+describe("TurnOutcome.fromApiRetry (F12: which retries are not worth waiting for)", () => {
+  const retry = (fields: Partial<Protocol.SystemApiRetry>): Protocol.SystemApiRetry => ({
+    type: "system",
+    subtype: "api_retry",
+    session_id: "s",
+    uuid: "u",
+    attempt: 1,
+    max_retries: 10,
+    retry_delay_ms: 600,
+    ...fields
+  })
+
+  it("a 401 is AuthenticationFailed, a 403 PermissionRefused, neither retryable", () => {
+    const auth = TurnOutcome.fromApiRetry(retry({ error_status: 401, error: "authentication_failed" }))
+    assert.strictEqual(auth?._tag, "AuthenticationFailed")
+    assert.strictEqual(auth?._tag === "AuthenticationFailed" ? auth.status : undefined, 401)
+    assert.include(auth?.message ?? "", "retry 1 of 10")
+    // The CLI calls a 403 `authentication_failed` too; the status decides.
+    const refused = TurnOutcome.fromApiRetry(retry({ error_status: 403, error: "authentication_failed" }))
+    assert.strictEqual(refused?._tag, "PermissionRefused")
+    assert.isFalse(auth?.isRetryable)
+    assert.isFalse(refused?.isRetryable)
+  })
+
+  it("an authentication_failed error without a status is AuthenticationFailed", () => {
+    const auth = TurnOutcome.fromApiRetry(retry({ error_status: null, error: "authentication_failed" }))
+    assert.strictEqual(auth?._tag, "AuthenticationFailed")
+    assert.strictEqual(auth?._tag === "AuthenticationFailed" ? auth.status : undefined, null)
+  })
+
+  it("429, 529, 5xx and connection errors are worth waiting for", () => {
+    for (const [status, error] of [[429, "rate_limit"], [529, "overloaded"], [500, "server_error"], [null, "unknown"]] as const) {
+      assert.isUndefined(TurnOutcome.fromApiRetry(retry({ error_status: status, error })), `${status}`)
+    }
+  })
+
+  it("every api_retry frame of the recorded transcripts (529s) is waited for", () => {
+    const frames = fs.readdirSync(fixturesDir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .flatMap((entry) => framesOf(entry.name))
+      .flatMap((d) => (d.kind === "api_retry" ? [d.frame] : []))
+    assert.isAbove(frames.length, 0)
+    for (const frame of frames) assert.isUndefined(TurnOutcome.fromApiRetry(frame))
+  })
+})

@@ -35,6 +35,12 @@
  *   instead.
  * - On 429 and 529 the CLI honours `retry-after`: it waits that many seconds plus
  *   up to about 25 % jitter. Without the header it backs off from about 500 ms.
+ * - Which errors the CLI retries, each retry announced by a `system/api_retry` frame
+ *   (delays about 0.6, 1.1, 2.3, 4.1, 9.5, 19 s, ... up to ~40 s): 401, 429 and 5xx up to
+ *   `CLAUDE_CODE_MAX_RETRIES` times (default 10: a 401 takes about 150 s to come back as a
+ *   `result`), with an API key as with an OAuth token; a 529 at most twice whatever the
+ *   setting; a 403 only when the answer says `x-should-retry: true`; nothing when it says
+ *   `x-should-retry: false`. See the `shouldRetry` option of {@link error}.
  * - A stalled stream (a {@link hang}) holds the CLI for minutes: more than 30 s was
  *   observed with the defaults.
  * - Interactive (TTY) mode ignores `ANTHROPIC_BASE_URL` for its start-up connectivity
@@ -178,6 +184,12 @@ export interface ErrorReply {
   readonly message: string
   /** Sent as the `retry-after` header (seconds). */
   readonly retryAfterSeconds: number | undefined
+  /**
+   * Sent as the `x-should-retry` header (`undefined`: `true` for 429 and 529, none otherwise). The CLI
+   * (2.1.329) follows it: with `false` it never retries; without it, it retries 401, 429 and 5xx up to
+   * `CLAUDE_CODE_MAX_RETRIES` times (a 529 at most twice), but not a 403; with `true` a 403 too.
+   */
+  readonly shouldRetry: boolean | undefined
   readonly midStream: boolean
   readonly firstByteDelayMs: number
 }
@@ -424,6 +436,7 @@ export const error = (status: number, options?: {
   readonly type?: ErrorType
   readonly message?: string
   readonly retryAfterSeconds?: number
+  readonly shouldRetry?: boolean
   readonly midStream?: boolean
   readonly firstByteDelayMs?: number
 }): ErrorReply => {
@@ -434,6 +447,7 @@ export const error = (status: number, options?: {
     errorType,
     message: options?.message ?? defaultErrorMessage[errorType],
     retryAfterSeconds: options?.retryAfterSeconds,
+    shouldRetry: options?.shouldRetry,
     midStream: options?.midStream ?? false,
     firstByteDelayMs: options?.firstByteDelayMs ?? 0
   }
@@ -994,7 +1008,8 @@ const respond = Effect.fnUntraced(function*(res: Res, reply: Reply, ids: Resolve
       const headers: Record<string, string> = { "request-id": ids.requestId }
       if (reply.retryAfterSeconds !== undefined) headers["retry-after"] = String(reply.retryAfterSeconds)
       // the SDK inside the CLI reads `x-should-retry`; the real API sets it on these
-      if (reply.status === 529 || reply.status === 429) headers["x-should-retry"] = "true"
+      if (reply.shouldRetry !== undefined) headers["x-should-retry"] = String(reply.shouldRetry)
+      else if (reply.status === 529 || reply.status === 429) headers["x-should-retry"] = "true"
       return yield* sendJson(res, reply.status, body, headers)
     }
     case "Hang": {

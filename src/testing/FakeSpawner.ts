@@ -124,6 +124,22 @@ export interface Crash {
 }
 
 /**
+ * A `system/api_retry` frame: the CLI announcing it retries a failed API call by itself. The fake then
+ * waits `delay` (Clock time, default 500 ms doubling per retry, as the real CLI roughly does) before its
+ * next frame, like the CLI waiting before its next attempt.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ApiRetry {
+  /** `null` for a connection error. */
+  readonly errorStatus: number | null
+  /** Default from the status: 401/403 `authentication_failed`, 429 `rate_limit`, 529 `overloaded`, else `server_error` (`unknown` for `null`). */
+  readonly error?: string
+  readonly delay?: Duration.Input
+}
+
+/**
  * The scripted reply to one user message. Every field is optional; `{}` echoes the prompt
  * (`echo: <prompt>`). The frames of a turn, in order: `system/init`, the tool call and the control
  * requests, `stream_event` deltas (only with `--include-partial-messages`), the `assistant` text, the
@@ -174,6 +190,11 @@ export interface Turn {
    */
   readonly exitAfterResult?: boolean
   readonly crash?: Crash
+  /**
+   * F12, F13: `system/api_retry` frames right after the turn's `system/init`, each followed by its delay;
+   * then the turn goes on as scripted (a `result` that reports an API error, say, or a normal reply).
+   */
+  readonly apiRetries?: ReadonlyArray<ApiRetry>
 }
 
 /**
@@ -191,6 +212,12 @@ export interface Script {
   readonly hangBeforeInit?: boolean
   /** One per user message (`/clear` does not count); the last one repeats. Default: echo every prompt. */
   readonly turns?: ReadonlyArray<Turn>
+  /**
+   * Count turns across every session process of the Layer, not per process: a process started to replace
+   * one that crashed (crash recovery, `--resume`) takes the next turn of the script instead of starting
+   * over at the first (which would crash it again). Default `false`.
+   */
+  readonly sharedTurns?: boolean
   /**
    * What `SIGTERM` does:
    * - `"die"` (default): death by signal; `exitCode` fails like the real spawner's does;
@@ -392,6 +419,8 @@ class Registry {
   private readonly listeners = new Set<() => void>()
   private nextPid = 4200
   private nextId = 0
+  /** Turns started by every session process (for `sharedTurns`). */
+  turns = 0
 
   pid(): number {
     return ++this.nextPid
@@ -971,10 +1000,38 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     return { assistant, text, type: known.type }
   })
 
+  const retryError = (status: number | null): string => {
+    if (status === null) return "unknown"
+    if (status === 401 || status === 403) return "authentication_failed"
+    if (status === 429) return "rate_limit"
+    if (status === 529) return "overloaded"
+    return "server_error"
+  }
+
+  const emitApiRetries = Effect.fnUntraced(function*(turn: RunningTurn) {
+    const retries = turn.spec.apiRetries ?? []
+    for (const [index, retry] of retries.entries()) {
+      const delay = retry.delay === undefined ? Duration.millis(500 * 2 ** index) : Duration.fromInputUnsafe(retry.delay)
+      yield* emit(turn, {
+        type: "system",
+        subtype: "api_retry",
+        attempt: index + 1,
+        max_retries: retries.length,
+        retry_delay_ms: Duration.toMillis(delay),
+        error_status: retry.errorStatus,
+        error: retry.error ?? retryError(retry.errorStatus),
+        session_id: sessionId,
+        uuid: registry.uuid()
+      })
+      yield* sleep(delay)
+    }
+  })
+
   const turnBody = Effect.fnUntraced(function*(turn: RunningTurn) {
     if (turn.spec.delay !== undefined) yield* sleep(turn.spec.delay)
     if (turn.spec.hang === "beforeFirstEvent") return yield* hang
     yield* emit(turn, systemInit())
+    yield* emitApiRetries(turn)
     const outcome = turn.spec.result ?? "success"
     if (outcome !== "success") {
       const { assistant, text, type } = yield* apiErrorFrames(turn, outcome)
@@ -1031,10 +1088,11 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const runTurn = Effect.fnUntraced(function*(message: JsonObject) {
     const commandUuid = stringField(message, "uuid")
     record.turns++
+    registry.turns++
     registry.changed()
     const turn: RunningTurn = {
       index: record.turns,
-      spec: turnSpec(record.turns),
+      spec: turnSpec(script.sharedTurns === true ? registry.turns : record.turns),
       message,
       prompt: promptText(message),
       abort: yield* Deferred.make<void>(),
