@@ -386,6 +386,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const sessionConfig = (entry: Entry, request: Request): Session.Config => ({
     options: request.config.options,
     controlTimeout: request.config.controlTimeout,
+    // The pool replaces dead processes itself (and Resilience resumes conversations): no respawn in place.
+    restart: { maxRestarts: 0 },
     // The lease of the moment decides.
     canUseTool: request.config.canUseTool === undefined ? undefined : (permission) =>
       Effect.suspend(() => entry.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
@@ -572,6 +574,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       })
     return {
       ...session,
+      get pid() {
+        return session.pid
+      },
       send: (prompt) => Stream.unwrap(guard(Effect.succeed(session.send(prompt)), "turn")),
       ask: (prompt) => guard(session.ask(prompt), "turn"),
       reset: guard(session.reset, "none"),
