@@ -182,6 +182,22 @@ export interface Settings {
    * `--pdeathsig` is found (the fallback is stdin EOF). Default `true`.
    */
   readonly parentDeathSignal?: boolean | undefined
+  /**
+   * How the credential reaches the CLI:
+   * - `"fileDescriptor"` (default): through a pipe on fd 3, named by `CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR`
+   *   or `CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR`. The CLI reads it once at start-up; it is never in the
+   *   CLI's environment, so the tools it runs (Bash, MCP servers) cannot see it (F17).
+   * - `"environment"`: as `ANTHROPIC_API_KEY` / `CLAUDE_CODE_OAUTH_TOKEN`, which the CLI passes on to
+   *   every tool it runs.
+   */
+  readonly credentialDelivery?: "fileDescriptor" | "environment" | undefined
+}
+
+/** The fd the credential is written to, and the variables that tell the CLI where to read it. */
+const CREDENTIAL_FD = 3
+const descriptorVariable: Record<TokenManager.CredentialVariable, string> = {
+  ANTHROPIC_API_KEY: "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR",
+  CLAUDE_CODE_OAUTH_TOKEN: "CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR"
 }
 
 const STDIN_QUEUE_CAPACITY = 64
@@ -226,6 +242,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const tailBytes = settings?.stderrTailBytes ?? 64 * 1024
   const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
   const parentDeathSignal = settings?.parentDeathSignal ?? true
+  const credentialDelivery = settings?.credentialDelivery ?? "fileDescriptor"
 
   const isExecutableFile = (file: string) =>
     fs.stat(file).pipe(
@@ -369,18 +386,26 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       if (value !== undefined) env[name] = value
     }
     const credential = yield* tokens.getToken
-    if (Option.isSome(credential)) env[credential.value.variable] = credential.value.value
-    return { ...env, ...options.env }
+    const viaDescriptor = Option.isSome(credential) && credentialDelivery === "fileDescriptor"
+    if (Option.isSome(credential)) {
+      if (viaDescriptor) env[descriptorVariable[credential.value.variable]] = String(CREDENTIAL_FD)
+      else env[credential.value.variable] = credential.value.value
+    }
+    return {
+      env: { ...env, ...options.env },
+      descriptorSecret: viaDescriptor ? Option.map(credential, (c) => c.value) : Option.none()
+    }
   })
 
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
     const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
-    const env = yield* environment(request.options)
+    const { env, descriptorSecret } = yield* environment(request.options)
     const handle = yield* spawner.spawn(
       cliCommand(launcher, executable.path, request.args, {
         env,
         extendEnv: false,
+        ...(Option.isSome(descriptorSecret) ? { additionalFds: { fd3: { type: "input" } } } : {}),
         ...(request.options.cwd === undefined ? {} : { cwd: request.options.cwd }),
         stdin: "pipe",
         stdout: "pipe",
@@ -401,6 +426,14 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         )
       )
     )
+    // The credential goes down its pipe and the pipe is closed: the CLI reads it to EOF at start-up.
+    if (Option.isSome(descriptorSecret)) {
+      yield* Stream.make(new TextEncoder().encode(Redacted.value(descriptorSecret.value))).pipe(
+        Stream.run(handle.getInputFd(CREDENTIAL_FD)),
+        Effect.timeout(Duration.seconds(5)),
+        Effect.ignore
+      )
+    }
     yield* Effect.annotateCurrentSpan({
       pid: handle.pid,
       executable: executable.path,

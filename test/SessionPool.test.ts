@@ -1,6 +1,6 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TestClock } from "effect/testing"
@@ -267,10 +267,8 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
         const second = yield* lease((session) => Effect.as(session.ask("two"), session.pid))
         assert.notStrictEqual(second, first)
         const processes = yield* sessionPids
-        const keyOf = (pid: number) => {
-          const value = processes.find((p) => p.pid === pid)?.env["ANTHROPIC_API_KEY"]
-          return Redacted.isRedacted(value) ? Redacted.value(value) : value
-        }
+        // The credential travels down fd 3 (see ProcessManager's credentialDelivery).
+        const keyOf = (pid: number) => processes.find((p) => p.pid === pid)?.descriptors[3]
         assert.strictEqual(keyOf(first), "sk-ant-api03-first")
         assert.strictEqual(keyOf(second), "sk-ant-api03-second-one")
         // The old process, idle, retires as soon as the change is seen.

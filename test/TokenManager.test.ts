@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Layer, Option, Redacted, Stream } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Layer, Logger, Option, Redacted, References, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -9,6 +9,7 @@ import * as ClaudeError from "../src/ClaudeError.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
+import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import { quickShutdown, readJson, tempDir } from "./utils.ts"
 
@@ -189,10 +190,95 @@ describe("TokenManager", () => {
         ...FakeCli.options({ recordEnv, recordArgv, apiError: { status: 401 } }),
         timeouts: quickShutdown
       }).pipe(Stream.runCollect, Effect.exit, Effect.provide(layer))
-      assert.strictEqual(readJson<Record<string, string>>(recordEnv)?.ANTHROPIC_API_KEY, CANARY)
+      // Down a pipe on fd 3, not in the environment.
+      const seen = readJson<Record<string, string>>(recordEnv)
+      assert.strictEqual(seen?.FAKE_CLI_CREDENTIAL_FROM_FD, CANARY)
+      assert.strictEqual(seen?.CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR, "3")
+      assert.isUndefined(seen?.ANTHROPIC_API_KEY)
       assert.notInclude(fs.readFileSync(recordArgv, "utf8"), CANARY)
       assert.isTrue(Exit.isFailure(exit))
       assert.notInclude(JSON.stringify(exit), CANARY)
       assert.notInclude(String(exit), CANARY)
+    }))
+
+  it.live("credentialDelivery: \"environment\" passes the credential as ANTHROPIC_API_KEY instead (the CLI's tools see it)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("delivery")
+      const recordEnv = path.join(dir, "env.json")
+      const layer = Claude.layerNoDeps.pipe(
+        Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
+        Layer.provide(ProcessManager.layer({ credentialDelivery: "environment" })),
+        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provide(NodeServices.layer)
+      )
+      yield* Claude.query("hi", { ...FakeCli.options({ recordEnv }), timeouts: quickShutdown }).pipe(
+        Stream.runDrain,
+        Effect.provide(layer)
+      )
+      const seen = readJson<Record<string, string>>(recordEnv)
+      assert.strictEqual(seen?.ANTHROPIC_API_KEY, CANARY)
+      assert.isUndefined(seen?.CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR)
+    }))
+
+  it.live("F17: a canary credential is in none of argv, the CLI's environment, the tools' environment, logs, spans or errors", () =>
+    Effect.gen(function*() {
+      const home = yield* tempDir("f17-real")
+      const api = yield* FakeApi.make({
+        script: [
+          FakeApi.toolUse("Bash", { command: "env; tr '\\0' '\\n' < /proc/self/environ" }),
+          FakeApi.text("Printed the environment."),
+          FakeApi.error(401, { message: "invalid x-api-key" })
+        ]
+      })
+      // The FakeApi's own key is left out: the credential comes from the TokenManager only.
+      const { ANTHROPIC_API_KEY: _fakeKey, ...env } = FakeApi.cliEnvironment(api, home)
+      const logs: Array<string> = []
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const layer = Claude.layerNoDeps.pipe(
+        Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
+        Layer.provideMerge(ProcessManager.layer()),
+        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provideMerge(NodeServices.layer),
+        Layer.provideMerge(Logger.layer([Logger.map(Logger.formatJson, (line) => logs.push(line))])),
+        Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "All"))
+      )
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const session = yield* Claude.session({ options: { env, allowedTools: ["Bash"], timeouts: quickShutdown } })
+        const procFiles = ["cmdline", "environ"].map((name) => fs.readFileSync(`/proc/${session.pid}/${name}`, "latin1"))
+        const result = yield* session.ask("print your environment")
+        const failed = yield* Effect.exit(session.ask("once more"))
+        return { procFiles, result, failed }
+      })).pipe(Effect.withSpan("f17.test"), Effect.provide(layer), Effect.provideService(Tracer.Tracer, tracer))
+      const requests = yield* api.conversationRequests
+      // The credential did reach the CLI: the API saw it.
+      assert.strictEqual(requests[0]?.headers["x-api-key"], FakeApi.fingerprint(CANARY))
+      assert.strictEqual(outcome.result.text, "Printed the environment.")
+      // The tool ran and printed its environment, which went back to the API: no canary in it.
+      const toolOutput = JSON.stringify(requests[1]?.body)
+      assert.include(toolOutput, `HOME=${home}`)
+      assert.isTrue(Exit.isFailure(outcome.failed))
+      const places: Record<string, string> = {
+        "/proc/<pid>/cmdline": outcome.procFiles[0] ?? "",
+        "/proc/<pid>/environ": outcome.procFiles[1] ?? "",
+        "the tools' environment (as sent to the API)": toolOutput,
+        "log lines": logs.join("\n"),
+        "spans": JSON.stringify(spans.map((span) => ({
+          name: span.name,
+          attributes: [...span.attributes],
+          events: span.events.map(([name, , attributes]) => [name, attributes]),
+          status: String(span.status._tag === "Ended" ? span.status.exit : "")
+        }))),
+        "the error": `${String(outcome.failed)} ${JSON.stringify(outcome.failed)}`
+      }
+      assert.isAbove(logs.length + spans.length, 0)
+      for (const [place, text] of Object.entries(places)) assert.notInclude(text, CANARY, `the canary is in ${place}`)
+      assert.include(places["/proc/<pid>/environ"], "CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR=3")
     }))
 })

@@ -336,6 +336,8 @@ export interface ProcessRecord {
   readonly hung: boolean
   readonly running: boolean
   readonly exit: ExitStatus | undefined
+  /** What the host wrote to each extra descriptor (`additionalFds`), decoded as UTF-8: fd 3 carries the credential. */
+  readonly descriptors: Readonly<Record<number, string>>
 }
 
 /**
@@ -387,9 +389,11 @@ interface MutableRecord {
   sleeps: number
   hung: boolean
   exit: ExitStatus | undefined
+  readonly descriptors: Record<number, string>
 }
 
 const snapshotOf = (record: MutableRecord): ProcessRecord => ({
+  descriptors: { ...record.descriptors },
   pid: record.pid,
   kind: record.kind,
   command: record.command,
@@ -1333,6 +1337,7 @@ const makeSpawn = (registry: Registry, script: Script) =>
       args,
       cwd: options.cwd,
       env: { ...options.env },
+      descriptors: {},
       stdin: [],
       stdinClosed: false,
       controlRequests: [],
@@ -1455,7 +1460,13 @@ const makeSpawn = (registry: Registry, script: Script) =>
       stdout: stdoutStream,
       stderr: stderrStream,
       all: Stream.merge(stdoutStream, stderrStream),
-      getInputFd: () => Sink.drain,
+      getInputFd: (fd) =>
+        Sink.forEach((chunk: Uint8Array) =>
+          Effect.sync(() => {
+            record.descriptors[fd] = (record.descriptors[fd] ?? "") + new TextDecoder().decode(chunk)
+            registry.changed()
+          })
+        ),
       getOutputFd: () => Stream.empty,
       // The fake cannot outlive the test: closing the scope stops it whether or not it was unref'ed.
       unref: Effect.succeed(Effect.void)

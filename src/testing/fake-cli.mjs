@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { once } from "node:events"
-import { appendFileSync, renameSync, writeFileSync } from "node:fs"
+import { appendFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
 
@@ -1067,9 +1067,30 @@ function readStdin() {
 // Start-up
 // ---------------------------------------------------------------------------------------------------------
 
+/**
+ * Like the real CLI: with `CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR` (or `CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR`)
+ * set, the credential is read to EOF from that descriptor at start-up.
+ */
+function credentialFromDescriptor() {
+  const fd = process.env.CLAUDE_CODE_API_KEY_FILE_DESCRIPTOR ?? process.env.CLAUDE_CODE_OAUTH_TOKEN_FILE_DESCRIPTOR
+  if (fd === undefined || argv.includes("--version")) return undefined
+  // Node hands the child a socket, not a pipe: read the descriptor itself (a socket has no /proc path to open).
+  try {
+    return readFileSync(Number(fd), "utf8").trim()
+  } catch {
+    return undefined
+  }
+}
+
 async function main() {
   if (behavior.recordArgv) appendFileSync(behavior.recordArgv, `${JSON.stringify({ pid: process.pid, argv })}\n`)
-  if (behavior.recordEnv) writeFileSync(behavior.recordEnv, JSON.stringify(process.env))
+  const credential = credentialFromDescriptor()
+  if (behavior.recordEnv) {
+    writeFileSync(
+      behavior.recordEnv,
+      JSON.stringify({ ...process.env, ...(credential ? { FAKE_CLI_CREDENTIAL_FROM_FD: credential } : {}) })
+    )
+  }
 
   if (argv.includes("--version") || argv.includes("-v")) {
     process.stdout.write(`${VERSION} (Claude Code)\n`)
