@@ -6,7 +6,7 @@
  * call and a short answer) and points the real CLI at it: no network needed.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Config, Console, Effect, Option, Stream } from "effect"
+import { Config, Console, Effect, Metric, Option, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -34,12 +34,48 @@ const offlineOptions = Effect.gen(function*() {
   return { env: FakeApi.cliEnvironment(api, home) } satisfies ClaudeOptions.Input
 })
 
-const program = Effect.gen(function*() {
-  const oauth = yield* Config.option(Config.String("CLAUDE_CODE_OAUTH_TOKEN"))
-  const apiKey = yield* Config.option(Config.String("ANTHROPIC_API_KEY"))
-  const online = Option.isSome(oauth) || Option.isSome(apiKey)
-  const base = online ? {} : yield* offlineOptions
+// The metrics summary: every `claude_*` series in Effect's metric registry, whatever the library records.
+const formatNumber = (n: number | bigint) =>
+  typeof n === "bigint" ? n.toString() : Number.isInteger(n) ? n.toString() : n.toPrecision(4)
 
+const describeSeries = (snapshot: Metric.Metric.Snapshot): string => {
+  const unit = snapshot.attributes?.["time_unit"] === "milliseconds" ? " ms" : ""
+  switch (snapshot.type) {
+    case "Counter":
+      return formatNumber(snapshot.state.count)
+    case "Gauge":
+      return formatNumber(snapshot.state.value)
+    case "Histogram":
+    case "Summary": {
+      const { count, max, min, sum } = snapshot.state
+      return count === 0
+        ? "no observations"
+        : count === 1
+        ? `${formatNumber(sum)}${unit}`
+        : `${count} observations, mean ${formatNumber(sum / count)}${unit} (min ${formatNumber(min)}, max ${formatNumber(max)})`
+    }
+    case "Frequency":
+      return [...snapshot.state.occurrences].map(([key, n]) => `${key}: ${n}`).join(", ")
+  }
+}
+
+const metricsSummary = Effect.gen(function*() {
+  const rows = (yield* Metric.snapshot)
+    .filter((snapshot) => snapshot.id.startsWith("claude_"))
+    .map((snapshot) => {
+      const labels = Object.entries(snapshot.attributes ?? {})
+        .filter(([key]) => key !== "time_unit" && key !== "unit")
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, value]) => `${key}=${value}`)
+      return [`${snapshot.id}${labels.length > 0 ? ` {${labels.join(", ")}}` : ""}`, describeSeries(snapshot)] as const
+    })
+    .sort(([a], [b]) => a.localeCompare(b))
+  const width = Math.max(0, ...rows.map(([name]) => name.length))
+  yield* Console.log(`\nmetrics summary (${rows.length} claude_* series):`)
+  for (const [name, value] of rows) yield* Console.log(`  ${name.padEnd(width)}  ${value}`)
+})
+
+const turn = Effect.fn("demo.turn")(function*(base: ClaudeOptions.Input) {
   const started = Date.now()
   const prompt = "Run `echo 'hello from a tool'` with Bash, then tell me in one sentence what it printed."
   yield* Console.log(`> ${prompt}\n`)
@@ -62,10 +98,19 @@ const program = Effect.gen(function*() {
       }
     })
   )
-}).pipe(
-  Effect.scoped,
-  Effect.tapError((error) => Console.error(`\nThe turn failed: ${error.message}`)),
-  Effect.provide(Claude.layer)
-)
+  yield* metricsSummary
+})
+
+const program = Effect.gen(function*() {
+  const oauth = yield* Config.option(Config.String("CLAUDE_CODE_OAUTH_TOKEN"))
+  const apiKey = yield* Config.option(Config.String("ANTHROPIC_API_KEY"))
+  const online = Option.isSome(oauth) || Option.isSome(apiKey)
+  // Acquired before the Claude layer is built, so the offline HOME outlives the CLI that uses it.
+  const base = online ? {} : yield* offlineOptions
+  yield* turn(base).pipe(
+    Effect.tapError((error) => Console.error(`\nThe turn failed: ${error.message}`)),
+    Effect.provide(Claude.layer)
+  )
+}).pipe(Effect.scoped)
 
 NodeRuntime.runMain(program, { disableErrorReporting: true })

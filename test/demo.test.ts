@@ -1,15 +1,35 @@
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
+import { eventually, tempDir } from "./utils.ts"
 
 const root = path.join(import.meta.dirname, "..")
 
+/** Pids of live processes whose HOME is under `dir`. */
+const processesWithHomeUnder = (dir: string): Array<number> =>
+  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid).filter((entry) => {
+    try {
+      return `\u0000${fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(`\u0000HOME=${dir}/`)
+    } catch {
+      return false // gone, or not ours to read
+    }
+  }).map(Number)
+
+/** The environment without a credential of the host's: the examples run offline against the FakeApi. */
+const offlineEnv = (): Record<string, string | undefined> => {
+  const { ANTHROPIC_API_KEY: _key, CLAUDE_CODE_OAUTH_TOKEN: _token, ...env } = process.env
+  return env
+}
+
 describe("npm start (examples/demo.ts)", () => {
-  it("runs a turn offline against the FakeApi and ends with a summary line", () => {
-    const { ANTHROPIC_API_KEY: _key, CLAUDE_CODE_OAUTH_TOKEN: _token, ...env } = process.env
+  it("runs a turn offline against the FakeApi and ends with a summary line and a metrics summary", () => {
     const output = execFileSync(process.execPath, ["--conditions=development", "examples/demo.ts"], {
       cwd: root,
-      env,
+      env: offlineEnv(),
       encoding: "utf8",
       timeout: 30_000
     })
@@ -17,6 +37,13 @@ describe("npm start (examples/demo.ts)", () => {
     assert.include(output, "[tool] Bash")
     assert.include(output, "[tool result] \"hello from a tool\"")
     assert.match(output, /\d+ turn\(s\) in \d+ ms .* cost \$\d+\.\d+, session [0-9a-f-]{36}/)
+    // The metrics summary: every claude_* series of the registry, one per line.
+    const summary = output.slice(output.indexOf("\nmetrics summary ("))
+    const header = /^\nmetrics summary \((\d+) claude_\* series\):\n/.exec(summary)
+    assert.isNotNull(header, output)
+    const rows = summary.split("\n").slice(2).filter((line) => line !== "")
+    assert.strictEqual(rows.length, Number(header?.[1]), summary)
+    for (const row of rows) assert.match(row, /^  claude_\w+( \{[^}]*\})? +\S.*$/)
   })
 })
 
@@ -33,4 +60,56 @@ describe("npm run example:pool (examples/pool.ts)", () => {
     assert.include(lines[2], "pool: 1 process(es), 1 spawned")
     assert.strictEqual(lines[3], "no conversation saw another's turns")
   })
+})
+
+describe("npm run example:prometheus (examples/prometheus.ts)", () => {
+  it.live("runs a turn offline, serves its claude_* metrics at /metrics on 127.0.0.1, and stops on SIGTERM", () =>
+    Effect.gen(function*() {
+      // The example's HOME (and the CLI's temp files) go under a TMPDIR of the test's: gone when it stops.
+      const tmp = yield* tempDir("prometheus-example")
+      const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+      const handle = yield* spawner.spawn(
+        ChildProcess.make(process.execPath, ["--conditions=development", "examples/prometheus.ts"], {
+          cwd: root,
+          env: { ...offlineEnv(), METRICS_PORT: "0", TMPDIR: tmp },
+          stderr: "pipe",
+          forceKillAfter: "5 seconds"
+        })
+      )
+      const stderr = yield* handle.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.forkScoped)
+      const stdout = yield* handle.stdout.pipe(
+        Stream.decodeText(),
+        Stream.splitLines,
+        Stream.takeUntil((line) => line.startsWith("serving")),
+        Stream.runCollect,
+        Effect.timeoutOrElse({
+          duration: "45 seconds",
+          orElse: () => Effect.flatMap(Fiber.join(stderr), (err) => Effect.die(new Error(`no serving line; stderr: ${err}`)))
+        })
+      )
+      assert.match(stdout[0] ?? "", /^one turn: The tool said hello\. \(\$\d+\.\d+, session [0-9a-f-]{36}\)$/)
+      const url = /http:\/\/127\.0\.0\.1:\d+\/metrics/.exec(stdout.at(-1) ?? "")?.[0]
+      assert.isDefined(url, stdout.join("\n"))
+
+      const scrape = Effect.promise(async () => {
+        const response = await fetch(url ?? "", { signal: AbortSignal.timeout(10_000) })
+        return { status: response.status, contentType: response.headers.get("content-type"), body: await response.text() }
+      })
+      const first = yield* scrape
+      assert.strictEqual(first.status, 200)
+      assert.strictEqual(first.contentType, "text/plain; version=0.0.4; charset=utf-8")
+      const samples = first.body.split("\n").filter((line) => line !== "" && !line.startsWith("#"))
+      for (const line of samples) assert.match(line, /^claude_[a-zA-Z0-9_:]*(\{.*\})? \S+$/)
+      for (const line of first.body.split("\n").filter((l) => l.startsWith("#"))) {
+        assert.match(line, /^# (HELP claude_\S+ .*|TYPE claude_\S+ (counter|gauge|histogram|summary))$/)
+      }
+      // Nothing moves while the server is idle: a second scrape is the same.
+      assert.strictEqual((yield* scrape).body, first.body)
+
+      yield* handle.kill({ killSignal: "SIGTERM", forceKillAfter: "10 seconds" })
+      // Its finalizers ran: the CLI is gone, then its HOME (a CLI still running would write into it again).
+      yield* eventually(() => (processesWithHomeUnder(tmp).length === 0 ? true : undefined), "10 seconds")
+      const left = fs.readdirSync(tmp).filter((f) => f.startsWith("effect-claude-code-prometheus-"))
+      assert.deepStrictEqual(left, [])
+    }).pipe(Effect.provide(NodeServices.layer)))
 })
