@@ -20,14 +20,80 @@
  *   fails with `ProcessCrashed` / `ProcessExited`: whether to run it again is
  *   the caller's decision (a tool may already have run).
  *
+ * ## Observability
+ *
+ * **Spans.** Names and attributes are stable. No span carries prompt text unless `tracePrompts` is set, and
+ * none ever carries a credential (credentials never reach a session).
+ *
+ * - `Claude.turn`: one per turn, around the stream of `send` (so also `ask`, and the `/clear` of `reset`).
+ *   Attributes: `claude.turn` (the turn's 1-based number in the session), `claude.turn.kind` (`prompt`, or
+ *   `reset` for the `/clear` of `reset`), `claude.pid`, `claude.session_id` and `claude.model` (as the turn's
+ *   `system/init` reports them), `claude.outcome` (`success` / `failure`), `claude.reason` (the `ClaudeError`
+ *   reason tag of a failed turn), `claude.input_tokens`, `claude.output_tokens`,
+ *   `claude.cache_read_input_tokens`, `claude.cache_creation_input_tokens` (the turn's `usage`),
+ *   `claude.cost_usd` (the turn's cost), `claude.total_cost_usd` (the conversation's), `claude.num_turns`,
+ *   `claude.duration_api_ms`, and with `tracePrompts: true` `claude.prompt` (the prompt's text; images as
+ *   `[image]`; at most 8 KiB). A failed turn's span ends with its `ClaudeError`.
+ * - `Claude.tool_use`: one per tool call, from its `ToolUse` event to its `ToolResult`, a child of the turn
+ *   (or of the tool call that started it: a subagent's tools nest under its `Task`). Attributes:
+ *   `claude.tool.name`, `claude.tool.use_id`, `claude.tool.is_error`. A tool call without a result when the
+ *   turn ends ends with the turn.
+ * - `Claude.control_request`: one per control request served (`claude.control.direction: "incoming"`: a
+ *   permission request, a hook callback, ...) or sent (`"outgoing"`: `initialize`, `interrupt`,
+ *   `set_model`, ...). Attributes: `claude.control.subtype`, `claude.control.request_id`; a permission
+ *   request also `claude.tool.name`, `claude.tool.use_id` and `claude.permission.behavior` (`allow` / `deny`).
+ *   A child of the tool call it is about, else of the running turn, else of the caller's span.
+ * - Also `Session.initialize`, `Session.reset`, `Session.respawn`, `Session.failFast`, `Session.abandonTurn`,
+ *   and one per method call (`Session.ask`, `Session.request`, `Session.interrupt`, `Session.setModel`,
+ *   `Session.setPermissionMode`).
+ *
+ * **Metrics** (see `Metrics`): the turn metrics are recorded here, once per turn when it ends
+ * (`claude_turns_total`, `claude_turn_duration_seconds`, `claude_time_to_first_event_seconds`, tokens and
+ * cost by model; the `/clear` of `reset` is not counted as a turn), and so are process starts and
+ * replacements (`claude_process_spawns_total`, `claude_process_spawn_failures_total`,
+ * `claude_process_restarts_total`).
+ *
+ * **Debug log.** `session.debugLog` returns what the session knows about itself: its lifecycle (spawned,
+ * ready, turn started / ended, died, restarting, stopped, closed, with Clock timestamps), the last frames
+ * in both directions (50 by default; the prompts we send are left out unless `tracePrompts` is set), the
+ * CLI's stderr tail and, in debug mode (`debug: true`: the CLI runs with `--debug-file` in a temp dir of the
+ * session, removed when it closes), the tail of the CLI's own debug log. A `ClaudeError` from a session
+ * carries the log as it was when the error reached the caller: {@link debugLogOf}. It is never part of an
+ * error's message; text the CLI wrote is searched for anything shaped like a credential, which is redacted.
+ *
+ * **Logs** go through Effect's `Logger`, annotated with `sessionId` (once known), `pid` and `turn`: lifecycle
+ * at `Debug` (not printed by default), a CLI that died and its replacement at `Warning`.
+ *
  * @since 0.1.0
  */
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, FiberMap, FiberSet, Option, Queue, Schema, Scope, Semaphore, Stream, SubscriptionRef } from "effect"
-import type * as Cause from "effect/Cause"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberMap,
+  FiberSet,
+  Metric,
+  Option,
+  Predicate,
+  Queue,
+  Schema,
+  Scope,
+  Semaphore,
+  Stream,
+  SubscriptionRef,
+  Tracer
+} from "effect"
+import * as Cause from "effect/Cause"
 import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { defaultControlAnswer } from "./internal/controlAnswers.ts"
+import { makeTempDir, readTail, redactSecrets, removeDir, Ring } from "./internal/debugLog.ts"
+import { seriesBy } from "./internal/metricSeries.ts"
+import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as Protocol from "./Protocol.ts"
 import * as StreamHandler from "./StreamHandler.ts"
@@ -117,7 +183,157 @@ export interface Config {
   readonly controlTimeout?: Duration.Input | undefined
   /** Crash recovery: see {@link Restart} and {@link defaultRestart}. */
   readonly restart?: Restart | undefined
+  /**
+   * Puts the prompt's text on the `Claude.turn` span (`claude.prompt`) and in the debug log's frames.
+   * Default `false`: prompts stay out of traces and debug logs.
+   */
+  readonly tracePrompts?: boolean | undefined
+  /**
+   * Debug mode: the CLI also writes its own debug log (`--debug-file`) into a temp dir of the session's,
+   * removed when the session closes; its tail is in {@link DebugLog} `debugFileTail`. Default `false`.
+   */
+  readonly debug?: boolean | undefined
+  /** How much the debug log keeps: see {@link DebugLogLimits}. */
+  readonly debugLog?: DebugLogLimits | undefined
 }
+
+/**
+ * How much a session's {@link DebugLog} keeps.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export interface DebugLogLimits {
+  /** The last frames, both directions. Default 50. */
+  readonly frames?: number | undefined
+  /** The last lifecycle events. Default 100. */
+  readonly lifecycleEvents?: number | undefined
+  /** The tail of the CLI's `--debug-file` (debug mode), in bytes. Default 64 KiB. */
+  readonly debugFileBytes?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category debug
+ */
+export const defaultDebugLogLimits = { frames: 50, lifecycleEvents: 100, debugFileBytes: 64 * 1024 } as const
+
+/**
+ * Something that happened to a session.
+ *
+ * - `spawned`: a CLI process started (`detail`: `initial` or `restart`);
+ * - `spawnFailed`: one failed to start, or to answer `initialize` (`detail`: the reason);
+ * - `ready`: it answered `initialize`, the session is Idle;
+ * - `turnStarted` / `turnEnded` (`detail`: `success`, or `failure: <reason tag>`);
+ * - `died`: the CLI exited or was killed while in use (`detail`: the reason, with the end of stderr);
+ * - `restarting`: a replacement that resumes the conversation is being started;
+ * - `stopped`: the session stopped its CLI on purpose and is Failed (`detail`: why);
+ * - `failed`: the CLI died once too often, or its replacement could not start: the session is Failed;
+ * - `closed`: the session's scope closed.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export interface LifecycleEvent {
+  /** Epoch milliseconds, on the Effect `Clock`. */
+  readonly at: number
+  readonly event:
+    | "spawned"
+    | "spawnFailed"
+    | "ready"
+    | "turnStarted"
+    | "turnEnded"
+    | "died"
+    | "restarting"
+    | "stopped"
+    | "failed"
+    | "closed"
+  /** The CLI process concerned, when there was one. */
+  readonly pid: number | undefined
+  /** The session's turn number at the time. */
+  readonly turn: number
+  readonly detail: string | undefined
+}
+
+/**
+ * A frame on the wire: `in` from the CLI's stdout (as decoded; a line that was not a frame as its
+ * `Malformed` / `Oversized` event), `out` to its stdin. A prompt we send is replaced by its length unless
+ * `tracePrompts` is set.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export interface DebugFrame {
+  /** Epoch milliseconds, on the Effect `Clock`. */
+  readonly at: number
+  readonly direction: "in" | "out"
+  readonly frame: unknown
+}
+
+/**
+ * What a session knows about itself, for debugging: see the module documentation.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export interface DebugLog {
+  readonly sessionId: string | undefined
+  readonly state: State
+  /** The newest CLI process (the live one, or the one being started). */
+  readonly pid: number | undefined
+  readonly turns: number
+  readonly restarts: number
+  /** Oldest first, the last {@link DebugLogLimits} `lifecycleEvents`. */
+  readonly lifecycle: ReadonlyArray<LifecycleEvent>
+  /** Oldest first, the last {@link DebugLogLimits} `frames`. */
+  readonly frames: ReadonlyArray<DebugFrame>
+  /** The end of what the newest CLI process wrote to stderr. */
+  readonly stderrTail: string
+  /** Debug mode: the CLI's `--debug-file` (removed when the session closes). */
+  readonly debugFile: string | undefined
+  /** Debug mode: the end of the CLI's debug log, {@link DebugLogLimits} `debugFileBytes` at most. */
+  readonly debugFileTail: string | undefined
+}
+
+const debugLogs = new WeakMap<ClaudeError.ClaudeError, DebugLog>()
+
+/**
+ * The debug log of the session an error came from, as it was when the error reached the caller: the
+ * failures of `send`, `ask`, `reset`, `request` (and the methods built on it), and of starting a session,
+ * carry one. It is attached to the error object, never part of its message or its encoded form.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export const debugLogOf = (error: ClaudeError.ClaudeError): Option.Option<DebugLog> =>
+  Option.fromNullishOr(debugLogs.get(error))
+
+const formatTime = (at: number) => new Date(at).toISOString()
+
+/**
+ * A {@link DebugLog} as text, for a person to read: lifecycle, frames (one JSON line each), stderr tail and
+ * the CLI's debug log.
+ *
+ * @since 0.1.0
+ * @category debug
+ */
+export const formatDebugLog = (log: DebugLog): string =>
+  [
+    `session ${log.sessionId ?? "(no session id yet)"}: ${log.state}, pid ${log.pid ?? "-"}, ` +
+    `${log.turns} turns, ${log.restarts} restarts`,
+    "lifecycle:",
+    ...log.lifecycle.map((e) =>
+      `  ${formatTime(e.at)} ${e.event}${e.pid === undefined ? "" : ` pid=${e.pid}`} turn=${e.turn}` +
+      `${e.detail === undefined ? "" : ` ${e.detail}`}`
+    ),
+    "frames:",
+    ...log.frames.map((f) => `  ${formatTime(f.at)} ${f.direction === "in" ? "<-" : "->"} ${JSON.stringify(f.frame)}`),
+    "stderr:",
+    ...(log.stderrTail === "" ? [] : log.stderrTail.trimEnd().split("\n").map((line) => `  ${line}`)),
+    ...(log.debugFileTail === undefined
+      ? []
+      : ["cli debug log:", ...log.debugFileTail.trimEnd().split("\n").map((line) => `  ${line}`)])
+  ].join("\n")
 
 /**
  * @since 0.1.0
@@ -164,6 +380,8 @@ export interface Session {
     subtype: string,
     payload?: Readonly<Record<string, unknown>>
   ) => Effect.Effect<unknown, ClaudeError.ClaudeError>
+  /** What the session knows about itself, for debugging: see {@link DebugLog}. */
+  readonly debugLog: Effect.Effect<DebugLog>
 }
 
 const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
@@ -171,15 +389,79 @@ const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
 
 type ResultEvent = Extract<ClaudeEvent, { readonly _tag: "Result" }>
 
+type TurnKind = "prompt" | "reset"
+
 interface Turn {
+  readonly number: number
+  readonly kind: TurnKind
   readonly events: Queue.Queue<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>
   /** Done when the turn has ended, however it ended (result, failure, timeout, exit, close). */
   readonly ended: Deferred.Deferred<void>
   /** The prompt was handed to the CLI's stdin: from here on the turn ends with a result or the process. */
   sent: boolean
+  /** Its end is being recorded, or was: it ends once. */
+  over: boolean
+  readonly startedAt: number
   lastEventAt: number
   sawEvent: boolean
+  firstEventAt: number | undefined
+  result: ResultEvent | undefined
+  /** The `Claude.turn` span, and the tracer it was made with (its children are made with it too). */
+  readonly span: Tracer.Span | undefined
+  readonly tracer: Tracer.Tracer
+  /** `Claude.tool_use` spans of tool calls without a result yet, by tool use id. */
+  readonly tools: Map<string, Tracer.Span>
 }
+
+/** What a turn's `usage` says, and its share of the conversation's cost (when known). */
+interface Spend {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly cacheReadInputTokens: number
+  readonly cacheCreationInputTokens: number
+  readonly costUsd: number | undefined
+  readonly totalCostUsd: number | undefined
+}
+
+const usageCount = (usage: Readonly<Record<string, unknown>> | undefined, key: string): number => {
+  const value = usage?.[key]
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0
+}
+
+const turnsSeries = seriesBy(Metrics.turnsTotal, "outcome", "reason")
+const turnDurationSeries = seriesBy(Metrics.turnDuration, "outcome")
+const inputTokensSeries = seriesBy(Metrics.inputTokensTotal, "model")
+const outputTokensSeries = seriesBy(Metrics.outputTokensTotal, "model")
+const cacheReadSeries = seriesBy(Metrics.cacheReadInputTokensTotal, "model")
+const cacheCreationSeries = seriesBy(Metrics.cacheCreationInputTokensTotal, "model")
+const costSeries = seriesBy(Metrics.costUsdTotal, "model")
+const spawnsSeries = seriesBy(Metrics.spawnsTotal, "kind")
+const spawnFailuresSeries = seriesBy(Metrics.spawnFailuresTotal, "reason")
+const restartsSeries = seriesBy(Metrics.restartsTotal, "reason")
+
+const PROMPT_ATTRIBUTE_CHARS = 8 * 1024
+
+/** A prompt's text for the span: text blocks joined, other blocks by their type, at most 8 KiB. */
+const promptText = (prompt: Protocol.UserContent): string => {
+  const text = typeof prompt === "string"
+    ? prompt
+    : prompt.map((block) => (Protocol.isTextBlock(block) ? block.text : `[${block.type}]`)).join("\n")
+  return text.length > PROMPT_ATTRIBUTE_CHARS ? `${text.slice(0, PROMPT_ATTRIBUTE_CHARS)}…` : text
+}
+
+const promptLength = (prompt: Protocol.UserContent): number =>
+  typeof prompt === "string" ? prompt.length : prompt.length
+
+/** The user frame as the debug log shows it without `tracePrompts`: its size, not its content. */
+const elidedUserMessage = (prompt: Protocol.UserContent) => ({
+  type: "user",
+  message: {
+    role: "user",
+    content: typeof prompt === "string"
+      ? `[prompt left out: ${promptLength(prompt)} characters]`
+      : `[prompt left out: ${promptLength(prompt)} content blocks]`
+  }
+})
 
 /** One CLI process of the session: the first, or a replacement of one that died. */
 interface Generation {
@@ -236,9 +518,28 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
   const startupTimeout = ClaudeOptions.timeout(options, "startup")
   const state = yield* SubscriptionRef.make<State>("Starting")
+  const clock = yield* Clock.Clock
   // Environment additions that options map to (`maxApiRetries`) travel in the spawned options' `env`.
   const spawnOptions: ClaudeOptions.ClaudeOptions = { ...options, env: ClaudeOptions.toEnv(options) }
   const permissionPromptTool = config.canUseTool !== undefined
+  const tracePrompts = config.tracePrompts === true
+  const limits = config.debugLog
+  const frames = new Ring<unknown>(Math.max(0, limits?.frames ?? defaultDebugLogLimits.frames))
+  const history = new Ring<LifecycleEvent>(Math.max(0, limits?.lifecycleEvents ?? defaultDebugLogLimits.lifecycleEvents))
+  const debugFileBytes = Math.max(0, limits?.debugFileBytes ?? defaultDebugLogLimits.debugFileBytes)
+  // Debug mode: one `--debug-file` for every process of the session (the CLI appends to it), in a temp dir
+  // that outlives the processes: it is removed after they are stopped (finalizers run in reverse order).
+  const debugDir = config.debug === true
+    ? yield* Effect.acquireRelease(
+      Effect.sync(() => makeTempDir("effect-claude-code-debug-")),
+      (dir) => (dir === undefined ? Effect.void : Effect.sync(() => removeDir(dir)))
+    )
+    : undefined
+  if (config.debug === true && debugDir === undefined) {
+    return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: "debug: could not create a temp dir for the CLI's debug log" }))
+  }
+  const debugFile = debugDir === undefined ? undefined : `${debugDir}/cli-debug.log`
+  const debugArgs: ReadonlyArray<string> = debugFile === undefined ? [] : [`--debug-file=${debugFile}`]
 
   let sessionId: string | undefined
   let conversation: Conversation = { _tag: "AsConfigured" }
@@ -257,11 +558,83 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   let newest: Generation | undefined
   /** Scopes of processes not yet stopped: closing the session closes them all. */
   const open = new Set<Scope.Closeable>()
+  /** The model of the running (or last) turn, as the CLI reports it. */
+  let model = options.model
+  /**
+   * The conversation's cost (`total_cost_usd`) as the CLI last reported it: a turn's cost is how much it
+   * grew. `undefined` when not known: the first turn of a conversation resumed from elsewhere, whose cost
+   * the CLI did not tell (`get_usage`), has no cost of its own on record.
+   */
+  let conversationCost: number | undefined = options.resume === undefined && options.continue !== true ? 0 : undefined
 
   const context = () => ({ sessionId, turn: turnNumber })
   const fail = (reason: ClaudeError.Reason) => ClaudeError.make(reason, context())
-  const write = (frame: unknown) =>
-    Effect.suspend(() => newest === undefined ? Effect.succeed(false) : newest.proc.write(Protocol.encodeLine(frame)))
+  const now = () => clock.currentTimeMillisUnsafe()
+  const pidNow = () => newest?.proc.pid
+
+  // Logs carry the session: annotated with what it is at the time of the log.
+  const logAnnotations = (): Record<string, unknown> =>
+    sessionId === undefined ? { pid: pidNow(), turn: turnNumber } : { sessionId, pid: pidNow(), turn: turnNumber }
+  const withLogContext = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => Effect.annotateLogs(effect, logAnnotations()))
+
+  // A lifecycle event: into the debug log (at once, in the same step as what it records), and logged (at
+  // Debug, unless it is news: a CLI that died).
+  const remember = (event: LifecycleEvent["event"], detail?: string) => {
+    const entry: LifecycleEvent = { at: now(), event, pid: pidNow(), turn: turnNumber, detail }
+    history.push(entry, entry.at)
+  }
+  const logLifecycle = (event: LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
+    Effect.suspend(() =>
+      Effect.logWithLevel(level)(detail === undefined ? `session: ${event}` : `session: ${event}: ${detail}`).pipe(
+        Effect.annotateLogs(logAnnotations())
+      )
+    )
+  const note = (event: LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
+    Effect.suspend(() => {
+      remember(event, detail)
+      return logLifecycle(event, detail, level)
+    })
+
+  // Frames both ways go into the debug log's ring (a reference and a time: nothing is copied). One frame that
+  // becomes several events (an assistant message with several blocks) is kept once.
+  const IN = 0
+  const OUT = 1
+  const recordFrame = (frame: unknown, direction: number) => {
+    if (frame !== frames.last) frames.push(frame, now(), direction)
+  }
+
+  const write = (frame: unknown, recorded: unknown = frame) =>
+    Effect.suspend(() => {
+      if (newest === undefined) return Effect.succeed(false)
+      recordFrame(recorded, OUT)
+      return newest.proc.write(Protocol.encodeLine(frame))
+    })
+
+  const debugLog: Effect.Effect<DebugLog> = Effect.gen(function*() {
+    const stderr = newest === undefined ? "" : yield* newest.proc.stderrTail
+    const tail = debugFile === undefined ? undefined : readTail(debugFile, debugFileBytes)
+    return {
+      sessionId,
+      state: yield* SubscriptionRef.get(state),
+      pid: pidNow(),
+      turns: turnNumber,
+      restarts,
+      lifecycle: history.toArray((entry) => entry),
+      frames: frames.toArray((frame, at, direction): DebugFrame => ({ at, direction: direction === OUT ? "out" : "in", frame })),
+      stderrTail: redactSecrets(stderr),
+      debugFile,
+      debugFileTail: tail === undefined ? undefined : redactSecrets(tail)
+    }
+  })
+
+  // The error reaches the caller with the debug log as it is now (once: the first to see it attaches it).
+  const attach = (error: ClaudeError.ClaudeError): Effect.Effect<void> =>
+    Effect.suspend(() =>
+      debugLogs.has(error) ? Effect.void : Effect.map(debugLog, (log) => {
+        if (!debugLogs.has(error)) debugLogs.set(error, log)
+      })
+    )
 
   // Hook callbacks are registered in `initialize` under ids we map back to handlers.
   const hookHandlers = new Map<string, HookHandler>()
@@ -278,6 +651,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     const { request: body, request_id: id } = request
     if (isCanUseTool(body) && config.canUseTool !== undefined) {
       return config.canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body }).pipe(
+        Effect.tap((decision) => Effect.annotateCurrentSpan("claude.permission.behavior", decision.behavior)),
         Effect.map((decision) =>
           Protocol.controlSuccess(
             id,
@@ -300,6 +674,38 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   // then its fiber is interrupted, and no answer is written. The fibers are kept by request id; closing
   // the session's scope interrupts those still running, and so does the death of the process that asked.
   const serving = yield* FiberMap.make<string>()
+
+  // The span a control request's span hangs under: the tool call it is about, else the running turn (both
+  // made with the turn's tracer), else the caller's.
+  const underTurn = <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    name: string,
+    attributes: Record<string, unknown>,
+    toolUseId?: string | undefined
+  ): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const turn = current
+      if (turn === undefined) return Effect.withSpan(effect, name, { attributes })
+      const parent = (toolUseId === undefined ? undefined : turn.tools.get(toolUseId)) ?? turn.span
+      return effect.pipe(
+        Effect.withSpan(name, parent === undefined ? { attributes } : { attributes, parent }),
+        Effect.provideService(Tracer.Tracer, turn.tracer)
+      )
+    })
+
+  const controlAttributes = (direction: "incoming" | "outgoing", requestId: string, body: { readonly subtype: string }) => {
+    const attributes: Record<string, unknown> = {
+      "claude.control.subtype": body.subtype,
+      "claude.control.direction": direction,
+      "claude.control.request_id": requestId
+    }
+    if (isCanUseTool(body)) {
+      attributes["claude.tool.name"] = body.tool_name
+      if (body.tool_use_id !== undefined) attributes["claude.tool.use_id"] = body.tool_use_id
+    }
+    return attributes
+  }
+
   const serve = (request: Protocol.ControlRequest) =>
     FiberMap.run(
       serving,
@@ -323,6 +729,15 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
             hostBusy--
             if (current !== undefined) current.lastEventAt = now
           })
+      ).pipe(
+        (served) =>
+          underTurn(
+            served,
+            "Claude.control_request",
+            controlAttributes("incoming", request.request_id, request.request),
+            isCanUseTool(request.request) ? request.request.tool_use_id : undefined
+          ),
+        withLogContext
       )
     )
 
@@ -339,12 +754,84 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   // they may have to wait on, or whose scope they close).
   const background = yield* FiberSet.make()
 
+  // What a turn's result says it used; its cost is how much the conversation's cost grew (a conversation
+  // whose cost went down was reset by `/clear`: it starts again from 0).
+  const spendOf = (result: ResultEvent | undefined): Spend => {
+    const usage = result?.usage
+    const total = result?.costUsd
+    let costUsd: number | undefined
+    if (total !== undefined) {
+      costUsd = conversationCost === undefined ? undefined : total >= conversationCost ? total - conversationCost : total
+      conversationCost = total
+    }
+    return {
+      inputTokens: usageCount(usage, "input_tokens"),
+      outputTokens: usageCount(usage, "output_tokens"),
+      cacheReadInputTokens: usageCount(usage, "cache_read_input_tokens"),
+      cacheCreationInputTokens: usageCount(usage, "cache_creation_input_tokens"),
+      costUsd,
+      totalCostUsd: total
+    }
+  }
+
+  // The one place a turn's metrics are recorded, and its span annotated: when it ends, however it ends.
+  const recordTurn = (turn: Turn, error: ClaudeError.ClaudeError | undefined) =>
+    Effect.gen(function*() {
+      const endedAt = now()
+      const spend = spendOf(turn.result)
+      const outcome = error === undefined && turn.result !== undefined ? "success" : "failure"
+      const reason = error !== undefined ? error.reason._tag : turn.result !== undefined ? "none" : "Interrupted"
+      const modelName = model ?? "unknown"
+      const span = turn.span
+      if (span !== undefined) {
+        if (sessionId !== undefined) span.attribute("claude.session_id", sessionId)
+        if (model !== undefined) span.attribute("claude.model", model)
+        span.attribute("claude.outcome", outcome)
+        if (outcome === "failure") span.attribute("claude.reason", reason)
+        span.attribute("claude.input_tokens", spend.inputTokens)
+        span.attribute("claude.output_tokens", spend.outputTokens)
+        span.attribute("claude.cache_read_input_tokens", spend.cacheReadInputTokens)
+        span.attribute("claude.cache_creation_input_tokens", spend.cacheCreationInputTokens)
+        if (spend.costUsd !== undefined) span.attribute("claude.cost_usd", spend.costUsd)
+        if (spend.totalCostUsd !== undefined) span.attribute("claude.total_cost_usd", spend.totalCostUsd)
+        if (turn.result?.numTurns !== undefined) span.attribute("claude.num_turns", turn.result.numTurns)
+        if (turn.result?.durationApiMs !== undefined) span.attribute("claude.duration_api_ms", turn.result.durationApiMs)
+      }
+      // Tool calls still open end with the turn.
+      if (turn.tools.size > 0) {
+        const endTime = yield* Clock.currentTimeNanos
+        const exit = error === undefined ? Exit.void : Exit.fail(error)
+        for (const toolSpan of turn.tools.values()) toolSpan.end(endTime, exit)
+        turn.tools.clear()
+      }
+      yield* note("turnEnded", outcome === "success" ? "success" : `failure: ${reason}`)
+      // `/clear` is bookkeeping, not a turn of a conversation; its result resets the conversation's cost.
+      if (turn.kind === "reset") return
+      yield* Metric.update(turnsSeries(outcome, reason), 1)
+      yield* Metric.update(turnDurationSeries(outcome), (endedAt - turn.startedAt) / 1000)
+      if (turn.firstEventAt !== undefined) {
+        yield* Metric.update(Metrics.timeToFirstEvent, (turn.firstEventAt - turn.startedAt) / 1000)
+      }
+      if (spend.inputTokens > 0) yield* Metric.update(inputTokensSeries(modelName), spend.inputTokens)
+      if (spend.outputTokens > 0) yield* Metric.update(outputTokensSeries(modelName), spend.outputTokens)
+      if (spend.cacheReadInputTokens > 0) yield* Metric.update(cacheReadSeries(modelName), spend.cacheReadInputTokens)
+      if (spend.cacheCreationInputTokens > 0) {
+        yield* Metric.update(cacheCreationSeries(modelName), spend.cacheCreationInputTokens)
+      }
+      if (spend.costUsd !== undefined && spend.costUsd > 0) yield* Metric.update(costSeries(modelName), spend.costUsd)
+    })
+
+  // Ends a turn once: whoever gets here first (the result, a failure, a timeout, the process's death, the
+  // session closing) records it and ends its stream.
   const endTurn = (turn: Turn, outcome: ClaudeError.ClaudeError | undefined) =>
     Effect.suspend(() => {
       if (current === turn) current = undefined
-      return Effect.andThen(
-        outcome === undefined ? Queue.end(turn.events) : Queue.fail(turn.events, outcome),
-        Deferred.done(turn.ended, Exit.void)
+      if (turn.over) return Effect.void
+      turn.over = true
+      return recordTurn(turn, outcome).pipe(
+        Effect.andThen(outcome === undefined ? Queue.end(turn.events) : Queue.fail(turn.events, outcome)),
+        Effect.andThen(Deferred.done(turn.ended, Exit.void)),
+        Effect.uninterruptible
       )
     })
 
@@ -364,6 +851,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       yield* SubscriptionRef.set(state, "Closed")
+      yield* note("closed")
       const error = fail(new ClaudeError.Interrupted({}))
       if (current !== undefined) yield* endTurn(current, error)
       yield* failPending(error)
@@ -371,13 +859,14 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   )
 
   // A control request of ours, answered within `deadline` or failed with a Timeout of that `kind`.
-  const control = Effect.fnUntraced(function*(
+  const sendControl = Effect.fnUntraced(function*(
     subtype: string,
     payload: Readonly<Record<string, unknown>> | undefined,
     deadline: Duration.Duration,
     kind: ClaudeError.TimeoutKind
   ) {
     const id = `req_${++nextRequest}`
+    yield* Effect.annotateCurrentSpan("claude.control.request_id", id)
     const deferred = yield* Deferred.make<unknown, ClaudeError.ClaudeError>()
     pending.set(id, deferred)
     const written = yield* write(Protocol.controlRequest(id, { ...payload, subtype }))
@@ -396,6 +885,16 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       })
     )
   })
+  const control = (
+    subtype: string,
+    payload: Readonly<Record<string, unknown>> | undefined,
+    deadline: Duration.Duration,
+    kind: ClaudeError.TimeoutKind
+  ) =>
+    underTurn(sendControl(subtype, payload, deadline, kind), "Claude.control_request", {
+      "claude.control.subtype": subtype,
+      "claude.control.direction": "outgoing"
+    }).pipe(withLogContext)
 
   const request = Effect.fn("Session.request")(function*(
     subtype: string,
@@ -408,12 +907,16 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   // process has exited) before this returns. Uninterruptible, so that a caller who gives up half-way
   // (a turn's consumer closing its stream, which interrupts the watchdog) cannot abandon the ladder
   // and leave a hung process running until the session's scope closes.
-  const stop = Effect.uninterruptible(
-    Effect.andThen(
-      SubscriptionRef.set(state, "Failed"),
-      Effect.suspend(() => (newest === undefined ? Effect.void : newest.proc.shutdown))
-    )
-  )
+  const stop = (why: string) =>
+    Effect.uninterruptible(
+      Effect.andThen(
+        SubscriptionRef.set(state, "Failed"),
+        Effect.andThen(
+          note("stopped", why),
+          Effect.suspend(() => (newest === undefined ? Effect.void : newest.proc.shutdown))
+        )
+      )
+    ).pipe(withLogContext)
 
   // F12: the CLI retries a refused credential for minutes. The turn was detached from the reader (it gets
   // no more frames); the CLI is told to stop the turn (the interrupt also cuts its wait before the next
@@ -424,7 +927,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     Effect.gen(function*() {
       yield* SubscriptionRef.set(state, "Failed")
       yield* Effect.ignore(control("interrupt", undefined, controlTimeout, "control"))
-      yield* stop
+      yield* stop(`fail-fast: ${reason._tag}`)
       yield* endTurn(turn, fail(reason))
     }).pipe(
       Effect.uninterruptible,
@@ -432,12 +935,16 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     )
 
   const route = (event: ClaudeEvent): Effect.Effect<void> => {
+    recordFrame("frame" in event ? event.frame : event, IN)
     const turn = current
     const deliver = turn === undefined
       ? Effect.void
       : Effect.flatMap(Clock.currentTimeMillis, (now) => {
         turn.lastEventAt = now
-        turn.sawEvent = true
+        if (!turn.sawEvent) {
+          turn.sawEvent = true
+          turn.firstEventAt = now
+        }
         return Queue.offer(turn.events, event)
       })
     switch (event._tag) {
@@ -464,7 +971,38 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       case "SessionStarted":
         sessionId = event.sessionId
         conversation = { _tag: "Resume", sessionId: event.sessionId }
+        if (event.model !== undefined) model = event.model
+        if (turn?.span !== undefined) {
+          turn.span.attribute("claude.session_id", event.sessionId)
+          if (event.model !== undefined) turn.span.attribute("claude.model", event.model)
+        }
         return deliver
+      case "ToolUse": {
+        const span = turn?.span
+        if (turn === undefined || span === undefined) return deliver
+        // A subagent's tool calls nest under the tool call that started the subagent.
+        const parent = (event.parentToolUseId === null ? undefined : turn.tools.get(event.parentToolUseId)) ?? span
+        return Effect.makeSpan("Claude.tool_use", {
+          parent,
+          attributes: { "claude.tool.name": event.name, "claude.tool.use_id": event.id }
+        }).pipe(
+          Effect.provideService(Tracer.Tracer, turn.tracer),
+          Effect.flatMap((toolSpan) => {
+            turn.tools.set(event.id, toolSpan)
+            return deliver
+          })
+        )
+      }
+      case "ToolResult": {
+        const toolSpan = turn?.tools.get(event.toolUseId)
+        if (turn === undefined || toolSpan === undefined) return deliver
+        turn.tools.delete(event.toolUseId)
+        toolSpan.attribute("claude.tool.is_error", event.isError)
+        return Effect.flatMap(Clock.currentTimeNanos, (endTime) => {
+          toolSpan.end(endTime, Exit.void)
+          return deliver
+        })
+      }
       case "ApiRetry": {
         apiRetries.push(event.frame)
         const refused = TurnOutcome.fromApiRetry(event.frame)
@@ -477,6 +1015,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         sessionId = event.sessionId
         conversation = { _tag: "Resume", sessionId: event.sessionId }
         if (turn === undefined) return Effect.void
+        turn.result = event
         // Idle first, then the result and the end of the stream: whoever the end of the stream wakes up
         // (`ask` returning, a pool taking the session back) finds the session ready for the next turn.
         current = undefined
@@ -511,30 +1050,45 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       const error = fail(reason)
       // Control requests of the dead process are nobody's to answer now.
       yield* FiberMap.clear(serving)
-      const recover = yield* lifecycle.withPermits(1)(Effect.suspend(() => {
+      // "expected": still starting (the launcher sees `initialize` fail, and decides), or stopped on purpose,
+      // or closing; else it died in use, and is replaced ("recover") unless crash recovery is off ("failed").
+      const fate = yield* lifecycle.withPermits(1)(Effect.suspend(() => {
         generation.dead = true
-        // Still starting: the launcher sees `initialize` fail, and decides.
-        if (!generation.ready) return Effect.succeed(false)
-        // In use (not stopped on purpose, not closing): replaced, unless crash recovery is off.
-        return SubscriptionRef.modify(state, (now): readonly [boolean, State] => {
-          if (now !== "Idle" && now !== "Running") return [false, now]
-          return restart.maxRestarts > 0 ? [true, "Starting"] : [false, "Failed"]
+        if (!generation.ready) return Effect.succeed("expected" as const)
+        return SubscriptionRef.modify(state, (now): readonly ["expected" | "recover" | "failed", State] => {
+          if (now !== "Idle" && now !== "Running") return ["expected", now]
+          return restart.maxRestarts > 0 ? ["recover", "Starting"] : ["failed", "Failed"]
         })
       }))
+      if (fate === "recover") {
+        yield* note("died", `${reason.message}; starting a replacement that resumes the conversation`, "Warn")
+      } else if (fate === "failed") {
+        yield* note("died", reason.message)
+      }
       // Starting (or Failed) first, then the turn's failure: whoever it wakes up (a pool taking the session
       // back) does not find it Idle.
       if (current !== undefined) yield* endTurn(current, error)
       yield* failPending(error)
-      if (recover) {
-        yield* Effect.logWarning(`the CLI died (${reason.message}); starting a replacement that resumes the conversation`)
+      if (fate === "recover") {
         // Started on its own fiber, once this reader is done: the replacement closes this reader's scope.
         yield* FiberSet.run(background, respawn(generation, reason), { startImmediately: false })
       }
-    })
+    }).pipe(withLogContext)
+
+  // What the CLI says a resumed conversation has cost so far (`get_usage`), if it says.
+  const restoredCost = (response: unknown): Option.Option<number> => {
+    if (!Predicate.isObject(response) || !("session" in response)) return Option.none()
+    const session = response.session
+    if (!Predicate.isObject(session) || !("total_cost_usd" in session)) return Option.none()
+    return typeof session.total_cost_usd === "number" ? Option.some(session.total_cost_usd) : Option.none()
+  }
 
   // Spawns a process (in a scope of its own), starts its reader, and sends `initialize`, bounded by the
   // start-up deadline. A process that fails to start is stopped (its scope closed) before this fails.
-  const launch = (launchWith: ClaudeOptions.ClaudeOptions): Effect.Effect<Generation, ClaudeError.ClaudeError> =>
+  const launch = (
+    launchWith: ClaudeOptions.ClaudeOptions,
+    kind: "initial" | "restart"
+  ): Effect.Effect<Generation, ClaudeError.ClaudeError> =>
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
@@ -542,10 +1096,12 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         const started = yield* Effect.exit(restore(Effect.gen(function*() {
           const proc = yield* processes.spawn({
             options: launchWith,
-            args: ClaudeOptions.toArgs(launchWith, { permissionPromptTool })
+            args: [...ClaudeOptions.toArgs(launchWith, { permissionPromptTool }), ...debugArgs]
           }).pipe(Scope.provide(scope))
           const generation: Generation = { proc, scope, ready: false, dead: false }
           newest = generation
+          yield* Metric.update(spawnsSeries(kind), 1)
+          yield* note("spawned", kind)
           // The reader: every stdout byte goes through the StreamHandler; when stdout ends, the process
           // is gone.
           yield* proc.stdout.pipe(
@@ -563,15 +1119,29 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
             startupTimeout,
             "startup"
           ).pipe(Effect.withSpan("Session.initialize"))
+          // A resumed conversation's cost so far is the CLI's starting point: the next result's
+          // `total_cost_usd` includes it. Without an answer, a replacement keeps what this session last saw
+          // of the conversation; a conversation resumed from elsewhere has no cost on record for its first
+          // turn here.
+          if (launchWith.resume !== undefined || launchWith.continue === true) {
+            const usage = yield* Effect.option(control("get_usage", undefined, controlTimeout, "control"))
+            const restored = Option.flatMap(usage, restoredCost)
+            if (Option.isSome(restored)) conversationCost = restored.value
+          }
           return generation
         })))
         if (Exit.isFailure(started)) {
+          const error = Cause.findErrorOption(started.cause)
+          if (Option.isSome(error)) {
+            yield* Metric.update(spawnFailuresSeries(error.value.reason._tag), 1)
+            yield* note("spawnFailed", error.value.reason._tag)
+          }
           yield* closeGeneration(scope)
           return yield* Effect.failCause(started.cause)
         }
         return started.value
       })
-    )
+    ).pipe(withLogContext)
 
   const closeGeneration = (scope: Scope.Closeable) =>
     Effect.andThen(Scope.close(scope, Exit.void), Effect.sync(() => open.delete(scope)))
@@ -586,9 +1156,10 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         if (now !== "Starting") return [false, now]
         generation.ready = true
         livePid = generation.proc.pid
+        remember("ready")
         return [true, "Idle"]
       })
-    ))
+    )).pipe(Effect.tap((ready) => (ready ? logLifecycle("ready") : Effect.void)))
 
   // Replaces a process that died, within the restart intensity: at most `maxRestarts` replacements in any
   // `window`, counted on the Clock; a replacement that fails to start counts too. Past the limit, or when
@@ -603,29 +1174,37 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         while (restartedAt.length > 0 && now - (restartedAt[0] ?? now) >= restart.windowMs) restartedAt.shift()
         if (restartedAt.length >= restart.maxRestarts) {
           yield* SubscriptionRef.update(state, (s): State => (s === "Starting" ? "Failed" : s))
-          return yield* Effect.logWarning(
+          return yield* note(
+            "failed",
             `the CLI died ${restartedAt.length + 1} times within ${restart.windowMs} ms (last: ${reason._tag}); ` +
-              "the session is Failed"
+              "the session is Failed",
+            "Warn"
           )
         }
         restartedAt.push(now)
         restarts++
-        const launched = yield* Effect.exit(launch(launchOptions()))
+        yield* Metric.update(restartsSeries(reason._tag), 1)
+        yield* note("restarting", reason._tag)
+        const launched = yield* Effect.exit(launch(launchOptions(), "restart"))
         if (Exit.isSuccess(launched)) {
           if (yield* declareReady(launched.value)) return
           // Died while starting, or no longer wanted: stop it; the state decides whether to try again.
           yield* closeGeneration(launched.value.scope)
         } else {
-          yield* Effect.logWarning("a replacement CLI failed to start", launched.cause)
+          yield* Effect.logWarning("a replacement CLI failed to start", launched.cause).pipe(withLogContext)
         }
       }
     }).pipe(Effect.withSpan("Session.respawn", { attributes: { reason: reason._tag } }))
 
-  const first = yield* launch(spawnOptions).pipe(Effect.tapError(() => SubscriptionRef.set(state, "Failed")))
+  const first = yield* launch(spawnOptions, "initial").pipe(
+    Effect.tapError((error) => Effect.andThen(SubscriptionRef.set(state, "Failed"), attach(error)))
+  )
   if (!(yield* declareReady(first))) {
     yield* SubscriptionRef.set(state, "Failed")
     yield* closeGeneration(first.scope)
-    return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the CLI exited during start-up" })))
+    const error = fail(new ClaudeError.ProtocolError({ detail: "the CLI exited during start-up" }))
+    yield* attach(error)
+    return yield* Effect.fail(error)
   }
 
   // A stalled turn fails with Timeout and takes the process down with it: it is never reused. The
@@ -639,7 +1218,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       if (current !== turn) return Effect.void
       const error = fail(new ClaudeError.Timeout({ kind, durationMs }))
       current = undefined
-      return Effect.andThen(stop, endTurn(turn, error))
+      return Effect.andThen(stop(`${kind} timeout`), endTurn(turn, error))
     }).pipe(Effect.uninterruptible)
 
   const watch = (turn: Turn, startedAt: number) =>
@@ -680,7 +1259,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         Effect.andThen(Deferred.await(turn.ended)),
         Effect.timeoutOption(controlTimeout),
         Effect.ignore,
-        Effect.andThen(Effect.suspend(() => (current === turn ? stop : Effect.void))),
+        Effect.andThen(Effect.suspend(() => (current === turn ? stop("an abandoned turn did not end") : Effect.void))),
         Effect.withSpan("Session.abandonTurn")
       )
     })
@@ -708,7 +1287,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
 
   const turns = yield* Semaphore.make(1)
 
-  const send = (prompt: Protocol.UserContent): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError> =>
+  const sendTurn = (prompt: Protocol.UserContent, kind: TurnKind): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError> =>
     Effect.gen(function*() {
       yield* Effect.acquireRelease(turns.take(1), () => turns.release(1))
       const now = yield* settled
@@ -718,44 +1297,83 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       const events = yield* Queue.unbounded<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>()
       const ended = yield* Deferred.make<void>()
       const startedAt = yield* Clock.currentTimeMillis
-      const turn: Turn = { events, ended, sent: false, lastEventAt: startedAt, sawEvent: false }
+      // The `Claude.turn` span this runs in; the turn's tool calls and control requests become its children.
+      const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+      const turn: Turn = {
+        number: turnNumber + 1,
+        kind,
+        events,
+        ended,
+        sent: false,
+        over: false,
+        startedAt,
+        lastEventAt: startedAt,
+        sawEvent: false,
+        firstEventAt: undefined,
+        result: undefined,
+        span,
+        tracer: yield* Tracer.Tracer,
+        tools: new Map()
+      }
+      if (span !== undefined) {
+        span.attribute("claude.turn", turn.number)
+        span.attribute("claude.turn.kind", kind)
+        if (livePid !== 0) span.attribute("claude.pid", livePid)
+        if (sessionId !== undefined) span.attribute("claude.session_id", sessionId)
+        if (model !== undefined) span.attribute("claude.model", model)
+        if (tracePrompts) span.attribute("claude.prompt", promptText(prompt))
+      }
       // Runs after the watchdog is stopped and before the turn permit is released (finalizers run in reverse).
       yield* Effect.addFinalizer(() => abandon(turn))
       current = turn
-      turnNumber++
+      turnNumber = turn.number
       apiRetries.length = 0
       yield* SubscriptionRef.set(state, "Running")
-      yield* write(Protocol.userMessage(prompt))
+      yield* note("turnStarted", kind === "reset" ? "/clear" : undefined)
+      const message = Protocol.userMessage(prompt)
+      yield* write(message, tracePrompts ? message : elidedUserMessage(prompt))
       turn.sent = true
       const watchdog = yield* Effect.forkScoped(watch(turn, startedAt))
       yield* Effect.addFinalizer(() => Fiber.interrupt(watchdog))
       return Stream.fromQueue(events)
-    }).pipe(Stream.unwrap, Stream.withSpan("Session.send"))
-
-  const ask = (prompt: Protocol.UserContent) =>
-    send(prompt).pipe(
-      Stream.runFold((): ResultEvent | undefined => undefined, (last, event) => event._tag === "Result" ? event : last),
-      Effect.flatMap((result) =>
-        result === undefined
-          ? Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" })))
-          : Effect.succeed(result)
-      )
+    }).pipe(
+      withLogContext,
+      Stream.unwrap,
+      Stream.tapError(attach),
+      Stream.withSpan("Claude.turn")
     )
+
+  const send = (prompt: Protocol.UserContent) => sendTurn(prompt, "prompt")
+
+  const ask = Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
+    const result = yield* send(prompt).pipe(
+      Stream.runFold((): ResultEvent | undefined => undefined, (last, event) => event._tag === "Result" ? event : last)
+    )
+    if (result !== undefined) return result
+    const error = fail(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" }))
+    yield* attach(error)
+    return yield* Effect.fail(error)
+  })
 
   const reset = Effect.gen(function*() {
     const before = sessionId
-    const events = yield* Stream.runCollect(send("/clear"))
+    const events = yield* Stream.runCollect(sendTurn("/clear", "reset"))
     const result = events.findLast((event) => event._tag === "Result")
     const confirmed = events.some((event) => event._tag === "ConversationReset") &&
       result?._tag === "Result" && result.sessionId !== before
     if (!confirmed || result?._tag !== "Result") {
-      yield* stop
-      return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" })))
+      yield* stop("the /clear reset was not confirmed")
+      const error = fail(new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" }))
+      yield* attach(error)
+      return yield* Effect.fail(error)
     }
     // The new conversation has had no turn: a replacement process starts a new one rather than resume it.
     conversation = { _tag: "Fresh" }
     return result.sessionId
   }).pipe(Effect.withSpan("Session.reset"))
+
+  const requestWithLog = (subtype: string, payload?: Readonly<Record<string, unknown>>) =>
+    Effect.tapError(request(subtype, payload), attach)
 
   return {
     state,
@@ -767,9 +1385,14 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     send,
     ask,
     reset,
-    interrupt: Effect.asVoid(request("interrupt")),
-    setModel: (model: string | undefined) => Effect.asVoid(request("set_model", model === undefined ? {} : { model })),
-    setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.asVoid(request("set_permission_mode", { mode })),
-    request
+    interrupt: Effect.asVoid(requestWithLog("interrupt")).pipe(Effect.withSpan("Session.interrupt")),
+    setModel: Effect.fn("Session.setModel")(function*(model: string | undefined) {
+      yield* requestWithLog("set_model", model === undefined ? {} : { model })
+    }),
+    setPermissionMode: Effect.fn("Session.setPermissionMode")(function*(mode: ClaudeOptions.PermissionMode) {
+      yield* requestWithLog("set_permission_mode", { mode })
+    }),
+    request: requestWithLog,
+    debugLog
   } satisfies Session
 })

@@ -35,11 +35,30 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Deferred, Duration, Effect, Exit, FiberSet, Layer, Option, Predicate, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Metric,
+  Option,
+  Predicate,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
+import { seriesBy } from "./internal/metricSeries.ts"
+import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
@@ -143,6 +162,34 @@ export class SessionPool extends Context.Service<SessionPool, {
 }>()("effect-claude-code/SessionPool") {}
 
 type Status = "starting" | "idle" | "parked" | "busy" | "resetting"
+
+const sessionsIn = seriesBy(Metrics.poolSessions, "state")
+const waitedFor = seriesBy(Metrics.poolWait, "outcome")
+
+/**
+ * The pool's processes. Each one is counted in `claude_pool_sessions` under its status while it is in the
+ * set (its status changes move it, see `newEntry`): adding, removing and clearing keep the gauge right
+ * wherever they happen. The gauge is moved by deltas, so several pools add up.
+ */
+class Entries extends Set<Entry> {
+  readonly count: (status: Status, delta: number) => void
+  constructor(count: (status: Status, delta: number) => void) {
+    super()
+    this.count = count
+  }
+  override add(entry: Entry): this {
+    if (!this.has(entry)) this.count(entry.status, 1)
+    return super.add(entry)
+  }
+  override delete(entry: Entry): boolean {
+    if (this.has(entry)) this.count(entry.status, -1)
+    return super.delete(entry)
+  }
+  override clear(): void {
+    for (const entry of this) this.count(entry.status, -1)
+    super.clear()
+  }
+}
 
 interface Handlers {
   readonly canUseTool: Session.Config["canUseTool"]
@@ -297,7 +344,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const drainGrace = Duration.fromInputUnsafe(settings.drainGrace ?? Duration.seconds(10))
   const sampleRss = settings.sampleRss ?? rssFromProc
 
-  const entries = new Set<Entry>()
+  // The gauge of processes by status is moved synchronously, where the pool's state changes.
+  const metricsContext = yield* Effect.context<never>()
+  const entries = new Entries((status, delta) => sessionsIn(status).modifyUnsafe(delta, metricsContext))
   // Scopes of processes still to be closed, retired ones included: the drain waits for all.
   const open = new Set<Scope.Closeable>()
   const waiters: Array<Waiter> = []
@@ -320,10 +369,20 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const ready = (status: Status) => status === "idle" || status === "parked"
 
   const newEntry = (key: string): Entry => {
+    let status: Status = "starting"
     const entry: Entry = {
       key,
       createdAt: now(),
-      status: "starting",
+      get status() {
+        return status
+      },
+      set status(next: Status) {
+        if (next !== status && entries.has(entry)) {
+          entries.count(status, -1)
+          entries.count(next, 1)
+        }
+        status = next
+      },
       session: undefined,
       scope: undefined,
       turns: 0,
@@ -677,11 +736,24 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       return Effect.all(started, { discard: true })
     })
 
+  // How long an acquisition waited: about nothing for a warm spare, longer for a spawn, a recycle or the queue.
+  const timed = (request: Request) =>
+    Effect.suspend(() => {
+      const startedAt = now()
+      return obtain(request).pipe(
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit) || Cause.hasFails(exit.cause)
+            ? Metric.update(waitedFor(Exit.isSuccess(exit) ? "acquired" : "failed"), (now() - startedAt) / 1000)
+            : Effect.void
+        )
+      )
+    })
+
   const acquire = Effect.fn("SessionPool.acquire")(function*(config: LeaseConfig = {}) {
     const request = yield* requestOf(config)
     yield* Effect.annotateCurrentSpan({ key: request.key })
     const session = yield* Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(obtain(request)), ({ entry, session }) => {
+      Effect.flatMap(restore(timed(request)), ({ entry, session }) => {
         entry.status = "busy"
         entry.handlers = { canUseTool: config.canUseTool, hooks: config.hooks }
         const lease: Lease = { released: false, mutated: false, turns: 0 }

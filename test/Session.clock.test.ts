@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
-import type * as Session from "../src/Session.ts"
+import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import type * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
@@ -914,4 +914,191 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
         turns: [{ text: "at last", apiRetries: [{ errorStatus: 529, delay: "1 second" }, { errorStatus: 529, delay: "2 seconds" }] }]
       }))
     ))
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// Debug log and logs (issue 5)
+// ---------------------------------------------------------------------------------------------------------
+
+const lifecycleOf = (log: Session.DebugLog) => log.lifecycle.map((e) => (e.detail === undefined ? e.event : `${e.event}: ${e.detail}`))
+
+describe("Session debug log (TestClock)", () => {
+  it.effect("lifecycle with Clock timestamps, the last frames both ways (prompts left out), the stderr tail", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick }, debugLog: { frames: 6 } })
+      const fiber = yield* Effect.forkChild(session.ask("the secret plan"))
+      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1)))
+      yield* TestClock.adjust("2 seconds")
+      const result = yield* Fiber.join(fiber)
+      const log = yield* session.debugLog
+
+      assert.strictEqual(log.sessionId, result.sessionId)
+      assert.strictEqual(log.state, "Idle")
+      assert.strictEqual(log.pid, session.pid)
+      assert.strictEqual(log.turns, 1)
+      assert.deepStrictEqual(lifecycleOf(log), ["spawned: initial", "ready", "turnStarted", "turnEnded: success"])
+      const at = (event: string) => log.lifecycle.find((e) => e.event === event)?.at
+      assert.strictEqual(at("spawned"), 0, "the TestClock's epoch")
+      assert.strictEqual((at("turnEnded") ?? 0) - (at("turnStarted") ?? 0), 2000, "timestamps are the Clock's")
+      assert.isTrue(log.lifecycle.every((e) => e.pid === session.pid))
+
+      // The ring keeps the last 6 frames: the turn's, oldest first, ending with the result.
+      assert.strictEqual(log.frames.length, 6)
+      const types = log.frames.map((f) => `${f.direction}:${Predicate.isObject(f.frame) ? String(f.frame["type"]) : "?"}`)
+      assert.strictEqual(types.at(-1), "in:result")
+      assert.include(types, "out:user")
+      assert.include(types, "in:system")
+      assert.isTrue(log.frames.every((f, i) => i === 0 || f.at >= (log.frames[i - 1]?.at ?? 0)))
+      // The prompt is left out of the log (no tracePrompts).
+      assert.notInclude(JSON.stringify(log), "the secret plan")
+      const sent = log.frames.find((f) => f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user")
+      assert.include(JSON.stringify(sent), "prompt left out: 15 characters")
+      assert.strictEqual(log.stderrTail, "fake-cli: starting up, key sk-ant-[REDACTED]\n", "credential-shaped text is redacted")
+      assert.isUndefined(log.debugFile)
+      assert.isUndefined(log.debugFileTail)
+
+      const text = Session.formatDebugLog(log)
+      assert.match(text, /^session .+: Idle, pid \d+, 1 turns, 0 restarts/)
+      assert.include(text, "1970-01-01T00:00:00.000Z spawned")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ stderr: "fake-cli: starting up, key sk-ant-api03-NOTREAL0123456789", turns: [{ delay: "2 seconds", text: "on it" }] }))
+    ))
+
+  it.effect("tracePrompts keeps the prompt in the log's frames", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick }, tracePrompts: true })
+      yield* session.ask("the open plan")
+      const log = yield* session.debugLog
+      const sent = log.frames.find((f) => f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user")
+      assert.include(JSON.stringify(sent?.frame), "the open plan")
+    }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
+
+  it.effect("a turn's error carries the debug log as it was (Session.debugLogOf), never in its message", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: { idle: 5000, ...quick } } })
+      const { fiber: turn } = yield* startTurn(session, "go")
+      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.hung)))
+      const error = failureOf(yield* joinAdjusting(turn, "the turn"))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      const log = Session.debugLogOf(error)
+      assert.isTrue(Option.isSome(log))
+      if (Option.isNone(log)) return
+      assert.deepStrictEqual(lifecycleOf(log.value), [
+        "spawned: initial",
+        "ready",
+        "turnStarted",
+        "stopped: idle timeout",
+        "turnEnded: failure: Timeout"
+      ])
+      assert.strictEqual(log.value.state, "Failed")
+      assert.include(log.value.stderrTail, "fake-cli: hanging (simulated)")
+      const lastIn = log.value.frames.filter((f) => f.direction === "in").at(-1)
+      assert.strictEqual(Predicate.isObject(lastIn?.frame) ? lastIn.frame["type"] : undefined, "assistant", "the last frame before the stall")
+      // Not in the message, nor in the encoded error.
+      assert.notInclude(error.message, "fake-cli")
+      assert.notInclude(JSON.stringify(error), "fake-cli")
+      // A turn refused afterwards (the session is Failed) says why, in its log.
+      const refused = failureOf(yield* Effect.exit(session.ask("again")))
+      assert.strictEqual(refused.reason._tag, "ProtocolError")
+      assert.include(Option.map(Session.debugLogOf(refused), lifecycleOf).pipe(Option.getOrElse(() => [])), "stopped: idle timeout")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [{ text: "half a reply", hang: "midTurn" }] }))
+    ))
+
+  it.effect("a session that fails to start: its error has the log (spawnFailed, the stderr tail)", () =>
+    Effect.gen(function*() {
+      const starting = yield* Effect.forkChild(Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 3000 } } })))
+      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.kind === "session")))
+      const error = failureOf(yield* joinAdjusting(starting, "the start-up"))
+      const log = Option.getOrUndefined(Session.debugLogOf(error))
+      assert.deepStrictEqual(log === undefined ? [] : lifecycleOf(log), ["spawned: initial", "spawnFailed: Timeout"])
+      assert.include(log?.stderrTail, "fake-cli: banner")
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ hangBeforeInit: true, stderr: "fake-cli: banner" }))
+    ))
+
+  it.effect("a crash and its replacement are in the lifecycle", () =>
+    Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      yield* session.ask("one")
+      yield* Effect.exit(session.ask("two"))
+      yield* stateBecomes(session, "Idle")
+      const log = yield* session.debugLog
+      assert.deepStrictEqual(lifecycleOf(log).map((line) => line.replace(/:.*$/, "")), [
+        "spawned",
+        "ready",
+        "turnStarted",
+        "turnEnded",
+        "turnStarted",
+        "died",
+        "turnEnded",
+        "restarting",
+        "spawned",
+        "ready"
+      ])
+      assert.include(lifecycleOf(log), "restarting: ProcessCrashed")
+      assert.include(lifecycleOf(log), "spawned: restart")
+      assert.strictEqual(log.restarts, 1)
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [{}, crashTurn, {}] }))
+    ))
+
+  const capturingLogger = (lines: Array<unknown>) =>
+    Logger.layer([Logger.make((options) => lines.push({ level: options.logLevel, message: options.message, annotations: options.fiber.getRef(References.CurrentLogAnnotations) }))])
+
+  it.effect("logs: nothing at the default level for a routine session", () => {
+    const lines: Array<unknown> = []
+    return Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      yield* session.ask("one")
+      yield* session.reset
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({})),
+      Effect.provide(capturingLogger(lines)),
+      Effect.andThen(Effect.sync(() => assert.deepStrictEqual(lines, [])))
+    )
+  })
+
+  it.effect("logs: the lifecycle at Debug, annotated with the session id, pid and turn", () => {
+    const lines: Array<{ level: string; message: unknown; annotations: Record<string, unknown> }> = []
+    return Effect.gen(function*() {
+      const session = yield* Claude.session({ options: { executable, timeouts: quick } })
+      const result = yield* session.ask("one")
+      return { result, pid: session.pid }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({})),
+      Effect.provide(Layer.merge(
+        Logger.layer([Logger.make((options) =>
+          lines.push({
+            level: options.logLevel,
+            message: options.message,
+            annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
+          })
+        )]),
+        Layer.succeed(References.MinimumLogLevel, "Debug")
+      )),
+      Effect.map(({ result, pid }) => {
+        const ours = lines.filter((l) => String(l.message).startsWith("session: "))
+        assert.deepStrictEqual(ours.map((l) => [l.level, String(l.message)]), [
+          ["Debug", "session: spawned: initial"],
+          ["Debug", "session: ready"],
+          ["Debug", "session: turnStarted"],
+          ["Debug", "session: turnEnded: success"],
+          ["Debug", "session: closed"]
+        ])
+        assert.deepStrictEqual(ours[3]?.annotations, { sessionId: result.sessionId, pid, turn: 1 })
+        assert.deepStrictEqual(ours[0]?.annotations, { pid, turn: 0 }, "no session id before the first turn")
+      })
+    )
+  })
 })
