@@ -36,23 +36,25 @@ const offlineOptions = Effect.gen(function*() {
 
 // The metrics summary: every `claude_*` series in Effect's metric registry, whatever the library records.
 const formatNumber = (n: number | bigint) =>
-  typeof n === "bigint" ? n.toString() : Number.isInteger(n) ? n.toString() : n.toPrecision(4)
+  typeof n === "bigint" ? n.toString() : Number.isInteger(n) ? n.toString() : Number(n.toPrecision(3)).toString()
 
 const describeSeries = (snapshot: Metric.Metric.Snapshot): string => {
-  const unit = snapshot.attributes?.["time_unit"] === "milliseconds" ? " ms" : ""
+  const unit = snapshot.id.endsWith("_seconds") ? " s" : snapshot.attributes?.["time_unit"] === "milliseconds" ? " ms" : ""
+  const money = snapshot.id.includes("_usd") ? "$" : ""
+  const show = (n: number | bigint) => `${money}${formatNumber(n)}${unit}`
   switch (snapshot.type) {
     case "Counter":
-      return formatNumber(snapshot.state.count)
+      return show(snapshot.state.count)
     case "Gauge":
-      return formatNumber(snapshot.state.value)
+      return show(snapshot.state.value)
     case "Histogram":
     case "Summary": {
       const { count, max, min, sum } = snapshot.state
       return count === 0
         ? "no observations"
         : count === 1
-        ? `${formatNumber(sum)}${unit}`
-        : `${count} observations, mean ${formatNumber(sum / count)}${unit} (min ${formatNumber(min)}, max ${formatNumber(max)})`
+        ? show(sum)
+        : `${count} observations, mean ${show(sum / count)} (min ${show(min)}, max ${show(max)})`
     }
     case "Frequency":
       return [...snapshot.state.occurrences].map(([key, n]) => `${key}: ${n}`).join(", ")

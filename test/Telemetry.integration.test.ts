@@ -85,34 +85,76 @@ const only = (spans: ReadonlyArray<ReadableSpan>, name: string, tree: string): R
 
 const resultOf = (events: ReadonlyArray<ClaudeEvent>) => {
   const result = events.at(-1)
-  assert.isTrue(result?._tag === "Result")
-  return result?._tag === "Result" ? result : undefined
+  if (result?._tag !== "Result") throw new Error(`the turn ended without a Result: ${JSON.stringify(result)}`)
+  return result
+}
+
+/** The prompt turn's span (the pool's recycling `/clear` has a `Claude.turn` of kind `reset`, under `Session.reset`). */
+const promptTurn = (spans: ReadonlyArray<ReadableSpan>, tree: string): ReadableSpan => {
+  const turns = spans.filter((s) => s.name === "Claude.turn" && s.attributes["claude.turn.kind"] === "prompt")
+  assert.strictEqual(turns.length, 1, `one prompt Claude.turn in\n${tree}`)
+  const [turn] = turns
+  if (turn === undefined) throw new Error("unreachable")
+  return turn
+}
+
+/** What the turn's span says matches what its Result said: session, model, outcome, tokens, cost. */
+const assertTurnAttributes = (turn: ReadableSpan, events: ReadonlyArray<ClaudeEvent>, tree: string) => {
+  const result = resultOf(events)
+  const started = events.find((e) => e._tag === "SessionStarted")
+  const usage = result.usage ?? {}
+  const a = turn.attributes
+  assert.strictEqual(a["claude.session_id"], result.sessionId, tree)
+  assert.isString(a["claude.model"])
+  assert.strictEqual(a["claude.model"], started?._tag === "SessionStarted" ? started.model : undefined, tree)
+  assert.strictEqual(a["claude.outcome"], "success", tree)
+  assert.isUndefined(a["claude.reason"])
+  assert.strictEqual(a["claude.input_tokens"], usage["input_tokens"], tree)
+  assert.strictEqual(a["claude.output_tokens"], usage["output_tokens"], tree)
+  assert.isAbove(Number(a["claude.input_tokens"]), 0)
+  assert.strictEqual(a["claude.cost_usd"], result.costUsd, tree)
+  assert.isAbove(Number(a["claude.cost_usd"]), 0)
+  assert.strictEqual(a["claude.turn"], 1)
+  assert.isNumber(a["claude.pid"])
+  // The prompt is left out unless `tracePrompts` is set.
+  assert.isUndefined(a["claude.prompt"])
 }
 
 describe("OpenTelemetry (examples/otel.ts layer, in-memory exporter) on the real CLI", () => {
-  it.live("Claude.query with a Bash tool call: the turn's span tree, with no prompt text in it", () =>
+  it.live("Claude.query with a Bash tool call: Claude.turn under Claude.query, Claude.tool_use under the turn, no prompt text", () =>
     Effect.gen(function*() {
       const { result: events, spans } = yield* traced(scriptWith(echo), (options) =>
         Claude.query(prompt, { ...options, allowedTools: ["Bash"] }).pipe(Stream.runCollect)
       )
-      const result = resultOf(events)
       const tree = renderTree(spans)
-      assert.isTrue(events.some((e) => e._tag === "ToolUse" && e.name === "Bash"))
+      const toolUse = events.find((e) => e._tag === "ToolUse")
+      assert.isTrue(toolUse?._tag === "ToolUse" && toolUse.name === "Bash", tree)
 
-      // One trace, rooted at the query.
+      // One trace: the query, then its turn.
       const query = only(spans, "Claude.query", tree)
-      // The turn's send (the pool's recycling /clear has one too, under Session.reset).
-      const sends = childrenOf(spans, query).filter((s) => s.name === "Session.send")
-      assert.strictEqual(sends.length, 1, tree)
-      const [send] = sends
-      assert.strictEqual(send?.spanContext().traceId, query.spanContext().traceId)
-      assert.isDefined(result?.sessionId)
+      const turn = promptTurn(spans, tree)
+      assert.strictEqual(turn.parentSpanContext?.spanId, query.spanContext().spanId, tree)
+      assert.strictEqual(turn.spanContext().traceId, query.spanContext().traceId)
+      assertTurnAttributes(turn, events, tree)
+
+      // The tool call is a child of the turn, named after the tool, with the model's tool use id.
+      const tools = childrenOf(spans, turn).filter((s) => s.name === "Claude.tool_use")
+      assert.strictEqual(tools.length, 1, tree)
+      const [tool] = tools
+      assert.strictEqual(tool?.attributes["claude.tool.name"], "Bash")
+      assert.strictEqual(tool?.attributes["claude.tool.use_id"], toolUse?._tag === "ToolUse" ? toolUse.id : "")
+      assert.strictEqual(tool?.attributes["claude.tool.is_error"], false)
+      // Bash was allowed up front: the CLI asked for no permission, so the turn has no incoming control request.
+      const incoming = spans.filter((s) =>
+        s.name === "Claude.control_request" && s.attributes["claude.control.direction"] === "incoming"
+      )
+      assert.deepStrictEqual(incoming.map((s) => s.attributes["claude.control.subtype"]), [], tree)
 
       // No span, attribute or event carries the prompt.
       for (const span of spans) assert.notInclude(visibleText(span), marker, `${span.name} shows the prompt`)
     }))
 
-  it.live("Claude.session with a permission callback: the turn's control request and tool use", () =>
+  it.live("Claude.session with a permission callback: the can_use_tool control request under the tool use, under the turn", () =>
     Effect.gen(function*() {
       const asked: Array<string> = []
       const { result: events, spans } = yield* traced(scriptWith(guarded), (options) =>
@@ -129,10 +171,30 @@ describe("OpenTelemetry (examples/otel.ts layer, in-memory exporter) on the real
         }))
       )
       const tree = renderTree(spans)
-      resultOf(events)
       assert.deepStrictEqual(asked, ["Bash"])
-      only(spans, "Claude.session", tree)
-      only(spans, "Session.send", tree)
+
+      const turn = promptTurn(spans, tree)
+      assertTurnAttributes(turn, events, tree)
+      const [tool, ...moreTools] = childrenOf(spans, turn).filter((s) => s.name === "Claude.tool_use")
+      assert.isDefined(tool, tree)
+      assert.deepStrictEqual(moreTools, [])
+      assert.strictEqual(tool?.attributes["claude.tool.name"], "Bash")
+
+      // The permission request: a child of the tool call it is about, answered "allow".
+      const requests = spans.filter((s) =>
+        s.name === "Claude.control_request" && s.attributes["claude.control.subtype"] === "can_use_tool"
+      )
+      assert.strictEqual(requests.length, 1, tree)
+      const [request] = requests
+      if (request === undefined || tool === undefined) throw new Error("unreachable")
+      assert.strictEqual(request.parentSpanContext?.spanId, tool.spanContext().spanId, tree)
+      assert.deepStrictEqual(ancestorsOf(spans, request).slice(0, 2), ["Claude.tool_use", "Claude.turn"])
+      assert.strictEqual(request.attributes["claude.control.direction"], "incoming")
+      assert.strictEqual(request.attributes["claude.tool.name"], "Bash")
+      assert.strictEqual(request.attributes["claude.tool.use_id"], tool.attributes["claude.tool.use_id"])
+      assert.strictEqual(request.attributes["claude.permission.behavior"], "allow")
+      assert.strictEqual(request.spanContext().traceId, turn.spanContext().traceId)
+
       for (const span of spans) assert.notInclude(visibleText(span), marker, `${span.name} shows the prompt`)
     }))
 })

@@ -44,6 +44,15 @@ describe("npm start (examples/demo.ts)", () => {
     const rows = summary.split("\n").slice(2).filter((line) => line !== "")
     assert.strictEqual(rows.length, Number(header?.[1]), summary)
     for (const row of rows) assert.match(row, /^  claude_\w+( \{[^}]*\})? +\S.*$/)
+    // The turn's metrics: one successful turn, its tokens and cost by model, its timings, the CLI it ran on.
+    const row = (pattern: RegExp) => assert.isTrue(rows.some((r) => pattern.test(r)), `${pattern} in\n${summary}`)
+    row(/^  claude_turns_total \{outcome=success, reason=none\} +1$/)
+    row(/^  claude_turn_duration_seconds \{outcome=success\} +\d+(\.\d+)? s$/)
+    row(/^  claude_time_to_first_event_seconds +\d+(\.\d+)? s$/)
+    row(/^  claude_input_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
+    row(/^  claude_output_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
+    row(/^  claude_cost_usd_total \{model=[\w.-]+\} +\$0\.\d*[1-9]\d*$/)
+    row(/^  claude_process_spawns_total \{kind=initial\} +[1-9]\d*$/)
   })
 })
 
@@ -100,6 +109,18 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
       assert.strictEqual(first.contentType, "text/plain; version=0.0.4; charset=utf-8")
       const samples = first.body.split("\n").filter((line) => line !== "" && !line.startsWith("#"))
       for (const line of samples) assert.match(line, /^claude_[a-zA-Z0-9_:]*(\{.*\})? \S+$/)
+      // The turn it ran: one success, its duration in the histogram's +Inf bucket, its cost and the CLI's spawn.
+      const sample = (prefix: string) => {
+        const line = samples.find((l) => l.startsWith(prefix))
+        assert.isDefined(line, `${prefix} in\n${first.body}`)
+        return Number(line?.slice(line.lastIndexOf(" ") + 1))
+      }
+      assert.strictEqual(sample("claude_turns_total{outcome=\"success\",reason=\"none\"} "), 1)
+      assert.strictEqual(sample("claude_turn_duration_seconds_bucket{outcome=\"success\",le=\"+Inf\"} "), 1)
+      assert.strictEqual(sample("claude_turn_duration_seconds_count{outcome=\"success\"} "), 1)
+      assert.isAbove(sample("claude_cost_usd_total{model="), 0)
+      assert.isAtLeast(sample("claude_process_spawns_total{kind=\"initial\"} "), 1)
+      assert.include(first.body, "# TYPE claude_turn_duration_seconds histogram\n")
       for (const line of first.body.split("\n").filter((l) => l.startsWith("#"))) {
         assert.match(line, /^# (HELP claude_\S+ .*|TYPE claude_\S+ (counter|gauge|histogram|summary))$/)
       }
