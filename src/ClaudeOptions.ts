@@ -10,6 +10,7 @@
  */
 import { Duration, Effect, Schema, SchemaIssue } from "effect"
 import * as ClaudeError from "./ClaudeError.ts"
+import * as ResourceLimits from "./ResourceLimits.ts"
 
 const noNul = Schema.makeFilter((s: string) => !s.includes("\u0000") || "must not contain NUL characters")
 
@@ -154,7 +155,12 @@ export const ClaudeOptions = Schema.Struct({
    */
   maxApiRetries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Lines of CLI output longer than this are reported and dropped. */
-  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(1023)))
+  maxLineBytes: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(1023))),
+  /**
+   * Resource limits of the CLI process (memory, CPU, files, processes, niceness, wall time per turn):
+   * see `ResourceLimits` for how each is enforced, and on which platform. Part of the pool key.
+   */
+  limits: Schema.optionalKey(ResourceLimits.Limits)
 }).check(
   Schema.makeFilter((o) =>
     o.forkSession === true && o.resume === undefined && o.continue !== true
@@ -264,14 +270,18 @@ export const toEnv = (options: ClaudeOptions): Record<string, string> => ({
   ...(options.maxApiRetries === undefined ? {} : { CLAUDE_CODE_MAX_RETRIES: String(options.maxApiRetries) })
 })
 
+const toDuration = (value: Duration.Duration | number) => (typeof value === "number" ? Duration.millis(value) : value)
+
 /**
- * A timeout of the options, or its default.
+ * A timeout of the options, or its default. The `turn` timeout is also bounded by `limits.maxWallTime`:
+ * the smaller of the two is the turn's deadline.
  *
  * @since 0.1.0
  * @category accessors
  */
 export const timeout = (options: ClaudeOptions, kind: keyof Timeouts): Duration.Duration => {
   const value = options.timeouts?.[kind]
-  if (value === undefined) return defaultTimeouts[kind]
-  return typeof value === "number" ? Duration.millis(value) : value
+  const configured = value === undefined ? defaultTimeouts[kind] : toDuration(value)
+  const wall = kind === "turn" ? options.limits?.maxWallTime : undefined
+  return wall === undefined ? configured : Duration.min(configured, toDuration(wall))
 }

@@ -25,6 +25,15 @@
  *   tools it started (they are orphaned in its process group); and the kernel
  *   sends it when the *thread* that spawned the CLI exits, so a host that
  *   spawns from a `worker_thread` loses its CLIs when that worker ends.
+ * - resource limits (`options.limits`, see `ResourceLimits` for which limit
+ *   applies how on which platform): CPU time, open files and processes go to
+ *   the kernel through util-linux `prlimit` in front of the launcher
+ *   (`prlimit <limits> -- setpriv --pdeathsig SIGKILL -- nice -n <n> --
+ *   <executable> <args...>`: each execs the next, no shell, one pid); memory,
+ *   and the rest where there is no `prlimit`, are watched by a sampling fiber
+ *   that stops the process over a limit. `CliProcess.stoppedFor` tells why a
+ *   process was stopped, so that its turn fails with `ResourceLimitExceeded`
+ *   rather than as a crash.
  *
  * @since 0.1.0
  */
@@ -49,10 +58,12 @@ import {
   Stream
 } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
+import * as ResourceLimits from "./ResourceLimits.ts"
 import * as TokenManager from "./TokenManager.ts"
 import type * as TurnOutcome from "./TurnOutcome.ts"
 
@@ -154,6 +165,16 @@ export interface CliProcess {
   readonly stderrTail: Effect.Effect<string>
   /** Runs the shutdown ladder now (idempotent); closing the scope does the same. */
   readonly shutdown: Effect.Effect<void>
+  /**
+   * Why the process was stopped, when a resource limit stopped it: the watchdog's reading over a limit
+   * (`rssBytes`, and `cpuSeconds` / `openFiles` / `processes` where there is no `prlimit`), or, once the
+   * process has exited, a kernel-enforced limit read from its end (SIGXCPU; EMFILE on stderr). Read it when
+   * the process has died, before classifying its exit: a process stopped for a limit dies by SIGTERM (or
+   * SIGKILL), which would otherwise read as a crash.
+   */
+  readonly stoppedFor: Effect.Effect<Option.Option<ClaudeError.ResourceLimitExceeded>>
+  /** How this process's limits are enforced (kernel, watchdog, not at all). */
+  readonly enforcement: ResourceLimits.Plan
 }
 
 /**
@@ -191,6 +212,8 @@ export interface Settings {
    *   every tool it runs.
    */
   readonly credentialDelivery?: "fileDescriptor" | "environment" | undefined
+  /** How `options.limits` are enforced: `prlimit`, `nice`, the watchdog's interval, kill grace and sampler. */
+  readonly resourceLimits?: ResourceLimits.Settings | undefined
 }
 
 /** The fd the credential is written to, and the variables that tell the CLI where to read it. */
@@ -243,6 +266,12 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
   const parentDeathSignal = settings?.parentDeathSignal ?? true
   const credentialDelivery = settings?.credentialDelivery ?? "fileDescriptor"
+  const limitSettings = settings?.resourceLimits ?? {}
+  const sampleInterval = Duration.fromInputUnsafe(limitSettings.sampleInterval ?? Duration.seconds(1))
+  const killGrace = Duration.fromInputUnsafe(limitSettings.killGrace ?? Duration.seconds(1))
+  const sampler = limitSettings.sample ?? (ResourceLimits.procAvailable ? ResourceLimits.sampleProc : undefined)
+  const hostHard = Option.getOrUndefined(ResourceLimits.hardLimits())
+  const unenforcedWarned = new Set<ResourceLimits.Resource>()
 
   const isExecutableFile = (file: string) =>
     fs.stat(file).pipe(
@@ -275,33 +304,76 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     ]
   })
 
-  // Where util-linux `setpriv` is, if anywhere: looked up once, only on Linux and only when wanted. Whether
-  // it takes `--pdeathsig` (util-linux >= 2.33; busybox's does not) the version check finds out.
-  const setprivLocation = yield* Effect.cached(Effect.gen(function*() {
-    if (!parentDeathSignal || process.platform !== "linux") return Option.none<string>()
+  // A helper program of the launcher (setpriv, prlimit, nice): on `PATH`, else in /usr/bin or /bin.
+  const findProgram = Effect.fnUntraced(function*(name: string) {
     const pathDirs = (process.env.PATH ?? "").split(":").filter((dir) => path.isAbsolute(dir))
-    for (const candidate of [...pathDirs.map((dir) => path.join(dir, "setpriv")), "/usr/bin/setpriv", "/bin/setpriv"]) {
+    for (const candidate of [...pathDirs.map((dir) => path.join(dir, name)), `/usr/bin/${name}`, `/bin/${name}`]) {
       if (yield* isExecutableFile(candidate)) return Option.some(candidate)
     }
     return Option.none<string>()
-  }))
+  })
 
-  // The CLI's command line; with a launcher, `setpriv --pdeathsig SIGKILL -- <executable> <args...>`.
-  // setpriv execs the CLI: the pid, the process group and the signals are the CLI's own.
+  // Where util-linux `setpriv` is, if anywhere: looked up once, only on Linux and only when wanted. Whether
+  // it takes `--pdeathsig` (util-linux >= 2.33; busybox's does not) the version check finds out.
+  const setprivLocation = yield* Effect.cached(
+    !parentDeathSignal || process.platform !== "linux" ? Effect.succeed(Option.none<string>()) : findProgram("setpriv")
+  )
+  // util-linux `prlimit` (Linux) and `nice` (POSIX): looked up once, the first time a limit needs them.
+  const prlimitLocation = yield* Effect.cached(
+    limitSettings.prlimit === false || process.platform !== "linux"
+      ? Effect.succeed(Option.none<string>())
+      : findProgram("prlimit")
+  )
+  const niceLocation = yield* Effect.cached(
+    limitSettings.nice === false || process.platform === "win32"
+      ? Effect.succeed(Option.none<string>())
+      : findProgram("nice")
+  )
+
+  const setprivPrefix = (launcher: Option.Option<string>): ReadonlyArray<string> =>
+    Option.match(launcher, { onNone: () => [], onSome: (setpriv) => [setpriv, "--pdeathsig", "SIGKILL", "--"] })
+
+  // The CLI's command line, after the launcher's programs, each of which execs the next:
+  // `[prlimit <limits> --] [setpriv --pdeathsig SIGKILL --] [nice -n <n> --] <executable> <args...>`.
+  // The pid, the process group and the signals are the CLI's own.
   const cliCommand = (
-    launcher: Option.Option<string>,
+    prefix: ReadonlyArray<string>,
     executable: string,
     args: ReadonlyArray<string>,
     options: ChildProcess.CommandOptions
-  ) =>
-    Option.match(launcher, {
-      onNone: () => ChildProcess.make(executable, args, options),
-      onSome: (setpriv) => ChildProcess.make(setpriv, ["--pdeathsig", "SIGKILL", "--", executable, ...args], options)
+  ) => {
+    const [program, ...rest] = [...prefix, executable, ...args]
+    return ChildProcess.make(program ?? executable, rest, options)
+  }
+
+  // How the limits of a spawn are enforced, and the launcher programs that apply them.
+  const limitPlan = Effect.fnUntraced(function*(limits: ResourceLimits.Limits | undefined) {
+    const kernelWanted = limits?.maxCpuSeconds !== undefined || limits?.maxOpenFiles !== undefined ||
+      limits?.maxProcesses !== undefined
+    const prlimit = kernelWanted ? yield* prlimitLocation : Option.none<string>()
+    const nice = limits?.niceness === undefined ? Option.none<string>() : yield* niceLocation
+    const applied = ResourceLimits.plan(limits, {
+      prlimit: Option.isSome(prlimit),
+      nice: Option.isSome(nice),
+      sampler: sampler !== undefined,
+      hostHard
     })
+    for (const resource of applied.unenforced) {
+      if (unenforcedWarned.has(resource)) continue
+      unenforcedWarned.add(resource)
+      yield* Effect.logWarning(
+        `limits.${ResourceLimits.limitOf[resource]} cannot be enforced on ${process.platform}: no prlimit and no ` +
+          "process sampler (pass resourceLimits.sample to the ProcessManager)"
+      )
+    }
+    const before = Option.isSome(prlimit) && applied.prlimitArgs.length > 0 ? [prlimit.value, ...applied.prlimitArgs, "--"] : []
+    const after = Option.isSome(nice) && applied.niceArgs.length > 0 ? [nice.value, ...applied.niceArgs, "--"] : []
+    return { applied, before, after }
+  })
 
   const versionOutput = (launcher: Option.Option<string>, executable: string) =>
     spawner.string(
-      cliCommand(launcher, executable, ["--version"], {
+      cliCommand(setprivPrefix(launcher), executable, ["--version"], {
         stdin: "ignore",
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
         forceKillAfter: Duration.seconds(1)
@@ -401,8 +473,10 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const { env, descriptorSecret } = yield* environment(request.options)
+    const limits = request.options.limits
+    const { after, applied, before } = yield* limitPlan(limits)
     const handle = yield* spawner.spawn(
-      cliCommand(launcher, executable.path, request.args, {
+      cliCommand([...before, ...setprivPrefix(launcher), ...after], executable.path, request.args, {
         env,
         extendEnv: false,
         ...(Option.isSome(descriptorSecret) ? { additionalFds: { fd3: { type: "input" } } } : {}),
@@ -417,7 +491,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         forceKillAfter: grace
       })
     ).pipe(
-      // Named after the CLI, even when it was started through setpriv.
+      // Named after the CLI, even when it was started through the launcher's programs.
       Effect.mapError((error) =>
         ClaudeError.make(
           error.reason._tag === "NotFound"
@@ -437,8 +511,20 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     yield* Effect.annotateCurrentSpan({
       pid: handle.pid,
       executable: executable.path,
-      parentDeathSignal: Option.isSome(launcher)
+      parentDeathSignal: Option.isSome(launcher),
+      ...(applied.kernel.length > 0 ? { "limits.kernel": applied.kernel.join(",") } : {}),
+      ...(applied.watchdog.length > 0 ? { "limits.watchdog": applied.watchdog.join(",") } : {})
     })
+    // No `nice` to launch with (Windows): the priority is set right after the spawn.
+    if (Option.isSome(applied.setPriority)) {
+      const priority = applied.setPriority.value
+      yield* Effect.try({
+        try: () => os.setPriority(handle.pid, priority),
+        catch: (error) => error
+      }).pipe(
+        Effect.catch((error) => Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${String(error)}`))
+      )
+    }
 
     const tail = new StderrTail(tailBytes)
     yield* handle.stderr.pipe(
@@ -473,6 +559,38 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     const write = (line: string) => Queue.offer(input, encoder.encode(line))
     const endInput = Effect.asVoid(Queue.end(input))
 
+    // Resource limits the watchdog enforces: sampled on its own fiber, every `sampleInterval` of the Clock.
+    // Over a limit, the reason is recorded first, then the process group gets SIGTERM, and SIGKILL after
+    // `killGrace`: the reader sees stdout end, and the session reads `stoppedFor` to classify the death.
+    let stopped: ClaudeError.ResourceLimitExceeded | undefined
+    let lastUsage = Option.none<ResourceLimits.Usage>()
+    const stopFor = (reason: ClaudeError.ResourceLimitExceeded) =>
+      Effect.suspend(() => {
+        if (stopped !== undefined || exitStatus !== undefined) return Effect.void
+        stopped = reason
+        return Effect.logWarning(`${reason.message}: SIGTERM to its process group, SIGKILL if still running after the grace`).pipe(
+          Effect.andThen(handle.kill({ killSignal: "SIGTERM", forceKillAfter: killGrace }).pipe(Effect.ignore)),
+          Effect.annotateLogs({ pid: handle.pid, resource: reason.resource })
+        )
+      })
+    if (sampler !== undefined && applied.watchdog.length > 0) {
+      const wanted = {
+        openFiles: applied.watchdog.includes("openFiles"),
+        processes: applied.watchdog.includes("processes")
+      }
+      yield* Effect.gen(function*() {
+        while (exitStatus === undefined && stopped === undefined) {
+          const usage = yield* sampler(handle.pid, wanted)
+          if (Option.isSome(usage)) {
+            lastUsage = usage
+            const over = ResourceLimits.exceeded(limits, applied.watchdog, usage.value)
+            if (Option.isSome(over)) return yield* stopFor(over.value)
+          }
+          yield* Effect.sleep(sampleInterval)
+        }
+      }).pipe(Effect.forkScoped)
+    }
+
     const shutdown = yield* Effect.cached(
       Effect.gen(function*() {
         yield* endInput
@@ -499,7 +617,13 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       exit: Deferred.await(exited),
       exitStatus: Effect.sync(() => Option.fromNullishOr(exitStatus)),
       stderrTail: Effect.sync(() => tail.text()),
-      shutdown
+      shutdown,
+      stoppedFor: Effect.sync(() => {
+        if (stopped !== undefined) return Option.some(stopped)
+        if (exitStatus === undefined) return Option.none()
+        return ResourceLimits.fromExit(limits, applied, exitStatus, { stderrTail: tail.text(), lastUsage })
+      }),
+      enforcement: applied
     } satisfies CliProcess
   })
 

@@ -266,6 +266,19 @@ export interface Behavior {
   readonly apiError?: ApiError
   /** Allocate and hold this many more MiB at the start of every turn (F15). */
   readonly rssGrowMb?: number
+  /**
+   * Keep one core busy for this many milliseconds (wall time) at the start of every turn, before its first
+   * frame, in 20 ms slices (signals and stdin are still served): a runaway for `limits.maxCpuSeconds`.
+   */
+  readonly burnCpuMs?: number
+  /**
+   * Open (and hold) this many more descriptors of `/dev/null` at the start of every turn: a leak for
+   * `limits.maxOpenFiles`. When `open` fails (EMFILE), the fake writes
+   * `fake-cli: EMFILE: too many open files (opened <n> of <wanted>)` to stderr, and the turn's `result`
+   * reports {@link OpenFilesReport} as `fake_open_files`; with `openFilesExitOnError` it exits 1 instead.
+   */
+  readonly openFiles?: number
+  readonly openFilesExitOnError?: boolean
 
   /** Append `{"pid":...,"argv":[...]}` (argv without node and script) as one line per process. */
   readonly recordArgv?: string
@@ -284,6 +297,22 @@ export interface Behavior {
 export interface PidFile {
   readonly pid: number
   readonly children: ReadonlyArray<number>
+}
+
+/**
+ * What a turn's `result.fake_open_files` holds with `openFiles`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpenFilesReport {
+  readonly requested: number
+  /** Opened in this turn. */
+  readonly opened: number
+  /** Held by the fake in all (all turns). */
+  readonly held: number
+  /** The error code that stopped it (`"EMFILE"`), or `null`. */
+  readonly error: string | null
 }
 
 /**

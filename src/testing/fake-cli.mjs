@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { once } from "node:events"
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { appendFileSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
 
@@ -93,7 +93,9 @@ const state = {
   transcript: [],
   children: [],
   /** Memory held on purpose (`rssGrowMb`). */
-  ballast: []
+  ballast: [],
+  /** File descriptors held on purpose (`openFiles`). */
+  descriptors: []
 }
 
 /** `--session-id` wins, then `--resume <id>` (kept unless `--fork-session`), else a fresh id. */
@@ -302,6 +304,7 @@ function resultFrame(turn, fields, costUsd = 0.00064 * turn.numTurns) {
     uuid: randomUUID(),
     ...turn.userMessageFields(),
     ...(turn.controlAnswers.length > 0 ? { fake_control_answers: turn.controlAnswers } : {}),
+    ...(turn.openFiles ? { fake_open_files: turn.openFiles } : {}),
     ...fields
   }
 }
@@ -438,6 +441,44 @@ function growMemory() {
   if (!mb) return
   // Filled, so the pages are really touched and show up in RSS.
   state.ballast.push(Buffer.alloc(mb * 1024 * 1024, 1))
+}
+
+/** Keeps one core busy for `burnCpuMs` of wall time, in 20 ms slices so that signals and stdin are still served. */
+async function burnCpu() {
+  const ms = behavior.burnCpuMs
+  if (!ms) return
+  const end = Date.now() + ms
+  let sink = 0
+  while (Date.now() < end) {
+    const slice = Math.min(end, Date.now() + 20)
+    while (Date.now() < slice) sink += Math.sqrt(sink + 1)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return sink
+}
+
+/**
+ * Opens (and holds) `openFiles` more descriptors of /dev/null. On failure (EMFILE under a low RLIMIT_NOFILE)
+ * it says so on stderr and, with `openFilesExitOnError`, exits 1 like a CLI dying of an uncaught EMFILE;
+ * otherwise the turn goes on and its result reports `fake_open_files`.
+ */
+async function openFiles(turn) {
+  const wanted = behavior.openFiles
+  if (!wanted) return
+  let opened = 0
+  let error = null
+  for (; opened < wanted; opened++) {
+    try {
+      state.descriptors.push(openSync("/dev/null", "r"))
+    } catch (e) {
+      error = e?.code ?? String(e)
+      break
+    }
+  }
+  turn.openFiles = { requested: wanted, opened, held: state.descriptors.length, error }
+  if (error === null) return
+  process.stderr.write(`fake-cli: ${error}: too many open files (opened ${opened} of ${wanted})\n`)
+  if (behavior.openFilesExitOnError) await shutdown(1)
 }
 
 function spawnChildren() {
@@ -593,6 +634,8 @@ class Turn {
     this.controlEntries = []
     /** Why the tool was not allowed to run, if it was not. */
     this.toolDenied = undefined
+    /** What `openFiles` did in this turn. */
+    this.openFiles = undefined
   }
 
   userMessageFields() {
@@ -908,6 +951,8 @@ async function runTurn(message) {
   const turn = new Turn(message, ++state.turnCount)
   state.current = turn
   growMemory()
+  await burnCpu()
+  await openFiles(turn)
   await setSessionState("running")
   if (commandUuid) await emit(lifecycleFrame(commandUuid, "started"))
   let result
