@@ -17,8 +17,9 @@
  *   its own) is replaced by a new process that resumes the conversation
  *   (`--resume <session id>`), at most `restart.maxRestarts` times within
  *   `restart.window`, then the session is `Failed`. The turn that was running
- *   fails with `ProcessCrashed` / `ProcessExited`: whether to run it again is
- *   the caller's decision (a tool may already have run).
+ *   fails with `ProcessCrashed` / `ProcessExited` (`ResourceLimitExceeded`
+ *   when the ProcessManager stopped it for one of `options.limits`): whether
+ *   to run it again is the caller's decision (a tool may already have run).
  *
  * ## Observability
  *
@@ -1045,8 +1046,12 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   const died = (generation: Generation): Effect.Effect<void> =>
     Effect.gen(function*() {
       const exit = yield* generation.proc.exit
-      const reason = TurnOutcome.classify({ apiRetries, exit, stderrTail: yield* generation.proc.stderrTail }) ??
-        new ClaudeError.ProtocolError({ detail: "the CLI exited" })
+      // A process stopped for a resource limit dies by a signal that would otherwise read as a crash.
+      const limit = yield* generation.proc.stoppedFor
+      const reason: ClaudeError.Reason = Option.isSome(limit)
+        ? limit.value
+        : TurnOutcome.classify({ apiRetries, exit, stderrTail: yield* generation.proc.stderrTail }) ??
+          new ClaudeError.ProtocolError({ detail: "the CLI exited" })
       const error = fail(reason)
       // Control requests of the dead process are nobody's to answer now.
       yield* FiberMap.clear(serving)

@@ -2,8 +2,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { Layer } from "effect"
 import * as Claude from "../src/Claude.ts"
+import * as ProcessManager from "../src/ProcessManager.ts"
+import * as Session from "../src/Session.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
+import * as TokenManager from "../src/TokenManager.ts"
 import { ClaudeTest, quickShutdown, tempDir } from "./utils.ts"
 
 const reasonOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) => {
@@ -162,4 +167,22 @@ describe("Session (against the FakeCli)", () => {
       assert.notInclude(args[0] ?? [], `--resume=${first.sessionId}`)
       assert.include(args[1] ?? [], `--resume=${first.sessionId}`)
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("a CLI stopped for a resource limit fails the running turn with ResourceLimitExceeded, not as a crash", () =>
+    Effect.gen(function*() {
+      const session = yield* Session.make({
+        options: { ...FakeCli.options({ rssGrowMb: 200, frameDelayMs: 200 }), timeouts: quickShutdown, limits: { maxRssBytes: 128 * 1024 * 1024 } },
+        restart: { maxRestarts: 0 }
+      })
+      const exit = yield* Effect.exit(session.ask("grow"))
+      assert.strictEqual(reasonOf(exit)?._tag, "ResourceLimitExceeded")
+      const log = yield* session.debugLog
+      assert.isTrue(log.lifecycle.some((e) => e.event === "died" && (e.detail ?? "").includes("rssBytes limit")), JSON.stringify(log.lifecycle))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(ProcessManager.layer({ resourceLimits: { sampleInterval: "100 millis", killGrace: "300 millis" } }).pipe(
+        Layer.provideMerge(TokenManager.layerTest(Option.none())),
+        Layer.provideMerge(NodeServices.layer)
+      ))
+    ))
 })
