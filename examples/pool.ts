@@ -49,7 +49,7 @@ const program = Effect.gen(function*() {
 }).pipe(
   Effect.scoped,
   // minIdle 0: no spare beyond the process that served the first conversation.
-  Effect.provide(Claude.layerWith({ max: 2, minIdle: 0 }))
+  Effect.provide(Claude.layerWith({ pool: { max: 2, minIdle: 0 } }))
 )
 
 NodeRuntime.runMain(program)

@@ -9,6 +9,7 @@ import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
+import * as HealthChecker from "./HealthChecker.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as Resilience from "./Resilience.ts"
@@ -112,29 +113,41 @@ export const layerNoDeps: Layer.Layer<Claude, never, ProcessManager.ProcessManag
   .effect(Claude, make)
 
 /**
- * Everything on Node, with the pool's and resilience settings: credentials from
- * `CLAUDE_CODE_OAUTH_TOKEN` / `ANTHROPIC_API_KEY`, the CLI found as
- * `ProcessManager` describes, processes through `NodeServices`, retries and a
- * circuit breaker per (credential, model) as `Resilience` describes
- * (`{ enabled: false }` turns them off). The `SessionPool` and `Resilience`
- * are in the output too, for leases, stats and circuit states.
+ * What {@link layerWith} wires.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = (pool: SessionPool.Settings = {}, resilience: Resilience.Settings = {}) =>
+export interface LayerSettings {
+  /** The `SessionPool`'s settings (a warm spare per key, 8 processes at most, ...). */
+  readonly pool?: SessionPool.Settings | undefined
+  /** Retries and the circuit breaker; `{ enabled: false }` turns them off. */
+  readonly resilience?: Resilience.Settings | undefined
+  /** The `HealthChecker` the pool checks its processes with; `false` for none. */
+  readonly health?: HealthChecker.Settings | false | undefined
+  /** How processes are found, started, limited and stopped. */
+  readonly processes?: ProcessManager.Settings | undefined
+}
+
+/**
+ * Everything on Node: credentials from `CLAUDE_CODE_OAUTH_TOKEN` /
+ * `ANTHROPIC_API_KEY` (see `TokenManager`), the CLI found as `ProcessManager`
+ * describes, processes through `NodeServices`, a warm `SessionPool` whose
+ * processes a `HealthChecker` checks, retries and a circuit breaker per
+ * (credential, model) as `Resilience` describes. The `SessionPool`,
+ * `Resilience` and `HealthChecker` are in the output too, for leases, stats,
+ * circuit states and health.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = (settings: LayerSettings = {}) =>
   layerNoDeps.pipe(
-    Layer.provideMerge(Layer.merge(SessionPool.layer(pool), Resilience.layer(resilience))),
-    Layer.provide(ProcessManager.layer()),
+    Layer.provideMerge(Layer.merge(SessionPool.layer(settings.pool), Resilience.layer(settings.resilience ?? {}))),
+    Layer.provideMerge(settings.health === false ? Layer.empty : HealthChecker.layer(settings.health)),
+    Layer.provide(ProcessManager.layer(settings.processes)),
     Layer.provide(TokenManager.layerConfig),
     Layer.provide(NodeServices.layer)
   )
 
-/**
- * {@link layerWith} the defaults: a warm pool, 3 retries with jittered
- * exponential backoff, a circuit that opens after 5 API failures in a row.
- *
- * @since 0.1.0
- * @category layers
- */
 export const layer = layerWith()

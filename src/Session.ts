@@ -883,7 +883,9 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
             pending.delete(id)
             return Effect.fail(fail(new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(deadline) })))
           })
-      })
+      }),
+      // A caller that gives up (a shorter deadline of its own) leaves no pending entry behind.
+      Effect.onInterrupt(() => Effect.sync(() => pending.delete(id)))
     )
   })
   const control = (

@@ -59,6 +59,7 @@ import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import * as Metrics from "./Metrics.ts"
+import * as HealthChecker from "./HealthChecker.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
@@ -798,6 +799,23 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   })
 
   yield* run(sweep.pipe(Effect.repeat(Schedule.spaced(sweepInterval))))
+
+  // With a HealthChecker in the context, every process is checked on the sweep's schedule: an unhealthy
+  // idle one retires at the next sweep, a busy one when its lease ends. Checks run on their own fiber,
+  // concurrently: a responsiveness probe may take its whole deadline.
+  const health = yield* Effect.serviceOption(HealthChecker.HealthChecker)
+  if (Option.isSome(health)) {
+    const checkAll = Effect.suspend(() =>
+      Effect.forEach([...entries], (entry) => {
+        const session = entry.session
+        if (session === undefined || !(ready(entry.status) || entry.status === "busy")) return Effect.void
+        return Effect.map(health.value.check(session), (checked) => {
+          if (checked.status === "unhealthy") entry.overLimit = true
+        })
+      }, { concurrency: "unbounded", discard: true })
+    )
+    yield* run(checkAll.pipe(Effect.repeat(Schedule.spaced(sweepInterval))))
+  }
 
   // Rotation: once the credential changes, idle processes running with another one retire now; busy
   // ones retire when released (their key is never acquired again, so they are not reused).

@@ -4,7 +4,9 @@ import { Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TestClock } from "effect/testing"
+import * as HealthChecker from "../src/HealthChecker.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
+import type * as ResourceLimits from "../src/ResourceLimits.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
@@ -276,6 +278,37 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
         assert.strictEqual(s.size, 1)
       }).pipe(Effect.provide(layer))
     }).pipe(Effect.scoped, pumpClockOnFailure))
+
+  it.effect("with a HealthChecker: an unhealthy idle process retires; a busy one is flagged and retires after its turn", () =>
+    Effect.gen(function*() {
+      const MiB = 1024 * 1024
+      const readings = new Map<number, ResourceLimits.Usage>()
+      const sample: ResourceLimits.Sampler = (pid) =>
+        Effect.sync(() => Option.some(readings.get(pid) ?? { rssBytes: 10 * MiB, cpuSeconds: 0 }))
+      const layer = SessionPool.layer({ minIdle: 0, sweepInterval: "5 seconds" }).pipe(
+        Layer.provideMerge(HealthChecker.layer({ sample, isAlive: () => Effect.succeed(true), maxRssBytes: 100 * MiB })),
+        Layer.provideMerge(PoolDeps({ turns: [{ text: "ok", delay: "20 seconds" }] }))
+      )
+      const step = Effect.andThen(TestClock.adjust("1 second"), TestClock.withLive(Effect.sleep("1 millis")))
+      yield* Effect.gen(function*() {
+        const pool = yield* SessionPool.SessionPool
+        const idlePid = yield* Effect.scoped(Effect.map(pool.acquire({ options }), (session) => session.pid))
+        readings.set(idlePid, { rssBytes: 500 * MiB, cpuSeconds: 0 })
+        for (let i = 0; i < 12; i++) yield* step
+        assert.strictEqual((yield* pool.stats).retired, 1, "the idle one retired")
+        const turn = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) =>
+          Effect.andThen(
+            Effect.sync(() => readings.set(session.pid, { rssBytes: 500 * MiB, cpuSeconds: 0 })),
+            Effect.as(session.ask("long"), session.pid)
+          ))))
+        for (let i = 0; i < 12; i++) yield* step
+        assert.strictEqual((yield* pool.stats).retired, 1, "the busy one still runs its turn")
+        const busyPid = yield* joinAdjusting(turn, 30)
+        for (let i = 0; i < 3; i++) yield* step
+        assert.strictEqual((yield* pool.stats).retired, 2, "and retires once released")
+        assert.isFalse((yield* sessionPids).find((p) => p.pid === busyPid)?.running)
+      }).pipe(Effect.provide(layer))
+    }).pipe(pumpClockOnFailure))
 
   it.effect("a sticky conversation keeps its process; resume gets it back without a reset", () =>
     Effect.gen(function*() {
