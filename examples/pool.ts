@@ -23,6 +23,18 @@ const program = Effect.gen(function*() {
     script: [FakeApi.text("Paris."), FakeApi.text("Blue."), FakeApi.text("Forty-two.")]
   })
   const options: ClaudeOptions.Input = { env: FakeApi.cliEnvironment(api, home), includePartialMessages: true }
+  // The HOME and the FakeApi are acquired before the Claude layer is built, so they outlive its CLIs.
+  yield* conversations(options).pipe(
+    // minIdle 0: no spare beyond the process that served the first conversation.
+    Effect.provide(Claude.layerWith({ pool: { max: 2, minIdle: 0 } }))
+  )
+  // The FakeApi saw each conversation start from scratch: no earlier question in a later request.
+  const requests = yield* api.conversationRequests
+  const leaked = requests.slice(1).some((request) => JSON.stringify(request.body).includes("France"))
+  yield* Console.log(leaked ? "a conversation leaked into the next one!" : "no conversation saw another's turns")
+}).pipe(Effect.scoped)
+
+const conversations = Effect.fn("example.conversations")(function*(options: ClaudeOptions.Input) {
   const pool = yield* SessionPool.SessionPool
 
   for (const prompt of ["Capital of France?", "Colour of the sky?", "The answer to everything?"]) {
@@ -42,14 +54,6 @@ const program = Effect.gen(function*() {
       `> ${prompt} ${text}  (first event after ${firstEvent} ms; pool: ${stats.size} process(es), ${stats.spawned} spawned)`
     )
   }
-  // The FakeApi saw each conversation start from scratch: no earlier question in a later request.
-  const requests = yield* api.conversationRequests
-  const leaked = requests.slice(1).some((request) => JSON.stringify(request.body).includes("France"))
-  yield* Console.log(leaked ? "a conversation leaked into the next one!" : "no conversation saw another's turns")
-}).pipe(
-  Effect.scoped,
-  // minIdle 0: no spare beyond the process that served the first conversation.
-  Effect.provide(Claude.layerWith({ pool: { max: 2, minIdle: 0 } }))
-)
+})
 
 NodeRuntime.runMain(program)

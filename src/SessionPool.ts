@@ -588,7 +588,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         return yield* dispatch
       }
       entry.status = "resetting"
+      // The pool's own work, traced on its own: not under the span of whichever lease happened to end.
       yield* run(reset(entry).pipe(
+        Effect.withSpan("SessionPool.recycle", { root: true }),
         Effect.andThen(Effect.sync(() => {
           entry.status = entry.claimed === undefined ? "idle" : "busy"
           entry.lastUsedAt = now()

@@ -494,7 +494,9 @@ function spawnChildren() {
 
 function writePidFile() {
   if (!behavior.pidFile) return
-  writeFileSync(behavior.pidFile, JSON.stringify({ pid: process.pid, children: state.children }))
+  // Written aside, then renamed: a reader never sees it half-written.
+  writeFileSync(`${behavior.pidFile}.tmp`, JSON.stringify({ pid: process.pid, children: state.children }))
+  renameSync(`${behavior.pidFile}.tmp`, behavior.pidFile)
 }
 
 async function floodStderr() {
