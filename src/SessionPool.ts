@@ -54,13 +54,13 @@ import {
   SubscriptionRef
 } from "effect"
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import * as Metrics from "./Metrics.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as ProcessManager from "./ProcessManager.ts"
+import * as ResourceLimits from "./ResourceLimits.ts"
 import * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
 
@@ -293,20 +293,9 @@ export const keyOf = (
     controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout)
   }))).digest("hex").slice(0, 16)
 
+// The resident memory the ResourceLimits sampler reads from `/proc`.
 const rssFromProc = (pid: number): Effect.Effect<Option.Option<number>> =>
-  Effect.sync(() => {
-    const status = readProcStatus(pid)
-    const match = status === undefined ? null : /^VmRSS:\s+(\d+)\s+kB/m.exec(status)
-    return match === null || match[1] === undefined ? Option.none() : Option.some(Number(match[1]) * 1024)
-  })
-
-const readProcStatus = (pid: number): string | undefined => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/status`, "utf8")
-  } catch {
-    return undefined
-  }
-}
+  Effect.map(ResourceLimits.sampleProc(pid), Option.map((usage) => usage.rssBytes))
 
 const hookEvents = [
   "PreToolUse",
