@@ -11,6 +11,7 @@ import * as Claude from "../src/Claude.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
+import * as Leftovers from "../src/testing/Leftovers.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 
 export const claudeBin = path.join(import.meta.dirname, "..", "node_modules", ".bin", "claude")
@@ -70,40 +71,8 @@ export const fakeLayer = (script: FakeSpawner.Script = {}, pool: SessionPool.Set
     Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
-  } catch {
-    return false
-  }
-}
-
 /** Pids of live processes (not this one) whose HOME is a benchmark scratch HOME. */
-export const leftoverProcesses = (): Array<number> => {
-  const needle = `\u0000HOME=${homePrefix}`
-  const found: Array<number> = []
-  let entries: Array<string> = []
-  try {
-    entries = fs.readdirSync("/proc")
-  } catch {
-    return found
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      const environ = `\u0000${fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`
-      if (environ.includes(needle) && isAlive(Number(entry))) found.push(Number(entry))
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found
-}
+export const leftoverProcesses = (): Array<number> => Leftovers.withHome(homePrefix, { prefix: true })
 
 /** Resident memory of a process in bytes (`VmRSS`), if it is still there. */
 export const rssOf = (pid: number): number | undefined => {

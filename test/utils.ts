@@ -6,6 +6,7 @@ import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import { TestClock } from "effect/testing"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
+import * as Leftovers from "../src/testing/Leftovers.ts"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -21,19 +22,7 @@ export const tempDir = (prefix: string) =>
     (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
   )
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // A zombie still answers signal 0; it is dead for our purposes.
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
-  } catch {
-    return false
-  }
-}
+export const isAlive = Leftovers.isAlive
 
 /** Polls `check` every 25 ms on real time until it holds, failing after `within`. */
 export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds") =>
@@ -73,20 +62,7 @@ export const ClaudeTest = ClaudeTestWith({ minIdle: 0 })
 export const quickShutdown = { shutdownGrace: Duration.millis(300) } as const
 
 /** Pids of live processes whose environment has `HOME=<home>`: what a test's CLIs leave behind. */
-export const processesWithHome = (home: string): Array<number> => {
-  const needle = `\u0000HOME=${home}\u0000`
-  const found: Array<number> = []
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      const environ = `\u0000${fs.readFileSync(`/proc/${entry}/environ`, "latin1")}`
-      if (environ.includes(needle) && isAlive(Number(entry))) found.push(Number(entry))
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found
-}
+export const processesWithHome = (home: string): Array<number> => Leftovers.withHome(home)
 
 /** The library on the fake spawner: real FileSystem and Path (for the executable check), fake processes. */
 export const ClaudeOnFake = (script: FakeSpawner.Script) =>
