@@ -290,7 +290,11 @@ export const keyOf = (
     hooks: hookShape(config.hooks),
     // `--permission-prompt-tool stdio` is passed only to processes whose leases bring a callback.
     permissionCallback: config.canUseTool !== undefined,
-    controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout)
+    controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout),
+    // Bound when the process starts: `debug` adds `--debug-file`, the others shape its spans and log.
+    debug: config.debug === true,
+    tracePrompts: config.tracePrompts === true,
+    debugLog: config.debugLog ?? null
   }))).digest("hex").slice(0, 16)
 
 // The resident memory the ResourceLimits sampler reads from `/proc`.
@@ -435,6 +439,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const sessionConfig = (entry: Entry, request: Request): Session.Config => ({
     options: request.config.options,
     controlTimeout: request.config.controlTimeout,
+    debug: request.config.debug,
+    tracePrompts: request.config.tracePrompts,
+    debugLog: request.config.debugLog,
     // The pool replaces dead processes itself (and Resilience resumes conversations): no respawn in place.
     restart: { maxRestarts: 0 },
     // The lease of the moment decides.

@@ -310,6 +310,19 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       }).pipe(Effect.provide(layer))
     }).pipe(pumpClockOnFailure))
 
+  it.effect("debug and tracePrompts reach pooled sessions, and such sessions never share a process with plain ones", () =>
+    Effect.gen(function*() {
+      const plain = yield* lease((session) => Effect.succeed(session.pid))
+      yield* settle((s) => total(s, "idle") === 1)
+      const debugged = yield* lease((session) =>
+        Effect.map(session.debugLog, (log) => ({ pid: session.pid, debugFile: log.debugFile })), { options, debug: true, tracePrompts: true })
+      assert.notStrictEqual(debugged.pid, plain)
+      assert.isDefined(debugged.debugFile)
+      const args = (yield* sessionPids).find((p) => p.pid === debugged.pid)?.args ?? []
+      assert.isTrue(args.some((arg) => arg.startsWith("--debug-file")))
+      assert.strictEqual((yield* stats).keys.length, 2)
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
   it.effect("a sticky conversation keeps its process; resume gets it back without a reset", () =>
     Effect.gen(function*() {
       const [pid, sessionId] = yield* lease(
