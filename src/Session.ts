@@ -94,6 +94,7 @@ import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { defaultControlAnswer } from "./internal/controlAnswers.ts"
 import { makeTempDir, readTail, redactSecrets, removeDir, Ring } from "./internal/debugLog.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
+import * as TurnTelemetry from "./internal/turnTelemetry.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as Protocol from "./Protocol.ts"
@@ -414,28 +415,6 @@ interface Turn {
   readonly tools: Map<string, Tracer.Span>
 }
 
-/** What a turn's `usage` says, and its share of the conversation's cost (when known). */
-interface Spend {
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly cacheReadInputTokens: number
-  readonly cacheCreationInputTokens: number
-  readonly costUsd: number | undefined
-  readonly totalCostUsd: number | undefined
-}
-
-const usageCount = (usage: Readonly<Record<string, unknown>> | undefined, key: string): number => {
-  const value = usage?.[key]
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? value : 0
-}
-
-const turnsSeries = seriesBy(Metrics.turnsTotal, "outcome", "reason")
-const turnDurationSeries = seriesBy(Metrics.turnDuration, "outcome")
-const inputTokensSeries = seriesBy(Metrics.inputTokensTotal, "model")
-const outputTokensSeries = seriesBy(Metrics.outputTokensTotal, "model")
-const cacheReadSeries = seriesBy(Metrics.cacheReadInputTokensTotal, "model")
-const cacheCreationSeries = seriesBy(Metrics.cacheCreationInputTokensTotal, "model")
-const costSeries = seriesBy(Metrics.costUsdTotal, "model")
 const spawnsSeries = seriesBy(Metrics.spawnsTotal, "kind")
 const spawnFailuresSeries = seriesBy(Metrics.spawnFailuresTotal, "reason")
 const restartsSeries = seriesBy(Metrics.restartsTotal, "reason")
@@ -755,49 +734,22 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   // they may have to wait on, or whose scope they close).
   const background = yield* FiberSet.make()
 
-  // What a turn's result says it used; its cost is how much the conversation's cost grew (a conversation
-  // whose cost went down was reset by `/clear`: it starts again from 0).
-  const spendOf = (result: ResultEvent | undefined): Spend => {
-    const usage = result?.usage
-    const total = result?.costUsd
-    let costUsd: number | undefined
-    if (total !== undefined) {
-      costUsd = conversationCost === undefined ? undefined : total >= conversationCost ? total - conversationCost : total
-      conversationCost = total
-    }
-    return {
-      inputTokens: usageCount(usage, "input_tokens"),
-      outputTokens: usageCount(usage, "output_tokens"),
-      cacheReadInputTokens: usageCount(usage, "cache_read_input_tokens"),
-      cacheCreationInputTokens: usageCount(usage, "cache_creation_input_tokens"),
-      costUsd,
-      totalCostUsd: total
-    }
-  }
-
   // The one place a turn's metrics are recorded, and its span annotated: when it ends, however it ends.
   const recordTurn = (turn: Turn, error: ClaudeError.ClaudeError | undefined) =>
     Effect.gen(function*() {
       const endedAt = now()
-      const spend = spendOf(turn.result)
+      const spend = TurnTelemetry.spendOf(turn.result, conversationCost)
+      if (spend.totalCostUsd !== undefined) conversationCost = spend.totalCostUsd
       const outcome = error === undefined && turn.result !== undefined ? "success" : "failure"
-      const reason = error !== undefined ? error.reason._tag : turn.result !== undefined ? "none" : "Interrupted"
-      const modelName = model ?? "unknown"
-      const span = turn.span
-      if (span !== undefined) {
-        if (sessionId !== undefined) span.attribute("claude.session_id", sessionId)
-        if (model !== undefined) span.attribute("claude.model", model)
-        span.attribute("claude.outcome", outcome)
-        if (outcome === "failure") span.attribute("claude.reason", reason)
-        span.attribute("claude.input_tokens", spend.inputTokens)
-        span.attribute("claude.output_tokens", spend.outputTokens)
-        span.attribute("claude.cache_read_input_tokens", spend.cacheReadInputTokens)
-        span.attribute("claude.cache_creation_input_tokens", spend.cacheCreationInputTokens)
-        if (spend.costUsd !== undefined) span.attribute("claude.cost_usd", spend.costUsd)
-        if (spend.totalCostUsd !== undefined) span.attribute("claude.total_cost_usd", spend.totalCostUsd)
-        if (turn.result?.numTurns !== undefined) span.attribute("claude.num_turns", turn.result.numTurns)
-        if (turn.result?.durationApiMs !== undefined) span.attribute("claude.duration_api_ms", turn.result.durationApiMs)
+      const ending: TurnTelemetry.Ending = {
+        outcome,
+        reason: error !== undefined ? error.reason._tag : turn.result !== undefined ? "none" : "Interrupted",
+        sessionId,
+        model,
+        spend,
+        result: turn.result
       }
+      if (turn.span !== undefined) TurnTelemetry.annotate(turn.span, ending)
       // Tool calls still open end with the turn.
       if (turn.tools.size > 0) {
         const endTime = yield* Clock.currentTimeNanos
@@ -805,21 +757,10 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
         for (const toolSpan of turn.tools.values()) toolSpan.end(endTime, exit)
         turn.tools.clear()
       }
-      yield* note("turnEnded", outcome === "success" ? "success" : `failure: ${reason}`)
+      yield* note("turnEnded", outcome === "success" ? "success" : `failure: ${ending.reason}`)
       // `/clear` is bookkeeping, not a turn of a conversation; its result resets the conversation's cost.
       if (turn.kind === "reset") return
-      yield* Metric.update(turnsSeries(outcome, reason), 1)
-      yield* Metric.update(turnDurationSeries(outcome), (endedAt - turn.startedAt) / 1000)
-      if (turn.firstEventAt !== undefined) {
-        yield* Metric.update(Metrics.timeToFirstEvent, (turn.firstEventAt - turn.startedAt) / 1000)
-      }
-      if (spend.inputTokens > 0) yield* Metric.update(inputTokensSeries(modelName), spend.inputTokens)
-      if (spend.outputTokens > 0) yield* Metric.update(outputTokensSeries(modelName), spend.outputTokens)
-      if (spend.cacheReadInputTokens > 0) yield* Metric.update(cacheReadSeries(modelName), spend.cacheReadInputTokens)
-      if (spend.cacheCreationInputTokens > 0) {
-        yield* Metric.update(cacheCreationSeries(modelName), spend.cacheCreationInputTokens)
-      }
-      if (spend.costUsd !== undefined && spend.costUsd > 0) yield* Metric.update(costSeries(modelName), spend.costUsd)
+      yield* TurnTelemetry.record(ending, { startedAt: turn.startedAt, endedAt, firstEventAt: turn.firstEventAt })
     })
 
   // Ends a turn once: whoever gets here first (the result, a failure, a timeout, the process's death, the
