@@ -20,8 +20,9 @@
  * - Processes retire after `maxTurnsPerProcess`, `maxProcessAge`,
  *   `maxIdleTime` (parked ones and spares beyond `minIdle`), an RSS above
  *   `maxRssBytes` (sampled from `/proc` by the sweeper, never on the hot
- *   path), and always when their session failed, timed out, was left
- *   mid-turn, or had its model or permission mode changed.
+ *   path), when a `HealthChecker` in the context finds them unhealthy, when
+ *   the credential rotates, and always when their session failed, timed
+ *   out, was left mid-turn, or had its model or permission mode changed.
  * - Closing the pool's scope drains it: acquisitions stop, waiters are
  *   interrupted, running turns get `drainGrace` to finish (then an
  *   `interrupt`), and every process is stopped with the shutdown ladder.
@@ -57,8 +58,8 @@ import { createHash } from "node:crypto"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
-import * as Metrics from "./Metrics.ts"
 import * as HealthChecker from "./HealthChecker.ts"
+import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
 import * as Session from "./Session.ts"
