@@ -6,7 +6,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option, Result, Schema, Stream } from "effect"
+import { Duration, Effect, Fiber, Option, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -58,11 +58,10 @@ const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<
       forceKillAfter: Duration.seconds(1)
     })
   )
-  let stderr = ""
-  yield* host.stderr.pipe(
+  const stderr = yield* host.stderr.pipe(
     Stream.decodeText(),
-    Stream.runForEach((text) => Effect.sync(() => (stderr += text))),
-    Effect.ignore,
+    Stream.mkString,
+    Effect.orElseSucceed(() => ""),
     Effect.forkScoped
   )
   const pids = yield* host.stdout.pipe(
@@ -73,7 +72,13 @@ const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<
     Effect.timeout(Duration.seconds(30)),
     Effect.orDie
   )
-  if (Option.isNone(pids)) return yield* Effect.die(new Error(`the host exited without its pids; stderr:\n${stderr}`))
+  if (Option.isNone(pids)) {
+    // Its stdout ended: stderr ends with it, or soon after.
+    const written = yield* Fiber.join(stderr).pipe(
+      Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.succeed("(stderr still open)") })
+    )
+    return yield* Effect.die(new Error(`the host exited without its pids; stderr:\n${written}`))
+  }
   assert.strictEqual(pids.value.host, host.pid)
   return pids.value
 })
