@@ -18,6 +18,22 @@ import * as SessionPool from "./SessionPool.ts"
 import * as TokenManager from "./TokenManager.ts"
 
 /**
+ * What a `Claude.query` gives its pooled session besides the options: the
+ * permission callback and hook handlers (they answer for the process while
+ * the query holds it), `sticky`, and debug mode / prompt tracing. Debug mode,
+ * prompt tracing and the presence of a permission callback change the CLI's
+ * argv or what it may be used for, so they are part of the pool key: such
+ * queries never share a process with plain ones.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type QueryConfig = Pick<
+  SessionPool.LeaseConfig,
+  "canUseTool" | "hooks" | "sticky" | "debug" | "debugLog" | "tracePrompts" | "controlTimeout"
+>
+
+/**
  * @since 0.1.0
  * @category services
  */
@@ -37,10 +53,16 @@ export class Claude extends Context.Service<Claude, {
    * events, then a `Retrying` event, then the next attempt's events; a turn
    * whose tools ran is resumed, never sent again; an open circuit fails the
    * stream at once with `CircuitOpen`. See `Resilience`.
+   *
+   * `config` gives the query a permission callback, hook handlers, `sticky`
+   * (park the conversation on its process for a later `options.resume`),
+   * debug mode or prompt tracing: see {@link QueryConfig}. Without a
+   * permission callback, tool permissions beyond `allowedTools` are denied.
    */
   readonly query: (
     prompt: Protocol.UserContent,
-    options?: ClaudeOptions.Input
+    options?: ClaudeOptions.Input,
+    config?: QueryConfig
   ) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
   /**
    * Starts a multi-turn session on its own CLI process, ready for its first
@@ -59,14 +81,15 @@ export const make = Effect.gen(function*() {
 
   const resilience = Option.getOrElse(yield* Effect.serviceOption(Resilience.Resilience), () => Resilience.disabled)
 
-  const attempt: Resilience.Attempt = (prompt, options) =>
-    pool.acquire({ options }).pipe(
+  // Each attempt (a retry may resume the conversation with other options) leases with the same config.
+  const attemptWith = (config: QueryConfig | undefined): Resilience.Attempt => (prompt, options) =>
+    pool.acquire({ ...config, options }).pipe(
       Effect.map((session) => session.send(prompt)),
       Stream.unwrap
     )
 
-  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input) =>
-    resilience.run(prompt, options, attempt).pipe(Stream.withSpan("Claude.query"))
+  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) =>
+    resilience.run(prompt, options, attemptWith(config)).pipe(Stream.withSpan("Claude.query"))
 
   const session = (config?: Session.Config) =>
     Session.make(config).pipe(
@@ -85,9 +108,10 @@ export const make = Effect.gen(function*() {
  */
 export const query = (
   prompt: Protocol.UserContent,
-  options?: ClaudeOptions.Input
+  options?: ClaudeOptions.Input,
+  config?: QueryConfig
 ): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, Claude> =>
-  Stream.unwrap(Claude.useSync((claude) => claude.query(prompt, options)))
+  Stream.unwrap(Claude.useSync((claude) => claude.query(prompt, options, config)))
 
 /**
  * Starts a session with the `Claude` service of the context.
