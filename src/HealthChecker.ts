@@ -11,12 +11,13 @@
  *   thresholds (`maxRssBytes`, `maxCpuSeconds`). These are health thresholds:
  *   the hard limits, which stop a process, are `ClaudeOptions.limits`;
  * - **stalled**: a `Running` session that has shown no sign of life for longer
- *   than `stallAfter` (default: the idle timeout's default). The sign of life
- *   is the time of the turn's last event when the session exposes it
- *   (`lastEventAt`); otherwise it is derived: the later of the time the session
- *   was seen entering `Running` and the last change of the process's I/O
- *   counters (`rchar + wchar` of `/proc/<pid>/io`: every event it writes, every
- *   byte it reads from the API).
+ *   than `stallAfter` (default: the idle timeout's default). The last sign of
+ *   life is the later of the turn's last event (`lastEventAt`, which a
+ *   `Session` reports, and which is "now" while the host decides a permission
+ *   or a hook; for a target without it, the time it was seen entering
+ *   `Running`) and the last change of the process's I/O counters (`rchar +
+ *   wchar` of `/proc/<pid>/io`: every event it writes, every byte it reads from
+ *   the API).
  *
  * Each check gives a {@link Health}: `healthy`, `unhealthy` with its
  * {@link Problem}s, or `unknown` (a session still starting, or closed).
@@ -117,7 +118,8 @@ export interface Aggregate {
 
 /**
  * What a check needs of a session: a `Session.Session` is one. `lastEventAt` (Clock millis of the running
- * turn's last event) makes stall detection exact; without it, stalls are derived (see the module's notes).
+ * turn's last sign of life) makes stall detection exact; without it, stalls are derived from the time spent
+ * Running and the process's I/O (see the module's notes).
  *
  * @since 0.1.0
  * @category models
@@ -348,9 +350,10 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     }
     if (isAlive && state === "Running") {
       const reported = target.lastEventAt === undefined ? Option.none<number>() : yield* target.lastEventAt
-      const silentSince = Option.getOrElse(
-        reported,
-        () => Math.max(tracker.runningSince ?? startedAt, tracker.ioBytes === undefined ? 0 : tracker.ioChangedAt)
+      // A process still reading or writing is alive, whatever its last event.
+      const silentSince = Math.max(
+        Option.getOrElse(reported, () => tracker.runningSince ?? startedAt),
+        tracker.ioBytes === undefined ? 0 : tracker.ioChangedAt
       )
       const silentMs = startedAt - silentSince
       const thresholdMs = Duration.toMillis(stallAfter)

@@ -355,6 +355,12 @@ export interface Session {
   /** The CLI's session id, once a turn has started. */
   readonly sessionId: Effect.Effect<Option.Option<string>>
   /**
+   * While a turn runs: when (Clock millis) it last showed a sign of life, its last event or its start, or
+   * now while the host is deciding (a permission callback, a hook). None between turns. The
+   * `HealthChecker` judges stalls by it.
+   */
+  readonly lastEventAt: Effect.Effect<Option.Option<number>>
+  /**
    * Runs one turn; the stream ends after the turn's `Result` event (or fails with the turn's error).
    * While a CLI that died is being replaced, the turn waits for the replacement (bounded by the start-up
    * timeout) and then runs on it, in the same conversation.
@@ -1330,6 +1336,11 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     },
     restarts: Effect.sync(() => restarts),
     sessionId: Effect.sync(() => Option.fromNullishOr(sessionId)),
+    lastEventAt: Effect.suspend(() => {
+      if (current === undefined) return Effect.succeedNone
+      const { lastEventAt } = current
+      return hostBusy > 0 ? Effect.map(Clock.currentTimeMillis, Option.some) : Effect.succeedSome(lastEventAt)
+    }),
     send,
     ask,
     reset,

@@ -4,7 +4,20 @@
  */
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Metric, Option, Predicate, Schedule, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Predicate,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { TestClock } from "effect/testing"
 import * as HealthChecker from "../src/HealthChecker.ts"
 import * as Metrics from "../src/Metrics.ts"
@@ -182,6 +195,49 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       lastEventAt = 60_000
       assert.deepStrictEqual((yield* checker.check(target)).problems, [{ _tag: "Stalled", silentMs: 40_000, thresholdMs: 30_000 }])
     }).pipe(scopedOnClock, Effect.provide(OnFake({ turns: [{ text: "never", hang: "midTurn" }] })), pumpClockOnFailure))
+
+  it.effect("a Session's lastEventAt: a wait on the host's permission callback is no stall, silence after it is", () =>
+    Effect.gen(function*() {
+      yield* reset
+      const checker = yield* HealthChecker.HealthChecker
+      const asked = yield* Deferred.make<void>()
+      const session = yield* Session.make({
+        options,
+        canUseTool: () =>
+          Deferred.succeed(asked, undefined).pipe(
+            Effect.andThen(Effect.sleep("60 seconds")),
+            Effect.as({ behavior: "allow" } as const)
+          )
+      })
+      assert.deepStrictEqual(yield* session.lastEventAt, Option.none(), "no turn, no sign of life to report")
+      yield* Effect.forkChild(Effect.exit(session.ask("run ls")))
+      yield* Deferred.await(asked)
+      yield* TestClock.adjust("45 seconds")
+      assert.deepStrictEqual(yield* session.lastEventAt, Option.some(45_000), "the host deciding: alive now")
+      assert.strictEqual((yield* checker.check(session)).status, "healthy", "45 s in the permission callback")
+      // The callback allows at 60 s; the CLI runs the tool, writes its text, and goes silent.
+      yield* TestClock.adjust("15 seconds")
+      yield* untilQuiet
+      assert.deepStrictEqual(yield* session.lastEventAt, Option.some(60_000))
+      yield* TestClock.adjust("30 seconds")
+      assert.strictEqual((yield* checker.check(session)).status, "healthy", "30 s of silence is not more than 30 s")
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual(
+        (yield* checker.check(session)).problems,
+        [{ _tag: "Stalled", silentMs: 31_000, thresholdMs: 30_000 }]
+      )
+    }).pipe(
+      scopedOnClock,
+      Effect.provide(OnFake({
+        turns: [{
+          text: "never",
+          hang: "midTurn",
+          toolUse: { name: "Bash", input: { command: "ls" } },
+          controlRequests: [{ subtype: "can_use_tool" }]
+        }]
+      })),
+      pumpClockOnFailure
+    ))
 
   it.effect("a dead process, a Failed session and readings over the thresholds are unhealthy", () =>
     Effect.gen(function*() {
