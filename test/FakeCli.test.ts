@@ -384,7 +384,7 @@ describe("FakeCli", () => {
       assert.deepStrictEqual(yield* fake.exit(), { code: 1, signal: null })
     }))
 
-  it.live("/clear resets the conversation with a new session id", () =>
+  it.live("/clear resets the conversation with a new session id, and its cost to 0", () =>
     Effect.gen(function*() {
       const fake = yield* spawnFake()
       fake.send(userMessage("before"))
@@ -399,6 +399,9 @@ describe("FakeCli", () => {
       assert.notStrictEqual(sessions[1], sessions[0])
       assert.strictEqual(sessions[2], sessions[1])
       assert.isTrue(fake.frames.some((frame) => frame["local_command"] === "clear"))
+      // As the real CLI (fixture clear-reset): the clear's own result reports 0, the new conversation counts from 0.
+      const costs = fake.frames.filter((frame) => frame["type"] === "result").map((frame) => frame["total_cost_usd"])
+      assert.deepStrictEqual(costs, [0.00064, 0, 0.00064])
     }))
 
   it.live("F11: garbage mode mixes junk lines, CRLF, unknown types and UTF-8 split across reads", () =>

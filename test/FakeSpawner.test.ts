@@ -353,7 +353,7 @@ describe("FakeSpawner processes", () => {
       Effect.provide(FakeSpawner.layer({ turns: [{ text: "only", exitAfterResult: true }] }))
     ))
 
-  it.effect("/clear starts a new conversation with a new session id; turns follow the script, the last repeats", () =>
+  it.effect("/clear starts a new conversation with a new session id and its cost from 0; turns follow the script, the last repeats", () =>
     Effect.gen(function*() {
       const fake = yield* spawnFake()
       yield* fake.send(control("init", { subtype: "initialize" }))
@@ -366,6 +366,8 @@ describe("FakeSpawner processes", () => {
       assert.strictEqual(reset?.["session_id"], results[0]?.["session_id"])
       assert.notStrictEqual(results[2]?.["session_id"], results[0]?.["session_id"])
       assert.strictEqual(results[3]?.["session_id"], results[2]?.["session_id"])
+      // As the real CLI (fixture clear-reset): the clear's own result reports 0, the new conversation counts from 0.
+      assert.deepStrictEqual(results.map((r) => r["total_cost_usd"]), [0.00064, 0, 0.00064, 0.00128])
     }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ turns: [{ text: "first" }, { text: "again" }] }))))
 
   it.effect("kill: death by SIGTERM fails exitCode like the real spawner", () =>

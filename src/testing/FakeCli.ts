@@ -28,6 +28,8 @@
  */
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+// Through src/ so that the compiled dist/testing/FakeCli.js finds it too (tsc does not copy the .mjs).
+import * as Frames from "../../src/testing/fakeFrames.mjs"
 
 /**
  * A JSON object, as sent in frames.
@@ -367,7 +369,7 @@ export interface ControlAnswer {
  * @since 0.1.0
  * @category constants
  */
-export const version = "2.1.329"
+export const version = Frames.version
 
 /**
  * The multi-byte text `garbage` mode appends to replies and trickles out one byte at a time.

@@ -56,6 +56,10 @@ import {
 } from "effect"
 import { ChildProcess, ChildProcessSpawner, CommandLine } from "effect/process"
 import * as FakeCli from "./FakeCli.ts"
+// The frames, shared with fake-cli.mjs. Not "./fakeFrames.mjs": tsc does not copy the plain JS module to
+// dist/, so the compiled dist/testing/FakeSpawner.js reaches the shipped src/ copy; from src/testing/ this
+// path leads to the same file.
+import * as Frames from "../../src/testing/fakeFrames.mjs"
 
 // ---------------------------------------------------------------------------------------------------------
 // Script
@@ -466,44 +470,8 @@ class Registry {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Frames (shapes from the real CLI's transcripts, as in fake-cli.mjs)
+// Reading the host's frames (the frames the fake writes come from fakeFrames.mjs)
 // ---------------------------------------------------------------------------------------------------------
-
-const MODEL_ALIASES: Readonly<Record<string, string>> = {
-  default: "claude-opus-5-5",
-  opus: "claude-opus-5-5",
-  fable: "claude-fable-5-2",
-  sonnet: "claude-sonnet-5-5",
-  haiku: "claude-haiku-5-5"
-}
-const TOOLS = ["Task", "Bash", "Edit", "Glob", "Grep", "Read", "WebFetch", "WebSearch", "Write"]
-const SLASH_COMMANDS = ["clear", "compact", "context", "cost", "init", "model", "review"]
-const DEFAULT_TOOL_USE: ToolUse = { name: "Bash", input: { command: "echo hi-from-tool", description: "Print a greeting" } }
-
-const API_ERRORS: Readonly<Record<number, { readonly type: string; readonly error: string; readonly text: string }>> = {
-  400: { type: "invalid_request_error", error: "unknown", text: "API Error: 400 invalid_request_error" },
-  401: {
-    type: "authentication_error",
-    error: "authentication_failed",
-    text: "Failed to authenticate. API Error: 401 Invalid authentication credentials"
-  },
-  403: { type: "permission_error", error: "authentication_failed", text: "API Error: 403 permission_error" },
-  429: { type: "rate_limit_error", error: "rate_limit", text: "API Error: 429 rate_limit_error" },
-  500: { type: "api_error", error: "server_error", text: "API Error: 500 api_error" },
-  529: { type: "overloaded_error", error: "server_error", text: "API Error: 529 overloaded_error" }
-}
-
-const resolveModel = (model: string): string => MODEL_ALIASES[model] ?? model
-
-/** Value of `--flag value` or `--flag=value`. */
-const flagValue = (args: ReadonlyArray<string>, name: string): string | undefined => {
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]
-    if (arg === name) return args[i + 1]
-    if (arg?.startsWith(`${name}=`)) return arg.slice(name.length + 1)
-  }
-  return undefined
-}
 
 const parseJson: (text: string) => Option.Option<unknown> = Option.liftThrowable((text: string): unknown => JSON.parse(text))
 
@@ -515,44 +483,6 @@ const stringField = (object: JsonObject | undefined, key: string): string | unde
 const objectField = (object: JsonObject | undefined, key: string): JsonObject | undefined => {
   const value = object?.[key]
   return Predicate.isObject(value) ? value : undefined
-}
-
-const promptText = (message: JsonObject): string => {
-  const content = objectField(message, "message")?.["content"]
-  if (typeof content === "string") return content
-  if (!Array.isArray(content)) return ""
-  return content
-    .flatMap((block: unknown) =>
-      Predicate.isObject(block) && block["type"] === "text" && typeof block["text"] === "string" ? [block["text"]] : []
-    )
-    .join("\n")
-}
-
-/** Splits text into `count` pieces on code point boundaries (a delta never holds half a character). */
-const splitText = (text: string, count: number): Array<string> => {
-  const points = Array.from(text)
-  const size = Math.max(1, Math.ceil(points.length / Math.max(1, count)))
-  const pieces: Array<string> = []
-  for (let i = 0; i < points.length; i += size) pieces.push(points.slice(i, i + size).join(""))
-  return pieces.length > 0 ? pieces : [""]
-}
-
-const usage = (outputTokens: number): JsonObject => ({
-  input_tokens: 100,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0,
-  output_tokens: outputTokens,
-  server_tool_use: { web_search_requests: 0, web_fetch_requests: 0 },
-  service_tier: "standard"
-})
-
-const isAllowed = (response: JsonObject | undefined): boolean =>
-  response?.["subtype"] === "success" && objectField(response, "response")?.["behavior"] === "allow"
-
-const deniedMessage = (response: JsonObject | undefined): string => {
-  if (response === undefined) return "Permission request timed out"
-  if (response["subtype"] === "error") return stringField(response, "error") ?? "Permission request failed"
-  return stringField(objectField(response, "response"), "message") ?? "Permission denied"
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -605,7 +535,7 @@ interface RunningTurn {
   readonly startedAt: number
   readonly controlEntries: Array<MutableControlRequest>
   readonly permissionDenials: Array<JsonObject>
-  readonly controlSummary: Array<JsonObject>
+  readonly controlAnswers: Array<JsonObject>
   frames: number
   streamedText: string
   apiMessageId: string | undefined
@@ -634,22 +564,28 @@ const versionProcess = (io: ProcessIo): Effect.Effect<never> =>
 const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const { record, registry, script } = io
   const args = record.args
-  const version = script.version ?? defaultVersion
-  const cwd = record.cwd ?? process.cwd()
   const includePartialMessages = args.includes("--include-partial-messages")
-  const apiKeySource = record.env["ANTHROPIC_API_KEY"] === undefined ? "none" : "ANTHROPIC_API_KEY"
-  const resumed = flagValue(args, "--resume")
-  let sessionId = flagValue(args, "--session-id") ??
-    (resumed !== undefined && !args.includes("--fork-session") ? resumed : registry.uuid())
-  let model = resolveModel(flagValue(args, "--model") ?? "default")
-  let permissionMode = flagValue(args, "--permission-mode") ?? "default"
+  const resumed = Frames.flagValue(args, "--resume")
+  // Time in frames (timestamps, durations) is Clock time, so a TestClock sets it too.
+  const clock = yield* Clock.Clock
+  const frames = new Frames.CliFrames({
+    sessionId: Frames.flagValue(args, "--session-id") ??
+      (resumed !== undefined && !args.includes("--fork-session") ? resumed : registry.uuid()),
+    model: Frames.resolveModel(Frames.flagValue(args, "--model") ?? "default"),
+    permissionMode: Frames.flagValue(args, "--permission-mode") ?? "default",
+    cwd: record.cwd ?? process.cwd(),
+    version: script.version ?? defaultVersion,
+    apiKeySource: record.env["ANTHROPIC_API_KEY"] === undefined ? "none" : "ANTHROPIC_API_KEY",
+    // Deterministic ids, in the order the frames take them.
+    uuid: () => registry.uuid(),
+    requestId: () => registry.hex("req_fake_"),
+    now: () => clock.currentTimeMillisUnsafe()
+  })
   let lastResultOk = true
-  let totalCostUsd = 0
   let current: RunningTurn | undefined
   const pending = new Map<string, MutableControlRequest>()
 
   const writeFrame = (frame: JsonObject) => io.stdout.write(`${JSON.stringify(frame)}\n`)
-  const timestamp = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
 
   /** A Clock sleep, visible in the record while it lasts. */
   const sleep = (duration: Duration.Input) =>
@@ -670,146 +606,6 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     registry.changed()
     return io.stderr.write("fake-cli: hanging (simulated)\n")
   }).pipe(Effect.andThen(Effect.never))
-
-  // --- frames --------------------------------------------------------------------------------------------
-
-  const systemInit = (): JsonObject => ({
-    type: "system",
-    subtype: "init",
-    cwd,
-    session_id: sessionId,
-    tools: TOOLS,
-    mcp_servers: [],
-    model,
-    permissionMode,
-    slash_commands: SLASH_COMMANDS,
-    apiKeySource,
-    claude_code_version: version,
-    output_style: "default",
-    agents: ["general-purpose"],
-    skills: [],
-    plugins: [],
-    uuid: registry.uuid(),
-    original_cwd: cwd,
-    additional_directories: []
-  })
-
-  const userMessageFields = (turn: RunningTurn): JsonObject => {
-    const id = stringField(turn.message, "uuid")
-    return id === undefined ? {} : { user_message_uuid: id, user_message_uuids: [id] }
-  }
-
-  const assistantFrame = (
-    turn: RunningTurn,
-    id: string,
-    content: ReadonlyArray<JsonObject>,
-    at: string,
-    extra: JsonObject = {},
-    messageExtra: JsonObject = {}
-  ): JsonObject => ({
-    type: "assistant",
-    message: {
-      id,
-      type: "message",
-      role: "assistant",
-      model,
-      content,
-      stop_reason: null,
-      stop_sequence: null,
-      usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-      context_management: null,
-      ...messageExtra
-    },
-    parent_tool_use_id: null,
-    session_id: sessionId,
-    uuid: registry.uuid(),
-    timestamp: at,
-    request_id: registry.hex("req_fake_"),
-    ...userMessageFields(turn),
-    ...extra
-  })
-
-  const streamEvent = (apiMessageId: string, event: JsonObject): JsonObject => ({
-    type: "stream_event",
-    event,
-    session_id: sessionId,
-    parent_tool_use_id: null,
-    uuid: registry.uuid(),
-    api_message_id: apiMessageId
-  })
-
-  const userFrame = (content: ReadonlyArray<JsonObject>, at: string, extra: JsonObject = {}): JsonObject => ({
-    type: "user",
-    message: { role: "user", content },
-    parent_tool_use_id: null,
-    session_id: sessionId,
-    uuid: registry.uuid(),
-    timestamp: at,
-    ...extra
-  })
-
-  const resultFrame = (turn: RunningTurn, now: number, fields: JsonObject, costUsd = 0.00064 * turn.numTurns) => {
-    totalCostUsd += costUsd
-    const frame: JsonObject = {
-      type: "result",
-      subtype: "success",
-      is_error: false,
-      duration_ms: now - turn.startedAt,
-      duration_api_ms: Math.max(0, now - turn.startedAt - 5),
-      num_turns: turn.numTurns,
-      stop_reason: "end_turn",
-      session_id: sessionId,
-      total_cost_usd: totalCostUsd,
-      usage: usage(12),
-      modelUsage: {
-        [model]: {
-          inputTokens: 100 * turn.numTurns,
-          outputTokens: 12,
-          cacheReadInputTokens: 0,
-          cacheCreationInputTokens: 0,
-          webSearchRequests: 0,
-          costUSD: costUsd,
-          contextWindow: 1000000,
-          maxOutputTokens: 128000
-        }
-      },
-      permission_denials: [...turn.permissionDenials],
-      terminal_reason: "completed",
-      api_error_status: null,
-      uuid: registry.uuid(),
-      ...userMessageFields(turn),
-      ...(turn.controlSummary.length > 0 ? { fake_control_answers: [...turn.controlSummary] } : {}),
-      ...fields
-    }
-    return frame
-  }
-
-  const lifecycleFrame = (commandUuid: string, state: string): JsonObject => ({
-    type: "command_lifecycle",
-    command_uuid: commandUuid,
-    state,
-    uuid: registry.uuid(),
-    session_id: sessionId
-  })
-
-  const initializeResponse = (): JsonObject => ({
-    commands: SLASH_COMMANDS.map((name) => ({ name, description: `/${name}`, argumentHint: "", builtin: true })),
-    agents: [{ name: "general-purpose", description: "General-purpose agent" }],
-    output_style: "default",
-    available_output_styles: ["default"],
-    models: Object.entries(MODEL_ALIASES).map(([value, resolvedModel]) => ({
-      value,
-      resolvedModel,
-      displayName: value,
-      description: resolvedModel
-    })),
-    account: { tokenSource: "none", apiKeySource, apiProvider: "firstParty" },
-    pid: record.pid,
-    claude_code_version: version,
-    current_permission_mode: permissionMode,
-    session_state: current === undefined ? "idle" : "running",
-    capabilities: []
-  })
 
   // --- a turn --------------------------------------------------------------------------------------------
 
@@ -835,96 +631,21 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const emitText = Effect.fnUntraced(function*(turn: RunningTurn, text: string) {
     const id = registry.hex("msg_")
     turn.apiMessageId = id
-    if (includePartialMessages) {
-      yield* emit(
-        turn,
-        streamEvent(id, {
-          type: "message_start",
-          message: {
-            id,
-            type: "message",
-            role: "assistant",
-            model,
-            content: [],
-            stop_reason: null,
-            stop_sequence: null,
-            usage: usage(1)
-          }
-        })
-      )
-      yield* emit(turn, streamEvent(id, { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }))
-      for (const piece of splitText(text, script.partialChunks ?? 3)) {
-        yield* emit(
-          turn,
-          streamEvent(id, { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } })
-        )
-        turn.streamedText += piece
-      }
-    }
-    // As in the real CLI, the completed block arrives between the last delta and content_block_stop.
-    yield* emit(turn, assistantFrame(turn, id, [{ type: "text", text }], yield* timestamp))
-    if (includePartialMessages) {
-      yield* emit(turn, streamEvent(id, { type: "content_block_stop", index: 0 }))
-      yield* emit(
-        turn,
-        streamEvent(id, {
-          type: "message_delta",
-          delta: { stop_reason: "end_turn", stop_sequence: null },
-          usage: { output_tokens: 12 }
-        })
-      )
-      yield* emit(turn, streamEvent(id, { type: "message_stop" }))
+    for (const step of frames.text(turn, id, text, { partial: includePartialMessages, chunks: script.partialChunks ?? 3 })) {
+      yield* emit(turn, step.frame)
+      turn.streamedText += step.delta
     }
   })
 
-  const controlRequestBody = (
-    spec: ControlRequest,
-    tool: { readonly name: string; readonly input: JsonObject; readonly id: string }
-  ): JsonObject => {
-    switch (spec.subtype) {
-      case "can_use_tool":
-        return {
-          tool_name: tool.name,
-          display_name: tool.name,
-          input: tool.input,
-          description: stringField(tool.input, "description") ?? tool.name,
-          permission_suggestions: [
-            { type: "addRules", rules: [{ toolName: tool.name }], behavior: "allow", destination: "localSettings" }
-          ],
-          blocked_path: null,
-          tool_use_id: tool.id,
-          ...spec
-        }
-      case "hook_callback":
-        return {
-          callback_id: "hook_0",
-          input: {
-            session_id: sessionId,
-            transcript_path: `${cwd}/.claude/${sessionId}.jsonl`,
-            cwd,
-            permission_mode: permissionMode,
-            hook_event_name: "PreToolUse",
-            tool_name: tool.name,
-            tool_input: tool.input,
-            tool_use_id: tool.id
-          },
-          tool_use_id: tool.id,
-          ...spec
-        }
-      default:
-        return { ...spec }
-    }
-  }
-
   const runControlRequests = Effect.fnUntraced(function*(
     turn: RunningTurn,
-    tool: { readonly name: string; readonly input: JsonObject; readonly id: string },
+    tool: Frames.ToolCall,
     specs: ReadonlyArray<ControlRequest> = turn.spec.controlRequests ?? []
   ) {
     if (specs.length === 0) return
     const entries: Array<MutableControlRequest> = []
     for (const spec of specs) {
-      const request = controlRequestBody(spec, tool)
+      const request = frames.controlRequestBody(spec, tool)
       const entry: MutableControlRequest = {
         requestId: registry.hex("fake_req_"),
         subtype: spec.subtype,
@@ -937,22 +658,16 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
       entries.push(entry)
       turn.controlEntries.push(entry)
       registry.changed()
-      yield* emit(turn, { type: "control_request", request_id: entry.requestId, request })
+      yield* emit(turn, Frames.controlRequest(entry.requestId, request))
     }
     const all = Effect.forEach(entries, (entry) => Deferred.await(entry.answered), { discard: true })
     yield* turn.spec.controlTimeout === undefined ? all : Effect.timeoutOption(all, turn.spec.controlTimeout)
     for (const entry of entries) {
+      turn.controlAnswers.push(Frames.controlAnswer(entry.requestId, entry.subtype, entry.answers))
       const response = entry.answers[0]
-      turn.controlSummary.push({
-        request_id: entry.requestId,
-        subtype: entry.subtype,
-        count: entry.answers.length,
-        response: response ?? null,
-        timed_out: response === undefined
-      })
-      if (entry.subtype === "can_use_tool" && !isAllowed(response)) {
-        turn.permissionDenials.push({ tool_name: tool.name, tool_use_id: tool.id, tool_input: tool.input })
-        turn.toolDenied = deniedMessage(response)
+      if (entry.subtype === "can_use_tool" && !Frames.isAllowed(response)) {
+        turn.permissionDenials.push(Frames.permissionDenial(tool))
+        turn.toolDenied = Frames.deniedMessage(response)
       }
     }
   })
@@ -960,48 +675,13 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const runToolUse = Effect.fnUntraced(function*(turn: RunningTurn) {
     const needsTool = turn.spec.toolUse !== undefined ||
       (turn.spec.controlRequests ?? []).some((spec) => spec.subtype === "can_use_tool")
-    const spec = turn.spec.toolUse ?? DEFAULT_TOOL_USE
+    const spec = turn.spec.toolUse ?? Frames.defaultToolUse
     const tool = { name: spec.name, input: spec.input ?? {}, id: registry.hex("toolu_") }
-    if (needsTool) {
-      yield* emit(
-        turn,
-        assistantFrame(turn, registry.hex("msg_"), [{ type: "tool_use", id: tool.id, name: tool.name, input: tool.input }], yield* timestamp)
-      )
-    }
+    if (needsTool) yield* emit(turn, frames.toolUse(turn, registry.hex("msg_"), tool))
     yield* runControlRequests(turn, tool)
     if (!needsTool) return
     turn.numTurns = 2
-    const denied = turn.toolDenied
-    const output = spec.output ?? "hi-from-tool"
-    yield* emit(
-      turn,
-      userFrame(
-        [
-          denied === undefined
-            ? { tool_use_id: tool.id, type: "tool_result", content: output, is_error: false }
-            : { type: "tool_result", content: denied, is_error: true, tool_use_id: tool.id }
-        ],
-        yield* timestamp,
-        denied === undefined
-          ? { tool_use_result: { stdout: output, stderr: "", interrupted: false, isImage: false } }
-          : { tool_use_result: `Error: ${denied}` }
-      )
-    )
-  })
-
-  const apiErrorFrames = Effect.fnUntraced(function*(turn: RunningTurn, spec: ApiErrorResult) {
-    const status = spec.apiErrorStatus
-    const known = API_ERRORS[status] ?? { type: "api_error", error: "unknown", text: `API Error: ${status}` }
-    const text = spec.message ?? known.text
-    const assistant = assistantFrame(
-      turn,
-      registry.uuid(),
-      [{ type: "text", text }],
-      yield* timestamp,
-      { error: known.error, is_api_error_message: true, api_error_status: status, api_error_type: known.type },
-      { model: "<synthetic>", stop_reason: "stop_sequence", stop_sequence: "" }
-    )
-    return { assistant, text, type: known.type }
+    yield* emit(turn, frames.toolResult(tool, spec.output ?? "hi-from-tool", turn.toolDenied))
   })
 
   const retryError = (status: number | null): string => {
@@ -1016,17 +696,14 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     const retries = turn.spec.apiRetries ?? []
     for (const [index, retry] of retries.entries()) {
       const delay = retry.delay === undefined ? Duration.millis(500 * 2 ** index) : Duration.fromInputUnsafe(retry.delay)
-      yield* emit(turn, {
-        type: "system",
-        subtype: "api_retry",
-        attempt: index + 1,
-        max_retries: retries.length,
-        retry_delay_ms: Duration.toMillis(delay),
-        error_status: retry.errorStatus,
-        error: retry.error ?? retryError(retry.errorStatus),
-        session_id: sessionId,
-        uuid: registry.uuid()
-      })
+      yield* emit(
+        turn,
+        frames.apiRetry(index + 1, retries.length, {
+          retry_delay_ms: Duration.toMillis(delay),
+          error_status: retry.errorStatus,
+          error: retry.error ?? retryError(retry.errorStatus)
+        })
+      )
       yield* sleep(delay)
     }
   })
@@ -1034,21 +711,14 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const turnBody = Effect.fnUntraced(function*(turn: RunningTurn) {
     if (turn.spec.delay !== undefined) yield* sleep(turn.spec.delay)
     if (turn.spec.hang === "beforeFirstEvent") return yield* hang
-    yield* emit(turn, systemInit())
+    yield* emit(turn, frames.systemInit())
     yield* emitApiRetries(turn)
     const outcome = turn.spec.result ?? "success"
     if (outcome !== "success") {
-      const { assistant, text, type } = yield* apiErrorFrames(turn, outcome)
-      yield* emit(turn, assistant)
+      const error = Frames.apiError(outcome.apiErrorStatus, { message: outcome.message })
+      yield* emit(turn, frames.apiErrorAssistant(turn, error))
       if (turn.spec.hang === "midTurn") return yield* hang
-      const result = resultFrame(turn, yield* Clock.currentTimeMillis, {
-        is_error: true,
-        stop_reason: "stop_sequence",
-        terminal_reason: "api_error",
-        api_error_status: outcome.apiErrorStatus,
-        api_error_type: type,
-        result: text
-      }, 0)
+      const result = frames.apiErrorResult(turn, error)
       yield* emit(turn, result)
       return result
     }
@@ -1056,7 +726,7 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     const text = turn.spec.text ?? `echo: ${turn.prompt}`
     yield* emitText(turn, text)
     if (turn.spec.hang === "midTurn") return yield* hang
-    const result = resultFrame(turn, yield* Clock.currentTimeMillis, { result: text })
+    const result = frames.result(turn, { result: text })
     yield* emit(turn, result)
     return result
   })
@@ -1064,22 +734,15 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const interrupted = Effect.fnUntraced(function*(turn: RunningTurn) {
     // Requests the host has not answered are withdrawn, as the real CLI does.
     for (const entry of turn.controlEntries) {
-      if (entry.answers.length === 0) yield* writeFrame({ type: "control_cancel_request", request_id: entry.requestId })
+      if (entry.answers.length === 0) yield* writeFrame(Frames.controlCancel(entry.requestId))
     }
-    const at = yield* timestamp
     if (turn.streamedText !== "" && turn.apiMessageId !== undefined) {
       yield* writeFrame(
-        assistantFrame(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], at, { aborted: true })
+        frames.assistant(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true })
       )
     }
-    yield* writeFrame(userFrame([{ type: "text", text: "[Request interrupted by user]" }], at))
-    const result = resultFrame(turn, yield* Clock.currentTimeMillis, {
-      subtype: "error_during_execution",
-      is_error: true,
-      stop_reason: null,
-      terminal_reason: "aborted_streaming",
-      errors: ["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"]
-    })
+    yield* writeFrame(frames.interruptedUser())
+    const result = frames.interruptedResult(turn)
     yield* writeFrame(result)
     return result
   })
@@ -1098,12 +761,12 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
       index: record.turns,
       spec: turnSpec(script.sharedTurns === true ? registry.turns : record.turns),
       message,
-      prompt: promptText(message),
+      prompt: Frames.promptText(message),
       abort: yield* Deferred.make<void>(),
       startedAt: yield* Clock.currentTimeMillis,
       controlEntries: [],
       permissionDenials: [],
-      controlSummary: [],
+      controlAnswers: [],
       frames: 0,
       streamedText: "",
       apiMessageId: undefined,
@@ -1111,7 +774,7 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
       toolDenied: undefined
     }
     current = turn
-    if (commandUuid !== undefined) yield* writeFrame(lifecycleFrame(commandUuid, "started"))
+    if (commandUuid !== undefined) yield* writeFrame(frames.lifecycle(commandUuid, "started"))
     const completed = yield* Effect.raceFirst(
       Effect.map(turnBody(turn), Option.some),
       Effect.as(Deferred.await(turn.abort), Option.none())
@@ -1120,11 +783,11 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     current = undefined
     lastResultOk = result["is_error"] !== true
     if (commandUuid !== undefined) {
-      yield* writeFrame(lifecycleFrame(commandUuid, Option.isSome(completed) ? "completed" : "cancelled"))
+      yield* writeFrame(frames.lifecycle(commandUuid, Option.isSome(completed) ? "completed" : "cancelled"))
     }
     const after = turn.spec.controlRequestsAfterResult ?? []
     if (after.length > 0) {
-      const spec = turn.spec.toolUse ?? DEFAULT_TOOL_USE
+      const spec = turn.spec.toolUse ?? Frames.defaultToolUse
       yield* runControlRequests(turn, { name: spec.name, input: spec.input ?? {}, id: registry.hex("toolu_") }, after)
     }
     if (turn.spec.hang === "afterResult") yield* hang
@@ -1133,40 +796,14 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
 
   /** `/clear`: a new conversation (and session id) in the same process, as the real CLI does it. */
   const clearConversation = Effect.fnUntraced(function*(message: JsonObject) {
-    const commandUuid = stringField(message, "uuid")
-    yield* writeFrame({
-      type: "conversation_reset",
-      new_conversation_id: registry.uuid(),
-      uuid: registry.uuid(),
-      trigger: "clear",
-      ...(commandUuid === undefined ? {} : { user_message_uuid: commandUuid }),
-      timestamp: yield* timestamp,
-      session_id: sessionId
-    })
-    sessionId = registry.uuid()
-    yield* writeFrame(systemInit())
-    yield* writeFrame({
-      type: "result",
-      subtype: "success",
-      is_error: false,
-      duration_ms: 1,
-      duration_api_ms: 0,
-      num_turns: 0,
-      stop_reason: null,
-      session_id: sessionId,
-      total_cost_usd: totalCostUsd,
-      permission_denials: [],
-      result: "",
-      local_command: "clear",
-      uuid: registry.uuid()
-    })
+    for (const frame of frames.clear(stringField(message, "uuid"))) yield* writeFrame(frame)
     lastResultOk = true
   })
 
   // --- the host's frames ---------------------------------------------------------------------------------
 
   const controlSuccess = (requestId: string | undefined, response: JsonObject) =>
-    writeFrame({ type: "control_response", response: { subtype: "success", request_id: requestId ?? "", response } })
+    writeFrame(Frames.controlSuccess(requestId ?? "", response))
 
   const handleControlRequest = Effect.fnUntraced(function*(frame: JsonObject) {
     const requestId = stringField(frame, "request_id")
@@ -1174,42 +811,27 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     const subtype = stringField(request, "subtype")
     switch (subtype) {
       case "initialize":
-        return yield* controlSuccess(requestId, initializeResponse())
+        return yield* controlSuccess(requestId, frames.initializeResponse(record.pid, current !== undefined))
       case "interrupt": {
         yield* controlSuccess(requestId, { still_queued: [] })
         if (current !== undefined) yield* Deferred.succeed(current.abort, undefined)
         return
       }
       case "set_model": {
-        model = resolveModel(stringField(request, "model") ?? "default")
-        return yield* controlSuccess(requestId, { model })
+        frames.model = Frames.resolveModel(stringField(request, "model") ?? "default")
+        return yield* controlSuccess(requestId, { model: frames.model })
       }
       case "set_permission_mode": {
-        permissionMode = stringField(request, "mode") ?? permissionMode
-        yield* controlSuccess(requestId, { mode: permissionMode })
-        return yield* writeFrame({
-          type: "system",
-          subtype: "status",
-          status: null,
-          permissionMode,
-          uuid: registry.uuid(),
-          session_id: sessionId
-        })
+        frames.permissionMode = stringField(request, "mode") ?? frames.permissionMode
+        yield* controlSuccess(requestId, { mode: frames.permissionMode })
+        return yield* writeFrame(frames.permissionModeStatus())
       }
       case "set_max_thinking_tokens":
         return yield* controlSuccess(requestId, {})
       case "mcp_status":
         return yield* controlSuccess(requestId, { mcpServers: [] })
       default:
-        return yield* writeFrame({
-          type: "control_response",
-          response: {
-            subtype: "error",
-            request_id: requestId ?? "",
-            error: `Unsupported control request subtype: ${subtype ?? "(none)"}`,
-            error_code: "unsupported_request"
-          }
-        })
+        return yield* writeFrame(Frames.controlUnsupported(requestId ?? "", subtype ?? "(none)"))
     }
   })
 
@@ -1259,7 +881,7 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
 
   const runner = yield* Stream.fromQueue(turnQueue).pipe(
     Stream.runForEach((message) =>
-      promptText(message).trim() === "/clear" ? clearConversation(message) : runTurn(message)
+      Frames.promptText(message).trim() === "/clear" ? clearConversation(message) : runTurn(message)
     ),
     Effect.forkChild
   )
@@ -1271,7 +893,7 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
         case "user": {
           const commandUuid = stringField(frame, "uuid")
           // The real CLI acknowledges a user message that carries a uuid at once, before its turn starts.
-          return (commandUuid === undefined ? Effect.void : writeFrame(lifecycleFrame(commandUuid, "queued"))).pipe(
+          return (commandUuid === undefined ? Effect.void : writeFrame(frames.lifecycle(commandUuid, "queued"))).pipe(
             Effect.andThen(Queue.offer(turnQueue, frame))
           )
         }

@@ -4,14 +4,16 @@
 // It speaks the session protocol of the real CLI (2.1.329): run it with
 // `--output-format stream-json --verbose --input-format stream-json`, write one JSON object per line to
 // its stdin and read one JSON object per line from its stdout. Frame shapes follow the recorded transcripts
-// of the real CLI (../shared/fixtures/claude-cli-2.1.329). On top of that it misbehaves on demand, for the
-// faults the real CLI cannot be made to show (crashes, hangs, garbage, huge lines, floods, stuck signals,
-// grandchildren, unanswered control requests, ...).
+// of the real CLI (../shared/fixtures/claude-cli-2.1.329); fakeFrames.mjs builds them, for this fake and for
+// the in-process FakeSpawner.ts alike. On top of that it misbehaves on demand, for the faults the real CLI
+// cannot be made to show (crashes, hangs, garbage, huge lines, floods, stuck signals, grandchildren,
+// unanswered control requests, ...).
 //
 // The behaviour comes from the environment variable FAKE_CLI_BEHAVIOR, a JSON object whose keys are all
 // optional. `src/testing/FakeCli.ts` documents every knob (`FakeCli.Behavior`) and builds the variable.
 //
-// Plain ESM with node built-ins only, so it runs on any Node >= 20 without a build step.
+// Plain ESM with node built-ins and its sibling fakeFrames.mjs only, so it runs on any Node >= 20 without a
+// build step.
 
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
@@ -19,20 +21,26 @@ import { once } from "node:events"
 import { appendFileSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
+import {
+  apiError,
+  CliFrames,
+  controlAnswer,
+  controlCancel,
+  controlRequest,
+  controlSuccess as controlSuccessFrame,
+  controlUnsupported,
+  defaultToolUse,
+  deniedMessage,
+  flagValue,
+  isAllowed,
+  permissionDenial,
+  promptText,
+  resolveModel,
+  version as VERSION
+} from "./fakeFrames.mjs"
 
-const VERSION = "2.1.329"
 /** The multi-byte text that garbage mode trickles out one byte at a time (also exported by FakeCli.ts). */
 const UNICODE_SAMPLE = "héllo wörld — 日本語 🎉"
-const MODEL_ALIASES = {
-  default: "claude-opus-5-5",
-  opus: "claude-opus-5-5",
-  fable: "claude-fable-5-2",
-  sonnet: "claude-sonnet-5-5",
-  haiku: "claude-haiku-5-5"
-}
-const TOOLS = ["Task", "Bash", "Edit", "Glob", "Grep", "Read", "WebFetch", "WebSearch", "Write"]
-const SLASH_COMMANDS = ["clear", "compact", "context", "cost", "init", "model", "review"]
-const DEFAULT_TOOL_USE = { name: "Bash", input: { command: "echo hi-from-tool", description: "Print a greeting" } }
 const CHUNK_BYTES = 64 * 1024
 
 // ---------------------------------------------------------------------------------------------------------
@@ -56,28 +64,25 @@ function readBehavior() {
   process.exit(2)
 }
 
-/** Value of `--flag value` or `--flag=value`. */
-function flagValue(name) {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    if (arg === name) return argv[i + 1]
-    if (arg.startsWith(`${name}=`)) return arg.slice(name.length + 1)
-  }
-  return undefined
-}
-
-const resolveModel = (model) => MODEL_ALIASES[model] ?? model
+/** Every frame comes from here, and so do the conversation's session id and cost, the model and the permission mode. */
+const frames = new CliFrames({
+  sessionId: initialSessionId(),
+  model: resolveModel(flagValue(argv, "--model") ?? "default"),
+  permissionMode: flagValue(argv, "--permission-mode") ?? "default",
+  cwd: process.cwd(),
+  version: VERSION,
+  apiKeySource: process.env.ANTHROPIC_API_KEY ? "ANTHROPIC_API_KEY" : "none",
+  uuid: randomUUID,
+  requestId: () => `req_fake_${randomBytes(6).toString("hex")}`,
+  now: Date.now
+})
 
 const state = {
-  sessionId: initialSessionId(),
-  model: resolveModel(flagValue("--model") ?? "default"),
-  permissionMode: flagValue("--permission-mode") ?? "default",
   includePartialMessages: argv.includes("--include-partial-messages"),
   reportsSessionState: process.env.CLAUDE_CODE_SDK_READS_SESSION_STATE === "1",
   sessionState: "idle",
   /** Turns started so far; the running turn's `index`. `/clear` turns are not counted. */
   turnCount: 0,
-  totalCostUsd: 0,
   lastResultOk: true,
   /** Once hung, the process reads stdin but never writes again and never exits by itself. */
   hung: false,
@@ -100,9 +105,9 @@ const state = {
 
 /** `--session-id` wins, then `--resume <id>` (kept unless `--fork-session`), else a fresh id. */
 function initialSessionId() {
-  const explicit = flagValue("--session-id")
+  const explicit = flagValue(argv, "--session-id")
   if (explicit) return explicit
-  const resumed = flagValue("--resume")
+  const resumed = flagValue(argv, "--resume")
   if (resumed && !argv.includes("--fork-session")) return resumed
   return randomUUID()
 }
@@ -185,139 +190,12 @@ function makeProgress(phase) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Frames (shapes copied from the real CLI's transcripts; the real ones carry more fields)
+// Frames the shared builders (fakeFrames.mjs) do not make: they exist in this fake only
 // ---------------------------------------------------------------------------------------------------------
 
 const now = () => new Date().toISOString()
 const messageId = () => `msg_${randomBytes(12).toString("hex")}`
 const toolUseId = () => `toolu_${randomBytes(10).toString("hex")}`
-
-function systemInit() {
-  return {
-    type: "system",
-    subtype: "init",
-    cwd: process.cwd(),
-    session_id: state.sessionId,
-    tools: TOOLS,
-    mcp_servers: [],
-    model: state.model,
-    permissionMode: state.permissionMode,
-    slash_commands: SLASH_COMMANDS,
-    apiKeySource: process.env.ANTHROPIC_API_KEY ? "ANTHROPIC_API_KEY" : "none",
-    claude_code_version: VERSION,
-    output_style: "default",
-    agents: ["general-purpose"],
-    skills: [],
-    plugins: [],
-    uuid: randomUUID(),
-    original_cwd: process.cwd(),
-    additional_directories: []
-  }
-}
-
-function usage(outputTokens) {
-  return {
-    input_tokens: 100,
-    cache_creation_input_tokens: 0,
-    cache_read_input_tokens: 0,
-    output_tokens: outputTokens,
-    server_tool_use: { web_search_requests: 0, web_fetch_requests: 0 },
-    service_tier: "standard"
-  }
-}
-
-function assistantFrame(turn, id, content, extra = {}) {
-  return {
-    type: "assistant",
-    message: {
-      id,
-      type: "message",
-      role: "assistant",
-      model: state.model,
-      content,
-      stop_reason: null,
-      stop_sequence: null,
-      usage: { input_tokens: 100, output_tokens: 1, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 },
-      context_management: null
-    },
-    parent_tool_use_id: null,
-    session_id: state.sessionId,
-    uuid: randomUUID(),
-    timestamp: now(),
-    request_id: `req_fake_${randomBytes(6).toString("hex")}`,
-    ...turn.userMessageFields(),
-    ...extra
-  }
-}
-
-function streamEvent(apiMessageId, event) {
-  return {
-    type: "stream_event",
-    event,
-    session_id: state.sessionId,
-    parent_tool_use_id: null,
-    uuid: randomUUID(),
-    api_message_id: apiMessageId
-  }
-}
-
-function userFrame(content, extra = {}) {
-  return {
-    type: "user",
-    message: { role: "user", content },
-    parent_tool_use_id: null,
-    session_id: state.sessionId,
-    uuid: randomUUID(),
-    timestamp: now(),
-    ...extra
-  }
-}
-
-function resultFrame(turn, fields, costUsd = 0.00064 * turn.numTurns) {
-  state.totalCostUsd += costUsd
-  return {
-    type: "result",
-    subtype: "success",
-    is_error: false,
-    duration_ms: Date.now() - turn.startedAt,
-    duration_api_ms: Math.max(0, Date.now() - turn.startedAt - 5),
-    num_turns: turn.numTurns,
-    stop_reason: "end_turn",
-    session_id: state.sessionId,
-    total_cost_usd: state.totalCostUsd,
-    usage: usage(12),
-    modelUsage: {
-      [state.model]: {
-        inputTokens: 100 * turn.numTurns,
-        outputTokens: 12,
-        cacheReadInputTokens: 0,
-        cacheCreationInputTokens: 0,
-        webSearchRequests: 0,
-        costUSD: costUsd,
-        contextWindow: 1000000,
-        maxOutputTokens: 128000
-      }
-    },
-    permission_denials: turn.permissionDenials,
-    terminal_reason: "completed",
-    api_error_status: null,
-    uuid: randomUUID(),
-    ...turn.userMessageFields(),
-    ...(turn.controlAnswers.length > 0 ? { fake_control_answers: turn.controlAnswers } : {}),
-    ...(turn.openFiles ? { fake_open_files: turn.openFiles } : {}),
-    ...fields
-  }
-}
-
-function lifecycleFrame(commandUuid, lifecycle) {
-  return {
-    type: "command_lifecycle",
-    command_uuid: commandUuid,
-    state: lifecycle,
-    uuid: randomUUID(),
-    session_id: state.sessionId
-  }
-}
 
 /** Reports idle / running, on changes only (the real CLI only reports this to hosts that ask for it). */
 async function setSessionState(sessionState) {
@@ -329,72 +207,14 @@ async function setSessionState(sessionState) {
     state: sessionState,
     sdk_host_only: true,
     uuid: randomUUID(),
-    session_id: state.sessionId
+    session_id: frames.sessionId
   })
-}
-
-const API_ERRORS = {
-  400: { type: "invalid_request_error", error: "unknown", text: "API Error: 400 invalid_request_error" },
-  401: {
-    type: "authentication_error",
-    error: "authentication_failed",
-    text: "Failed to authenticate. API Error: 401 Invalid authentication credentials"
-  },
-  403: { type: "permission_error", error: "authentication_failed", text: "API Error: 403 permission_error" },
-  429: { type: "rate_limit_error", error: "rate_limit", text: "API Error: 429 rate_limit_error" },
-  500: { type: "api_error", error: "server_error", text: "API Error: 500 api_error" },
-  529: { type: "overloaded_error", error: "server_error", text: "API Error: 529 overloaded_error" }
 }
 
 /** The two frames an API failure produces: a synthetic assistant message and an `is_error` result. */
 function apiErrorFrames(turn, spec) {
-  const status = spec.status ?? 401
-  const known = API_ERRORS[status] ?? { type: "api_error", error: "unknown", text: `API Error: ${status}` }
-  const type = spec.type ?? known.type
-  const text = spec.message ?? known.text
-  const assistant = assistantFrame(turn, randomUUID(), [{ type: "text", text }], {
-    error: spec.error ?? known.error,
-    is_api_error_message: true,
-    api_error_status: status,
-    api_error_type: type
-  })
-  assistant.message.model = "<synthetic>"
-  assistant.message.stop_reason = "stop_sequence"
-  assistant.message.stop_sequence = ""
-  const result = resultFrame(turn, {
-    is_error: true,
-    stop_reason: "stop_sequence",
-    terminal_reason: "api_error",
-    api_error_status: status,
-    api_error_type: type,
-    result: text
-  }, 0)
-  return [assistant, result]
-}
-
-function initializeResponse() {
-  return {
-    commands: SLASH_COMMANDS.map((name) => ({ name, description: `/${name}`, argumentHint: "", builtin: true })),
-    agents: [{ name: "general-purpose", description: "General-purpose agent" }],
-    output_style: "default",
-    available_output_styles: ["default"],
-    models: Object.entries(MODEL_ALIASES).map(([value, resolvedModel]) => ({
-      value,
-      resolvedModel,
-      displayName: value,
-      description: resolvedModel
-    })),
-    account: {
-      tokenSource: "none",
-      apiKeySource: process.env.ANTHROPIC_API_KEY ? "ANTHROPIC_API_KEY" : "none",
-      apiProvider: "firstParty"
-    },
-    pid: process.pid,
-    claude_code_version: VERSION,
-    current_permission_mode: state.permissionMode,
-    session_state: state.current ? "running" : "idle",
-    capabilities: []
-  }
+  const error = apiError(spec.status ?? 401, spec)
+  return [frames.apiErrorAssistant(turn, error), frames.apiErrorResult(turn, error)]
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -536,12 +356,12 @@ async function emitBanner() {
 async function emitGarbage(turn) {
   for (const line of GARBAGE_LINES) await emitLine(line)
   // A frame of a type this protocol version does not know: decoders must pass it on.
-  await turn.emit({ type: "future_frame", x: 1, session_id: state.sessionId, uuid: randomUUID() })
+  await turn.emit({ type: "future_frame", x: 1, session_id: frames.sessionId, uuid: randomUUID() })
   // A valid frame terminated by CRLF.
   await withStdout(() =>
     writeChunk(
       process.stdout,
-      `${JSON.stringify({ type: "system", subtype: "status", status: "requesting", session_id: state.sessionId, uuid: randomUUID() })}\r\n`
+      `${JSON.stringify({ type: "system", subtype: "status", status: "requesting", session_id: frames.sessionId, uuid: randomUUID() })}\r\n`
     )
   )
   turn.frames++
@@ -573,7 +393,7 @@ async function emitHugeLine(turn) {
   let prefix = ""
   let suffix = ""
   if ((behavior.hugeLineKind ?? "frame") === "frame") {
-    const frame = JSON.stringify(assistantFrame(turn, messageId(), [{ type: "text", text: "" }]))
+    const frame = JSON.stringify(frames.assistant(turn, messageId(), [{ type: "text", text: "" }]))
     const at = frame.indexOf("\"text\":\"\"") + "\"text\":\"".length
     prefix = frame.slice(0, at)
     suffix = frame.slice(at)
@@ -603,7 +423,7 @@ async function emitFlood(turn) {
   const id = messageId()
   for (let seq = 0; progress.bytes < total; seq++) {
     const label = `flood ${seq} `
-    const frame = assistantFrame(turn, id, [{ type: "text", text: label }], { fake_flood_seq: seq })
+    const frame = frames.assistant(turn, id, [{ type: "text", text: label }], { fake_flood_seq: seq })
     const padding = Math.max(0, frameBytes - JSON.stringify(frame).length - 1)
     frame.message.content[0].text = label + "x".repeat(padding)
     await turn.emit(frame, { delay: false, progress })
@@ -640,11 +460,6 @@ class Turn {
     this.openFiles = undefined
   }
 
-  userMessageFields() {
-    const id = this.message.uuid
-    return typeof id === "string" ? { user_message_uuid: id, user_message_uuids: [id] } : {}
-  }
-
   /**
    * Writes one frame of this turn: honours `frameDelayMs`, stops at an interrupt (between frames, never
    * inside one), counts for `crash`. `trickled` writes it with split UTF-8 (garbage mode).
@@ -659,16 +474,6 @@ class Turn {
   }
 }
 
-function promptText(message) {
-  const content = message.message?.content
-  if (typeof content === "string") return content
-  if (!Array.isArray(content)) return ""
-  return content
-    .filter((block) => block?.type === "text" && typeof block.text === "string")
-    .map((block) => block.text)
-    .join("\n")
-}
-
 function replyText(turn) {
   const reply = behavior.reply
   let text
@@ -678,91 +483,14 @@ function replyText(turn) {
   return behavior.garbage ? `${text} ${UNICODE_SAMPLE}` : text
 }
 
-/** Splits text into `count` pieces on code point boundaries (a delta never holds half a character). */
-function splitText(text, count) {
-  const points = Array.from(text)
-  const size = Math.max(1, Math.ceil(points.length / Math.max(1, count)))
-  const pieces = []
-  for (let i = 0; i < points.length; i += size) pieces.push(points.slice(i, i + size).join(""))
-  return pieces.length > 0 ? pieces : [""]
-}
-
 async function emitText(turn, text) {
   const id = messageId()
   turn.apiMessageId = id
-  const partial = state.includePartialMessages
-  if (partial) {
-    await turn.emit(
-      streamEvent(id, {
-        type: "message_start",
-        message: {
-          id,
-          type: "message",
-          role: "assistant",
-          model: state.model,
-          content: [],
-          stop_reason: null,
-          stop_sequence: null,
-          usage: usage(1)
-        }
-      })
-    )
-    await turn.emit(streamEvent(id, { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }))
-    for (const piece of splitText(text, behavior.partialChunks ?? 3)) {
-      await turn.emit(
-        streamEvent(id, { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } })
-      )
-      turn.streamedText += piece
-    }
-  }
-  // As in the real CLI, the completed block arrives between the last delta and content_block_stop.
-  await turn.emit(assistantFrame(turn, id, [{ type: "text", text }]), { trickled: behavior.garbage === true })
-  if (partial) {
-    await turn.emit(streamEvent(id, { type: "content_block_stop", index: 0 }))
-    await turn.emit(
-      streamEvent(id, {
-        type: "message_delta",
-        delta: { stop_reason: "end_turn", stop_sequence: null },
-        usage: { output_tokens: 12 }
-      })
-    )
-    await turn.emit(streamEvent(id, { type: "message_stop" }))
-  }
-}
-
-function controlRequestBody(spec, tool) {
-  switch (spec.subtype) {
-    case "can_use_tool":
-      return {
-        tool_name: tool.name,
-        display_name: tool.name,
-        input: tool.input,
-        description: tool.input?.description ?? tool.name,
-        permission_suggestions: [
-          { type: "addRules", rules: [{ toolName: tool.name }], behavior: "allow", destination: "localSettings" }
-        ],
-        blocked_path: null,
-        tool_use_id: tool.id,
-        ...spec
-      }
-    case "hook_callback":
-      return {
-        callback_id: "hook_0",
-        input: {
-          session_id: state.sessionId,
-          transcript_path: `${process.cwd()}/.claude/${state.sessionId}.jsonl`,
-          cwd: process.cwd(),
-          permission_mode: state.permissionMode,
-          hook_event_name: "PreToolUse",
-          tool_name: tool.name,
-          tool_input: tool.input,
-          tool_use_id: tool.id
-        },
-        tool_use_id: tool.id,
-        ...spec
-      }
-    default:
-      return { ...spec }
+  const steps = frames.text(turn, id, text, { partial: state.includePartialMessages, chunks: behavior.partialChunks ?? 3 })
+  for (const { frame, delta } of steps) {
+    // Garbage mode writes the completed block with its UTF-8 split across reads.
+    await turn.emit(frame, { trickled: behavior.garbage === true && frame.type === "assistant" })
+    turn.streamedText += delta
   }
 }
 
@@ -775,28 +503,22 @@ async function runControlRequests(turn, tool) {
   if (specs.length === 0) return
   const entries = []
   for (const spec of specs) {
-    const request = controlRequestBody(spec, tool)
+    const request = frames.controlRequestBody(spec, tool)
     const entry = { request_id: randomUUID(), subtype: request.subtype, responses: [] }
     entry.answered = new Promise((resolve) => (entry.resolve = resolve))
     state.controlRequests.set(entry.request_id, entry)
     entries.push(entry)
     turn.controlEntries.push(entry)
-    await turn.emit({ type: "control_request", request_id: entry.request_id, request })
+    await turn.emit(controlRequest(entry.request_id, request))
   }
   const signal = turn.abort.signal
   await waitAtMost(Promise.all(entries.map((entry) => entry.answered)), behavior.controlTimeoutMs ?? 10_000, signal)
   await sleep(behavior.controlGraceMs ?? 50, undefined, { signal })
   for (const entry of entries) {
-    const response = entry.responses[0] ?? null
-    turn.controlAnswers.push({
-      request_id: entry.request_id,
-      subtype: entry.subtype,
-      count: entry.responses.length,
-      response,
-      timed_out: response === null
-    })
+    turn.controlAnswers.push(controlAnswer(entry.request_id, entry.subtype, entry.responses))
+    const response = entry.responses[0]
     if (entry.subtype === "can_use_tool" && !isAllowed(response)) {
-      turn.permissionDenials.push({ tool_name: tool.name, tool_use_id: tool.id, tool_input: tool.input })
+      turn.permissionDenials.push(permissionDenial(tool))
       turn.toolDenied = deniedMessage(response)
     }
   }
@@ -820,59 +542,32 @@ async function waitAtMost(promise, ms, signal) {
   }
 }
 
-const isAllowed = (response) => response?.subtype === "success" && response.response?.behavior === "allow"
-
-function deniedMessage(response) {
-  if (response === null) return "Permission request timed out"
-  if (response.subtype === "error") return String(response.error ?? "Permission request failed")
-  return String(response.response?.message ?? "Permission denied")
-}
-
 async function runToolUse(turn) {
   const needsTool =
     behavior.toolUse !== undefined || (behavior.controlRequests ?? []).some((spec) => spec.subtype === "can_use_tool")
-  const spec = behavior.toolUse ?? DEFAULT_TOOL_USE
+  const spec = behavior.toolUse ?? defaultToolUse
   const tool = { name: spec.name ?? "Bash", input: spec.input ?? {}, id: toolUseId() }
-  if (needsTool) {
-    await turn.emit(assistantFrame(turn, messageId(), [{ type: "tool_use", id: tool.id, name: tool.name, input: tool.input }]))
-  }
+  if (needsTool) await turn.emit(frames.toolUse(turn, messageId(), tool))
   await runControlRequests(turn, tool)
   if (!needsTool) return
   turn.numTurns = 2
-  const denied = turn.toolDenied
-  const output = spec.output ?? "hi-from-tool"
-  await turn.emit(
-    userFrame(
-      [
-        denied === undefined
-          ? { tool_use_id: tool.id, type: "tool_result", content: output, is_error: false }
-          : { type: "tool_result", content: denied, is_error: true, tool_use_id: tool.id }
-      ],
-      denied === undefined
-        ? { tool_use_result: { stdout: output, stderr: "", interrupted: false, isImage: false } }
-        : { tool_use_result: `Error: ${denied}` }
-    )
-  )
+  await turn.emit(frames.toolResult(tool, spec.output ?? "hi-from-tool", turn.toolDenied))
   await maybeCrash(turn, "afterToolUse")
 }
 
 async function turnBody(turn) {
   await maybeHang(turn, "beforeFirstEvent")
-  await turn.emit(systemInit())
+  await turn.emit(frames.systemInit())
   if (behavior.garbage) await emitGarbage(turn)
   for (const [i, retry] of (behavior.apiRetry ?? []).entries()) {
-    await turn.emit({
-      type: "system",
-      subtype: "api_retry",
-      attempt: i + 1,
-      max_retries: behavior.apiRetry.length,
-      retry_delay_ms: 500 * 2 ** i,
-      error_status: null,
-      error: "server_error",
-      ...retry,
-      session_id: state.sessionId,
-      uuid: randomUUID()
-    })
+    await turn.emit(
+      frames.apiRetry(i + 1, behavior.apiRetry.length, {
+        retry_delay_ms: 500 * 2 ** i,
+        error_status: null,
+        error: "server_error",
+        ...retry
+      })
+    )
   }
   if (behavior.apiError) {
     const [assistant, result] = apiErrorFrames(turn, behavior.apiError)
@@ -889,7 +584,7 @@ async function turnBody(turn) {
   await emitText(turn, text)
   await maybeCrash(turn, "beforeResult")
   await maybeHang(turn, "midTurn")
-  const result = resultFrame(turn, { result: text, ...(flood ? { fake_flood: flood } : {}) })
+  const result = frames.result(turn, { result: text, ...(flood ? { fake_flood: flood } : {}) })
   await turn.emit(result)
   return result
 }
@@ -897,53 +592,21 @@ async function turnBody(turn) {
 async function interrupted(turn) {
   // Requests the host has not answered yet are withdrawn, as the real CLI does with control_cancel_request.
   for (const entry of turn.controlEntries) {
-    if (entry.responses.length === 0) await emit({ type: "control_cancel_request", request_id: entry.request_id })
+    if (entry.responses.length === 0) await emit(controlCancel(entry.request_id))
   }
   if (turn.streamedText !== "") {
-    await emit(assistantFrame(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true }))
+    await emit(frames.assistant(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true }))
   }
-  await emit(userFrame([{ type: "text", text: "[Request interrupted by user]" }]))
-  const result = resultFrame(turn, {
-    subtype: "error_during_execution",
-    is_error: true,
-    stop_reason: null,
-    terminal_reason: "aborted_streaming",
-    errors: ["[ede_diagnostic] result_type=user last_content_type=n/a stop_reason=null"]
-  })
+  await emit(frames.interruptedUser())
+  const result = frames.interruptedResult(turn)
   await emit(result)
   return result
 }
 
 /** `/clear`: a new conversation (and session id) in the same process, as the real CLI does it. */
 async function clearConversation(message) {
-  const previous = state.sessionId
-  await emit({
-    type: "conversation_reset",
-    new_conversation_id: randomUUID(),
-    uuid: randomUUID(),
-    trigger: "clear",
-    ...(typeof message.uuid === "string" ? { user_message_uuid: message.uuid } : {}),
-    timestamp: now(),
-    session_id: previous
-  })
-  state.sessionId = randomUUID()
+  for (const frame of frames.clear(typeof message.uuid === "string" ? message.uuid : undefined)) await emit(frame)
   state.transcript = []
-  await emit(systemInit())
-  await emit({
-    type: "result",
-    subtype: "success",
-    is_error: false,
-    duration_ms: 1,
-    duration_api_ms: 0,
-    num_turns: 0,
-    stop_reason: null,
-    session_id: state.sessionId,
-    total_cost_usd: state.totalCostUsd,
-    permission_denials: [],
-    result: "",
-    local_command: "clear",
-    uuid: randomUUID()
-  })
   state.lastResultOk = true
 }
 
@@ -956,7 +619,7 @@ async function runTurn(message) {
   await burnCpu()
   await openFiles(turn)
   await setSessionState("running")
-  if (commandUuid) await emit(lifecycleFrame(commandUuid, "started"))
+  if (commandUuid) await emit(frames.lifecycle(commandUuid, "started"))
   let result
   try {
     result = await turnBody(turn)
@@ -968,10 +631,10 @@ async function runTurn(message) {
   }
   state.lastResultOk = result.is_error !== true
   state.transcript.push(
-    { type: "user", session_id: state.sessionId, message: message.message ?? null, timestamp: now() },
-    { type: "assistant", session_id: state.sessionId, result: result.result ?? null, timestamp: now() }
+    { type: "user", session_id: frames.sessionId, message: message.message ?? null, timestamp: now() },
+    { type: "assistant", session_id: frames.sessionId, result: result.result ?? null, timestamp: now() }
   )
-  if (commandUuid) await emit(lifecycleFrame(commandUuid, turn.abort.signal.aborted ? "cancelled" : "completed"))
+  if (commandUuid) await emit(frames.lifecycle(commandUuid, turn.abort.signal.aborted ? "cancelled" : "completed"))
   if (state.queue.length === 0) await setSessionState("idle")
   if (behavior.stdoutFloodBytes) await shutdown(0)
   await maybeHang(turn, "afterResult")
@@ -1008,50 +671,34 @@ async function maybeFinish() {
 // Control requests from the host
 // ---------------------------------------------------------------------------------------------------------
 
-const controlSuccess = (requestId, response) =>
-  emit({ type: "control_response", response: { subtype: "success", request_id: requestId, response } })
+const controlSuccess = (requestId, response) => emit(controlSuccessFrame(requestId, response))
 
 async function handleControlRequest(frame) {
   const requestId = frame.request_id
   const request = frame.request ?? {}
   switch (request.subtype) {
     case "initialize":
-      return controlSuccess(requestId, initializeResponse())
+      return controlSuccess(requestId, frames.initializeResponse(process.pid, state.current !== undefined))
     case "interrupt": {
       await controlSuccess(requestId, { still_queued: [] })
       state.current?.abort.abort()
       return
     }
     case "set_model": {
-      state.model = resolveModel(request.model ?? "default")
-      return controlSuccess(requestId, { model: state.model })
+      frames.model = resolveModel(request.model ?? "default")
+      return controlSuccess(requestId, { model: frames.model })
     }
     case "set_permission_mode": {
-      state.permissionMode = request.mode ?? state.permissionMode
-      await controlSuccess(requestId, { mode: state.permissionMode })
-      return emit({
-        type: "system",
-        subtype: "status",
-        status: null,
-        permissionMode: state.permissionMode,
-        uuid: randomUUID(),
-        session_id: state.sessionId
-      })
+      frames.permissionMode = request.mode ?? frames.permissionMode
+      await controlSuccess(requestId, { mode: frames.permissionMode })
+      return emit(frames.permissionModeStatus())
     }
     case "set_max_thinking_tokens":
       return controlSuccess(requestId, {})
     case "mcp_status":
       return controlSuccess(requestId, { mcpServers: [] })
     default:
-      return emit({
-        type: "control_response",
-        response: {
-          subtype: "error",
-          request_id: requestId,
-          error: `Unsupported control request subtype: ${request.subtype}`,
-          error_code: "unsupported_request"
-        }
-      })
+      return emit(controlUnsupported(requestId, String(request.subtype)))
   }
 }
 
@@ -1088,7 +735,7 @@ function onLine(raw) {
       state.queue.push(frame)
       void setSessionState("running")
       // The real CLI acknowledges a user message that carries a uuid right away, before its turn starts.
-      if (typeof frame.uuid === "string") void emit(lifecycleFrame(frame.uuid, "queued"))
+      if (typeof frame.uuid === "string") void emit(frames.lifecycle(frame.uuid, "queued"))
       return pump()
     }
     case "control_request":
@@ -1174,7 +821,7 @@ async function main() {
 /** What an early exit prints by default: the CLI failing its first request with a 401. */
 function defaultEarlyExitFrames() {
   const turn = new Turn({ type: "user", message: { role: "user", content: "" } }, 1)
-  return [systemInit(), ...apiErrorFrames(turn, { status: 401 })]
+  return [frames.systemInit(), ...apiErrorFrames(turn, { status: 401 })]
 }
 
 main().catch((error) => {
