@@ -54,13 +54,9 @@
  * replacements (`claude_process_spawns_total`, `claude_process_spawn_failures_total`,
  * `claude_process_restarts_total`).
  *
- * **Debug log.** `session.debugLog` returns what the session knows about itself: its lifecycle (spawned,
- * ready, turn started / ended, died, restarting, stopped, closed, with Clock timestamps), the last frames
- * in both directions (50 by default; the prompts we send are left out unless `tracePrompts` is set), the
- * CLI's stderr tail and, in debug mode (`debug: true`: the CLI runs with `--debug-file` in a temp dir of the
- * session, removed when it closes), the tail of the CLI's own debug log. A `ClaudeError` from a session
- * carries the log as it was when the error reached the caller: {@link debugLogOf}. It is never part of an
- * error's message; text the CLI wrote is searched for anything shaped like a credential, which is redacted.
+ * **Debug log.** `session.debugLog` returns what the session knows about itself (lifecycle, the last frames
+ * both ways, the CLI's stderr tail and, with `debug: true`, the tail of the CLI's `--debug-file`), and a
+ * `ClaudeError` from a session carries it as it was (`DebugLog.of`): see the `DebugLog` module.
  *
  * **Logs** go through Effect's `Logger`, annotated with `sessionId` (once known), `pid` and `turn`: lifecycle
  * at `Debug` (not printed by default), a CLI that died and its replacement at `Warning`.
@@ -92,7 +88,8 @@ import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { defaultControlAnswer } from "./internal/controlAnswers.ts"
-import { makeTempDir, readTail, redactSecrets, removeDir, Ring } from "./internal/debugLog.ts"
+import * as DebugLog from "./DebugLog.ts"
+import { attached, makeTempDir, readTail, Recorder, redactSecrets, removeDir } from "./internal/debugLog.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import * as TurnTelemetry from "./internal/turnTelemetry.ts"
 import * as Metrics from "./Metrics.ts"
@@ -195,147 +192,9 @@ export interface Config {
    * removed when the session closes; its tail is in {@link DebugLog} `debugFileTail`. Default `false`.
    */
   readonly debug?: boolean | undefined
-  /** How much the debug log keeps: see {@link DebugLogLimits}. */
-  readonly debugLog?: DebugLogLimits | undefined
+  /** How much the debug log keeps: see `DebugLog.Limits`. */
+  readonly debugLog?: DebugLog.Limits | undefined
 }
-
-/**
- * How much a session's {@link DebugLog} keeps.
- *
- * @since 0.1.0
- * @category debug
- */
-export interface DebugLogLimits {
-  /** The last frames, both directions. Default 50. */
-  readonly frames?: number | undefined
-  /** The last lifecycle events. Default 100. */
-  readonly lifecycleEvents?: number | undefined
-  /** The tail of the CLI's `--debug-file` (debug mode), in bytes. Default 64 KiB. */
-  readonly debugFileBytes?: number | undefined
-}
-
-/**
- * @since 0.1.0
- * @category debug
- */
-export const defaultDebugLogLimits = { frames: 50, lifecycleEvents: 100, debugFileBytes: 64 * 1024 } as const
-
-/**
- * Something that happened to a session.
- *
- * - `spawned`: a CLI process started (`detail`: `initial` or `restart`);
- * - `spawnFailed`: one failed to start, or to answer `initialize` (`detail`: the reason);
- * - `ready`: it answered `initialize`, the session is Idle;
- * - `turnStarted` / `turnEnded` (`detail`: `success`, or `failure: <reason tag>`);
- * - `died`: the CLI exited or was killed while in use (`detail`: the reason, with the end of stderr);
- * - `restarting`: a replacement that resumes the conversation is being started;
- * - `stopped`: the session stopped its CLI on purpose and is Failed (`detail`: why);
- * - `failed`: the CLI died once too often, or its replacement could not start: the session is Failed;
- * - `closed`: the session's scope closed.
- *
- * @since 0.1.0
- * @category debug
- */
-export interface LifecycleEvent {
-  /** Epoch milliseconds, on the Effect `Clock`. */
-  readonly at: number
-  readonly event:
-    | "spawned"
-    | "spawnFailed"
-    | "ready"
-    | "turnStarted"
-    | "turnEnded"
-    | "died"
-    | "restarting"
-    | "stopped"
-    | "failed"
-    | "closed"
-  /** The CLI process concerned, when there was one. */
-  readonly pid: number | undefined
-  /** The session's turn number at the time. */
-  readonly turn: number
-  readonly detail: string | undefined
-}
-
-/**
- * A frame on the wire: `in` from the CLI's stdout (as decoded; a line that was not a frame as its
- * `Malformed` / `Oversized` event), `out` to its stdin. A prompt we send is replaced by its length unless
- * `tracePrompts` is set.
- *
- * @since 0.1.0
- * @category debug
- */
-export interface DebugFrame {
-  /** Epoch milliseconds, on the Effect `Clock`. */
-  readonly at: number
-  readonly direction: "in" | "out"
-  readonly frame: unknown
-}
-
-/**
- * What a session knows about itself, for debugging: see the module documentation.
- *
- * @since 0.1.0
- * @category debug
- */
-export interface DebugLog {
-  readonly sessionId: string | undefined
-  readonly state: State
-  /** The newest CLI process (the live one, or the one being started). */
-  readonly pid: number | undefined
-  readonly turns: number
-  readonly restarts: number
-  /** Oldest first, the last {@link DebugLogLimits} `lifecycleEvents`. */
-  readonly lifecycle: ReadonlyArray<LifecycleEvent>
-  /** Oldest first, the last {@link DebugLogLimits} `frames`. */
-  readonly frames: ReadonlyArray<DebugFrame>
-  /** The end of what the newest CLI process wrote to stderr. */
-  readonly stderrTail: string
-  /** Debug mode: the CLI's `--debug-file` (removed when the session closes). */
-  readonly debugFile: string | undefined
-  /** Debug mode: the end of the CLI's debug log, {@link DebugLogLimits} `debugFileBytes` at most. */
-  readonly debugFileTail: string | undefined
-}
-
-const debugLogs = new WeakMap<ClaudeError.ClaudeError, DebugLog>()
-
-/**
- * The debug log of the session an error came from, as it was when the error reached the caller: the
- * failures of `send`, `ask`, `reset`, `request` (and the methods built on it), and of starting a session,
- * carry one. It is attached to the error object, never part of its message or its encoded form.
- *
- * @since 0.1.0
- * @category debug
- */
-export const debugLogOf = (error: ClaudeError.ClaudeError): Option.Option<DebugLog> =>
-  Option.fromNullishOr(debugLogs.get(error))
-
-const formatTime = (at: number) => new Date(at).toISOString()
-
-/**
- * A {@link DebugLog} as text, for a person to read: lifecycle, frames (one JSON line each), stderr tail and
- * the CLI's debug log.
- *
- * @since 0.1.0
- * @category debug
- */
-export const formatDebugLog = (log: DebugLog): string =>
-  [
-    `session ${log.sessionId ?? "(no session id yet)"}: ${log.state}, pid ${log.pid ?? "-"}, ` +
-    `${log.turns} turns, ${log.restarts} restarts`,
-    "lifecycle:",
-    ...log.lifecycle.map((e) =>
-      `  ${formatTime(e.at)} ${e.event}${e.pid === undefined ? "" : ` pid=${e.pid}`} turn=${e.turn}` +
-      `${e.detail === undefined ? "" : ` ${e.detail}`}`
-    ),
-    "frames:",
-    ...log.frames.map((f) => `  ${formatTime(f.at)} ${f.direction === "in" ? "<-" : "->"} ${JSON.stringify(f.frame)}`),
-    "stderr:",
-    ...(log.stderrTail === "" ? [] : log.stderrTail.trimEnd().split("\n").map((line) => `  ${line}`)),
-    ...(log.debugFileTail === undefined
-      ? []
-      : ["cli debug log:", ...log.debugFileTail.trimEnd().split("\n").map((line) => `  ${line}`)])
-  ].join("\n")
 
 /**
  * @since 0.1.0
@@ -388,8 +247,8 @@ export interface Session {
     subtype: string,
     payload?: Readonly<Record<string, unknown>>
   ) => Effect.Effect<unknown, ClaudeError.ClaudeError>
-  /** What the session knows about itself, for debugging: see {@link DebugLog}. */
-  readonly debugLog: Effect.Effect<DebugLog>
+  /** What the session knows about itself, for debugging: see the `DebugLog` module. */
+  readonly debugLog: Effect.Effect<DebugLog.DebugLog>
 }
 
 const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
@@ -509,10 +368,8 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   const spawnOptions: ClaudeOptions.ClaudeOptions = { ...options, env: ClaudeOptions.toEnv(options) }
   const permissionPromptTool = config.canUseTool !== undefined
   const tracePrompts = config.tracePrompts === true
-  const limits = config.debugLog
-  const frames = new Ring<unknown>(Math.max(0, limits?.frames ?? defaultDebugLogLimits.frames))
-  const history = new Ring<LifecycleEvent>(Math.max(0, limits?.lifecycleEvents ?? defaultDebugLogLimits.lifecycleEvents))
-  const debugFileBytes = Math.max(0, limits?.debugFileBytes ?? defaultDebugLogLimits.debugFileBytes)
+  const recorder = new Recorder(config.debugLog, DebugLog.defaultLimits)
+  const debugFileBytes = Math.max(0, config.debugLog?.debugFileBytes ?? DebugLog.defaultLimits.debugFileBytes)
   // Debug mode: one `--debug-file` for every process of the session (the CLI appends to it), in a temp dir
   // that outlives the processes: it is removed after they are stopped (finalizers run in reverse order).
   const debugDir = config.debug === true
@@ -566,38 +423,28 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
 
   // A lifecycle event: into the debug log (at once, in the same step as what it records), and logged (at
   // Debug, unless it is news: a CLI that died).
-  const remember = (event: LifecycleEvent["event"], detail?: string) => {
-    const entry: LifecycleEvent = { at: now(), event, pid: pidNow(), turn: turnNumber, detail }
-    history.push(entry, entry.at)
-  }
-  const logLifecycle = (event: LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
+  const remember = (event: DebugLog.LifecycleEvent["event"], detail?: string) =>
+    recorder.event({ at: now(), event, pid: pidNow(), turn: turnNumber, detail })
+  const logLifecycle = (event: DebugLog.LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
     Effect.suspend(() =>
       Effect.logWithLevel(level)(detail === undefined ? `session: ${event}` : `session: ${event}: ${detail}`).pipe(
         Effect.annotateLogs(logAnnotations())
       )
     )
-  const note = (event: LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
+  const note = (event: DebugLog.LifecycleEvent["event"], detail?: string, level: "Debug" | "Warn" = "Debug") =>
     Effect.suspend(() => {
       remember(event, detail)
       return logLifecycle(event, detail, level)
     })
 
-  // Frames both ways go into the debug log's ring (a reference and a time: nothing is copied). One frame that
-  // becomes several events (an assistant message with several blocks) is kept once.
-  const IN = 0
-  const OUT = 1
-  const recordFrame = (frame: unknown, direction: number) => {
-    if (frame !== frames.last) frames.push(frame, now(), direction)
-  }
-
   const write = (frame: unknown, recorded: unknown = frame) =>
     Effect.suspend(() => {
       if (newest === undefined) return Effect.succeed(false)
-      recordFrame(recorded, OUT)
+      recorder.frame(recorded, "out", now())
       return newest.proc.write(Protocol.encodeLine(frame))
     })
 
-  const debugLog: Effect.Effect<DebugLog> = Effect.gen(function*() {
+  const debugLog: Effect.Effect<DebugLog.DebugLog> = Effect.gen(function*() {
     const stderr = newest === undefined ? "" : yield* newest.proc.stderrTail
     const tail = debugFile === undefined ? undefined : readTail(debugFile, debugFileBytes)
     return {
@@ -606,8 +453,8 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       pid: pidNow(),
       turns: turnNumber,
       restarts,
-      lifecycle: history.toArray((entry) => entry),
-      frames: frames.toArray((frame, at, direction): DebugFrame => ({ at, direction: direction === OUT ? "out" : "in", frame })),
+      lifecycle: recorder.lifecycle(),
+      frames: recorder.frames(),
       stderrTail: redactSecrets(stderr),
       debugFile,
       debugFileTail: tail === undefined ? undefined : redactSecrets(tail)
@@ -617,8 +464,8 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   // The error reaches the caller with the debug log as it is now (once: the first to see it attaches it).
   const attach = (error: ClaudeError.ClaudeError): Effect.Effect<void> =>
     Effect.suspend(() =>
-      debugLogs.has(error) ? Effect.void : Effect.map(debugLog, (log) => {
-        if (!debugLogs.has(error)) debugLogs.set(error, log)
+      attached.has(error) ? Effect.void : Effect.map(debugLog, (log) => {
+        if (!attached.has(error)) attached.set(error, log)
       })
     )
 
@@ -885,7 +732,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     )
 
   const route = (event: ClaudeEvent): Effect.Effect<void> => {
-    recordFrame("frame" in event ? event.frame : event, IN)
+    recorder.frame("frame" in event ? event.frame : event, "in", now())
     const turn = current
     const deliver = turn === undefined
       ? Effect.void

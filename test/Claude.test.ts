@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Option, Stream, Tracer } from "effect"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeError from "../src/ClaudeError.ts"
-import * as Session from "../src/Session.ts"
+import * as DebugLog from "../src/DebugLog.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
@@ -104,7 +104,7 @@ describe("Claude.query config (FakeSpawner, TestClock)", () => {
       const error = Exit.isFailure(exit) ? Option.getOrUndefined(Exit.findErrorOption(exit)) : undefined
       assert.instanceOf(error, ClaudeError.ClaudeError)
       assert.strictEqual(error?.reason._tag, "Overloaded")
-      const log = error === undefined ? undefined : Option.getOrUndefined(Session.debugLogOf(error))
+      const log = error === undefined ? undefined : Option.getOrUndefined(DebugLog.of(error))
       assert.isDefined(log?.debugFile)
       assert.include(JSON.stringify(log?.frames), "PROMPT-MARKER-91c2")
       const [proc] = yield* sessionProcesses

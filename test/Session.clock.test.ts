@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as DebugLog from "../src/DebugLog.ts"
 import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import type * as FakeCli from "../src/testing/FakeCli.ts"
@@ -920,7 +921,7 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
 // Debug log and logs (issue 5)
 // ---------------------------------------------------------------------------------------------------------
 
-const lifecycleOf = (log: Session.DebugLog) => log.lifecycle.map((e) => (e.detail === undefined ? e.event : `${e.event}: ${e.detail}`))
+const lifecycleOf = (log: DebugLog.DebugLog) => log.lifecycle.map((e) => (e.detail === undefined ? e.event : `${e.event}: ${e.detail}`))
 
 describe("Session debug log (TestClock)", () => {
   it.effect("lifecycle with Clock timestamps, the last frames both ways (prompts left out), the stderr tail", () =>
@@ -957,7 +958,7 @@ describe("Session debug log (TestClock)", () => {
       assert.isUndefined(log.debugFile)
       assert.isUndefined(log.debugFileTail)
 
-      const text = Session.formatDebugLog(log)
+      const text = DebugLog.format(log)
       assert.match(text, /^session .+: Idle, pid \d+, 1 turns, 0 restarts/)
       assert.include(text, "1970-01-01T00:00:00.000Z spawned")
     }).pipe(
@@ -975,14 +976,14 @@ describe("Session debug log (TestClock)", () => {
       assert.include(JSON.stringify(sent?.frame), "the open plan")
     }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
 
-  it.effect("a turn's error carries the debug log as it was (Session.debugLogOf), never in its message", () =>
+  it.effect("a turn's error carries the debug log as it was (DebugLog.of), never in its message", () =>
     Effect.gen(function*() {
       const session = yield* Claude.session({ options: { executable, timeouts: { idle: 5000, ...quick } } })
       const { fiber: turn } = yield* startTurn(session, "go")
       yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.hung)))
       const error = failureOf(yield* joinAdjusting(turn, "the turn"))
       assert.strictEqual(error.reason._tag, "Timeout")
-      const log = Session.debugLogOf(error)
+      const log = DebugLog.of(error)
       assert.isTrue(Option.isSome(log))
       if (Option.isNone(log)) return
       assert.deepStrictEqual(lifecycleOf(log.value), [
@@ -1002,7 +1003,7 @@ describe("Session debug log (TestClock)", () => {
       // A turn refused afterwards (the session is Failed) says why, in its log.
       const refused = failureOf(yield* Effect.exit(session.ask("again")))
       assert.strictEqual(refused.reason._tag, "ProtocolError")
-      assert.include(Option.map(Session.debugLogOf(refused), lifecycleOf).pipe(Option.getOrElse(() => [])), "stopped: idle timeout")
+      assert.include(Option.map(DebugLog.of(refused), lifecycleOf).pipe(Option.getOrElse(() => [])), "stopped: idle timeout")
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
@@ -1014,7 +1015,7 @@ describe("Session debug log (TestClock)", () => {
       const starting = yield* Effect.forkChild(Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 3000 } } })))
       yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.kind === "session")))
       const error = failureOf(yield* joinAdjusting(starting, "the start-up"))
-      const log = Option.getOrUndefined(Session.debugLogOf(error))
+      const log = Option.getOrUndefined(DebugLog.of(error))
       assert.deepStrictEqual(log === undefined ? [] : lifecycleOf(log), ["spawned: initial", "spawnFailed: Timeout"])
       assert.include(log?.stderrTail, "fake-cli: banner")
     }).pipe(

@@ -7,6 +7,7 @@ import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as Metrics from "../src/Metrics.ts"
+import * as DebugLog from "../src/DebugLog.ts"
 import * as Session from "../src/Session.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import { ClaudeTest, eventually, isAlive, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
@@ -402,7 +403,7 @@ describe("Session observability against the real CLI", () => {
         assert.match(log.debugFile ?? "", /effect-claude-code-debug-[^/]+\/cli-debug\.log$/)
         assert.include(log.debugFileTail, "[DEBUG]")
         assert.include(log.debugFileTail, "tool_dispatch_start tool=Bash")
-        assert.isAtMost(Buffer.byteLength(log.debugFileTail ?? ""), Session.defaultDebugLogLimits.debugFileBytes)
+        assert.isAtMost(Buffer.byteLength(log.debugFileTail ?? ""), DebugLog.defaultLimits.debugFileBytes)
         // The session's temp dir went with the session.
         assert.isFalse(fs.existsSync(dir), "removed when the session closed")
         // The credential the CLI ran with is in neither the CLI's debug file nor the log.

@@ -5,6 +5,11 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type * as ClaudeError from "../ClaudeError.ts"
+import type * as DebugLog from "../DebugLog.ts"
+
+/** The debug log each session error reached its caller with (`DebugLog.of`): on the object, not in it. */
+export const attached = new WeakMap<ClaudeError.ClaudeError, DebugLog.DebugLog>()
 
 /**
  * The last `capacity` values, oldest first when read. Pushing stores a reference and a number in
@@ -50,6 +55,37 @@ export class Ring<A> {
       if (value !== undefined) out.push(f(value, this.#times[slot] ?? 0, this.#tags[slot] ?? 0))
     }
     return out
+  }
+}
+
+const IN = 0
+const OUT = 1
+
+/** What a session records for its debug log: its lifecycle and the frames both ways, each in a bounded ring. */
+export class Recorder {
+  readonly #frames: Ring<unknown>
+  readonly #lifecycle: Ring<DebugLog.LifecycleEvent>
+
+  constructor(limits: DebugLog.Limits | undefined, defaults: { readonly frames: number; readonly lifecycleEvents: number }) {
+    this.#frames = new Ring(Math.max(0, limits?.frames ?? defaults.frames))
+    this.#lifecycle = new Ring(Math.max(0, limits?.lifecycleEvents ?? defaults.lifecycleEvents))
+  }
+
+  event(entry: DebugLog.LifecycleEvent): void {
+    this.#lifecycle.push(entry, entry.at)
+  }
+
+  /** A reference and a time: nothing is copied. A frame that became several events is kept once. */
+  frame(frame: unknown, direction: DebugLog.Frame["direction"], at: number): void {
+    if (frame !== this.#frames.last) this.#frames.push(frame, at, direction === "out" ? OUT : IN)
+  }
+
+  lifecycle(): Array<DebugLog.LifecycleEvent> {
+    return this.#lifecycle.toArray((entry) => entry)
+  }
+
+  frames(): Array<DebugLog.Frame> {
+    return this.#frames.toArray((frame, at, direction) => ({ at, direction: direction === OUT ? "out" : "in", frame }))
   }
 }
 
