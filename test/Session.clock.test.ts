@@ -132,6 +132,28 @@ const assertStopped = Effect.gen(function*() {
   assert.strictEqual(yield* fake.live, 0, "no fake process is left running")
 })
 
+/**
+ * A turn whose deadline is `ms` of TestClock from now: 100 ms before it the turn runs and its process is
+ * untouched; at it the session is Failed and the process is being stopped; after the grace period the turn
+ * has failed with `Timeout(kind, ms)` and the process is gone.
+ */
+const expectTimeout = <A>(
+  session: Session.Session,
+  turn: Fiber.Fiber<Exit.Exit<A, ClaudeError.ClaudeError>>,
+  kind: ClaudeError.TimeoutKind,
+  ms: number
+) =>
+  Effect.gen(function*() {
+    yield* TestClock.adjust(Duration.millis(ms - 100))
+    assert.isTrue(isRunning(turn))
+    yield* assertUntouched
+    yield* TestClock.adjust("100 millis")
+    yield* assertStopping(session, turn)
+    yield* TestClock.adjust(grace)
+    assertTimeout(yield* ended(turn, "the turn"), kind, ms)
+    yield* assertStopped
+  })
+
 /** Failed for good: a further turn fails at once, spawns nothing and writes nothing to the old process. */
 const assertNeverReused = (session: Session.Session) =>
   Effect.gen(function*() {
@@ -186,14 +208,7 @@ describe("Session timeouts (TestClock)", () => {
       // The fake wrote half a reply, then went silent for good (it ignores stdin EOF too).
       yield* fake.waitUntil((ps) => ps.some((p) => p.hung))
       yield* Deferred.await(sawText)
-      yield* TestClock.adjust("4900 millis")
-      assert.isTrue(isRunning(turn))
-      yield* assertUntouched
-      yield* TestClock.adjust("100 millis")
-      yield* assertStopping(session, turn)
-      yield* TestClock.adjust(grace)
-      assertTimeout(yield* ended(turn, "the turn"), "idle", 5000)
-      yield* assertStopped
+      yield* expectTimeout(session, turn, "idle", 5000)
 
       // What arrived before the stall was delivered; nothing after it.
       assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted", "AssistantText"])
@@ -215,14 +230,7 @@ describe("Session timeouts (TestClock)", () => {
       })
       const { events, fiber: turn } = yield* startTurn(session, "go")
       yield* fake.waitUntil((ps) => ps.some((p) => p.hung && userLines(p) === 1))
-      yield* TestClock.adjust("2900 millis")
-      assert.isTrue(isRunning(turn))
-      yield* assertUntouched
-      yield* TestClock.adjust("100 millis")
-      yield* assertStopping(session, turn)
-      yield* TestClock.adjust(grace)
-      assertTimeout(yield* ended(turn, "the turn"), "firstEvent", 3000)
-      yield* assertStopped
+      yield* expectTimeout(session, turn, "firstEvent", 3000)
       assert.deepStrictEqual(events, [], "nothing arrived")
       yield* assertNeverReused(session)
     }).pipe(
@@ -240,15 +248,8 @@ describe("Session timeouts (TestClock)", () => {
       })
       const { events, fiber: turn } = yield* startTurn(session, "go")
       yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
-      yield* TestClock.adjust("9900 millis")
-      assert.isTrue(isRunning(turn))
-      yield* assertUntouched
-      yield* TestClock.adjust("100 millis")
       // On EOF this fake finishes its turn, slowly: its next frame is due at 12 s, past the grace period.
-      yield* assertStopping(session, turn)
-      yield* TestClock.adjust(grace)
-      assertTimeout(yield* ended(turn, "the turn"), "turn", 10_000)
-      yield* assertStopped
+      yield* expectTimeout(session, turn, "turn", 10_000)
 
       // The frames of 3, 6 and 9 s were delivered.
       assert.deepStrictEqual(
@@ -366,14 +367,7 @@ describe("Session control protocol and turn lifecycle (TestClock)", () => {
       // The next turn goes silent: nothing waits on the host any more, so the idle deadline applies.
       const { fiber: turn } = yield* startTurn(session, "go")
       yield* fake.waitUntil((ps) => ps.some((p) => p.hung))
-      yield* TestClock.adjust("4900 millis")
-      assert.isTrue(isRunning(turn))
-      yield* assertUntouched
-      yield* TestClock.adjust("100 millis")
-      yield* assertStopping(session, turn)
-      yield* TestClock.adjust(grace)
-      assertTimeout(yield* ended(turn, "the turn"), "idle", 5000)
-      yield* assertStopped
+      yield* expectTimeout(session, turn, "idle", 5000)
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
