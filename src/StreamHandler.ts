@@ -228,6 +228,13 @@ const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<Cla
   return events
 }
 
+// One read at a time: an upstream may hand over many reads at once (a pipe
+// that was not drained, `Stream.fromIterable`), and splitting and decoding a
+// whole batch in one go holds every line and frame of it alive together: memory
+// beyond the line limit, and GC time once they outlive the young generation.
+// Each read's lines are handed on before the next read is split.
+const readByRead = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => Stream.rechunk(bytes, 1)
+
 /**
  * Splits bytes into lines (CRLF and split UTF-8 handled, empty lines skipped),
  * reporting lines over the limit without holding them.
@@ -238,7 +245,7 @@ const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<Cla
 export const lines = (options?: Options) => <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => {
   const limit = options?.maxLineBytes ?? defaultMaxLineBytes
   return Stream.mapAccumArray(
-    bytes,
+    readByRead(bytes),
     () => new LineSplitter(limit),
     (splitter, chunks) => [splitter, splitter.pushAll(chunks)],
     { onHalt: (splitter) => splitter.flush() }
@@ -254,7 +261,7 @@ export const lines = (options?: Options) => <E, R>(bytes: Stream.Stream<Uint8Arr
 export const events = (options?: Options) => <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => {
   const limit = options?.maxLineBytes ?? defaultMaxLineBytes
   return Stream.mapAccumArray(
-    bytes,
+    readByRead(bytes),
     () => new LineSplitter(limit),
     (splitter, chunks) => [splitter, fromLineItems(splitter.pushAll(chunks), limit)],
     { onHalt: (splitter) => fromLineItems(splitter.flush(), limit) }

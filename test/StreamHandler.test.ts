@@ -135,6 +135,36 @@ describe("StreamHandler", () => {
         assert.isTrue(event?._tag === "Unknown" && event.mismatch && event.type === "result")
       }))
 
+    it.effect("a batch of reads handed over at once is decoded and passed on read by read", () =>
+      Effect.gen(function*() {
+        const read = (n: number) => bytesOf(`${JSON.stringify({ type: "keep_alive", n })}\n`.repeat(n))
+        // One upstream chunk of three reads: three chunks of events, not one holding all of them.
+        const batches = yield* Stream.fromIterable([read(1), read(2), read(3)]).pipe(
+          StreamHandler.events(),
+          Stream.chunks,
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(batches.map((batch) => batch.length), [1, 2, 3])
+        const lines = yield* Stream.fromIterable([read(2), read(1)]).pipe(
+          StreamHandler.lines(),
+          Stream.chunks,
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(lines.map((batch) => batch.map((item) => item.line)), [[1, 2], [3]])
+      }))
+
+    it.effect("an upstream failure still delivers the last partial line before it fails", () =>
+      Effect.gen(function*() {
+        const tags = yield* Stream.fromIterable([bytesOf("{\"type\":\"keep_alive\"}\n{\"type\":\"keep")]).pipe(
+          Stream.concat(Stream.fail("boom")),
+          StreamHandler.events(),
+          Stream.map((event) => event._tag),
+          Stream.catch((error) => Stream.make(`failed: ${error}`)),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(tags, ["Frame", "Malformed", "failed: boom"])
+      }))
+
     it.effect("pulls input only as fast as events are consumed (backpressure)", () =>
       Effect.gen(function*() {
         let pulled = 0
