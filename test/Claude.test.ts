@@ -5,7 +5,7 @@ import * as ClaudeError from "../src/ClaudeError.ts"
 import * as DebugLog from "../src/DebugLog.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { captureSpans, ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
 
 // Claude.query's config (permission callback, hooks, sticky, debug, prompt tracing) reaching the pooled
 // session it runs on, on the in-process FakeSpawner: every timer is on the TestClock.
@@ -87,14 +87,7 @@ describe("Claude.query config (FakeSpawner, TestClock)", () => {
 
   it.effect("debug and tracePrompts: a debug file, the prompt on the turn span, the log on the error", () =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span: (spanOptions) => {
-          const span = new Tracer.NativeSpan(spanOptions)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = captureSpans()
       const exit = yield* Claude.query("PROMPT-MARKER-91c2", options, { debug: true, tracePrompts: true }).pipe(
         Stream.runDrain,
         Effect.provideService(Tracer.Tracer, tracer),

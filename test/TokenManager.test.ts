@@ -11,7 +11,7 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
-import { quickShutdown, readJson, tempDir } from "./utils.ts"
+import { captureSpans, quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const CANARY = "sk-ant-canary-7f3b9c1d-never-print-me"
 
@@ -233,14 +233,7 @@ describe("TokenManager", () => {
       // The FakeApi's own key is left out: the credential comes from the TokenManager only.
       const { ANTHROPIC_API_KEY: _fakeKey, ...env } = FakeApi.cliEnvironment(api, home)
       const logs: Array<string> = []
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span: (options) => {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = captureSpans()
       const layer = Claude.layerNoDeps.pipe(
         Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provideMerge(ProcessManager.layer()),

@@ -3,25 +3,13 @@ import { Effect, Exit, Option, Stream, Tracer } from "effect"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { ClaudeOnFake } from "./utils.ts"
+import { captureSpans, ClaudeOnFake } from "./utils.ts"
 
 // The spans of a session on the in-process FakeSpawner, captured by an in-memory tracer (effect's native
 // spans). Names and attributes are the documented, stable ones (see the Session module).
 const executable = FakeSpawner.executable
 const quick = { shutdownGrace: 1000 } as const
 const marker = "PROMPT-MARKER-5d1a"
-
-const capture = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
-}
 
 const parentOf = (span: Tracer.NativeSpan) => Option.getOrUndefined(span.parent)
 
@@ -69,7 +57,7 @@ const toolTurn = {
 describe("Tracing (in-memory tracer, FakeSpawner)", () => {
   it.effect("a turn with a tool call and a permission request: Claude.turn > Claude.tool_use > Claude.control_request", () =>
     Effect.gen(function*() {
-      const { spans, tracer } = capture()
+      const { spans, tracer } = captureSpans()
       const { events, pid } = yield* Effect.gen(function*() {
         const session = yield* Claude.session({
           options: { executable, timeouts: quick },
@@ -153,7 +141,7 @@ describe("Tracing (in-memory tracer, FakeSpawner)", () => {
 
   it.effect("tracePrompts puts the prompt on the turn; control requests sent mid-session and failed turns", () =>
     Effect.gen(function*() {
-      const { spans, tracer } = capture()
+      const { spans, tracer } = captureSpans()
       const failed = yield* Effect.gen(function*() {
         const session = yield* Claude.session({ options: { executable, timeouts: quick }, tracePrompts: true })
         yield* session.ask(`first ${marker}`)
@@ -185,7 +173,7 @@ describe("Tracing (in-memory tracer, FakeSpawner)", () => {
 
   it.effect("the /clear of reset is a turn of kind reset, under Session.reset", () =>
     Effect.gen(function*() {
-      const { spans, tracer } = capture()
+      const { spans, tracer } = captureSpans()
       yield* Effect.gen(function*() {
         const session = yield* Claude.session({ options: { executable, timeouts: quick } })
         yield* session.ask("one")

@@ -3,7 +3,7 @@
  * liveness, and bounded polling on real time.
  */
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
-import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Duration, Effect, Layer, Option, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as Leftovers from "../src/testing/Leftovers.ts"
@@ -14,6 +14,19 @@ import * as Claude from "../src/Claude.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
+
+/** An in-memory tracer (effect's native spans) and the spans it has started, in order. */
+export const captureSpans = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span: (options) => {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  return { spans, tracer }
+}
 
 /** A temp dir that lives as long as the scope. */
 export const tempDir = (prefix: string) =>
