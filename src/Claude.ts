@@ -11,6 +11,7 @@ import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as ProcessManager from "./ProcessManager.ts"
+import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as Resilience from "./Resilience.ts"
 import * as Session from "./Session.ts"
@@ -151,6 +152,12 @@ export interface LayerSettings {
   readonly health?: HealthChecker.Settings | false | undefined
   /** How processes are found, started, limited and stopped. */
   readonly processes?: ProcessManager.Settings | undefined
+  /**
+   * The `ProcessReaper`: should the host die without closing its scopes (SIGKILL), it SIGKILLs the
+   * process groups of the CLIs, tools included. One small process per host, started with the first CLI.
+   * `false` for none.
+   */
+  readonly reaper?: false | undefined
 }
 
 /**
@@ -158,7 +165,8 @@ export interface LayerSettings {
  * `ANTHROPIC_API_KEY` (see `TokenManager`), the CLI found as `ProcessManager`
  * describes, processes through `NodeServices`, a warm `SessionPool` whose
  * processes a `HealthChecker` checks, retries and a circuit breaker per
- * (credential, model) as `Resilience` describes. The `SessionPool`,
+ * (credential, model) as `Resilience` describes, and a `ProcessReaper` that
+ * kills the CLIs' process groups should the host die. The `SessionPool`,
  * `Resilience` and `HealthChecker` are in the output too, for leases, stats,
  * circuit states and health.
  *
@@ -169,7 +177,9 @@ export const layerWith = (settings: LayerSettings = {}) =>
   layerNoDeps.pipe(
     Layer.provideMerge(Layer.merge(SessionPool.layer(settings.pool), Resilience.layer(settings.resilience ?? {}))),
     Layer.provideMerge(settings.health === false ? Layer.empty : HealthChecker.layer(settings.health)),
-    Layer.provide(ProcessManager.layer(settings.processes)),
+    Layer.provide(ProcessManager.layer(settings.processes).pipe(
+      Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer)
+    )),
     Layer.provide(TokenManager.layerConfig),
     Layer.provide(NodeServices.layer)
   )

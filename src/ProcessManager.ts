@@ -21,10 +21,13 @@
  *   Elsewhere (macOS, Windows, Linux without a `setpriv` that takes
  *   `--pdeathsig`, i.e. util-linux >= 2.33, or `parentDeathSignal: false`) the
  *   fallback is stdin EOF: the CLI exits once it has finished its running
- *   turn, which can take a while. Caveats: the signal reaches the CLI, not the
- *   tools it started (they are orphaned in its process group); and the kernel
- *   sends it when the *thread* that spawned the CLI exits, so a host that
- *   spawns from a `worker_thread` loses its CLIs when that worker ends.
+ *   turn, which can take a while. The signal reaches the CLI, not the tools
+ *   it started; with a `ProcessReaper` in the context (`Claude.layer` has
+ *   one) the CLI's whole process group, tools and MCP servers included, is
+ *   SIGKILLed when the host dies, on any platform with process groups.
+ *   Caveat: the kernel sends the parent-death signal when the *thread* that
+ *   spawned the CLI exits, so a host that spawns from a `worker_thread` loses
+ *   its CLIs when that worker ends.
  * - resource limits (`options.limits`, see `ResourceLimits` for which limit
  *   applies how on which platform): CPU time, open files and processes go to
  *   the kernel through util-linux `prlimit` in front of the launcher
@@ -63,6 +66,7 @@ import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
+import * as ProcessReaper from "./ProcessReaper.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
 import * as TokenManager from "./TokenManager.ts"
 import type * as TurnOutcome from "./TurnOutcome.ts"
@@ -262,6 +266,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const fs = yield* FileSystem.FileSystem
   const path = yield* Path.Path
   const tokens = yield* TokenManager.TokenManager
+  const reaper = yield* Effect.serviceOption(ProcessReaper.ProcessReaper)
   const tailBytes = settings?.stderrTailBytes ?? 64 * 1024
   const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
   const parentDeathSignal = settings?.parentDeathSignal ?? true
@@ -475,6 +480,12 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     const { env, descriptorSecret } = yield* environment(request.options)
     const limits = request.options.limits
     const { after, applied, before } = yield* limitPlan(limits)
+    // Registered before the spawn, so it runs after the spawner's own finalizer has killed the group: the
+    // reaper keeps watching the group until it is gone.
+    let watched: number | undefined
+    if (Option.isSome(reaper)) {
+      yield* Effect.addFinalizer(() => (watched === undefined ? Effect.void : reaper.value.unwatch(watched)))
+    }
     const handle = yield* spawner.spawn(
       cliCommand([...before, ...setprivPrefix(launcher), ...after], executable.path, request.args, {
         env,
@@ -500,6 +511,10 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
         )
       )
     )
+    if (Option.isSome(reaper) && process.platform !== "win32") {
+      yield* reaper.value.watch(handle.pid)
+      watched = handle.pid
+    }
     // The credential goes down its pipe and the pipe is closed: the CLI reads it to EOF at start-up.
     if (Option.isSome(descriptorSecret)) {
       yield* Stream.make(new TextEncoder().encode(Redacted.value(descriptorSecret.value))).pipe(

@@ -1,8 +1,9 @@
 /**
  * F01, the host's own death: a host SIGKILLed (no finalizer runs) must not leave its CLIs behind, not even
- * one in the middle of a turn that will not end on stdin EOF. The host is a separate Node process
- * (test/support/host.ts) with an idle and a mid-turn session on the fake CLI; each test gives it a HOME of
- * its own, which its CLIs inherit, so what it leaves behind can be counted in /proc.
+ * one in the middle of a turn that will not end on stdin EOF, nor the processes they started. The host is a
+ * separate Node process (test/support/host.ts) with an idle and a mid-turn session on the fake CLI, each
+ * with a grandchild (`sleep 600`) in its process group; each test gives it a HOME of its own, which its
+ * CLIs and their grandchildren inherit, so what it leaves behind can be counted in /proc.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -27,7 +28,9 @@ const HostPids = Schema.Struct({
   idle: Schema.Number,
   busy: Schema.Number,
   idleSelf: Schema.Number,
-  busySelf: Schema.Number
+  busySelf: Schema.Number,
+  children: Schema.Array(Schema.Number),
+  reaper: Schema.Number
 })
 const decodeHostPids = Schema.decodeUnknownOption(Schema.fromJsonString(HostPids))
 
@@ -83,11 +86,19 @@ const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<
   return pids.value
 })
 
-const killHost = (pid: number) => Effect.sync(() => process.kill(pid, "SIGKILL"))
+/** Kills the host, and waits (bounded) until it is gone. */
+const killHost = (pid: number) =>
+  Effect.sync(() => process.kill(pid, "SIGKILL")).pipe(
+    Effect.andThen(eventually(() => (isAlive(pid) ? undefined : true), "2 seconds"))
+  )
+
+/** Nothing that came from the host is left: no process runs with its HOME. */
+const nothingLeft = (home: string) =>
+  eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "3 seconds")
 
 describe.runIf(isLinux)("host death", () => {
   it.live.runIf(hasSetpriv)(
-    "F01: a host killed with SIGKILL takes its CLIs along, the idle one and the one mid-turn that ignores EOF",
+    "F01: a host killed with SIGKILL takes along its CLIs (parent-death signal) and their process groups (reaper)",
     () =>
       Effect.gen(function*() {
         const home = yield* isolatedHome
@@ -95,33 +106,52 @@ describe.runIf(isLinux)("host death", () => {
         // setpriv exec'd the CLI: the pid the library reports is the fake's own.
         assert.strictEqual(pids.idle, pids.idleSelf)
         assert.strictEqual(pids.busy, pids.busySelf)
-        assert.isTrue([pids.host, pids.idle, pids.busy].every(isAlive))
+        assert.strictEqual(pids.children.length, 2)
+        assert.isAbove(pids.reaper, 0)
+        assert.isTrue([pids.host, pids.idle, pids.busy, pids.reaper, ...pids.children].every(isAlive))
 
         yield* killHost(pids.host)
-        yield* eventually(() => (isAlive(pids.host) ? undefined : true), "2 seconds")
-        // The parent-death signal: the mid-turn CLI does not outlive the host, nor does anything else.
-        yield* eventually(
-          () => (!isAlive(pids.idle) && !isAlive(pids.busy) && processesWithHome(home).length === 0 ? true : undefined),
-          "3 seconds"
-        )
+        // The mid-turn CLI does not outlive the host, nor do the grandchildren; the reaper exits.
+        yield* nothingLeft(home)
+        yield* eventually(() => (isAlive(pids.reaper) ? undefined : true), "3 seconds")
       }).pipe(Effect.provide(NodeServices.layer))
   )
 
-  it.live(
-    "F01 fallback: without the parent-death signal the idle CLI exits on stdin EOF, the mid-turn one lives on",
-    () =>
-      Effect.gen(function*() {
-        const home = yield* isolatedHome
-        const pids = yield* startHost(home, ["--no-pdeathsig"])
-        assert.isTrue([pids.host, pids.idle, pids.busy].every(isAlive))
+  it.live("F01 without the parent-death signal (no setpriv, macOS): the reaper alone kills every group", () =>
+    Effect.gen(function*() {
+      const home = yield* isolatedHome
+      const pids = yield* startHost(home, ["--no-pdeathsig"])
+      assert.isTrue([pids.host, pids.idle, pids.busy, pids.reaper, ...pids.children].every(isAlive))
 
-        yield* killHost(pids.host)
-        yield* eventually(() => (isAlive(pids.idle) ? undefined : true), "3 seconds")
-        // What the parent-death signal is for: a CLI in a turn that does not end outlives the host.
-        yield* Effect.sleep(Duration.seconds(1))
-        assert.isTrue(isAlive(pids.busy), "the mid-turn CLI outlives its host without the parent-death signal")
-        assert.deepStrictEqual(processesWithHome(home), [pids.busy])
-        // (isolatedHome's finalizer kills it)
-      }).pipe(Effect.provide(NodeServices.layer))
-  )
+      yield* killHost(pids.host)
+      yield* nothingLeft(home)
+      yield* eventually(() => (isAlive(pids.reaper) ? undefined : true), "3 seconds")
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.live.runIf(hasSetpriv)("F01 without the reaper: the parent-death signal takes the CLIs, not their grandchildren", () =>
+    Effect.gen(function*() {
+      const home = yield* isolatedHome
+      const pids = yield* startHost(home, ["--no-reaper"])
+      assert.strictEqual(pids.reaper, 0)
+
+      yield* killHost(pids.host)
+      yield* eventually(() => (!isAlive(pids.idle) && !isAlive(pids.busy) ? true : undefined), "3 seconds")
+      // What the reaper is for: a CLI's tools outlive it.
+      assert.deepStrictEqual([...processesWithHome(home)].sort(), [...pids.children].sort())
+      // (isolatedHome's finalizer kills them)
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.live("F01 with neither: the idle CLI exits on stdin EOF; the mid-turn one and every grandchild live on", () =>
+    Effect.gen(function*() {
+      const home = yield* isolatedHome
+      const pids = yield* startHost(home, ["--no-pdeathsig", "--no-reaper"])
+      assert.isTrue([pids.host, pids.idle, pids.busy, ...pids.children].every(isAlive))
+
+      yield* killHost(pids.host)
+      yield* eventually(() => (isAlive(pids.idle) ? undefined : true), "3 seconds")
+      yield* Effect.sleep(Duration.seconds(1))
+      assert.isTrue(isAlive(pids.busy), "the mid-turn CLI outlives its host")
+      assert.deepStrictEqual([...processesWithHome(home)].sort(), [pids.busy, ...pids.children].sort())
+      // (isolatedHome's finalizer kills them)
+    }).pipe(Effect.provide(NodeServices.layer)))
 })

@@ -1,12 +1,14 @@
 /**
  * A host for test/hostDeath.test.ts, run as its own Node process:
  *
- *   node --conditions=development test/support/host.ts <pid-dir> [--no-pdeathsig]
+ *   node --conditions=development test/support/host.ts <pid-dir> [--no-pdeathsig] [--no-reaper]
  *
  * It opens two sessions on the fake CLI: one idle (after one finished turn), one in the middle of a turn
- * that never ends (`hang: "midTurn"`: the fake ignores stdin EOF and SIGTERM-free shutdown alike), prints
- * one JSON line `{"host", "idle", "busy", "idleSelf", "busySelf"}` (the sessions' pids and the pids the
- * fakes report for themselves, in `<pid-dir>`), then waits to be killed (at most 2 minutes).
+ * that never ends (`hang: "midTurn"`: the fake ignores stdin EOF and SIGTERM-free shutdown alike), each with
+ * a grandchild in its process group (a tool, say), prints one JSON line `{"host", "idle", "busy",
+ * "idleSelf", "busySelf", "children", "reaper"}` (the sessions' pids, the pids the fakes report for
+ * themselves and their grandchildren, in `<pid-dir>`, and the ProcessReaper's pid, 0 without one), then
+ * waits to be killed (at most 2 minutes).
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Deferred, Duration, Effect, Layer, Option, Schema, Stream } from "effect"
@@ -14,31 +16,40 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../../src/Claude.ts"
 import * as ProcessManager from "../../src/ProcessManager.ts"
+import * as ProcessReaper from "../../src/ProcessReaper.ts"
 import * as SessionPool from "../../src/SessionPool.ts"
 import * as FakeCli from "../../src/testing/FakeCli.ts"
 import * as TokenManager from "../../src/TokenManager.ts"
 
 const pidDir = process.argv[2] ?? fs.mkdtempSync("/tmp/ecc-host-")
 const parentDeathSignal = !process.argv.includes("--no-pdeathsig")
+const withReaper = !process.argv.includes("--no-reaper")
 
 const ClaudeHost = Claude.layerNoDeps.pipe(
   Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
-  Layer.provide(ProcessManager.layer({ parentDeathSignal })),
+  Layer.provideMerge(ProcessManager.layer({ parentDeathSignal })),
+  Layer.provideMerge(withReaper ? ProcessReaper.layer : Layer.empty),
   Layer.provide(TokenManager.layerTest(Option.none())),
   Layer.provide(NodeServices.layer)
 )
 
 // What the fake writes to its `pidFile` (FakeCli.PidFile): its own `process.pid`.
-const decodePidFile = Schema.decodeUnknownSync(Schema.fromJsonString(Schema.Struct({ pid: Schema.Number })))
-const selfPid = (file: string): number => decodePidFile(fs.readFileSync(file, "utf8")).pid
+const decodePidFile = Schema.decodeUnknownSync(
+  Schema.fromJsonString(Schema.Struct({ pid: Schema.Number, children: Schema.Array(Schema.Number) }))
+)
+const pidFile = (file: string) => decodePidFile(fs.readFileSync(file, "utf8"))
+
+const reaperPid = Effect.serviceOption(ProcessReaper.ProcessReaper).pipe(
+  Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: (reaper) => reaper.pid }))
+)
 
 const program = Effect.gen(function*() {
   const idlePids = path.join(pidDir, "idle.json")
   const busyPids = path.join(pidDir, "busy.json")
-  const idle = yield* Claude.session({ options: FakeCli.options({ pidFile: idlePids }) })
+  const idle = yield* Claude.session({ options: FakeCli.options({ pidFile: idlePids, spawnChildren: 1 }) })
   yield* idle.ask("hello")
 
-  const busy = yield* Claude.session({ options: FakeCli.options({ pidFile: busyPids, hang: "midTurn" }) })
+  const busy = yield* Claude.session({ options: FakeCli.options({ pidFile: busyPids, hang: "midTurn", spawnChildren: 1 }) })
   const midTurn = yield* Deferred.make<void>()
   // The fake's reply text comes just before it goes silent.
   yield* busy.send("work").pipe(
@@ -52,8 +63,10 @@ const program = Effect.gen(function*() {
     host: process.pid,
     idle: idle.pid,
     busy: busy.pid,
-    idleSelf: selfPid(idlePids),
-    busySelf: selfPid(busyPids)
+    idleSelf: pidFile(idlePids).pid,
+    busySelf: pidFile(busyPids).pid,
+    children: [...pidFile(idlePids).children, ...pidFile(busyPids).children],
+    reaper: Option.getOrElse(yield* reaperPid, () => 0)
   }))
   yield* Effect.sleep(Duration.minutes(2))
 }).pipe(
