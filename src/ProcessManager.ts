@@ -65,6 +65,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
+import * as Containment from "./internal/containment.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
@@ -179,6 +180,8 @@ export interface CliProcess {
   readonly stoppedFor: Effect.Effect<Option.Option<ClaudeError.ResourceLimitExceeded>>
   /** How this process's limits are enforced (kernel, watchdog, not at all). */
   readonly enforcement: ResourceLimits.Plan
+  /** What binds the processes the CLI starts to its life (see `Settings.containment`). */
+  readonly containment: Containment.Mechanism
 }
 
 /**
@@ -218,6 +221,20 @@ export interface Settings {
   readonly credentialDelivery?: "fileDescriptor" | "environment" | undefined
   /** How `options.limits` are enforced: `prlimit`, `nice`, the watchdog's interval, kill grace and sampler. */
   readonly resourceLimits?: ResourceLimits.Settings | undefined
+  /**
+   * What binds the processes a CLI starts (its Bash tools, which the real CLI starts in sessions of their
+   * own, its MCP servers) to the CLI's life, so that none outlives the CLI, its scope or the host:
+   * - `"pidNamespace"`: the CLI is the first process of a PID namespace of its own (util-linux `unshare`,
+   *   with a user namespace when the host is not root); when it dies, the kernel kills every process in it.
+   *   A spawn fails with `SpawnFailed` where this cannot run.
+   * - `"environmentSweep"`: the CLI's environment carries a marker its descendants inherit; when the CLI
+   *   exits or its scope closes (and, through the `ProcessReaper`, when the host dies) every process with
+   *   the marker is SIGKILLed. Linux only (`/proc`); a process that clears its environment escapes it.
+   * - `"processGroup"`: the CLI's process group only (tools that leave it outlive the CLI).
+   * - `"auto"` (default): `pidNamespace` where `unshare` works (checked once with the version check), else
+   *   `environmentSweep` on Linux, else `processGroup`.
+   */
+  readonly containment?: "auto" | Containment.Mechanism | undefined
 }
 
 /** The fd the credential is written to, and the variables that tell the CLI where to read it. */
@@ -228,6 +245,12 @@ const descriptorVariable: Record<TokenManager.CredentialVariable, string> = {
 }
 
 const STDIN_QUEUE_CAPACITY = 64
+
+/** The programs that start the CLI, each exec'ing the next: setpriv (parent-death signal), unshare (PID namespace). */
+interface Launcher {
+  readonly setpriv: Option.Option<string>
+  readonly unshare: Option.Option<string>
+}
 
 /**
  * Compares dotted versions numerically.
@@ -270,6 +293,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const tailBytes = settings?.stderrTailBytes ?? 64 * 1024
   const versionTimeout = settings?.versionCheckTimeout ?? Duration.seconds(15)
   const parentDeathSignal = settings?.parentDeathSignal ?? true
+  const containment = settings?.containment ?? "auto"
   const credentialDelivery = settings?.credentialDelivery ?? "fileDescriptor"
   const limitSettings = settings?.resourceLimits ?? {}
   const sampleInterval = Duration.fromInputUnsafe(limitSettings.sampleInterval ?? Duration.seconds(1))
@@ -329,14 +353,26 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       ? Effect.succeed(Option.none<string>())
       : findProgram("prlimit")
   )
+  // util-linux `unshare`, for a PID namespace per CLI: looked up once, only on Linux and only when wanted.
+  const unshareLocation = yield* Effect.cached(
+    process.platform !== "linux" || (containment !== "auto" && containment !== "pidNamespace")
+      ? Effect.succeed(Option.none<string>())
+      : findProgram("unshare")
+  )
+  const isRoot = process.getuid?.() === 0
   const niceLocation = yield* Effect.cached(
     limitSettings.nice === false || process.platform === "win32"
       ? Effect.succeed(Option.none<string>())
       : findProgram("nice")
   )
 
-  const setprivPrefix = (launcher: Option.Option<string>): ReadonlyArray<string> =>
-    Option.match(launcher, { onNone: () => [], onSome: (setpriv) => [setpriv, "--pdeathsig", "SIGKILL", "--"] })
+  const setprivPrefix = (launcher: Launcher): ReadonlyArray<string> => [
+    ...Option.match(launcher.setpriv, {
+      onNone: () => [],
+      onSome: (setpriv) => [setpriv, "--pdeathsig", "SIGKILL", "--"]
+    }),
+    ...Option.match(launcher.unshare, { onNone: () => [], onSome: (unshare) => Containment.unshareArgs(unshare, isRoot) })
+  ]
 
   // The CLI's command line, after the launcher's programs, each of which execs the next:
   // `[prlimit <limits> --] [setpriv --pdeathsig SIGKILL --] [nice -n <n> --] <executable> <args...>`.
@@ -376,7 +412,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     return { applied, before, after }
   })
 
-  const versionOutput = (launcher: Option.Option<string>, executable: string) =>
+  const versionOutput = (launcher: Launcher, executable: string) =>
     spawner.string(
       cliCommand(setprivPrefix(launcher), executable, ["--version"], {
         stdin: "ignore",
@@ -391,24 +427,49 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     ClaudeError.make(new ClaudeError.SpawnFailed({ executable, description: `\`--version\` failed: ${error.message}` }))
 
   // The version check runs `--version` the way sessions will run the CLI: through setpriv when there is
-  // one. If that prints no version (a setpriv without `--pdeathsig` fails at once), the CLI is checked, and
-  // later run, without it. A check that times out through setpriv is the CLI's fault: no second try.
+  // one, then in a PID namespace when one is wanted. A launcher that prints no version (a setpriv without
+  // `--pdeathsig`, an `unshare` the kernel or a seccomp profile refuses) is dropped, and the CLI is checked,
+  // and later run, without it. A check that times out is the CLI's fault: no second try.
+  const tryLauncher = Effect.fnUntraced(function*(launcher: Launcher, executable: string) {
+    const attempt = yield* Effect.result(versionOutput(launcher, executable))
+    if (Result.isFailure(attempt) && Cause.isTimeoutError(attempt.failure)) {
+      return yield* Effect.fail(versionFailed(executable, attempt.failure))
+    }
+    return Result.isSuccess(attempt) && versionPattern.test(attempt.success)
+      ? Option.some(attempt.success)
+      : Option.none<string>()
+  })
+
   const checkVersion = Effect.fnUntraced(function*(executable: string) {
     const setpriv = yield* setprivLocation
-    let launcher = Option.none<string>()
+    const unshare = yield* unshareLocation
+    let launcher: Launcher = { setpriv: Option.none(), unshare: Option.none() }
     let output: string | undefined
     if (Option.isSome(setpriv)) {
-      const attempt = yield* Effect.result(versionOutput(setpriv, executable))
-      if (Result.isFailure(attempt) && Cause.isTimeoutError(attempt.failure)) {
-        return yield* Effect.fail(versionFailed(executable, attempt.failure))
+      const attempt = yield* tryLauncher({ setpriv, unshare: Option.none() }, executable)
+      if (Option.isSome(attempt)) {
+        launcher = { setpriv, unshare: Option.none() }
+        output = attempt.value
+      } else {
+        yield* Effect.logWarning(
+          `\`${setpriv.value} --pdeathsig SIGKILL\` cannot run ${executable}: it runs without a parent-death signal`
+        )
       }
-      if (Result.isSuccess(attempt) && versionPattern.test(attempt.success)) {
-        launcher = setpriv
-        output = attempt.success
+    }
+    if (Option.isSome(unshare)) {
+      const attempt = yield* tryLauncher({ ...launcher, unshare }, executable)
+      if (Option.isSome(attempt)) {
+        launcher = { ...launcher, unshare }
+        output = attempt.value
+      } else {
+        yield* Effect.logWarning(
+          `\`${Containment.unshareArgs(unshare.value, isRoot).join(" ")}\` cannot run ${executable}: the processes ` +
+            `it starts are bound to it by ${process.platform === "linux" ? "the environment sweep" : "its process group"}`
+        )
       }
     }
     if (output === undefined) {
-      output = yield* versionOutput(Option.none(), executable).pipe(
+      output = yield* versionOutput(launcher, executable).pipe(
         Effect.mapError((error) => versionFailed(executable, error))
       )
     }
@@ -420,11 +481,6 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
           version: version ?? output.trim().slice(0, 100),
           required: `>= ${minimumVersion}`
         })
-      )
-    }
-    if (Option.isSome(setpriv) && Option.isNone(launcher)) {
-      yield* Effect.logWarning(
-        `\`${setpriv.value} --pdeathsig SIGKILL\` cannot run ${executable}: it runs without a parent-death signal`
       )
     }
     return { version, launcher }
@@ -474,18 +530,49 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     }
   })
 
+  // The mechanism a spawn gets: the PID namespace when the version check found it works, else the sweep
+  // (Linux), else the group; `"pidNamespace"` asked for and not to be had is a typed failure.
+  const containmentOf = (launcher: Launcher) =>
+    Effect.suspend((): Effect.Effect<Containment.Mechanism, ClaudeError.ClaudeError> => {
+      if (Option.isSome(launcher.unshare)) return Effect.succeed("pidNamespace")
+      if (containment === "pidNamespace") {
+        return ClaudeError.fail(
+          new ClaudeError.SpawnFailed({
+            executable: "unshare",
+            description: "containment \"pidNamespace\" asked for, but `unshare --pid` is not found or not allowed here"
+          })
+        )
+      }
+      if (containment === "processGroup" || !ResourceLimits.procAvailable) return Effect.succeed("processGroup")
+      return Effect.succeed("environmentSweep")
+    })
+
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
     const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const { env, descriptorSecret } = yield* environment(request.options)
     const limits = request.options.limits
     const { after, applied, before } = yield* limitPlan(limits)
-    // Registered before the spawn, so it runs after the spawner's own finalizer has killed the group: the
-    // reaper keeps watching the group until it is gone.
+    const mechanism = yield* containmentOf(launcher)
+    // The sweep's marker: unique to this CLI, inherited by whatever it starts.
+    const marker = mechanism === "environmentSweep" ? Option.some(crypto.randomUUID()) : Option.none<string>()
+    if (Option.isSome(marker)) env[Containment.markerVariable] = marker.value
+    const sweep = Option.match(marker, {
+      onNone: () => Effect.void,
+      onSome: (value) =>
+        Containment.sweep(value).pipe(
+          Effect.tap((killed) =>
+            killed > 0 ? Effect.logDebug(`SIGKILLed ${killed} process(es) the CLI left behind`) : Effect.void
+          )
+        )
+    })
+    // Registered before the spawn, so they run after the spawner's own finalizer has killed the group: the
+    // sweep takes what left the group, and the reaper keeps watching until both are done.
     let watched: number | undefined
     if (Option.isSome(reaper)) {
       yield* Effect.addFinalizer(() => (watched === undefined ? Effect.void : reaper.value.unwatch(watched)))
     }
+    yield* Effect.addFinalizer(() => sweep)
     const handle = yield* spawner.spawn(
       cliCommand([...before, ...setprivPrefix(launcher), ...after], executable.path, request.args, {
         env,
@@ -512,9 +599,14 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       )
     )
     if (Option.isSome(reaper) && process.platform !== "win32") {
-      yield* reaper.value.watch(handle.pid)
+      yield* reaper.value.watch(handle.pid, Option.getOrUndefined(marker))
       watched = handle.pid
     }
+    // In a PID namespace the spawned process is `unshare`, which forks the CLI: the CLI's own pid is the one
+    // sampled for resources and reported to the session. The group, and so every signal, stays unshare's.
+    const cliPid = mechanism === "pidNamespace"
+      ? (yield* Containment.forkedChild(handle.pid, 5_000)) ?? handle.pid
+      : handle.pid
     // The credential goes down its pipe and the pipe is closed: the CLI reads it to EOF at start-up.
     if (Option.isSome(descriptorSecret)) {
       yield* Stream.make(new TextEncoder().encode(Redacted.value(descriptorSecret.value))).pipe(
@@ -524,9 +616,10 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       )
     }
     yield* Effect.annotateCurrentSpan({
-      pid: handle.pid,
+      pid: cliPid,
       executable: executable.path,
-      parentDeathSignal: Option.isSome(launcher),
+      parentDeathSignal: Option.isSome(launcher.setpriv),
+      containment: mechanism,
       ...(applied.kernel.length > 0 ? { "limits.kernel": applied.kernel.join(",") } : {}),
       ...(applied.watchdog.length > 0 ? { "limits.watchdog": applied.watchdog.join(",") } : {})
     })
@@ -550,9 +643,20 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
 
     const exited = yield* Deferred.make<TurnOutcome.ExitStatus>()
     let exitStatus: TurnOutcome.ExitStatus | undefined
+    // unshare exits with its CLI's code and dies of its CLI's signal, but for SIGKILL (see Containment).
+    const stderrText = () => {
+      const text = tail.text()
+      return mechanism === "pidNamespace" ? text.replace(Containment.sigkillNotPassedOn, "") : text
+    }
     yield* handle.exitCode.pipe(
-      Effect.map((code): TurnOutcome.ExitStatus => ({ _tag: "Exited", code })),
+      Effect.map((code): TurnOutcome.ExitStatus =>
+        mechanism === "pidNamespace" && code === 1 && Containment.sigkillNotPassedOn.test(tail.text())
+          ? { _tag: "Signaled", signal: "SIGKILL" }
+          : { _tag: "Exited", code }
+      ),
       Effect.catch((error) => Effect.succeed<TurnOutcome.ExitStatus>({ _tag: "Signaled", signal: signalOf(error) })),
+      // The CLI is gone, killed from outside perhaps (the OOM killer): whatever it started goes with it.
+      Effect.tap(() => sweep),
       Effect.flatMap((status) => {
         exitStatus = status
         return Deferred.succeed(exited, status)
@@ -595,7 +699,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       }
       yield* Effect.gen(function*() {
         while (exitStatus === undefined && stopped === undefined) {
-          const usage = yield* sampler(handle.pid, wanted)
+          const usage = yield* sampler(cliPid, wanted)
           if (Option.isSome(usage)) {
             lastUsage = usage
             const over = ResourceLimits.exceeded(limits, applied.watchdog, usage.value)
@@ -620,7 +724,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     yield* Effect.addFinalizer(() => shutdown)
 
     return {
-      pid: handle.pid,
+      pid: cliPid,
       executable,
       stdout: handle.stdout.pipe(
         Stream.mapError((error) =>
@@ -631,14 +735,15 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       endInput,
       exit: Deferred.await(exited),
       exitStatus: Effect.sync(() => Option.fromNullishOr(exitStatus)),
-      stderrTail: Effect.sync(() => tail.text()),
+      stderrTail: Effect.sync(stderrText),
       shutdown,
       stoppedFor: Effect.sync(() => {
         if (stopped !== undefined) return Option.some(stopped)
         if (exitStatus === undefined) return Option.none()
-        return ResourceLimits.fromExit(limits, applied, exitStatus, { stderrTail: tail.text(), lastUsage })
+        return ResourceLimits.fromExit(limits, applied, exitStatus, { stderrTail: stderrText(), lastUsage })
       }),
-      enforcement: applied
+      enforcement: applied,
+      containment: mechanism
     } satisfies CliProcess
   })
 

@@ -25,27 +25,52 @@
  */
 import { Cause, Context, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { markerVariable } from "./internal/containment.ts"
 
 /**
  * @since 0.1.0
  * @category services
  */
 export class ProcessReaper extends Context.Service<ProcessReaper, {
-  /** From now on, should the host die, the process group `pgid` is SIGKILLed. */
-  readonly watch: (pgid: number) => Effect.Effect<void>
+  /**
+   * From now on, should the host die, the process group `pgid` is SIGKILLed, and with a `marker` (the
+   * `ProcessManager`'s environment sweep) so is every process whose environment carries it.
+   */
+  readonly watch: (pgid: number, marker?: string | undefined) => Effect.Effect<void>
   /** The group is gone (or no longer ours): forget it. */
   readonly unwatch: (pgid: number) => Effect.Effect<void>
   /** The reaper's own pid, once it runs. */
   readonly pid: Effect.Effect<Option.Option<number>>
 }>()("effect-claude-code/ProcessReaper") {}
 
-// Reads `+<pgid>` / `-<pgid>` lines; at the end of its input, SIGKILLs every group it still holds.
+// Reads `+<pgid>[ <marker>]` / `-<pgid>` lines; at the end of its input, SIGKILLs every group it still holds,
+// then, round after round, every process whose environment carries a marker of those groups.
 const script = String.raw`
-const groups = new Set()
+const fs = require("node:fs")
+const groups = new Map()
+const NUL = String.fromCharCode(0)
 let pending = ""
+const marked = (needles) => {
+  let entries = []
+  try { entries = fs.readdirSync("/proc") } catch {}
+  return entries.filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid).filter((e) => {
+    try {
+      const environ = NUL + fs.readFileSync("/proc/" + e + "/environ", "latin1") + NUL
+      return needles.some((n) => environ.includes(n))
+    } catch { return false }
+  }).map(Number)
+}
 const reap = () => {
-  for (const pgid of groups) {
+  for (const pgid of groups.keys()) {
     try { process.kill(-pgid, "SIGKILL") } catch {}
+  }
+  const needles = [...groups.values()].filter((m) => m !== "").map((m) => NUL + "${markerVariable}=" + m + NUL)
+  for (let round = 0; round < 5 && needles.length > 0; round++) {
+    const found = marked(needles)
+    if (found.length === 0) break
+    for (const pid of found) {
+      try { process.kill(pid, "SIGKILL") } catch {}
+    }
   }
   process.exit(0)
 }
@@ -54,9 +79,10 @@ process.stdin.on("data", (data) => {
   const lines = (pending + data).split("\n")
   pending = lines.pop()
   for (const line of lines) {
-    const pgid = Number(line.slice(1))
+    const [group, marker = ""] = line.slice(1).split(" ")
+    const pgid = Number(group)
     if (!Number.isInteger(pgid) || pgid <= 1) continue
-    if (line[0] === "+") groups.add(pgid)
+    if (line[0] === "+") groups.set(pgid, marker)
     else if (line[0] === "-") groups.delete(pgid)
   }
 })
@@ -133,8 +159,14 @@ export const make = Effect.gen(function*() {
   const reaper = yield* Effect.cached(start)
 
   return ProcessReaper.of({
-    watch: (pgid) =>
-      Effect.flatMap(reaper, Option.match({ onNone: () => Effect.void, onSome: (r) => r.send(`+${pgid}\n`) })),
+    watch: (pgid, marker) =>
+      Effect.flatMap(
+        reaper,
+        Option.match({
+          onNone: () => Effect.void,
+          onSome: (r) => r.send(`+${pgid}${marker === undefined ? "" : ` ${marker}`}\n`)
+        })
+      ),
     // Never starts it: there is nothing to forget before the first watch.
     unwatch: (pgid) =>
       Effect.suspend(() => Option.match(started, { onNone: () => Effect.void, onSome: (r) => r.send(`-${pgid}\n`) })),

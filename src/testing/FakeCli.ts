@@ -238,6 +238,12 @@ export interface Behavior {
   readonly ignoreSigterm?: boolean
   /** Start this many `sleep 600` grandchildren in the fake's process group (F01, F02). They outlive the fake. */
   readonly spawnChildren?: number
+  /**
+   * Where `spawnChildren` go: `"setsid"`, each in a session and process group of its own, as the real CLI
+   * starts its Bash tools; `"doubleFork"`, through a child that starts the grandchild in a new session and
+   * exits, so the grandchild is orphaned (not listed in {@link PidFile}). Default: the fake's own group.
+   */
+  readonly detachChildren?: "setsid" | "doubleFork"
   /** Write {@link PidFile} at start-up, grandchildren included. */
   readonly pidFile?: string
   readonly exitImmediately?: ExitImmediately

@@ -18,7 +18,8 @@
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { once } from "node:events"
-import { appendFileSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { constants } from "node:os"
+import { appendFileSync, openSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
 import {
@@ -235,7 +236,7 @@ async function maybeCrash(turn, point) {
   if (crash.signal) {
     // Our own SIGTERM handler would turn a SIGTERM into exit 143 (or ignore it).
     process.removeAllListeners(crash.signal)
-    process.kill(process.pid, crash.signal)
+    dieBySignal(crash.signal)
     // Signals that Node handles itself would not kill us; fall back to the shell's code for them.
     await sleep(1000)
   }
@@ -301,21 +302,60 @@ async function openFiles(turn) {
   if (behavior.openFilesExitOnError) await shutdown(1)
 }
 
+// Our pid as the host sees it: in a PID namespace of our own (the ProcessManager's containment) we are 1
+// inside, but /proc is the host's, so /proc/self names us in the host's numbering.
+function hostPid() {
+  try {
+    return Number(readlinkSync("/proc/self"))
+  } catch {
+    return process.pid
+  }
+}
+
+// The children we started, in the host's numbering (see hostPid).
+function hostChildren() {
+  try {
+    const self = hostPid()
+    return readFileSync(`/proc/${self}/task/${self}/children`, "utf8").split(" ").filter((s) => s.trim() !== "").map(Number)
+  } catch {
+    return undefined
+  }
+}
+
+// As the first process of a PID namespace (the ProcessManager's containment), a signal we send ourselves is
+// ignored: the kernel protects a namespace's init from its own namespace, and the host's processes are out
+// of reach. We then exit as a shell reports a death by signal, 128 + its number, which the host reads as
+// that signal. (A real CLI's crash is the kernel's fault signal, or a kill from outside: both arrive.)
+function dieBySignal(signal) {
+  if (process.pid !== 1) return process.kill(process.pid, signal)
+  process.exit(128 + (constants.signals[signal] ?? 9))
+}
+
 function spawnChildren() {
   const count = behavior.spawnChildren ?? 0
+  const detach = behavior.detachChildren
   for (let i = 0; i < count; i++) {
-    // Same process group as us (not detached), like the Bash tool's commands and stdio MCP servers.
     // stdio "ignore" so they do not hold our pipes open; unref so they do not keep us alive.
-    const child = spawn("sleep", ["600"], { stdio: "ignore" })
+    if (detach === "doubleFork") {
+      // A child that starts a grandchild in a session of its own and exits: the grandchild is orphaned.
+      spawn("setsid", ["sh", "-c", "sleep 600 &"], { stdio: "ignore" }).unref()
+      continue
+    }
+    // `setsid`: a session and process group of their own, as the real CLI starts its Bash tools; else in
+    // our group, like stdio MCP servers.
+    const child = spawn("sleep", ["600"], { stdio: "ignore", detached: detach === "setsid" })
     child.unref()
     state.children.push(child.pid)
   }
+  // In the host's numbering where we can tell it (see hostPid).
+  const listed = hostChildren()
+  if (listed !== undefined && detach !== "doubleFork") state.children = listed
 }
 
 function writePidFile() {
   if (!behavior.pidFile) return
   // Written aside, then renamed: a reader never sees it half-written.
-  writeFileSync(`${behavior.pidFile}.tmp`, JSON.stringify({ pid: process.pid, children: state.children }))
+  writeFileSync(`${behavior.pidFile}.tmp`, JSON.stringify({ pid: hostPid(), children: state.children }))
   renameSync(`${behavior.pidFile}.tmp`, behavior.pidFile)
 }
 
@@ -678,7 +718,7 @@ async function handleControlRequest(frame) {
   const request = frame.request ?? {}
   switch (request.subtype) {
     case "initialize":
-      return controlSuccess(requestId, frames.initializeResponse(process.pid, state.current !== undefined))
+      return controlSuccess(requestId, frames.initializeResponse(hostPid(), state.current !== undefined))
     case "interrupt": {
       await controlSuccess(requestId, { still_queued: [] })
       state.current?.abort.abort()
@@ -777,7 +817,7 @@ function credentialFromDescriptor() {
 }
 
 async function main() {
-  if (behavior.recordArgv) appendFileSync(behavior.recordArgv, `${JSON.stringify({ pid: process.pid, argv })}\n`)
+  if (behavior.recordArgv) appendFileSync(behavior.recordArgv, `${JSON.stringify({ pid: hostPid(), argv })}\n`)
   const credential = credentialFromDescriptor()
   if (behavior.recordEnv) {
     writeFileSync(
@@ -794,7 +834,7 @@ async function main() {
   // The real CLI exits 143 straight away on SIGTERM, mid-turn, without a result.
   process.on("SIGTERM", () => {
     if (behavior.signalFile) {
-      appendFileSync(behavior.signalFile, `${JSON.stringify({ signal: "SIGTERM", pid: process.pid, at: Date.now() })}\n`)
+      appendFileSync(behavior.signalFile, `${JSON.stringify({ signal: "SIGTERM", pid: hostPid(), at: Date.now() })}\n`)
     }
     if (behavior.ignoreSigterm) process.stderr.write("fake-cli: ignoring SIGTERM\n")
     else process.exit(143)
