@@ -4,6 +4,7 @@
  * `BENCH_HEAVY=1` also runs the heavy ones (sessions.concurrent.real: minutes, GBs).
  */
 import { concurrentFake, concurrentReal } from "./concurrent.ts"
+import { containmentOverhead } from "./containment.ts"
 import { decodeThroughput } from "./decode.ts"
 import { acquireP99, ttfeWarmVsCold } from "./pool.ts"
 import { type Entry, isSkipped, type Result, table, write } from "./report.ts"
@@ -40,6 +41,7 @@ const bench = async (id: string, unit: string, target: string, run: () => Entry 
 await bench("decode.throughput", "MiB/s", ">= 0.5", () => decodeThroughput())
 await bench("turn.overhead.firstEvent", "ms", "<= 1 ms overhead", () => turnOverhead())
 await bench("pool.ttfe.warmVsCold", "ms", "<= 0.10", () => ttfeWarmVsCold())
+await bench("spawn.containment.overhead", "ms", "<= 10 ms per spawn", () => containmentOverhead())
 await bench("pool.acquire", "ms", "p99 <= 1 ms", () => acquireP99())
 await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurrentFake())
 await bench("sessions.concurrent.real", "sessions", ">= 100 with zero failures", () => concurrentReal())

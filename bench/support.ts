@@ -53,10 +53,10 @@ export const stats = (values: ReadonlyArray<number>, options?: { readonly sample
 export const MiB = 1024 * 1024
 
 /** The library on Node with no credential of the host's (the real CLI gets the FakeApi's through `env`). */
-export const realLayer = (pool: SessionPool.Settings = { minIdle: 0 }) =>
+export const realLayer = (pool: SessionPool.Settings = { minIdle: 0 }, processes?: ProcessManager.Settings) =>
   Claude.layerNoDeps.pipe(
     Layer.provideMerge(SessionPool.layer(pool)),
-    Layer.provideMerge(ProcessManager.layer()),
+    Layer.provideMerge(ProcessManager.layer(processes)),
     Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(NodeServices.layer)
   )
