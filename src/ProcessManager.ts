@@ -28,6 +28,17 @@
  *   Caveat: the kernel sends the parent-death signal when the *thread* that
  *   spawned the CLI exits, so a host that spawns from a `worker_thread` loses
  *   its CLIs when that worker ends.
+ * - nothing the CLI starts outlives it (`Settings.containment`): the real CLI
+ *   starts each Bash tool in a session of its own, out of reach of its group.
+ *   On Linux the CLI runs as the first process of a PID namespace of its own
+ *   (`unshare --pid --fork --kill-child`, after setpriv, with a user namespace
+ *   when the host is not root), whose every process the kernel kills when the
+ *   CLI dies; where namespaces are refused, a marker in the CLI's environment
+ *   is swept from `/proc` when the CLI exits, its scope closes, or (through the
+ *   reaper) the host dies. In a namespace `CliProcess.pid` is the CLI's own pid
+ *   (the spawned process is unshare, which leads the group and forwards the
+ *   CLI's exit: a SIGKILL, which util-linux 2.38 reports as exit 1 and a line
+ *   on stderr, is read back as the signal).
  * - resource limits (`options.limits`, see `ResourceLimits` for which limit
  *   applies how on which platform): CPU time, open files and processes go to
  *   the kernel through util-linux `prlimit` in front of the launcher

@@ -13,7 +13,10 @@
  *   host on its stdin;
  * - `watch(pgid)` tells it about a group, `unwatch(pgid)` that the group is
  *   gone (the `ProcessManager` does both around each CLI's life);
- * - when its stdin ends, it SIGKILLs every group it still watches and exits.
+ * - when its stdin ends, it SIGKILLs every group it still watches, then every
+ *   process carrying one of their environment-sweep markers (the
+ *   `ProcessManager`'s fallback where PID namespaces are refused: tools that
+ *   left the group), and exits.
  *   A host that closes its scopes has unwatched every group by then, so the
  *   reaper just exits; a host that died closed the pipe with its last breath,
  *   so the reaper kills what is left.
