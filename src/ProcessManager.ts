@@ -399,7 +399,10 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   }
 
   // How the limits of a spawn are enforced, and the launcher programs that apply them.
-  const limitPlan = Effect.fnUntraced(function*(limits: ResourceLimits.Limits | undefined) {
+  const limitPlan = Effect.fnUntraced(function*(
+    limits: ResourceLimits.Limits | undefined,
+    mechanism: Containment.Mechanism
+  ) {
     const kernelWanted = limits?.maxCpuSeconds !== undefined || limits?.maxOpenFiles !== undefined ||
       limits?.maxProcesses !== undefined
     const prlimit = kernelWanted ? yield* prlimitLocation : Option.none<string>()
@@ -408,7 +411,8 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       prlimit: Option.isSome(prlimit),
       nice: Option.isSome(nice),
       sampler: sampler !== undefined,
-      hostHard
+      hostHard,
+      cpuSignals: mechanism !== "pidNamespace"
     })
     for (const resource of applied.unenforced) {
       if (unenforcedWarned.has(resource)) continue
@@ -454,30 +458,34 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const checkVersion = Effect.fnUntraced(function*(executable: string) {
     const setpriv = yield* setprivLocation
     const unshare = yield* unshareLocation
-    let launcher: Launcher = { setpriv: Option.none(), unshare: Option.none() }
+    // The launchers to try, the fullest first: in the usual case one `--version` run proves them all.
+    const none = Option.none<string>()
+    const both = Option.isSome(setpriv) && Option.isSome(unshare)
+    const tries: Array<Launcher> = [
+      { setpriv, unshare },
+      ...(both ? [{ setpriv: none, unshare }, { setpriv, unshare: none }] : [])
+    ]
+    let launcher: Launcher = { setpriv: none, unshare: none }
     let output: string | undefined
-    if (Option.isSome(setpriv)) {
-      const attempt = yield* tryLauncher({ setpriv, unshare: Option.none() }, executable)
+    for (const candidate of tries) {
+      if (Option.isNone(candidate.setpriv) && Option.isNone(candidate.unshare)) break
+      const attempt = yield* tryLauncher(candidate, executable)
       if (Option.isSome(attempt)) {
-        launcher = { setpriv, unshare: Option.none() }
+        launcher = candidate
         output = attempt.value
-      } else {
-        yield* Effect.logWarning(
-          `\`${setpriv.value} --pdeathsig SIGKILL\` cannot run ${executable}: it runs without a parent-death signal`
-        )
+        break
       }
     }
-    if (Option.isSome(unshare)) {
-      const attempt = yield* tryLauncher({ ...launcher, unshare }, executable)
-      if (Option.isSome(attempt)) {
-        launcher = { ...launcher, unshare }
-        output = attempt.value
-      } else {
-        yield* Effect.logWarning(
-          `\`${Containment.unshareArgs(unshare.value, isRoot).join(" ")}\` cannot run ${executable}: the processes ` +
-            `it starts are bound to it by ${process.platform === "linux" ? "the environment sweep" : "its process group"}`
-        )
-      }
+    if (Option.isSome(setpriv) && Option.isNone(launcher.setpriv)) {
+      yield* Effect.logWarning(
+        `\`${setpriv.value} --pdeathsig SIGKILL\` cannot run ${executable}: it runs without a parent-death signal`
+      )
+    }
+    if (Option.isSome(unshare) && Option.isNone(launcher.unshare)) {
+      yield* Effect.logWarning(
+        `\`${Containment.unshareArgs(unshare.value, isRoot).join(" ")}\` cannot run ${executable}: the processes ` +
+          "it starts are bound to it by the environment sweep"
+      )
     }
     if (output === undefined) {
       output = yield* versionOutput(launcher, executable).pipe(
@@ -563,8 +571,8 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const { env, descriptorSecret } = yield* environment(request.options)
     const limits = request.options.limits
-    const { after, applied, before } = yield* limitPlan(limits)
     const mechanism = yield* containmentOf(launcher)
+    const { after, applied, before } = yield* limitPlan(limits, mechanism)
     // The sweep's marker: unique to this CLI, inherited by whatever it starts.
     const marker = mechanism === "environmentSweep" ? Option.some(crypto.randomUUID()) : Option.none<string>()
     if (Option.isSome(marker)) env[Containment.markerVariable] = marker.value
@@ -638,7 +646,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     if (Option.isSome(applied.setPriority)) {
       const priority = applied.setPriority.value
       yield* Effect.try({
-        try: () => os.setPriority(handle.pid, priority),
+        try: () => os.setPriority(cliPid, priority),
         catch: (error) => error
       }).pipe(
         Effect.catch((error) => Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${String(error)}`))

@@ -228,14 +228,14 @@ export const statFields = (stat: string): ReadonlyArray<string> => stat.slice(st
  */
 export const procAvailable: boolean = process.platform === "linux" && fs.existsSync("/proc/self/stat")
 
-const countGroup = (pgid: number): number => {
+const countGroup = (pgid: string): number => {
   let count = 0
   for (const entry of listDir("/proc") ?? []) {
     if (!/^\d+$/.test(entry)) continue
     const stat = readText(`/proc/${entry}/stat`)
     if (stat === undefined) continue
     const fields = statFields(stat)
-    if (fields[0] !== "Z" && fields[2] === String(pgid)) count++
+    if (fields[0] !== "Z" && fields[2] === pgid) count++
   }
   return count
 }
@@ -263,7 +263,8 @@ export const sampleProc: Sampler = (pid, request) =>
       rssBytes: rssKb === undefined ? 0 : Number(rssKb) * 1024,
       cpuSeconds: Number.isFinite(ticks) ? ticks / CLOCK_TICKS : 0,
       ...(request?.openFiles === true ? { openFiles: listDir(`/proc/${pid}/fd`)?.length } : {}),
-      ...(request?.processes === true ? { processes: countGroup(pid) } : {}),
+      // The group the process belongs to (the CLI leads it, or the unshare that forked it into a namespace).
+      ...(request?.processes === true ? { processes: countGroup(fields[2] ?? String(pid)) } : {}),
       ...(rchar === undefined || wchar === undefined ? {} : { ioBytes: Number(rchar) + Number(wchar) })
     }
     return Option.some(usage)
@@ -356,6 +357,12 @@ export interface Means {
   readonly sampler: boolean
   /** The host's hard limits, when known: limits at or above them are already in force. */
   readonly hostHard?: HardLimits | undefined
+  /**
+   * Whether the kernel's signals at the CPU limit (SIGXCPU, then SIGKILL) reach the process. They do not
+   * reach the first process of a PID namespace (the kernel shields a namespace's init from signals it has no
+   * handler for, its own kernel's included), so there `maxCpuSeconds` is the watchdog's. Default `true`.
+   */
+  readonly cpuSignals?: boolean | undefined
 }
 
 /**
@@ -394,7 +401,9 @@ export const plan = (limits: Limits | undefined, means: Means): Plan => {
   for (const resource of resources) {
     const limit = limits?.[limitOf[resource]]
     if (limit === undefined) continue
-    if (resource !== "rssBytes" && means.prlimit) {
+    const byKernel = resource !== "rssBytes" && means.prlimit &&
+      (resource !== "cpuSeconds" || means.cpuSignals !== false)
+    if (byKernel) {
       kernel.push(resource)
       if (resource === "cpuSeconds") {
         const cap = hard?.cpuSeconds ?? Infinity

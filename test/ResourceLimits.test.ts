@@ -20,7 +20,7 @@ import * as StreamHandler from "../src/StreamHandler.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { eventually, isAlive, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
+import { eventually, hasPidNamespace, isAlive, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const MiB = 1024 * 1024
 const hasPrlimit = process.platform === "linux" && fs.existsSync("/usr/bin/prlimit")
@@ -30,8 +30,14 @@ const hasPrlimit = process.platform === "linux" && fs.existsSync("/usr/bin/prlim
 // ---------------------------------------------------------------------------------------------------------
 
 /** The ProcessManager on Node, with a quick watchdog (100 ms) and kill grace (300 ms). */
-const OnNode = (resourceLimits: ResourceLimits.Settings = {}) =>
-  ProcessManager.layer({ resourceLimits: { sampleInterval: "100 millis", killGrace: "300 millis", ...resourceLimits } }).pipe(
+const OnNode = (
+  resourceLimits: ResourceLimits.Settings = {},
+  containment: ProcessManager.Settings["containment"] = "auto"
+) =>
+  ProcessManager.layer({
+    containment,
+    resourceLimits: { sampleInterval: "100 millis", killGrace: "300 millis", ...resourceLimits }
+  }).pipe(
     Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(NodeServices.layer)
   )
@@ -106,6 +112,7 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.deepStrictEqual(yield* proc.stoppedFor, Option.none())
     }).pipe(Effect.scoped, Effect.provide(OnNode())))
 
+  // Outside a PID namespace: the first process of one is shielded from the kernel's SIGXCPU (see the next test).
   it.live.skipIf(!hasPrlimit)("maxCpuSeconds through prlimit: a CLI burning CPU dies of SIGXCPU at the limit", () =>
     Effect.gen(function*() {
       const proc = yield* spawnFake({ burnCpuMs: 20_000 }, { maxCpuSeconds: 1 })
@@ -120,7 +127,23 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.strictEqual(reason?.resource, "cpuSeconds")
       assert.strictEqual(reason?.limit, 1)
       assert.isFalse(isAlive(proc.pid))
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+    }).pipe(Effect.scoped, Effect.provide(OnNode({}, "environmentSweep"))))
+
+  it.live.runIf(hasPidNamespace)(
+    "maxCpuSeconds in a PID namespace: the watchdog's, since the kernel's SIGXCPU does not reach the namespace's first process",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* spawnFake({ burnCpuMs: 20_000 }, { maxCpuSeconds: 1 })
+        assert.strictEqual(proc.containment, "pidNamespace")
+        assert.deepStrictEqual(proc.enforcement.kernel, [])
+        assert.deepStrictEqual(proc.enforcement.watchdog, ["cpuSeconds"])
+        yield* runTurn(proc, "burn")
+        const { reason } = yield* stopReason(proc)
+        assert.strictEqual(reason?.resource, "cpuSeconds")
+        assert.isAbove(reason?.observed ?? 0, 1)
+        yield* eventually(() => (isAlive(proc.pid) ? undefined : true), "3 seconds")
+      }).pipe(Effect.scoped, Effect.provide(OnNode({}, "pidNamespace")))
+  )
 
   it.live("maxCpuSeconds without prlimit: the watchdog reads utime + stime and stops the CLI", () =>
     Effect.gen(function*() {
@@ -195,7 +218,8 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.strictEqual(reason?.observed, 4)
       // The group got the signal: the CLI's children are gone too.
       yield* eventually(() => (pids.every((pid) => !isAlive(pid)) ? true : undefined), "3 seconds")
-    }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false }))))
+      // Outside a namespace the CLI leads its group: the CLI and its 3 children (in one, unshare leads it too).
+    }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false }, "environmentSweep"))))
 
   it.live("niceness: the CLI runs at the niceness asked for (nice in the launcher)", () =>
     Effect.gen(function*() {

@@ -9,7 +9,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
-import * as ChildProcessSync from "node:child_process"
 import * as fs from "node:fs"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
@@ -19,15 +18,9 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { eventually, isAlive, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
+import { eventually, hasPidNamespace, isAlive, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
 
 const isLinux = process.platform === "linux"
-const hasPidNamespace = isLinux &&
-  ChildProcessSync.spawnSync(
-    "unshare",
-    [...(process.getuid?.() === 0 ? [] : ["--user", "--map-current-user"]), "--pid", "--fork", "--kill-child", "--", "true"],
-    { stdio: "ignore", timeout: 5_000 }
-  ).status === 0
 
 type Mechanism = "pidNamespace" | "environmentSweep" | "processGroup"
 

@@ -11,10 +11,9 @@ import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Console, Duration, Effect, Fiber, Option, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import * as ChildProcessSync from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { eventually, isAlive, processesWithHome, tempDir } from "./utils.ts"
+import { eventually, hasPidNamespace, isAlive, processesWithHome, tempDir } from "./utils.ts"
 
 const root = path.resolve(import.meta.dirname, "..")
 const node = path.join(root, "node_modules", ".bin", "node")
@@ -38,14 +37,6 @@ const HostPids = Schema.Struct({
 const decodeHostPids = Schema.decodeUnknownOption(Schema.fromJsonString(HostPids))
 const decodeHostStarted = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Struct({ host: Schema.Number })))
 
-// Whether this machine lets a process start a PID namespace (util-linux unshare; a user namespace too
-// when not root): where it does not, "auto" containment is the environment sweep.
-const hasPidNamespace = isLinux &&
-  ChildProcessSync.spawnSync(
-    "unshare",
-    [...(process.getuid?.() === 0 ? [] : ["--user", "--map-current-user"]), "--pid", "--fork", "--kill-child", "--", "true"],
-    { stdio: "ignore", timeout: 5_000 }
-  ).status === 0
 
 /** A HOME of its own; whatever still runs with it when the test ends is SIGKILLed. */
 const isolatedHome = Effect.gen(function*() {

@@ -2,6 +2,7 @@
  * Shared helpers for tests that run real processes: scoped temp dirs, pid
  * liveness, and bounded polling on real time.
  */
+import * as ChildProcessSync from "node:child_process"
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Duration, Effect, Layer, Option, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
@@ -101,3 +102,14 @@ export const pumpClockOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.asVoid
     ))
 
+/**
+ * Whether this machine lets a process start a PID namespace (util-linux `unshare`, with a user namespace when
+ * not root), as the ProcessManager's `"auto"` containment checks: where it does not, `"auto"` is the
+ * environment sweep.
+ */
+export const hasPidNamespace: boolean = process.platform === "linux" &&
+  ChildProcessSync.spawnSync(
+    "unshare",
+    [...(process.getuid?.() === 0 ? [] : ["--user", "--map-current-user"]), "--pid", "--fork", "--kill-child", "--", "true"],
+    { stdio: "ignore", timeout: 5_000 }
+  ).status === 0

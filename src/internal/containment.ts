@@ -99,6 +99,18 @@ export const childrenOf = (pid: number): Array<number> => {
   })
 }
 
+// The programs that exec one another in front of the CLI until unshare forks it.
+const launcherPrograms = new Set(["unshare", "setpriv", "prlimit", "nice"])
+
+const isLauncher = (pid: number): boolean => {
+  try {
+    const exe = fs.readlinkSync(`/proc/${pid}/exe`)
+    return launcherPrograms.has(exe.slice(exe.lastIndexOf("/") + 1))
+  } catch {
+    return false
+  }
+}
+
 /**
  * The pid of the process `unshare --fork` started (the CLI, in the host's numbering), polled on real time:
  * this waits for the kernel, not for the program's logic, so it must not depend on a test's `TestClock`.
@@ -111,7 +123,8 @@ export const forkedChild = (leader: number, timeoutMs: number): Effect.Effect<nu
     const poll = () => {
       const child = childrenOf(leader)[0]
       if (child !== undefined) return resume(Effect.succeed(child))
-      if (Date.now() >= deadline) return resume(Effect.succeed(undefined))
+      // Not (or no longer) one of the launcher's programs: gone, or a spawner of no real processes.
+      if (Date.now() >= deadline || !isLauncher(leader)) return resume(Effect.succeed(undefined))
       timer = setTimeout(poll, 1)
     }
     poll()
