@@ -474,7 +474,23 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     }
   })
 
+  // A missing cwd makes the spawn fail with ENOENT, which reads as a missing executable: checked first, and
+  // named as what it is.
+  const checkCwd = (cwd: string) =>
+    fs.stat(cwd).pipe(
+      Effect.map((info) => (info.type === "Directory" ? undefined : "is not a directory")),
+      Effect.catch((error) =>
+        Effect.succeed(error.reason._tag === "NotFound" ? "does not exist" : `cannot be used: ${error.message}`)
+      ),
+      Effect.flatMap((problem) =>
+        problem === undefined
+          ? Effect.void
+          : ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: `cwd: ${JSON.stringify(cwd)} ${problem}` }))
+      )
+    )
+
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
+    if (request.options.cwd !== undefined) yield* checkCwd(request.options.cwd)
     const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const { env, descriptorSecret } = yield* environment(request.options)

@@ -90,6 +90,7 @@ import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { defaultControlAnswer } from "./internal/controlAnswers.ts"
 import * as DebugLog from "./DebugLog.ts"
 import { attached, makeTempDir, readTail, Recorder, redactSecrets, removeDir } from "./internal/debugLog.ts"
+import { promptIssues, validateSessionConfig } from "./internal/validation.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import * as TurnTelemetry from "./internal/turnTelemetry.ts"
 import * as Metrics from "./Metrics.ts"
@@ -358,7 +359,7 @@ const restartPolicy = (restart: Restart | undefined): Effect.Effect<RestartPolic
  */
 export const make = Effect.fnUntraced(function*(config: Config = {}) {
   const processes = yield* ProcessManager.ProcessManager
-  const options = yield* ClaudeOptions.validate(config.options)
+  const options = yield* validateSessionConfig(config)
   const restart = yield* restartPolicy(config.restart)
   const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
   const startupTimeout = ClaudeOptions.timeout(options, "startup")
@@ -1144,7 +1145,15 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       Stream.withSpan("Claude.turn")
     )
 
-  const send = (prompt: Protocol.UserContent) => sendTurn(prompt, "prompt")
+  // A prompt that is not text or content blocks is refused here: written, it would only wait out the
+  // first-event deadline.
+  const send = (prompt: Protocol.UserContent) =>
+    Stream.suspend(() => {
+      const issues = promptIssues(prompt)
+      return issues === undefined
+        ? sendTurn(prompt, "prompt")
+        : Stream.fail(fail(new ClaudeError.InvalidPrompt({ issues })))
+    })
 
   const ask = Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
     const result = yield* send(prompt).pipe(

@@ -58,6 +58,7 @@ import { createHash } from "node:crypto"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
+import { validateLeaseConfig } from "./internal/validation.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
@@ -649,7 +650,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   // --- acquisition ---
 
   const requestOf = Effect.fnUntraced(function*(config: LeaseConfig) {
-    const options = yield* ClaudeOptions.validate(config.options)
+    const options = yield* validateLeaseConfig(config)
     const credential = yield* tokens.getToken
     const key = keyOf(options, config, credential)
     const resume = options.resume
