@@ -20,13 +20,16 @@ const CLOSE_BRACKET = 93
 
 /**
  * Whether the JSON text nests objects and arrays deeper than `max`. Brackets inside strings do not count.
- * A text of `2 * max` characters or fewer cannot, and is not looked at: that is nearly every line. Longer
- * ones are scanned between strings only; string contents are skipped with `indexOf`, so a line that is long
- * because of its text costs a few native searches. Stops at the first level past `max`.
+ * A text of `2 * max` characters or fewer cannot, and is not looked at; nor is one with `max` opening
+ * brackets or fewer (two native searches tell). That is nearly every line. The others are scanned between
+ * strings only, string contents skipped with `indexOf`. Stops at the first level past `max`.
  */
 export const textNestsDeeperThan = (text: string, max: number): boolean => {
   const n = text.length
   if (n <= 2 * max) return false
+  // Nesting past `max` needs more than `max` opening brackets: counted first with native searches, which
+  // settles nearly every long line (text, tool lists) without a character loop.
+  if (!hasMoreThan(text, "[", "{", max)) return false
   let depth = 0
   let i = 0
   while (i < n) {
@@ -46,6 +49,14 @@ export const textNestsDeeperThan = (text: string, max: number): boolean => {
     }
     i++
   }
+  return false
+}
+
+/** Whether `a` and `b` occur more than `max` times in `text`, together. */
+const hasMoreThan = (text: string, a: string, b: string, max: number): boolean => {
+  let count = 0
+  for (let i = text.indexOf(a); i >= 0; i = text.indexOf(a, i + 1)) if (++count > max) return true
+  for (let i = text.indexOf(b); i >= 0; i = text.indexOf(b, i + 1)) if (++count > max) return true
   return false
 }
 
