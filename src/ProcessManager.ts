@@ -65,6 +65,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
+import * as ArgvLimits from "./internal/argvLimits.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
@@ -489,6 +490,44 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       )
     )
 
+  // The kernel's bounds on argv and the environment (see argvLimits.ts), checked before the spawn: a value
+  // the CLI also reads from a file goes into one, in a private temp dir that lives as long as the process
+  // (registered before it, so removed after it has exited); anything else too long is InvalidOptions.
+  const argvFor = Effect.fnUntraced(function*(
+    prefix: ReadonlyArray<string>,
+    executable: string,
+    requested: ReadonlyArray<string>,
+    env: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  ) {
+    const plain: Record<string, string> = {}
+    for (const [name, value] of Object.entries(env)) plain[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    const { plan, problems } = ArgvLimits.planArgs(requested)
+    const issues = [...problems, ...ArgvLimits.envProblems(plain)]
+    if (issues.length > 0) return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: issues.join("; ") }))
+    const args = [...plan.args]
+    if (plan.files.length > 0) {
+      const written = Effect.gen(function*() {
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-claude-code-args-" })
+        for (const file of plan.files) {
+          const location = path.join(dir, `${file.flag.slice(2)}-${file.index}`)
+          yield* fs.writeFileString(location, file.content, { mode: 0o600 })
+          args[file.index] = `${file.flag}=${location}`
+        }
+      })
+      yield* written.pipe(
+        Effect.mapError((error) =>
+          ClaudeError.make(new ClaudeError.SpawnFailed({
+            executable,
+            description: `could not write a long argument to a temp file: ${error.message}`
+          }))
+        )
+      )
+    }
+    const total = ArgvLimits.totalProblem([...prefix, executable, ...args], plain)
+    if (total !== undefined) return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: total }))
+    return args
+  })
+
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
     if (request.options.cwd !== undefined) yield* checkCwd(request.options.cwd)
     const { executable, launcher } = yield* resolve(request.options)
@@ -496,6 +535,8 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     const { env, descriptorSecret } = yield* environment(request.options)
     const limits = request.options.limits
     const { after, applied, before } = yield* limitPlan(limits)
+    const prefix = [...before, ...setprivPrefix(launcher), ...after]
+    const args = yield* argvFor(prefix, executable.path, request.args, env)
     // Registered before the spawn, so it runs after the spawner's own finalizer has killed the group: the
     // reaper keeps watching the group until it is gone.
     let watched: number | undefined
@@ -503,7 +544,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       yield* Effect.addFinalizer(() => (watched === undefined ? Effect.void : reaper.value.unwatch(watched)))
     }
     const handle = yield* spawner.spawn(
-      cliCommand([...before, ...setprivPrefix(launcher), ...after], executable.path, request.args, {
+      cliCommand(prefix, executable.path, args, {
         env,
         extendEnv: false,
         ...(Option.isSome(descriptorSecret) ? { additionalFds: { fd3: { type: "input" } } } : {}),
