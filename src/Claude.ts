@@ -60,6 +60,10 @@ export class Claude extends Context.Service<Claude, {
    * (park the conversation on its process for a later `options.resume`),
    * debug mode or prompt tracing: see {@link QueryConfig}. Without a
    * permission callback, tool permissions beyond `allowedTools` are denied.
+   *
+   * The prompt, `options` and `config` are checked before the first attempt: the stream fails at once with
+   * `InvalidPrompt`, or `InvalidOptions` naming every problem of both (`options.timeouts.idel`,
+   * `config.debug`), unknown keys included.
    */
   readonly query: (
     prompt: Protocol.UserContent,

@@ -2,9 +2,12 @@
  * Everything a user can set for a session, as a Schema, and its pure mapping
  * to the CLI's argv.
  *
- * Names follow the official Agent SDK where it has one. Every value goes on
- * argv as a single `--flag=value` token, so no value, whatever it starts with,
- * can be read as a flag of its own. Prompts never go on argv.
+ * Names follow the official Agent SDK where it has one. The schema is exact:
+ * `validate` fails on every key it does not declare, at every level. Every
+ * value goes on argv as a single `--flag=value` token, so no value, whatever it
+ * starts with, can be read as a flag of its own (a system prompt too long for
+ * one argument goes through the CLI's `--system-prompt-file` instead, see
+ * `ProcessManager`). Prompts never go on argv.
  *
  * @since 0.1.0
  */

@@ -28,6 +28,11 @@
  *   Caveat: the kernel sends the parent-death signal when the *thread* that
  *   spawned the CLI exits, so a host that spawns from a `worker_thread` loses
  *   its CLIs when that worker ends.
+ * - before the spawn, the `cwd` is checked (one that does not exist is `InvalidOptions` naming it, not a
+ *   missing executable), and so are the kernel's limits on argv and the environment: a system prompt too
+ *   long for one argument (131071 bytes of UTF-8, `--system-prompt=` included) goes through
+ *   `--system-prompt-file` / `--append-system-prompt-file`, a 0600 file in a temp dir that lives as long as
+ *   the process; anything else too long is `InvalidOptions` naming it, its size and the limit;
  * - resource limits (`options.limits`, see `ResourceLimits` for which limit
  *   applies how on which platform): CPU time, open files and processes go to
  *   the kernel through util-linux `prlimit` in front of the launcher

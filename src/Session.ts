@@ -167,6 +167,9 @@ export interface Restart {
 export const defaultRestart = { maxRestarts: 3, window: Duration.minutes(1) } as const
 
 /**
+ * Checked with Schema when the session starts, before anything is spawned: a key that is not one of these
+ * (at any level, `options` included), or a value of the wrong kind, fails with `InvalidOptions` naming each.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -227,7 +230,8 @@ export interface Session {
    * A consumer that leaves early (`Stream.take`, an interrupted fiber) interrupts the turn: closing the
    * stream waits, within the control timeout, for the turn to end, so the session is Idle again; a CLI
    * that does not comply is stopped and the session is Failed. Closing the session's scope fails a
-   * running turn with `Interrupted`.
+   * running turn with `Interrupted`. A prompt that is neither text nor content blocks fails the stream
+   * with `InvalidPrompt` before anything is written.
    */
   readonly send: (prompt: Protocol.UserContent) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
   /** Runs one turn and returns its `Result` event. */

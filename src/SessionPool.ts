@@ -158,7 +158,9 @@ export interface Stats {
 export class SessionPool extends Context.Service<SessionPool, {
   /**
    * Leases a ready session for the configuration; it goes back to the pool
-   * when the scope closes. The session refuses further use after that.
+   * when the scope closes. The session refuses further use after that. The
+   * configuration is checked first, as `Session.Config` is (`sticky` too):
+   * unknown keys and values of the wrong kind fail with `InvalidOptions`.
    */
   readonly acquire: (config?: LeaseConfig) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
   readonly stats: Effect.Effect<Stats>
