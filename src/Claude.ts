@@ -10,6 +10,7 @@ import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
+import { validatePrompt, validateQuery } from "./internal/validation.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -59,6 +60,10 @@ export class Claude extends Context.Service<Claude, {
    * (park the conversation on its process for a later `options.resume`),
    * debug mode or prompt tracing: see {@link QueryConfig}. Without a
    * permission callback, tool permissions beyond `allowedTools` are denied.
+   *
+   * The prompt, `options` and `config` are checked before the first attempt: the stream fails at once with
+   * `InvalidPrompt`, or `InvalidOptions` naming every problem of both (`options.timeouts.idel`,
+   * `config.debug`), unknown keys included.
    */
   readonly query: (
     prompt: Protocol.UserContent,
@@ -89,8 +94,14 @@ export const make = Effect.gen(function*() {
       Stream.unwrap
     )
 
+  // Everything is checked before the first attempt: a bad prompt, option or config fails the stream at
+  // once, typed, with nothing spawned or written.
   const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) =>
-    resilience.run(prompt, options, attemptWith(config)).pipe(Stream.withSpan("Claude.query"))
+    Effect.all([validatePrompt(prompt), validateQuery(options, config)]).pipe(
+      Effect.as(resilience.run(prompt, options, attemptWith(config))),
+      Stream.unwrap,
+      Stream.withSpan("Claude.query")
+    )
 
   const session = (config?: Session.Config) =>
     Session.make(config).pipe(

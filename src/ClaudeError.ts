@@ -359,6 +359,24 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>(id("Inval
 }
 
 /**
+ * The prompt is neither text nor content blocks the CLI can send (a number, an object, a block of an
+ * unknown type, a block without its fields, nesting too deep to serialise). Nothing was written to the CLI.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidPrompt extends Schema.TaggedError<InvalidPrompt>(id("InvalidPrompt"))("InvalidPrompt", {
+  issues: Schema.String
+}) {
+  override get message() {
+    return `Invalid prompt (text, or an array of content blocks): ${this.issues}`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
  * A resource limit (memory, CPU, files, processes, wall time) was exceeded and the process stopped.
  *
  * @since 0.1.0
@@ -421,6 +439,7 @@ export const Reason = Schema.Union([
   PoolExhausted,
   CircuitOpen,
   InvalidOptions,
+  InvalidPrompt,
   ResourceLimitExceeded,
   InvalidCredential
 ])

@@ -138,7 +138,10 @@ export type ClaudeEvent = Data.TaggedEnum<{
     readonly mismatch: boolean
     readonly frame: Protocol.UnknownFrame
   }
-  /** A line that is not a JSON frame (debug text, a banner, a bare string). */
+  /**
+   * A line that is not a JSON frame (debug text, a banner, a bare string), or JSON nested deeper than 512
+   * levels (serialising it would overflow the stack).
+   */
   Malformed: {
     readonly line: number
     readonly text: string

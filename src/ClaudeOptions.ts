@@ -2,14 +2,19 @@
  * Everything a user can set for a session, as a Schema, and its pure mapping
  * to the CLI's argv.
  *
- * Names follow the official Agent SDK where it has one. Every value goes on
- * argv as a single `--flag=value` token, so no value, whatever it starts with,
- * can be read as a flag of its own. Prompts never go on argv.
+ * Names follow the official Agent SDK where it has one. The schema is exact:
+ * `validate` fails on every key it does not declare, at every level. Every
+ * value goes on argv as a single `--flag=value` token, so no value, whatever it
+ * starts with, can be read as a flag of its own (a system prompt too long for
+ * one argument goes through the CLI's `--system-prompt-file` instead, see
+ * `ProcessManager`). Prompts never go on argv.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Schema, SchemaIssue } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import * as ClaudeError from "./ClaudeError.ts"
+import { formatIssues, strict } from "./internal/issues.ts"
+import { maxDepth, valueNestsDeeperThan } from "./internal/nesting.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
 
 const noNul = Schema.makeFilter((s: string) => !s.includes("\u0000") || "must not contain NUL characters")
@@ -108,7 +113,9 @@ const ToolName = NonEmptyText
  * @since 0.1.0
  * @category schemas
  */
-export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown)
+export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown).check(
+  Schema.makeFilter((config) => !valueNestsDeeperThan(config, maxDepth) || `must not nest deeper than ${maxDepth} levels`)
+)
 
 /**
  * The options of a session or a one-shot query.
@@ -187,21 +194,19 @@ export type ClaudeOptions = typeof ClaudeOptions.Type
 export type Input = typeof ClaudeOptions.Encoded
 
 const decodeOptions = Schema.decodeUnknownEffect(ClaudeOptions)
-const formatIssue = SchemaIssue.makeFormatterDefault()
 
 /**
- * Validates options. Fails with `InvalidOptions` naming every problem, before anything is spawned.
+ * Validates options. Fails with `InvalidOptions` naming every problem, before anything is spawned: a value
+ * of the wrong kind, and every key that is not an option (`outputFormat`, `timeouts.idel`), each with its
+ * path and, when it is a near miss of one, the option it was likely meant to be. Unknown keys are never
+ * dropped: the CLI would otherwise run with defaults the caller did not ask for.
  *
  * @since 0.1.0
  * @category validation
  */
 export const validate = (input: unknown): Effect.Effect<ClaudeOptions, ClaudeError.ClaudeError> =>
-  decodeOptions(input ?? {}, { errors: "all" }).pipe(
-    Effect.mapError((error) =>
-      ClaudeError.make(
-        new ClaudeError.InvalidOptions({ issues: formatIssue(error.issue) })
-      )
-    )
+  decodeOptions(input ?? {}, strict).pipe(
+    Effect.mapError((error) => ClaudeError.make(new ClaudeError.InvalidOptions({ issues: formatIssues(error.issue) })))
   )
 
 /**

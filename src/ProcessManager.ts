@@ -39,6 +39,11 @@
  *   (the spawned process is unshare, which leads the group and forwards the
  *   CLI's exit: a SIGKILL, which util-linux 2.38 reports as exit 1 and a line
  *   on stderr, is read back as the signal).
+ * - before the spawn, the `cwd` is checked (one that does not exist is `InvalidOptions` naming it, not a
+ *   missing executable), and so are the kernel's limits on argv and the environment: a system prompt too
+ *   long for one argument (131071 bytes of UTF-8, `--system-prompt=` included) goes through
+ *   `--system-prompt-file` / `--append-system-prompt-file`, a 0600 file in a temp dir that lives as long as
+ *   the process; anything else too long is `InvalidOptions` naming it, its size and the limit;
  * - resource limits (`options.limits`, see `ResourceLimits` for which limit
  *   applies how on which platform): CPU time, open files and processes go to
  *   the kernel through util-linux `prlimit` in front of the launcher
@@ -77,6 +82,7 @@ import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Containment from "./internal/containment.ts"
+import * as ArgvLimits from "./internal/argvLimits.ts"
 import { StderrTail } from "./internal/stderrTail.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
@@ -565,8 +571,61 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       if (containment === "processGroup" || !ResourceLimits.procAvailable) return Effect.succeed("processGroup")
       return Effect.succeed("environmentSweep")
     })
+  // A missing cwd makes the spawn fail with ENOENT, which reads as a missing executable: checked first, and
+  // named as what it is.
+  const checkCwd = (cwd: string) =>
+    fs.stat(cwd).pipe(
+      Effect.map((info) => (info.type === "Directory" ? undefined : "is not a directory")),
+      Effect.catch((error) =>
+        Effect.succeed(error.reason._tag === "NotFound" ? "does not exist" : `cannot be used: ${error.message}`)
+      ),
+      Effect.flatMap((problem) =>
+        problem === undefined
+          ? Effect.void
+          : ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: `cwd: ${JSON.stringify(cwd)} ${problem}` }))
+      )
+    )
+
+  // The kernel's bounds on argv and the environment (see argvLimits.ts), checked before the spawn: a value
+  // the CLI also reads from a file goes into one, in a private temp dir that lives as long as the process
+  // (registered before it, so removed after it has exited); anything else too long is InvalidOptions.
+  const argvFor = Effect.fnUntraced(function*(
+    prefix: ReadonlyArray<string>,
+    executable: string,
+    requested: ReadonlyArray<string>,
+    env: Readonly<Record<string, string | Redacted.Redacted<string>>>
+  ) {
+    const plain: Record<string, string> = {}
+    for (const [name, value] of Object.entries(env)) plain[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    const { plan, problems } = ArgvLimits.planArgs(requested)
+    const issues = [...problems, ...ArgvLimits.envProblems(plain)]
+    if (issues.length > 0) return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: issues.join("; ") }))
+    const args = [...plan.args]
+    if (plan.files.length > 0) {
+      const written = Effect.gen(function*() {
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "effect-claude-code-args-" })
+        for (const file of plan.files) {
+          const location = path.join(dir, `${file.flag.slice(2)}-${file.index}`)
+          yield* fs.writeFileString(location, file.content, { mode: 0o600 })
+          args[file.index] = `${file.flag}=${location}`
+        }
+      })
+      yield* written.pipe(
+        Effect.mapError((error) =>
+          ClaudeError.make(new ClaudeError.SpawnFailed({
+            executable,
+            description: `could not write a long argument to a temp file: ${error.message}`
+          }))
+        )
+      )
+    }
+    const total = ArgvLimits.totalProblem([...prefix, executable, ...args], plain)
+    if (total !== undefined) return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: total }))
+    return args
+  })
 
   const spawn = Effect.fn("ProcessManager.spawn")(function*(request: SpawnRequest) {
+    if (request.options.cwd !== undefined) yield* checkCwd(request.options.cwd)
     const { executable, launcher } = yield* resolve(request.options)
     const grace = ClaudeOptions.timeout(request.options, "shutdownGrace")
     const { env, descriptorSecret } = yield* environment(request.options)
@@ -585,6 +644,8 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
           )
         )
     })
+    const prefix = [...before, ...setprivPrefix(launcher), ...after]
+    const args = yield* argvFor(prefix, executable.path, request.args, env)
     // Registered before the spawn, so they run after the spawner's own finalizer has killed the group: the
     // sweep takes what left the group, and the reaper keeps watching until both are done.
     let watched: number | undefined
@@ -593,7 +654,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
     }
     yield* Effect.addFinalizer(() => sweep)
     const handle = yield* spawner.spawn(
-      cliCommand([...before, ...setprivPrefix(launcher), ...after], executable.path, request.args, {
+      cliCommand(prefix, executable.path, args, {
         env,
         extendEnv: false,
         ...(Option.isSome(descriptorSecret) ? { additionalFds: { fd3: { type: "input" } } } : {}),

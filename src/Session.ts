@@ -90,6 +90,7 @@ import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { defaultControlAnswer } from "./internal/controlAnswers.ts"
 import * as DebugLog from "./DebugLog.ts"
 import { attached, makeTempDir, readTail, Recorder, redactSecrets, removeDir } from "./internal/debugLog.ts"
+import { promptIssues, validateSessionConfig } from "./internal/validation.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import * as TurnTelemetry from "./internal/turnTelemetry.ts"
 import * as Metrics from "./Metrics.ts"
@@ -166,6 +167,9 @@ export interface Restart {
 export const defaultRestart = { maxRestarts: 3, window: Duration.minutes(1) } as const
 
 /**
+ * Checked with Schema when the session starts, before anything is spawned: a key that is not one of these
+ * (at any level, `options` included), or a value of the wrong kind, fails with `InvalidOptions` naming each.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -226,7 +230,8 @@ export interface Session {
    * A consumer that leaves early (`Stream.take`, an interrupted fiber) interrupts the turn: closing the
    * stream waits, within the control timeout, for the turn to end, so the session is Idle again; a CLI
    * that does not comply is stopped and the session is Failed. Closing the session's scope fails a
-   * running turn with `Interrupted`.
+   * running turn with `Interrupted`. A prompt that is neither text nor content blocks fails the stream
+   * with `InvalidPrompt` before anything is written.
    */
   readonly send: (prompt: Protocol.UserContent) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
   /** Runs one turn and returns its `Result` event. */
@@ -358,7 +363,7 @@ const restartPolicy = (restart: Restart | undefined): Effect.Effect<RestartPolic
  */
 export const make = Effect.fnUntraced(function*(config: Config = {}) {
   const processes = yield* ProcessManager.ProcessManager
-  const options = yield* ClaudeOptions.validate(config.options)
+  const options = yield* validateSessionConfig(config)
   const restart = yield* restartPolicy(config.restart)
   const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
   const startupTimeout = ClaudeOptions.timeout(options, "startup")
@@ -1144,7 +1149,15 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       Stream.withSpan("Claude.turn")
     )
 
-  const send = (prompt: Protocol.UserContent) => sendTurn(prompt, "prompt")
+  // A prompt that is not text or content blocks is refused here: written, it would only wait out the
+  // first-event deadline.
+  const send = (prompt: Protocol.UserContent) =>
+    Stream.suspend(() => {
+      const issues = promptIssues(prompt)
+      return issues === undefined
+        ? sendTurn(prompt, "prompt")
+        : Stream.fail(fail(new ClaudeError.InvalidPrompt({ issues })))
+    })
 
   const ask = Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
     const result = yield* send(prompt).pipe(

@@ -58,6 +58,7 @@ import { createHash } from "node:crypto"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
+import { validateLeaseConfig } from "./internal/validation.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
@@ -157,7 +158,9 @@ export interface Stats {
 export class SessionPool extends Context.Service<SessionPool, {
   /**
    * Leases a ready session for the configuration; it goes back to the pool
-   * when the scope closes. The session refuses further use after that.
+   * when the scope closes. The session refuses further use after that. The
+   * configuration is checked first, as `Session.Config` is (`sticky` too):
+   * unknown keys and values of the wrong kind fail with `InvalidOptions`.
    */
   readonly acquire: (config?: LeaseConfig) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
   readonly stats: Effect.Effect<Stats>
@@ -649,7 +652,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   // --- acquisition ---
 
   const requestOf = Effect.fnUntraced(function*(config: LeaseConfig) {
-    const options = yield* ClaudeOptions.validate(config.options)
+    const options = yield* validateLeaseConfig(config)
     const credential = yield* tokens.getToken
     const key = keyOf(options, config, credential)
     const resume = options.resume

@@ -8,6 +8,7 @@
 import { Stream } from "effect"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
+import { maxDepth, textNestsDeeperThan } from "./internal/nesting.ts"
 
 export type { LineItem } from "./internal/lineSplitter.ts"
 import * as Protocol from "./Protocol.ts"
@@ -183,6 +184,8 @@ const fromResult = (frame: Protocol.ResultFrame): ClaudeEvent =>
     frame
   })
 
+const tooDeep = `nested deeper than ${maxDepth} levels of objects and arrays: dropped, since serialising it would overflow the stack`
+
 const preview = (text: string) => (text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text)
 
 // JSON.parse is the one thing here that throws; keep the throw inside this function.
@@ -198,12 +201,18 @@ const parseJson = (text: string): { readonly ok: true; readonly value: unknown }
 }
 
 /**
- * Turns one line of CLI output into events: a frame's events, or a `Malformed` diagnostic.
+ * Turns one line of CLI output into events: a frame's events, or a `Malformed` diagnostic (not JSON, or
+ * JSON nested deeper than 512 levels of objects and arrays).
  *
  * @since 0.1.0
  * @category decoding
  */
 export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
+  // Checked before parsing (a line of a few hundred characters is not even looked at): a frame nested this
+  // deep would overflow the stack of whatever serialises or walks it next, the caller's code included.
+  if (textNestsDeeperThan(text, maxDepth)) {
+    return [make({ _tag: "Malformed", line, text: preview(text), error: tooDeep })]
+  }
   const parsed = parseJson(text)
   if (!parsed.ok) return [make({ _tag: "Malformed",  line, text: preview(text), error: parsed.error })]
   return fromDecoded(Protocol.decode(parsed.value), line)

@@ -191,7 +191,7 @@ export interface ApiError {
 /**
  * Everything the fake can be told to do, passed as JSON in `FAKE_CLI_BEHAVIOR`. All knobs are optional and
  * combine; the order inside a turn is: `system/init`, garbage, `apiRetry` frames, (`apiError` ends the turn
- * here), tool call and `controlRequests`, huge line, stdout flood, reply text, `result`.
+ * here), tool call and `controlRequests`, deep line, huge line, stdout flood, reply text, `result`.
  *
  * @since 0.1.0
  * @category models
@@ -221,6 +221,12 @@ export interface Behavior {
    */
   readonly hugeLineBytes?: number
   readonly hugeLineKind?: "frame" | "garbage"
+  /**
+   * F21: one line before the huge line and the reply: an `assistant` frame whose `tool_use` input nests
+   * arrays this many levels deep (`{"deep":[[[...]]]}`), valid JSON whose parsed value overflows the stack
+   * of `JSON.stringify` from a few thousand levels on.
+   */
+  readonly deepLineDepth?: number
   /** F08: this many bytes of debug lines on stderr before anything on stdout, waiting while nobody reads. */
   readonly stderrFloodBytes?: number
   /**

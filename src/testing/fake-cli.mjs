@@ -455,6 +455,20 @@ async function emitHugeLine(turn) {
   await maybeCrash(turn, "frame")
 }
 
+/**
+ * An `assistant` frame whose `tool_use` input nests arrays `deepLineDepth` levels deep: valid JSON that
+ * `JSON.parse` takes, and `JSON.stringify` (or any recursive walk) of the parsed value overflows the stack.
+ */
+async function emitDeepLine(turn) {
+  const depth = behavior.deepLineDepth
+  const placeholder = "__fake_deep_value__"
+  const frame = frames.toolUse(turn, messageId(), { name: "Bash", input: { deep: placeholder }, id: toolUseId() })
+  const line = JSON.stringify(frame).replace(JSON.stringify(placeholder), "[".repeat(depth) + "]".repeat(depth))
+  await emitLine(line)
+  turn.frames++
+  await maybeCrash(turn, "frame")
+}
+
 /** `stdoutFloodBytes` worth of numbered assistant frames, as fast as the reader takes them. */
 async function emitFlood(turn) {
   const total = behavior.stdoutFloodBytes
@@ -618,6 +632,7 @@ async function turnBody(turn) {
     return result
   }
   await runToolUse(turn)
+  if (behavior.deepLineDepth) await emitDeepLine(turn)
   if (behavior.hugeLineBytes) await emitHugeLine(turn)
   const flood = behavior.stdoutFloodBytes ? await emitFlood(turn) : undefined
   const text = replyText(turn)

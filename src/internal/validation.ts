@@ -1,0 +1,160 @@
+/**
+ * What callers hand over, checked before anything is spawned or written: session configs, pool lease
+ * configs, `Claude.query`'s arguments, and prompts. Configs are exact (every unknown key is an error, see
+ * `issues.ts`); each value is checked for its kind, so a `controlTimeout: "abc"` is a typed `InvalidOptions`
+ * rather than a defect, and a `debug: "yes"` is not quietly off.
+ */
+import { Duration, Effect, Option, Predicate, Result, Schema } from "effect"
+import * as ClaudeError from "../ClaudeError.ts"
+import * as ClaudeOptions from "../ClaudeOptions.ts"
+import type * as Protocol from "../Protocol.ts"
+import { formatIssues, strict } from "./issues.ts"
+import { maxDepth, valueNestsDeeperThan } from "./nesting.ts"
+
+const Fn = Schema.declare(Predicate.isFunction, { expected: "a function" })
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+const DurationUnit = Schema.Literals([
+  "nano", "nanos", "micro", "micros", "milli", "millis", "second", "seconds",
+  "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks"
+])
+
+/** Every form `Duration.Input` takes. */
+const DurationForms = Schema.Union([
+  Schema.Duration,
+  Schema.Number,
+  Schema.BigInt,
+  Schema.Tuple([Schema.Number, Schema.Number]),
+  Schema.TemplateLiteral([Schema.Number, " ", DurationUnit]),
+  Schema.Literals(["Infinity", "-Infinity"]),
+  Schema.Struct({
+    weeks: Schema.optional(Schema.Number),
+    days: Schema.optional(Schema.Number),
+    hours: Schema.optional(Schema.Number),
+    minutes: Schema.optional(Schema.Number),
+    seconds: Schema.optional(Schema.Number),
+    milliseconds: Schema.optional(Schema.Number),
+    microseconds: Schema.optional(Schema.Number),
+    nanoseconds: Schema.optional(Schema.Number)
+  })
+])
+
+/** A `Duration.Input` (one message for a value of none of its forms), positive and finite. */
+const ConfigDuration = Schema.declare(Schema.is(DurationForms), {
+  expected: "a duration (a Duration, milliseconds, or text such as \"10 seconds\")"
+}).check(
+  Schema.makeFilter((input) =>
+    Option.match(Duration.fromInput(input), {
+      onNone: () => false,
+      onSome: (d) => Duration.isFinite(d) && Duration.isPositive(d)
+    }) || "must be a positive, finite duration"
+  )
+)
+
+const HookHandlers = Schema.optional(Schema.Array(Schema.Struct({ matcher: Schema.optional(Schema.String), handle: Fn })))
+
+const Hooks = Schema.Struct({
+  PreToolUse: HookHandlers,
+  PostToolUse: HookHandlers,
+  UserPromptSubmit: HookHandlers,
+  Stop: HookHandlers,
+  Notification: HookHandlers
+})
+
+const DebugLogLimits = Schema.Struct({
+  frames: Schema.optional(NonNegativeInt),
+  lifecycleEvents: Schema.optional(NonNegativeInt),
+  debugFileBytes: Schema.optional(NonNegativeInt)
+})
+
+const Restart = Schema.Struct({
+  maxRestarts: Schema.optional(NonNegativeInt),
+  window: Schema.optional(ConfigDuration)
+})
+
+// The fields of `Session.Config` other than its options; `Claude.QueryConfig` picks some of them.
+const handlerFields = {
+  canUseTool: Schema.optional(Fn),
+  hooks: Schema.optional(Hooks)
+}
+const modeFields = {
+  controlTimeout: Schema.optional(ConfigDuration),
+  tracePrompts: Schema.optional(Schema.Boolean),
+  debug: Schema.optional(Schema.Boolean),
+  debugLog: Schema.optional(DebugLogLimits)
+}
+const Options = Schema.optional(ClaudeOptions.ClaudeOptions)
+const sticky = Schema.optional(Schema.Boolean)
+
+/** `Session.Config`. */
+const SessionConfig = Schema.Struct({ options: Options, ...handlerFields, ...modeFields, restart: Schema.optional(Restart) })
+/** `SessionPool.LeaseConfig`: a session config, and `sticky`. */
+const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, sticky })
+/** `Claude.query(prompt, options, config)`'s options and config, named as such in messages. */
+const QueryArguments = Schema.Struct({
+  options: Options,
+  config: Schema.optional(Schema.Struct({ ...handlerFields, ...modeFields, sticky }))
+})
+
+const invalid = (error: Schema.SchemaError) =>
+  ClaudeError.make(new ClaudeError.InvalidOptions({ issues: formatIssues(error.issue) }))
+
+const validateWith = <S extends Schema.Codec<{ readonly options?: ClaudeOptions.Input | undefined }, unknown>>(
+  schema: S
+) => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  return (input: unknown): Effect.Effect<ClaudeOptions.ClaudeOptions, ClaudeError.ClaudeError> =>
+    decode(input ?? {}, strict).pipe(Effect.map((decoded) => decoded.options ?? {}), Effect.mapError(invalid))
+}
+
+/**
+ * Checks a `Session.Config`, its options included, and returns the validated options. Paths in the
+ * message are the config's (`options.timeouts.idel`, `debugLog.frames`).
+ */
+export const validateSessionConfig = validateWith(SessionConfig)
+
+/** Checks a `SessionPool.LeaseConfig` as {@link validateSessionConfig} does, `sticky` included. */
+export const validateLeaseConfig = validateWith(LeaseConfig)
+
+/**
+ * Checks `Claude.query`'s options and config together, so one error names every problem of both:
+ * `options.thinking`, `config.tracePrompt`.
+ */
+export const validateQuery = (options: unknown, config: unknown) => validateWith(QueryArguments)({ options, config })
+
+const Source = Schema.Struct({ type: Schema.String })
+
+/**
+ * The blocks a prompt may hold: those the Messages API takes in a user message, each with the fields that
+ * make it one. Other fields (`cache_control`, `citations`, ...) travel as given.
+ */
+const PromptBlock = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("text"), text: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("image"), source: Source }),
+  Schema.Struct({ type: Schema.Literal("document"), source: Source }),
+  Schema.Struct({ type: Schema.Literal("search_result"), source: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("tool_result"), tool_use_id: Schema.String })
+]).annotate({ expected: "a content block of type \"text\", \"image\", \"document\", \"search_result\" or \"tool_result\"" })
+
+const Prompt = Schema.Union([Schema.String, Schema.Array(PromptBlock)]).annotate({
+  expected: "text, or an array of content blocks"
+})
+
+const decodePrompt = Schema.decodeUnknownResult(Prompt)
+
+/** What is wrong with a prompt, or `undefined` when it can be sent. Pure; nothing is copied. */
+export const promptIssues = (prompt: unknown): string | undefined => {
+  if (typeof prompt === "string") return undefined
+  const decoded = decodePrompt(prompt, { errors: "all" })
+  if (Result.isFailure(decoded)) return formatIssues(decoded.failure.issue)
+  return valueNestsDeeperThan(prompt, maxDepth)
+    ? `nested deeper than ${maxDepth} levels: too deep to serialise as a frame`
+    : undefined
+}
+
+/** Fails with `InvalidPrompt` when the prompt cannot be sent; succeeds with the prompt as given. */
+export const validatePrompt = (prompt: Protocol.UserContent): Effect.Effect<Protocol.UserContent, ClaudeError.ClaudeError> => {
+  const issues = promptIssues(prompt)
+  return issues === undefined ? Effect.succeed(prompt) : ClaudeError.fail(new ClaudeError.InvalidPrompt({ issues }))
+}
