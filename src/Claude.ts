@@ -6,10 +6,11 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
-import type * as ClaudeError from "./ClaudeError.ts"
+import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
+import * as SlashCommands from "./internal/slashCommands.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -55,6 +56,10 @@ export class Claude extends Context.Service<Claude, {
    * whose tools ran is resumed, never sent again; an open circuit fails the
    * stream at once with `CircuitOpen`. See `Resilience`.
    *
+   * A prompt is only ever text: one the CLI would run as a slash command (its last block text starting
+   * with `/name`, e.g. `/model opus`) fails the stream with `InvalidPrompt` before any process is leased;
+   * run commands with `session.command` (start the prompt with a space to send it as text).
+   *
    * `config` gives the query a permission callback, hook handlers, `sticky`
    * (park the conversation on its process for a later `options.resume`),
    * debug mode or prompt tracing: see {@link QueryConfig}. Without a
@@ -89,8 +94,14 @@ export const make = Effect.gen(function*() {
       Stream.unwrap
     )
 
-  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) =>
-    resilience.run(prompt, options, attemptWith(config)).pipe(Stream.withSpan("Claude.query"))
+  // A prompt the CLI would run as a slash command is refused before a process is leased (F19).
+  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) => {
+    const problem = SlashCommands.promptProblem(prompt)
+    const events = problem === undefined
+      ? resilience.run(prompt, options, attemptWith(config))
+      : Stream.fail(ClaudeError.make(problem))
+    return events.pipe(Stream.withSpan("Claude.query"))
+  }
 
   const session = (config?: Session.Config) =>
     Session.make(config).pipe(

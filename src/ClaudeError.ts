@@ -359,6 +359,45 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>(id("Inval
 }
 
 /**
+ * A prompt the CLI would run as a slash command (`/model x`, `/config ...`): it was not sent. Commands go
+ * through `session.command`, which knows what each may change; a prompt is only ever text.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidPrompt extends Schema.TaggedError<InvalidPrompt>(id("InvalidPrompt"))("InvalidPrompt", {
+  /** The command the CLI would have run, e.g. `/model`. */
+  command: Schema.String
+}) {
+  override get message() {
+    return `The prompt starts with ${this.command}, which the Claude Code CLI would run as a slash command; ` +
+      `nothing was sent. Run commands with session.command("${this.command.slice(1)}", args), or start the ` +
+      `prompt with a space to send it as text.`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
+ * `session.command` refused a command: its name is not one, or it writes settings other CLIs read.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class CommandRefused extends Schema.TaggedError<CommandRefused>(id("CommandRefused"))("CommandRefused", {
+  command: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The slash command ${this.command} was refused: ${this.detail}`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
  * A resource limit (memory, CPU, files, processes, wall time) was exceeded and the process stopped.
  *
  * @since 0.1.0
@@ -421,6 +460,8 @@ export const Reason = Schema.Union([
   PoolExhausted,
   CircuitOpen,
   InvalidOptions,
+  InvalidPrompt,
+  CommandRefused,
   ResourceLimitExceeded,
   InvalidCredential
 ])
