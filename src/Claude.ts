@@ -6,11 +6,12 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
-import type * as ClaudeError from "./ClaudeError.ts"
+import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import { validatePrompt, validateQuery } from "./internal/validation.ts"
+import * as SlashCommands from "./internal/slashCommands.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -56,6 +57,10 @@ export class Claude extends Context.Service<Claude, {
    * whose tools ran is resumed, never sent again; an open circuit fails the
    * stream at once with `CircuitOpen`. See `Resilience`.
    *
+   * A prompt is only ever text: one the CLI would run as a slash command (its last block text starting
+   * with `/name`, e.g. `/model opus`) fails the stream with `InvalidPrompt` before any process is leased;
+   * run commands with `session.command` (start the prompt with a space to send it as text).
+   *
    * `config` gives the query a permission callback, hook handlers, `sticky`
    * (park the conversation on its process for a later `options.resume`),
    * debug mode or prompt tracing: see {@link QueryConfig}. Without a
@@ -94,10 +99,14 @@ export const make = Effect.gen(function*() {
       Stream.unwrap
     )
 
-  // Everything is checked before the first attempt: a bad prompt, option or config fails the stream at
-  // once, typed, with nothing spawned or written.
+  // Everything is checked before the first attempt: a bad prompt, option or config, or a prompt the CLI would
+  // run as a slash command (F19), fails the stream at once, typed, with nothing leased, spawned or written.
   const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) =>
     Effect.all([validatePrompt(prompt), validateQuery(options, config)]).pipe(
+      Effect.andThen(() => {
+        const problem = SlashCommands.promptProblem(prompt)
+        return problem === undefined ? Effect.void : ClaudeError.fail(problem)
+      }),
       Effect.as(resilience.run(prompt, options, attemptWith(config))),
       Stream.unwrap,
       Stream.withSpan("Claude.query")

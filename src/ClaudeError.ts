@@ -359,8 +359,10 @@ export class InvalidOptions extends Schema.TaggedError<InvalidOptions>(id("Inval
 }
 
 /**
- * The prompt is neither text nor content blocks the CLI can send (a number, an object, a block of an
- * unknown type, a block without its fields, nesting too deep to serialise). Nothing was written to the CLI.
+ * The prompt cannot be sent as it is: it is neither text nor content blocks the CLI can send (a number, an
+ * object, a block of an unknown type, a block without its fields, nesting too deep to serialise), or the CLI
+ * would run it as a slash command (`/model x`, `/config ...`; commands go through `session.command`, which
+ * knows what each may change: a prompt is only ever text). Nothing was written to the CLI.
  *
  * @since 0.1.0
  * @category reasons
@@ -369,7 +371,25 @@ export class InvalidPrompt extends Schema.TaggedError<InvalidPrompt>(id("Invalid
   issues: Schema.String
 }) {
   override get message() {
-    return `Invalid prompt (text, or an array of content blocks): ${this.issues}`
+    return `Invalid prompt: ${this.issues}`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
+ * `session.command` refused a command: its name is not one, or it writes settings other CLIs read.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class CommandRefused extends Schema.TaggedError<CommandRefused>(id("CommandRefused"))("CommandRefused", {
+  command: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The slash command ${this.command} was refused: ${this.detail}`
   }
   get isRetryable() {
     return false
@@ -440,6 +460,7 @@ export const Reason = Schema.Union([
   CircuitOpen,
   InvalidOptions,
   InvalidPrompt,
+  CommandRefused,
   ResourceLimitExceeded,
   InvalidCredential
 ])

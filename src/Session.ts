@@ -26,9 +26,9 @@
  * **Spans.** Names and attributes are stable. No span carries prompt text unless `tracePrompts` is set, and
  * none ever carries a credential (credentials never reach a session).
  *
- * - `Claude.turn`: one per turn, around the stream of `send` (so also `ask`, and the `/clear` of `reset`).
- *   Attributes: `claude.turn` (the turn's 1-based number in the session), `claude.turn.kind` (`prompt`, or
- *   `reset` for the `/clear` of `reset`), `claude.pid`, `claude.session_id` and `claude.model` (as the turn's
+ * - `Claude.turn`: one per turn, around the stream of `send` (so also `ask`, `command`, and the `/clear` of
+ *   `reset`). Attributes: `claude.turn` (the turn's 1-based number in the session), `claude.turn.kind`
+ *   (`prompt`, `command` for a slash command of `command`, or `reset` for the `/clear` of `reset`), `claude.pid`, `claude.session_id` and `claude.model` (as the turn's
  *   `system/init` reports them), `claude.outcome` (`success` / `failure`), `claude.reason` (the `ClaudeError`
  *   reason tag of a failed turn), `claude.input_tokens`, `claude.output_tokens`,
  *   `claude.cache_read_input_tokens`, `claude.cache_creation_input_tokens` (the turn's `usage`),
@@ -92,6 +92,7 @@ import * as DebugLog from "./DebugLog.ts"
 import { attached, makeTempDir, readTail, Recorder, redactSecrets, removeDir } from "./internal/debugLog.ts"
 import { promptIssues, validateSessionConfig } from "./internal/validation.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
+import * as SlashCommands from "./internal/slashCommands.ts"
 import * as TurnTelemetry from "./internal/turnTelemetry.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
@@ -201,6 +202,26 @@ export interface Config {
 }
 
 /**
+ * What a slash command run with `session.command` gave back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandOutput {
+  /** The command as sent, e.g. `/model opus`. */
+  readonly command: string
+  /** What the CLI answered (the turn's result text), e.g. "Set model to `Opus 5.5` for this session only". */
+  readonly output: string
+  /**
+   * Whether the command may have changed the process (its model, effort, MCP servers, ...), or is not one
+   * known to only report: a pooled process that ran such a command is retired, never lent again.
+   */
+  readonly changesProcess: boolean
+  /** Every event of the command's turn, its `Result` last. */
+  readonly events: ReadonlyArray<ClaudeEvent>
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -239,6 +260,16 @@ export interface Session {
     prompt: Protocol.UserContent
   ) => Effect.Effect<Extract<ClaudeEvent, { readonly _tag: "Result" }>, ClaudeError.ClaudeError>
   /**
+   * Runs a slash command of the CLI (`command("model", "opus")` sends `/model opus`) as a turn, and returns
+   * its output. The only way to run one: a prompt that the CLI would run as a command (its last block text
+   * starting with `/name`) fails `send` and `ask` with `InvalidPrompt`, unsent. A command that writes
+   * settings other CLIs read (`/config key=value`, `/autocompact <n>`, `/output-style <style>`,
+   * `/auto-mode-setup`) fails with `CommandRefused`: set such things with the options instead. In a
+   * `SessionPool` lease, a command that may change the process (anything but known reports such as
+   * `/cost`, `/context`, `/model` without arguments) retires the process when the lease ends.
+   */
+  readonly command: (name: string, args?: string) => Effect.Effect<CommandOutput, ClaudeError.ClaudeError>
+  /**
    * Starts a new conversation on the same process (`/clear`) and checks that
    * the reset took: a `conversation_reset` frame and a new session id, which it
    * returns. An unconfirmed reset fails the session, so the process is not reused.
@@ -261,7 +292,7 @@ const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
 
 type ResultEvent = Extract<ClaudeEvent, { readonly _tag: "Result" }>
 
-type TurnKind = "prompt" | "reset"
+type TurnKind = "prompt" | "reset" | "command"
 
 interface Turn {
   readonly number: number
@@ -1149,14 +1180,15 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
       Stream.withSpan("Claude.turn")
     )
 
-  // A prompt that is not text or content blocks is refused here: written, it would only wait out the
-  // first-event deadline.
+  // A prompt that is not text or content blocks is refused here (written, it would only wait out the
+  // first-event deadline), and so is one the CLI would run as a slash command (F19): unsent.
   const send = (prompt: Protocol.UserContent) =>
     Stream.suspend(() => {
       const issues = promptIssues(prompt)
-      return issues === undefined
-        ? sendTurn(prompt, "prompt")
-        : Stream.fail(fail(new ClaudeError.InvalidPrompt({ issues })))
+      const problem = issues === undefined
+        ? SlashCommands.promptProblem(prompt)
+        : new ClaudeError.InvalidPrompt({ issues })
+      return problem === undefined ? sendTurn(prompt, "prompt") : Stream.fail(fail(problem))
     })
 
   const ask = Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
@@ -1167,6 +1199,28 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     const error = fail(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" }))
     yield* attach(error)
     return yield* Effect.fail(error)
+  })
+
+  const command = Effect.fn("Session.command")(function*(name: string, args?: string) {
+    const refuse = (detail: string) => Effect.fail(fail(new ClaudeError.CommandRefused({ command: `/${name}`, detail })))
+    const parsed = SlashCommands.call(name, args)
+    if (parsed === undefined) {
+      return yield* refuse("a command name is letters, digits, `_`, `:` and `-`, without the leading `/`")
+    }
+    const text = SlashCommands.render(parsed)
+    const reach = SlashCommands.reachOf(parsed)
+    if (reach === "shared") {
+      return yield* refuse(
+        "it writes settings that every other Claude Code CLI of this user or project reads, which no " +
+          "process restart undoes; set the model, permission mode or settings through the options instead"
+      )
+    }
+    const events = yield* Stream.runCollect(sendTurn(text, "command"))
+    const result = events.findLast((event) => event._tag === "Result")
+    if (result?._tag !== "Result") {
+      return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: `${text} ended without a result` })))
+    }
+    return { command: text, output: result.text ?? "", changesProcess: reach === "process", events }
   })
 
   const reset = Effect.gen(function*() {
@@ -1203,6 +1257,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     }),
     send,
     ask,
+    command,
     reset,
     interrupt: Effect.asVoid(requestWithLog("interrupt")).pipe(Effect.withSpan("Session.interrupt")),
     setModel: Effect.fn("Session.setModel")(function*(model: string | undefined) {

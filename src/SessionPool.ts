@@ -22,7 +22,15 @@
  *   `maxRssBytes` (sampled from `/proc` by the sweeper, never on the hot
  *   path), when a `HealthChecker` in the context finds them unhealthy, when
  *   the credential rotates, and always when their session failed, timed
- *   out, was left mid-turn, or had its model or permission mode changed.
+ *   out, was left mid-turn, had its model or permission mode changed, sent
+ *   a raw control request, or ran a slash command that may change the
+ *   process (`session.command`; only known reports such as `/cost` do not).
+ * - What a lease may send: prompts, which are only ever text (a prompt the
+ *   CLI would run as a slash command fails with `InvalidPrompt`, unsent), and
+ *   commands through `session.command`, which refuses the ones that write
+ *   settings other CLIs read (`/config key=value`, ...). So no lease changes
+ *   what the next lease of the key gets: `/model x` in one conversation never
+ *   reaches the next, which a `/clear` alone would not ensure.
  * - Closing the pool's scope drains it: acquisitions stop, waiters are
  *   interrupted, running turns get `drainGrace` to finish (then an
  *   `interrupt`), and every process is stopped with the shutdown ladder.
@@ -59,9 +67,11 @@ import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
 import { validateLeaseConfig } from "./internal/validation.ts"
+import * as SlashCommands from "./internal/slashCommands.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
+import type * as Protocol from "./Protocol.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
 import * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
@@ -634,15 +644,24 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         if (counts === "mutation") lease.mutated = true
         return effect
       })
+    const turnOf = (prompt: Protocol.UserContent) => (SlashCommands.promptProblem(prompt) === undefined ? "turn" : "none")
     return {
       ...session,
       get pid() {
         return session.pid
       },
-      send: (prompt) => Stream.unwrap(guard(Effect.succeed(session.send(prompt)), "turn")),
-      ask: (prompt) => guard(session.ask(prompt), "turn"),
+      // A prompt the session refuses (F19) reaches no CLI: not a turn.
+      send: (prompt) => Stream.unwrap(guard(Effect.succeed(session.send(prompt)), turnOf(prompt))),
+      ask: (prompt) => guard(session.ask(prompt), turnOf(prompt)),
       reset: guard(session.reset, "none"),
       interrupt: guard(session.interrupt, "none"),
+      // A command that may change the process retires it; one that only reports is a turn like any other;
+      // one the session refuses changes nothing.
+      command: (name, args) => {
+        const command = SlashCommands.call(name, args)
+        const reach = command === undefined ? "shared" : SlashCommands.reachOf(command)
+        return guard(session.command(name, args), reach === "process" ? "mutation" : reach === "nothing" ? "turn" : "none")
+      },
       setModel: (model) => guard(session.setModel(model), "mutation"),
       setPermissionMode: (mode) => guard(session.setPermissionMode(mode), "mutation"),
       request: (subtype, payload) => guard(session.request(subtype, payload), "mutation")

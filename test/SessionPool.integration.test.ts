@@ -6,10 +6,9 @@ import * as Claude from "../src/Claude.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
-import { ClaudeTestWith, eventually, processesWithHome, tempDir } from "./utils.ts"
+import { withRealPool } from "./utils.ts"
 
-// The pool on the real CLI (node_modules/.bin/claude) against the FakeApi: one HOME per test, and no
-// process of that HOME left once the pool's layer has closed.
+// The pool on the real CLI (node_modules/.bin/claude) against the FakeApi (see `withRealPool`).
 /** Waits (real time, bounded) until no process of the pool is starting or being recycled. */
 const settled = SessionPool.SessionPool.use((pool) => pool.stats).pipe(
   Effect.filterOrFail((stats) => stats.keys.every((key) => key.starting === 0 && key.resetting === 0)),
@@ -17,33 +16,12 @@ const settled = SessionPool.SessionPool.use((pool) => pool.stats).pipe(
   Effect.timeout("10 seconds")
 )
 
-const withPool = <A, E>(
-  script: FakeApi.Script,
-  settings: SessionPool.Settings,
-  body: (
-    options: ClaudeOptions.Input,
-    api: FakeApi.FakeApi["Service"],
-    home: string
-  ) => Effect.Effect<A, E, Claude.Claude | SessionPool.SessionPool>
-) =>
-  Effect.gen(function*() {
-    const home = yield* tempDir("pool-real")
-    const api = yield* FakeApi.make({ script })
-    const result = yield* body(
-      { env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000, shutdownGrace: 300 } },
-      api,
-      home
-    ).pipe(Effect.provide(ClaudeTestWith(settings)))
-    yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
-    return result
-  }).pipe(Effect.scoped)
-
 const firstUserTexts = (request: FakeApi.RecordedRequest | undefined) =>
   request === undefined ? [] : FakeApi.userTexts(request)
 
 describe("SessionPool against the real CLI", () => {
   it.live("F18: two conversations through one pooled process: the second sees nothing of the first", () =>
-    withPool(
+    withRealPool(
       [FakeApi.text("Stored."), FakeApi.text("Still stored."), FakeApi.text("Fresh start.")],
       { max: 1, minIdle: 0 },
       (options, api) =>
@@ -77,7 +55,7 @@ describe("SessionPool against the real CLI", () => {
     ))
 
   it.live("Claude.query reuses a warm process; a different cwd never shares it (F18)", () =>
-    withPool(
+    withRealPool(
       [FakeApi.text("one"), FakeApi.text("two"), FakeApi.text("three")],
       { max: 4, minIdle: 0 },
       (options, _api, home) =>

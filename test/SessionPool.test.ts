@@ -350,6 +350,34 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       yield* settle((s) => s.retired === 1)
     }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
 
+  it.effect("F19: a prompt the CLI would run as a command reaches no process; a report (/cost) keeps the process, /model retires it", () =>
+    Effect.gen(function*() {
+      const userTexts = Effect.map(sessionPids, (processes) =>
+        processes.map((p) =>
+          p.stdin.flatMap((line) =>
+            typeof line === "object" && line !== null && Reflect.get(line, "type") === "user"
+              ? [JSON.stringify(Reflect.get(line, "message"))]
+              : []
+          )
+        ))
+      // Refused: nothing is written, the lease ran no turn, so its process needs no /clear.
+      const refused = yield* lease((session) => Effect.exit(session.ask("/model opus")))
+      assert.strictEqual(failureTag(refused), "InvalidPrompt")
+      yield* settle((s) => total(s, "idle") === 1)
+      assert.deepStrictEqual(yield* userTexts, [[]])
+      // A report is a turn (its output joins the conversation): recycled with /clear, then reused.
+      yield* lease((session) => session.command("cost"))
+      yield* settle((s) => total(s, "idle") === 1)
+      assert.strictEqual((yield* stats).retired, 0)
+      const [afterReport] = yield* userTexts
+      assert.deepStrictEqual(afterReport?.map((text) => JSON.parse(text).content[0].text), ["/cost", "/clear"])
+      // A command that changes the process: retired when the lease ends, the next lease gets a new one.
+      yield* lease((session) => session.command("model", "opus"))
+      yield* settle((s) => s.retired === 1)
+      yield* lease((session) => session.ask("fresh"))
+      assert.strictEqual((yield* stats).spawned, 2)
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
   it.effect("each lease's permission callback decides for the same process", () =>
     Effect.gen(function*() {
       const allow = yield* lease((session) => session.ask("one"), {

@@ -12,8 +12,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
+import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
+import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 
 /** An in-memory tracer (effect's native spans) and the spans it has started, in order. */
@@ -71,6 +73,31 @@ export const ClaudeTestWith = (pool: SessionPool.Settings) =>
 
 /** What the fault tests run on: no warm spares, so every process a test sees is one it asked for. */
 export const ClaudeTest = ClaudeTestWith({ minIdle: 0 })
+
+/**
+ * The pool on the real CLI (node_modules/.bin/claude) against a FakeApi: one HOME per call, and no process
+ * of that HOME left once the pool's layer has closed. `body` gets the options that reach the fake.
+ */
+export const withRealPool = <A, E>(
+  script: FakeApi.Script,
+  settings: SessionPool.Settings,
+  body: (
+    options: ClaudeOptions.Input,
+    api: FakeApi.FakeApi["Service"],
+    home: string
+  ) => Effect.Effect<A, E, Claude.Claude | SessionPool.SessionPool>
+) =>
+  Effect.gen(function*() {
+    const home = yield* tempDir("pool-real")
+    const api = yield* FakeApi.make({ script })
+    const result = yield* body(
+      { env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000, shutdownGrace: 300 } },
+      api,
+      home
+    ).pipe(Effect.provide(ClaudeTestWith(settings)))
+    yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+    return result
+  }).pipe(Effect.scoped)
 
 /** Fast shutdown for tests: each rung of the ladder waits this long. */
 export const quickShutdown = { shutdownGrace: Duration.millis(300) } as const

@@ -1,21 +1,26 @@
 /**
  * F15: concurrent CLIs corrupt a shared config file; memory grows in long sessions.
  *
- * - 16 real CLIs (node_modules/.bin/claude, offline against one FakeApi) run two turns each, in parallel,
- *   each with its own config dir: every turn completes with its own answer, and afterwards every JSON file
- *   each CLI wrote is valid JSON and every transcript holds exactly its own conversation.
+ * - 16 real CLIs (node_modules/.bin/claude, offline against one FakeApi) started by one SessionPool on one
+ *   shared HOME, as in production (no CLAUDE_CONFIG_DIR: all of them read and rewrite `~/.claude.json` and
+ *   `~/.claude/`), run two turns each, at once: every turn completes with its own answer; the config file,
+ *   seeded as a user's would be, is valid and complete at every read while they run and after (no seeded
+ *   key lost, none of the keys a single CLI writes missing), and so is every other JSON file under `~/.claude`;
+ *   each transcript, in the one shared projects dir, holds exactly its own conversation. (The CLI 2.1.329
+ *   writes the file atomically, to `.claude.json.tmp.<pid>.<random>` opened O_EXCL and renamed over it, seen
+ *   with strace; a CLI wrapped by a script that rewrites the file in place fails this test, and the CLIs
+ *   themselves exit with "configuration file ... is corrupted".)
  * - A FakeCli that grows its RSS past the pool's `maxRssBytes` is retired after its turn: the next
  *   conversation of its key gets a new process, while a lean process of another key is reused.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Effect, Fiber, Option, Predicate, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Claude from "../../src/Claude.ts"
 import * as SessionPool from "../../src/SessionPool.ts"
 import * as FakeApi from "../../src/testing/FakeApi.ts"
 import * as FakeCli from "../../src/testing/FakeCli.ts"
-import { ClaudeTest, ClaudeTestWith, eventually, isAlive, processesWithHome, tempDir } from "../utils.ts"
+import { ClaudeTestWith, eventually, isAlive, processesWithHome, tempDir } from "../utils.ts"
 
 const CLIS = 16
 
@@ -34,14 +39,36 @@ const filesUnder = (dir: string): Array<string> =>
     )
     : []
 
-/** Parses a file as JSON; the problem as a string when it is not valid. */
-const jsonProblem = (file: string): string | undefined => {
+/** Parses a file (or a text) as JSON; the problem as a string when it is not valid. */
+const jsonProblem = (source: string, what: "file" | "text" = "file"): string | undefined => {
   try {
-    JSON.parse(fs.readFileSync(file, "utf8"))
+    JSON.parse(what === "file" ? fs.readFileSync(source, "utf8") : source)
     return undefined
   } catch (error) {
-    return `${file}: ${String(error)}`
+    return `${what === "file" ? source : "text"}: ${String(error)}`
   }
+}
+
+/** What is wrong with the config file as read now (unreadable, not JSON, a seeded key lost or changed). */
+const configProblem = (file: string, seeded: Record<string, unknown>): string | undefined => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (error) {
+    return `unreadable: ${String(error)}`
+  }
+  let config: Record<string, unknown>
+  try {
+    config = JSON.parse(text)
+  } catch (error) {
+    return `not JSON (${text.length} bytes): ${String(error)}`
+  }
+  const projects = Predicate.isObject(config.projects) ? config.projects : {}
+  const lost = [
+    ...Object.entries(seeded).filter(([key, value]) => key !== "projects" && config[key] !== value).map(([key]) => key),
+    ...Object.keys(Predicate.isObject(seeded.projects) ? seeded.projects : {}).filter((p) => !(p in projects)).map((p) => `projects[${p}]`)
+  ]
+  return lost.length === 0 ? undefined : `lost or changed: ${lost.join(", ")}`
 }
 
 const vmRssBytes = (pid: number): number | undefined => {
@@ -55,68 +82,89 @@ const vmRssBytes = (pid: number): number | undefined => {
 
 describe("F15: concurrent CLIs and memory growth", () => {
   it.live(
-    "F15: 16 real CLI sessions in parallel, each with its own config dir: all complete, every config file stays valid JSON",
+    "F15: 16 real CLIs of one SessionPool on one shared HOME, turns at once: ~/.claude.json stays valid JSON and keeps every key",
     () =>
       Effect.gen(function*() {
-        const root = yield* tempDir("f15")
+        // A CLAUDE_CONFIG_DIR of the host's would pass the allow-list and take the CLIs' writes elsewhere.
+        assert.isUndefined(process.env.CLAUDE_CONFIG_DIR, "run this test without CLAUDE_CONFIG_DIR set")
+        const home = yield* tempDir("f15-home")
+        const configFile = path.join(home, ".claude.json")
+        // A config as a user's machine has it: an identity, projects, a key of ours the CLI does not know.
+        const seeded = {
+          userID: "f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f",
+          projects: { "/seed/project-a": { allowedTools: ["Bash(ls)"] }, "/seed/project-b": { hasTrustDialogAccepted: true } },
+          f15SeededKey: "kept"
+        }
+        fs.writeFileSync(configFile, JSON.stringify(seeded, null, 2))
         const api = yield* FakeApi.make({ script: (request) => FakeApi.text(`answer to ${askedFor(request)}`) })
-        const homes = Array.from({ length: CLIS }, (_, i) => {
-          const home = path.join(root, `cli-${i}`)
-          fs.mkdirSync(home)
-          return home
-        })
+        // Production: no CLAUDE_CONFIG_DIR, so every CLI reads and rewrites $HOME/.claude.json and $HOME/.claude/.
+        const { CLAUDE_CONFIG_DIR: _configDir, ...env } = FakeApi.cliEnvironment(api, home)
+        const options = { cwd: home, env, timeouts: { turn: 30_000, shutdownGrace: 1000 } }
 
-        const conversations = yield* Effect.forEach(
-          homes,
-          (home, i) =>
-            Effect.scoped(Effect.gen(function*() {
-              // cwd = the config dir's home: the transcript goes under projects/<cwd>, and no git status is read.
-              const session = yield* Claude.session({
-                options: { cwd: home, env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 45_000, shutdownGrace: 2000 } }
-              })
-              const first = yield* session.ask(`${marker(i)} first`)
-              const second = yield* session.ask(`${marker(i)} second`)
-              return { home, i, first, second }
-            })),
-          { concurrency: "unbounded" }
-        ).pipe(Effect.provide(ClaudeTest), Effect.timeout("50 seconds"))
+        // While the CLIs run, a reader reads the file as a starting CLI would: every read must be whole.
+        const badReads: Array<string> = []
+        let reads = 0
+        const versions = new Set<string>()
+        const watcher = Effect.sync(() => {
+          reads++
+          versions.add(fs.existsSync(configFile) ? fs.readFileSync(configFile, "utf8") : "")
+          const problem = configProblem(configFile, seeded)
+          if (problem !== undefined && badReads.length < 5) badReads.push(problem)
+        }).pipe(Effect.repeat(Schedule.spaced("5 millis")))
 
-        // Every turn completed, with the answer to its own prompt, in one conversation per CLI.
+        const { baseline, conversations } = yield* Effect.gen(function*() {
+          const pool = yield* SessionPool.SessionPool
+          // What one CLI alone makes of the seeded file: the keys every later state must still have.
+          yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask(`${marker(99)} first`)))
+          const baseline = Object.keys(JSON.parse(fs.readFileSync(configFile, "utf8")))
+          const running = yield* Effect.forkChild(watcher)
+          const conversations = yield* Effect.forEach(
+            Array.from({ length: CLIS }, (_, i) => i),
+            (i) =>
+              Effect.scoped(Effect.gen(function*() {
+                const session = yield* pool.acquire({ options })
+                const first = yield* session.ask(`${marker(i)} first`)
+                const second = yield* session.ask(`${marker(i)} second`)
+                return { i, pid: session.pid, first, second }
+              })),
+            { concurrency: "unbounded" }
+          )
+          yield* Fiber.interrupt(running)
+          return { baseline, conversations }
+        }).pipe(
+          Effect.provide(ClaudeTestWith({ max: CLIS + 1, minIdle: 0 })),
+          Effect.timeout("40 seconds")
+        )
+        // The pool is closed: every CLI wrote its last state and exited.
+        yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "10 seconds")
+
+        // One process per conversation, all at once, each answering its own prompts.
+        assert.strictEqual(new Set(conversations.map((c) => c.pid)).size, CLIS)
         for (const { first, i, second } of conversations) {
           assert.strictEqual(first.text, `answer to ${marker(i)} first`)
           assert.strictEqual(second.text, `answer to ${marker(i)} second`)
-          assert.strictEqual(first.sessionId, second.sessionId)
         }
-        assert.strictEqual(new Set(conversations.map((c) => c.first.sessionId)).size, CLIS)
-        const requests = yield* api.conversationRequests
-        assert.strictEqual(requests.length, 2 * CLIS)
 
-        // Every CLI is gone (sessions closed: the CLIs wrote their last state and exited).
-        yield* eventually(() => (homes.every((home) => processesWithHome(home).length === 0) ? true : undefined), "10 seconds")
-
-        for (const { first, home, i } of conversations) {
-          const configDir = path.join(home, ".claude")
-          const files = filesUnder(configDir)
-          // The CLI's own config file, rewritten on every start and turn, is there and valid...
-          assert.include(files, path.join(configDir, ".claude.json"))
-          // ... and so is every other JSON file it wrote (backups, plugin state).
-          const jsonFiles = files.filter((file) => file.endsWith(".json") || /\.json\.backup\.\d+$/.test(file))
-          assert.deepStrictEqual(jsonFiles.flatMap((file) => jsonProblem(file) ?? []), [])
-          // The transcript: one valid JSON line per entry, this conversation's turns, no other's.
+        console.log(`F15 shared HOME: ${reads} reads, ${versions.size} versions of the config seen while the CLIs ran`)
+        // The CLIs did rewrite the file while they ran (else this would prove nothing), and no read caught it
+        // half-written or short of a key.
+        assert.isAtLeast(versions.size, 2, "the config was rewritten while the CLIs ran")
+        assert.deepStrictEqual(badReads, [], "every read of the config while the CLIs ran was valid and complete")
+        assert.isUndefined(configProblem(configFile, seeded))
+        const final = JSON.parse(fs.readFileSync(configFile, "utf8"))
+        assert.deepStrictEqual(baseline.filter((key) => !(key in final)), [], "no key one CLI writes was lost")
+        // Every other JSON file the CLIs keep under the shared ~/.claude is valid too.
+        const jsonFiles = filesUnder(path.join(home, ".claude")).filter((file) =>
+          file.endsWith(".json") || /\.json\.backup\.\d+$/.test(file)
+        )
+        assert.deepStrictEqual(jsonFiles.flatMap((file) => jsonProblem(file) ?? []), [])
+        // Each conversation's transcript, in the one shared projects dir: valid lines, its turns, no other's.
+        const files = filesUnder(path.join(home, ".claude", "projects"))
+        for (const { first, i } of conversations) {
           const transcripts = files.filter((file) => file.endsWith(`${first.sessionId}.jsonl`))
-          assert.strictEqual(transcripts.length, 1, `one transcript for ${marker(i)} in ${configDir}`)
+          assert.strictEqual(transcripts.length, 1, `one transcript for ${marker(i)}`)
           const lines = fs.readFileSync(transcripts[0] ?? "", "utf8").split("\n").filter((line) => line.trim() !== "")
-          assert.deepStrictEqual(
-            lines.flatMap((line, n) => {
-              try {
-                JSON.parse(line)
-                return []
-              } catch {
-                return [`line ${n + 1}`]
-              }
-            }),
-            []
-          )
+          assert.deepStrictEqual(lines.flatMap((line, n) => (jsonProblem(line, "text") === undefined ? [] : [`line ${n + 1}`])), [])
           const text = lines.join("\n")
           assert.include(text, `${marker(i)} first`)
           assert.include(text, `${marker(i)} second`)
