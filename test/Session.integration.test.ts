@@ -362,7 +362,8 @@ describe("Session against the real CLI", () => {
         const reason = reasonOf(exit)
         assert.strictEqual(reason?._tag, "AuthenticationFailed")
         assert.isFalse(reason?.isRetryable)
-        assert.isBelow(elapsed, 5000, `failed after ${elapsed} ms`)
+        // Not a timing target (the bench has those): only far from the ~150 s the CLI's own retries take.
+        assert.isBelow(elapsed, 60_000, `failed after ${elapsed} ms`)
         const retries = events.flatMap((e) => (e._tag === "ApiRetry" ? [e.frame] : []))
         assert.deepStrictEqual(retries.map((r) => [r.error_status, r.attempt, r.max_retries]), [[401, 1, 10]])
         // Stopped before the turn failed, and not replaced.
@@ -382,7 +383,8 @@ describe("Session against the real CLI", () => {
         const { events, exit } = yield* collect(session.send("hi"))
         const elapsed = Date.now() - started
         assert.strictEqual(reasonOf(exit)?._tag, "PermissionRefused")
-        assert.isBelow(elapsed, 5000, `failed after ${elapsed} ms`)
+        // Not a timing target (the bench has those): only far from the ~150 s the CLI's own retries take.
+        assert.isBelow(elapsed, 60_000, `failed after ${elapsed} ms`)
         assert.isTrue(events.some((e) => e._tag === "ApiRetry" && e.frame.error_status === 403))
         assert.isFalse(isAlive(pid))
       })))
