@@ -17,9 +17,7 @@
  * (default 4) tune it.
  */
 import { Cause, Duration, Effect, Exit, Scope } from "effect"
-import * as ChildProcess from "node:child_process"
 import * as os from "node:os"
-import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import type * as Session from "../src/Session.ts"
@@ -36,6 +34,7 @@ import {
   round,
   pssOf,
   rssOf,
+  runChild,
   stats
 } from "./support.ts"
 
@@ -58,26 +57,6 @@ interface FakeChildOutput {
   readonly baseline: { readonly perSession: { readonly heapUsedMiB: number } } & Readonly<Record<string, unknown>>
   readonly fakeProcessesStillRunning: number
 }
-
-const runChild = (file: string, env: NodeJS.ProcessEnv): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const child = ChildProcess.spawn(
-      process.execPath,
-      ["--expose-gc", "--conditions=development", path.join(import.meta.dirname, file)],
-      { env, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5 * 60_000)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      if (code === 0) resolve(stdout)
-      else reject(new Error(`${file} exited with ${code ?? signal}: ${stderr}`))
-    })
-  })
 
 export const concurrentFake = async (): Promise<Result> => {
   const stdout = await runChild("concurrent-fake.child.ts", process.env)

@@ -8,6 +8,7 @@ import { containmentOverhead } from "./containment.ts"
 import { decodeThroughput } from "./decode.ts"
 import { acquireP99, ttfeWarmVsCold } from "./pool.ts"
 import { type Entry, isSkipped, type Result, table, write } from "./report.ts"
+import { soakHeap } from "./soak.ts"
 import { leftoverProcesses } from "./support.ts"
 import { turnOverhead } from "./turn.ts"
 
@@ -44,6 +45,7 @@ await bench("pool.ttfe.warmVsCold", "ms", "<= 0.10", () => ttfeWarmVsCold())
 await bench("spawn.containment.overhead", "ms", "<= 10 ms per spawn", () => containmentOverhead())
 await bench("pool.acquire", "ms", "p99 <= 1 ms", () => acquireP99())
 await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurrentFake())
+await bench("soak.heapPer1000Turns", "MiB/1000 turns", "<= 0.05", () => soakHeap())
 await bench("sessions.concurrent.real", "sessions", ">= 100 with zero failures", () => concurrentReal())
 
 const leftovers = leftoverProcesses()

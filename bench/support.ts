@@ -4,6 +4,7 @@
  */
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
+import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -103,3 +104,27 @@ export const memAvailable = (): number | undefined => {
     return undefined
   }
 }
+
+/**
+ * Runs a benchmark file of this directory in a node of its own with `--expose-gc` (its heap holds nothing
+ * but that benchmark) and resolves with its stdout; killed after `timeoutMs`.
+ */
+export const runChild = (file: string, env: NodeJS.ProcessEnv, timeoutMs = 5 * 60_000): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const child = ChildProcess.spawn(
+      process.execPath,
+      ["--expose-gc", "--conditions=development", path.join(import.meta.dirname, file)],
+      { env, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)))
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(stdout)
+      else reject(new Error(`${file} exited with ${code ?? signal}: ${stderr}`))
+    })
+  })

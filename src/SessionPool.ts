@@ -66,8 +66,9 @@ import { createHash } from "node:crypto"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import { seriesBy } from "./internal/metricSeries.ts"
-import { validateLeaseConfig } from "./internal/validation.ts"
 import * as SlashCommands from "./internal/slashCommands.ts"
+import { withSpanNotHolding } from "./internal/spanValue.ts"
+import { validateLeaseConfig } from "./internal/validation.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
@@ -771,7 +772,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       )
     })
 
-  const acquire = Effect.fn("SessionPool.acquire")(function*(config: LeaseConfig = {}) {
+  // The span ends before the session is handed over: it outlives the span, and a span kept by the fibers of
+  // the spare spawned below would otherwise keep this session, and so on from lease to lease (F23).
+  const acquireTraced = Effect.fnUntraced(function*(config: LeaseConfig) {
     const request = yield* requestOf(config)
     yield* Effect.annotateCurrentSpan({ key: request.key })
     const session = yield* Effect.uninterruptibleMask((restore) =>
@@ -788,6 +791,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     yield* run(replenish(request.key))
     return session
   })
+  const acquire = (config: LeaseConfig = {}) => acquireTraced(config).pipe(withSpanNotHolding("SessionPool.acquire"))
 
   // --- housekeeping ---
 

@@ -388,6 +388,39 @@ describe("FakeApi (HTTP)", () => {
       assert.strictEqual((yield* api.requests).length, 0)
     }).pipe(Effect.provide(FakeApi.layer({ script: [FakeApi.text("from the layer")] }))))
 
+  it.live("keeps the last 256 requests by default; waiting counts every conversation request, kept or not", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeApi.make()
+      for (let i = 0; i < 260; i++) yield* post(`${api.url}/v1/messages`, conversationBody(false, `n${i}`))
+      const kept = yield* api.requests
+      assert.strictEqual(kept.length, FakeApi.defaultRecordedRequests)
+      assert.strictEqual(FakeApi.defaultRecordedRequests, 256)
+      // The newest ones, in order: the first 4 are gone.
+      assert.strictEqual(kept[0]?.sequence, 4)
+      assert.strictEqual(kept.map((r) => FakeApi.lastUserText(r)).at(-1), "n259")
+      // 260 arrived: a wait for 260 returns at once, with what is kept.
+      const awaited = yield* api.awaitConversationRequests(260).pipe(Effect.timeout("5 seconds"))
+      assert.strictEqual(awaited.length, 256)
+      yield* api.clearRequests
+      assert.strictEqual((yield* api.requests).length, 0)
+      // Counting starts again after a clear.
+      yield* post(`${api.url}/v1/messages`, conversationBody(false, "after"))
+      assert.strictEqual((yield* api.awaitConversationRequests(1).pipe(Effect.timeout("5 seconds"))).length, 1)
+    }))
+
+  it.live("recordRequests bounds what is kept; \"all\" keeps every request", () =>
+    Effect.gen(function*() {
+      const few = yield* FakeApi.make({ recordRequests: 2 })
+      const all = yield* FakeApi.make({ recordRequests: "all" })
+      for (let i = 0; i < 300; i++) {
+        yield* post(`${few.url}/v1/messages`, conversationBody(false, `n${i}`))
+        yield* post(`${all.url}/v1/messages`, conversationBody(false, `n${i}`))
+      }
+      assert.deepStrictEqual((yield* few.requests).map((r) => r.sequence), [298, 299])
+      assert.strictEqual((yield* all.requests).length, 300)
+      assert.strictEqual((yield* all.conversationRequests).length, 300)
+    }))
+
   it.live("a script function that throws becomes a 500 api_error", () =>
     Effect.gen(function*() {
       const api = yield* FakeApi.make({

@@ -755,6 +755,25 @@ export interface Options {
   readonly defaultReply?: (request: RecordedRequest) => Reply
   /** Replaces {@link isConversationRequest}. */
   readonly isConversation?: (request: RequestInfo) => boolean
+  /**
+   * How many of the latest requests `requests` keeps (a real CLI's turn sends about 100 KB of body): a
+   * number, or `"all"` for every request until `clearRequests`. Default {@link defaultRecordedRequests}.
+   */
+  readonly recordRequests?: number | "all"
+}
+
+/**
+ * How many of the latest requests a {@link FakeApi} keeps unless told otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultRecordedRequests = 256
+
+/** The requests kept, and how many conversation requests arrived since the last clear (kept or not). */
+interface Recorded {
+  readonly kept: ReadonlyArray<RecordedRequest>
+  readonly conversations: number
 }
 
 // -----------------------------------------------------------------------------
@@ -772,12 +791,13 @@ export class FakeApi extends Context.Service<FakeApi, {
   /** `http://127.0.0.1:<port>`, the value for `ANTHROPIC_BASE_URL`. */
   readonly url: string
   readonly port: number
-  /** Every request received so far, in order. */
+  /** The requests received so far, in order: the latest `recordRequests` of them (default 256). */
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
-  /** Only the requests classified as `conversation`. */
+  /** Only the requests kept that are classified as `conversation`. */
   readonly conversationRequests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /**
-   * Waits until at least `count` conversation requests have arrived, then returns them.
+   * Waits until at least `count` conversation requests have arrived since the last `clearRequests`
+   * (counting those no longer kept), then returns the conversation requests kept.
    * It does not time out (not even when the server closes), so callers should bound it.
    */
   readonly awaitConversationRequests: (count: number) => Effect.Effect<ReadonlyArray<RecordedRequest>>
@@ -1065,7 +1085,10 @@ interface ScriptState {
 export const make = Effect.fn("FakeApi.make")(function*(
   options?: Options
 ): Effect.fn.Return<FakeApi["Service"], never, Scope.Scope> {
-  const requestsRef = yield* SubscriptionRef.make<ReadonlyArray<RecordedRequest>>([])
+  const requestsRef = yield* SubscriptionRef.make<Recorded>({ kept: [], conversations: 0 })
+  const keep = options?.recordRequests === "all"
+    ? Infinity
+    : Math.max(0, options?.recordRequests ?? defaultRecordedRequests)
   const sequenceRef = yield* Ref.make(0)
   const scriptRef = yield* Ref.make<ScriptState>({ script: options?.script ?? [], cursor: 0 })
   const isConversation = options?.isConversation ?? isConversationRequest
@@ -1106,7 +1129,14 @@ export const make = Effect.fn("FakeApi.make")(function*(
       ? "side"
       : "other"
     const request: RecordedRequest = { ...info, kind }
-    yield* SubscriptionRef.update(requestsRef, (all) => [...all, request])
+    yield* SubscriptionRef.update(requestsRef, (recorded) => ({
+      kept: keep === 0
+        ? []
+        : recorded.kept.length < keep
+        ? [...recorded.kept, request]
+        : [...recorded.kept.slice(recorded.kept.length - keep + 1), request],
+      conversations: recorded.conversations + (kind === "conversation" ? 1 : 0)
+    }))
 
     const requestId = `req_fake_${sequence}`
     const model = request.messagesRequest?.model ?? "claude-fake"
@@ -1196,17 +1226,17 @@ export const make = Effect.fn("FakeApi.make")(function*(
   return FakeApi.of({
     url: `http://127.0.0.1:${port}`,
     port,
-    requests: SubscriptionRef.get(requestsRef),
-    conversationRequests: Effect.map(SubscriptionRef.get(requestsRef), conversationOnly),
+    requests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => recorded.kept),
+    conversationRequests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => conversationOnly(recorded.kept)),
     awaitConversationRequests: (count) =>
       SubscriptionRef.changes(requestsRef).pipe(
-        Stream.map(conversationOnly),
-        Stream.filter((conversation) => conversation.length >= count),
+        Stream.filter((recorded) => recorded.conversations >= count),
+        Stream.map((recorded) => conversationOnly(recorded.kept)),
         Stream.runHead,
         Effect.map(Option.getOrElse((): ReadonlyArray<RecordedRequest> => []))
       ),
     setScript: (script) => Ref.set(scriptRef, { script, cursor: 0 }),
-    clearRequests: SubscriptionRef.set(requestsRef, [])
+    clearRequests: SubscriptionRef.set(requestsRef, { kept: [], conversations: 0 })
   })
 })
 
