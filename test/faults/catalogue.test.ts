@@ -50,6 +50,13 @@ const titles: ReadonlyArray<Title> = testFiles(testRoot).flatMap((file) =>
 
 const readme = fs.readFileSync(path.join(testRoot, "faults", "README.md"), "utf8")
 
+/** Rows whose README section has a line `Open: <why>`: known not covered yet. */
+const openRows = new Set(
+  [...readme.matchAll(/^## (F\d\d)\b[\s\S]*?(?=^## |(?![\s\S]))/gm)]
+    .filter((match) => /^Open: /m.test(match[0]))
+    .map((match) => match[1] ?? "")
+)
+
 describe("the fault catalogue", () => {
   it("docs/FAILURES.md has the rows F01 to F24, in order", () => {
     assert.deepStrictEqual(
@@ -64,8 +71,14 @@ describe("the fault catalogue", () => {
   })
 
   for (const { fault, id } of rows) {
-    it(`${id} (${fault.trim().slice(0, 60)}) has a test of the library titled with its ID`, () => {
+    it(`${id} (${fault.trim().slice(0, 60)}) has a test of the library titled with its ID, or is marked open`, () => {
       const found = titles.filter((t) => t.id === id && !doubles.has(t.file))
+      // A row the project has not covered yet says so in its section ("Open: <why>"); once a test exists, the
+      // marker must go, so the mark can never stand for coverage.
+      if (openRows.has(id)) {
+        assert.deepStrictEqual(found.map((t) => t.title), [], `${id} has tests now: remove its "Open:" line`)
+        return
+      }
       assert.isAbove(
         found.length,
         0,
