@@ -100,6 +100,35 @@ export class ProcessCrashed extends Schema.TaggedError<ProcessCrashed>(id("Proce
 }
 
 /**
+ * A retry had to resume the CLI's session (a tool of the turn ran, so its prompt must not be sent again),
+ * and the session's transcript on disk cannot carry it on safely: it is `"missing"` (the CLI writes it on a
+ * timer of about 100 ms and creates the file lazily, so a CLI killed early leaves none, and `--resume` then
+ * fails with "No conversation found"), or `"incomplete"`: calls in `toolUseIds` have no recorded result (a
+ * resume would tell the model their outcome is unknown, and it may run them again). The turn was not sent
+ * again. `toolsMayHaveRun`: tools of the turn may have run, so check their effects before sending it anew.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class TranscriptLost extends Schema.TaggedError<TranscriptLost>(id("TranscriptLost"))("TranscriptLost", {
+  sessionId: Schema.String,
+  transcript: Schema.Literals(["missing", "incomplete"]),
+  toolsMayHaveRun: Schema.Boolean,
+  toolUseIds: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    const what = this.transcript === "missing"
+      ? "is not on disk"
+      : `lacks the results of tool calls ${this.toolUseIds.join(", ")}`
+    const tools = this.toolsMayHaveRun ? "; tools of the turn may have run: check their effects before sending it again" : ""
+    return `The transcript of CLI session ${this.sessionId} ${what}, so it cannot be resumed. The turn was not sent again${tools}`
+  }
+  get isRetryable() {
+    return false
+  }
+}
+
+/**
  * Which deadline ran out.
  *
  * @since 0.1.0
@@ -445,6 +474,7 @@ export const Reason = Schema.Union([
   CliVersionUnsupported,
   ProcessExited,
   ProcessCrashed,
+  TranscriptLost,
   Timeout,
   AuthenticationFailed,
   PermissionRefused,

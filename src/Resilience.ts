@@ -20,7 +20,13 @@
  * `ToolUse` event, the next attempt resumes that CLI session
  * (`options.resume = <session id>`, so `--resume`) and sends a short
  * continuation prompt instead of the prompt: the model sees the tool calls and
- * results already in the transcript and carries on from there.
+ * results already in the transcript and carries on from there. Before it resumes,
+ * it reads that transcript (`Transcript`): when the CLI died before writing it
+ * (it writes on a ~100 ms timer), or before writing the result of a tool call the
+ * attempt saw, a resume is not safe (the CLI would fail, or the model, told the
+ * call's outcome is unknown, could run the tool again), and the turn fails with
+ * `TranscriptLost` instead, nothing sent. A resumed attempt that the CLI refuses
+ * with "No conversation found" fails with `TranscriptLost` too.
  *
  * **What the consumer of the stream sees.** Every attempt's events, as they
  * arrive, the failed attempt's `Result` (if it had one) included; then one
@@ -49,7 +55,24 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, Option, Predicate, Queue, Schedule, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Config,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FileSystem,
+  Layer,
+  Metric,
+  Option,
+  Path,
+  Predicate,
+  Queue,
+  Schedule,
+  Stream
+} from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { createHash } from "node:crypto"
 import * as ClaudeError from "./ClaudeError.ts"
@@ -58,6 +81,7 @@ import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Metrics from "./Metrics.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as TokenManager from "./TokenManager.ts"
+import * as Transcript from "./Transcript.ts"
 
 /**
  * @since 0.1.0
@@ -311,11 +335,32 @@ const resumeOptions = (options: ClaudeOptions.Input | undefined, sessionId: stri
 /** What one attempt showed, as its events went by. */
 interface Seen {
   toolUse: boolean
+  readonly toolUseIds: Array<string>
   sessionId: string | undefined
   result: ResultEvent | undefined
   rateLimitResetsAtMs: number | undefined
   cliRetryDelayMs: number | undefined
 }
+
+/** What the CLI 2.1.329 says when `--resume` names a session it has no transcript of (then it exits 1). */
+const noConversation = "No conversation found with session ID"
+
+const isNoConversation = (reason: ClaudeError.Reason): boolean => {
+  switch (reason._tag) {
+    case "ProcessExited":
+      return reason.stderrTail.includes(noConversation)
+    case "ExecutionError":
+      return reason.errors.some((error) => error.includes(noConversation))
+    case "ProtocolError":
+      return reason.detail.includes(noConversation)
+    default:
+      return false
+  }
+}
+
+/** The CLI's config directory for these options: theirs over the host's, as the child's environment is built. */
+const configDirOf = (options: ClaudeOptions.Input | undefined) =>
+  Transcript.configDir({ HOME: process.env["HOME"], CLAUDE_CONFIG_DIR: process.env["CLAUDE_CONFIG_DIR"], ...options?.env })
 
 /** A RateLimited without a retry-after gets the one a rejecting `rate_limit_event` gave. */
 const withRetryAfter = (error: ClaudeError.ClaudeError, seen: Seen, nowMs: number): ClaudeError.ClaudeError => {
@@ -350,6 +395,7 @@ export const disabled: Resilience["Service"] = Resilience.of({
 export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   if (settings.enabled === false) return disabled
   const tokens = yield* TokenManager.TokenManager
+  const transcripts = yield* Transcript.Transcript
   const retry = settings.retry ?? {}
   const schedule = retry.schedule ?? ((retry.times ?? 3) > 0 ? defaultSchedule(retry) : undefined)
   const maxRetryAfterMs = Duration.toMillis(Duration.fromInputUnsafe(retry.maxRetryAfter ?? Duration.seconds(60)))
@@ -423,6 +469,24 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       Effect.andThen(Effect.fail(error))
     )
 
+  const transcriptLost = (
+    sessionId: string,
+    transcript: "missing" | "incomplete",
+    toolsMayHaveRun: boolean,
+    toolUseIds: ReadonlyArray<string>
+  ) =>
+    ClaudeError.make(new ClaudeError.TranscriptLost({ sessionId, transcript, toolsMayHaveRun, toolUseIds }), { sessionId })
+
+  // A resume carries the conversation on from the transcript alone: every tool call seen must be there, with its result.
+  const checkResumable = (sessionId: string, options: ClaudeOptions.Input | undefined, toolUseIds: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const dir = configDirOf(options)
+      const contents = dir === undefined ? Option.none<Transcript.Contents>() : yield* transcripts.read(dir, sessionId)
+      if (Option.isNone(contents)) return Option.some(transcriptLost(sessionId, "missing", true, toolUseIds))
+      const open = Transcript.unresolved(contents.value, toolUseIds)
+      return open.length === 0 ? Option.none() : Option.some(transcriptLost(sessionId, "incomplete", true, open))
+    })
+
   const turn = (
     queue: Queue.Queue<ClaudeEvent, ClaudeError.ClaudeError | Cause.Done>,
     key: string,
@@ -440,10 +504,12 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
       // Once a tool ran, every later attempt resumes the conversation (the last session id seen).
       let toolsRan = false
       let lastSessionId: string | undefined
+      const toolUseIds: Array<string> = []
       let spent = nothingSpent
       for (;;) {
         const seen: Seen = {
           toolUse: false,
+          toolUseIds: [],
           sessionId: undefined,
           result: undefined,
           rateLimitResetsAtMs: undefined,
@@ -456,6 +522,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
               break
             case "ToolUse":
               seen.toolUse = true
+              seen.toolUseIds.push(event.id)
               seen.sessionId ??= event.frame.session_id
               break
             case "ApiRetry":
@@ -487,9 +554,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         // Defects and interruptions are not ours to retry.
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
         const now = yield* Clock.currentTimeMillis
-        const error = withRetryAfter(failure.value, seen, now)
-        const reason = error.reason
         toolsRan ||= seen.toolUse
+        toolUseIds.push(...seen.toolUseIds)
+        const resumed = current.options?.resume
+        const error = resumed !== undefined && isNoConversation(failure.value.reason)
+          ? transcriptLost(resumed, "missing", toolsRan, toolUseIds)
+          : withRetryAfter(failure.value, seen, now)
+        const reason = error.reason
         lastSessionId = seen.sessionId ?? lastSessionId
         spent = addSpent(spent, seen.result)
 
@@ -540,6 +611,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           })
         )
         yield* Effect.sleep(Duration.millis(delayMs))
+        // Read after the backoff: by now the failed attempt's CLI has stopped and written all it ever will.
+        if (resume !== undefined) {
+          const lost = yield* checkResumable(resume, options, toolUseIds)
+          if (Option.isSome(lost)) {
+            return yield* giveUp("Not retrying a failed turn: its transcript cannot be resumed safely", lost.value, annotations)
+          }
+        }
         number++
       }
     })
@@ -575,8 +653,12 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: Settings = {}): Layer.Layer<Resilience, never, TokenManager.TokenManager> =>
-  Layer.effect(Resilience, make(settings)).pipe(Layer.provide(CircuitBreaker.layerStoreMemory()))
+export const layer = (
+  settings: Settings = {}
+): Layer.Layer<Resilience, never, TokenManager.TokenManager | FileSystem.FileSystem | Path.Path> =>
+  Layer.effect(Resilience, make(settings)).pipe(
+    Layer.provide(Layer.merge(CircuitBreaker.layerStoreMemory(), Transcript.layer))
+  )
 
 /**
  * {@link layer} with settings read through `Config`
@@ -587,9 +669,9 @@ export const layer = (settings: Settings = {}): Layer.Layer<Resilience, never, T
  */
 export const layerConfig = (
   settings: Config.Wrap<Settings>
-): Layer.Layer<Resilience, Config.ConfigError, TokenManager.TokenManager> =>
+): Layer.Layer<Resilience, Config.ConfigError, TokenManager.TokenManager | FileSystem.FileSystem | Path.Path> =>
   Layer.effect(Resilience, Effect.flatMap(Config.unwrap(settings), make)).pipe(
-    Layer.provide(CircuitBreaker.layerStoreMemory())
+    Layer.provide(Layer.merge(CircuitBreaker.layerStoreMemory(), Transcript.layer))
   )
 
 /**

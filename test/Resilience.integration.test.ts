@@ -5,6 +5,7 @@ import { CircuitBreaker } from "effect/persistence"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
+import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
@@ -56,6 +57,74 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     const started = Date.now()
     const value = yield* effect
     return [value, Date.now() - started] as const
+  })
+
+const failureOf = (exit: Exit.Exit<unknown, { readonly reason: ClaudeError.Reason }>) =>
+  Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error.reason : undefined
+
+// F14: a Bash tool whose every run appends a line to $HOME/tool-runs.txt. The model asks for it once; a
+// resumed attempt (its request carries the continuation prompt) is answered with the same call again, as a
+// model that cannot see the first run would: a resume from a transcript without it would run the tool twice.
+const f14Prompt = "please run the recorder tool once"
+const recorder = "echo ran >> \"$HOME/tool-runs.txt\" && echo hi-from-tool"
+// The same, then waiting for a file nobody creates: only the kill ends it.
+const blocking = `${recorder} && while [ ! -f "$HOME/never" ]; do sleep 0.05; done`
+
+const f14Script = (command: string): FakeApi.Script => (request, index) => {
+  if (FakeApi.userTexts(request).some((text) => text.includes(Resilience.defaultContinuationPrompt))) {
+    // The model sees the tool's output only when the transcript kept it; else it calls the tool again.
+    return JSON.stringify(request.body).includes("hi-from-tool")
+      ? FakeApi.text("Done after the resume.")
+      : FakeApi.toolUse("Bash", { command: recorder, description: "Record a run" })
+  }
+  return index === 0 ? FakeApi.toolUse("Bash", { command, description: "Record a run" }) : FakeApi.hang()
+}
+
+const runsOf = (home: string) => {
+  const file = path.join(home, "tool-runs.txt")
+  return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+}
+
+/** The CLI's project directory for the F14 tests' cwd (`<home>/work`). */
+const projectDir = (home: string) =>
+  path.join(home, ".claude", "projects", path.join(home, "work").replace(/[^a-zA-Z0-9]/g, "-"))
+
+const killAll = (home: string) => {
+  const pids = processesWithHome(home)
+  assert.isAbove(pids.length, 0)
+  for (const pid of pids) process.kill(pid, "SIGKILL")
+}
+
+/** Starts the F14 query on a fiber, keeping its events as they arrive. */
+const startF14 = (options: ClaudeOptions.Input, home: string) =>
+  Effect.gen(function*() {
+    const cwd = path.join(home, "work")
+    fs.mkdirSync(cwd, { recursive: true })
+    const events: Array<ClaudeEvent> = []
+    const fiber = yield* Claude.query(f14Prompt, { ...options, cwd, allowedTools: ["Bash"] }).pipe(
+      Stream.runForEach((event) => Effect.sync(() => events.push(event))),
+      Effect.exit,
+      Effect.forkChild
+    )
+    const sessionId = () => {
+      const started = events.find((e) => e._tag === "SessionStarted")
+      return started?._tag === "SessionStarted" ? started.sessionId : undefined
+    }
+    const transcriptPath = () => path.join(projectDir(home), `${sessionId() ?? "?"}.jsonl`)
+    return {
+      fiber,
+      events,
+      sessionId,
+      transcriptPath,
+      transcript: () => {
+        const file = transcriptPath()
+        return fs.existsSync(file) && fs.statSync(file).isFile() ? fs.readFileSync(file, "utf8") : ""
+      },
+      toolUse: () => {
+        const found = events.find((e) => e._tag === "ToolUse")
+        return found?._tag === "ToolUse" ? found : undefined
+      }
+    }
   })
 
 describe("Resilience against the real CLI", () => {
@@ -154,48 +223,116 @@ describe("Resilience against the real CLI", () => {
       { retry: { times: 0 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "1 second" } }
     ))
 
-  it.live("F14: a tool ran, then the CLI was killed: the retry resumes the session with --resume, the tool does not run again", () =>
-    withRealCli(
-      [
-        FakeApi.toolUse("Bash", { command: "echo ran >> \"$HOME/tool-runs.txt\" && echo hi-from-tool", description: "Record a run" }),
-        FakeApi.hang(),
-        FakeApi.text("Done after the resume.")
-      ],
-      (options, api, home) =>
-        Effect.gen(function*() {
-          const prompt = "please run the recorder tool once"
-          const started = Date.now()
-          const fiber = yield* Claude.query(prompt, { ...options, allowedTools: ["Bash"] }).pipe(
-            Stream.runCollect,
-            Effect.forkChild
-          )
-          // The second API call (after the tool's result) hangs: the tool ran. Now the CLI dies.
-          yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
-          const pids = processesWithHome(home)
-          assert.isAbove(pids.length, 0)
-          for (const pid of pids) process.kill(pid, "SIGKILL")
-          const events = yield* Fiber.join(fiber).pipe(Effect.timeout("60 seconds"))
-          const ms = Date.now() - started
+  // F14 on the real CLI, each window made certain rather than raced: the test polls the transcript file (or
+  // keeps the CLI from writing it: a regular file where its project directory goes makes every write fail,
+  // and the CLI carries on), waits for the tool's side effect, and only then SIGKILLs the CLI.
+  it.live("F14: killed after the tool's result reached the transcript (polled): the retry resumes with --resume, the tool runs once", () =>
+    withRealCli(f14Script(recorder), (options, api, home) =>
+      Effect.gen(function*() {
+        const run = yield* startF14(options, home)
+        const toolUse = yield* eventually(() => run.toolUse(), "30 seconds")
+        // The window after: the transcript holds the tool's result.
+        yield* eventually(() => (run.transcript().includes(`"tool_use_id":"${toolUse.id}"`) ? true : undefined), "30 seconds")
+        assert.strictEqual(runsOf(home), "ran\n")
+        killAll(home)
+        const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
+        assert.isTrue(Exit.isSuccess(exit))
 
-          const [retrying] = retryings(events)
-          assert.strictEqual(retrying?.reason._tag, "ProcessCrashed")
-          const first = events.find((e) => e._tag === "SessionStarted")
-          const sessionId = first?._tag === "SessionStarted" ? first.sessionId : "?"
-          assert.strictEqual(retrying?.resume, sessionId)
-          const result = events.at(-1)
-          assert.isTrue(result?._tag === "Result" && result.error === undefined && result.sessionId === sessionId)
-          assert.deepStrictEqual(texts(events).at(-1), "Done after the resume.")
+        const [retrying] = retryings(run.events)
+        assert.strictEqual(retrying?.reason._tag, "ProcessCrashed")
+        assert.strictEqual(retrying?.resume, run.sessionId())
+        const result = run.events.at(-1)
+        assert.isTrue(result?._tag === "Result" && result.error === undefined && result.sessionId === run.sessionId())
+        assert.deepStrictEqual(texts(run.events).at(-1), "Done after the resume.")
 
-          // The tool ran once; the resumed request carries its result, the prompt once, and the continuation.
-          assert.strictEqual(fs.readFileSync(path.join(home, "tool-runs.txt"), "utf8"), "ran\n")
-          const requests = yield* api.conversationRequests
-          assert.strictEqual(requests.length, 3)
-          const last = requests[2]
-          const userTexts = last === undefined ? [] : FakeApi.userTexts(last)
-          assert.strictEqual(userTexts.filter((text) => text.includes(prompt)).length, 1, "the prompt is not sent again")
-          assert.isTrue(userTexts.some((text) => text.includes(Resilience.defaultContinuationPrompt)))
-          assert.include(JSON.stringify(last?.body), "hi-from-tool")
-          yield* Console.log(`F14 tool ran, CLI SIGKILLed, resumed: ${ms} ms in all, retry delay ${retrying?.delayMs} ms`)
-        })
-    ))
+        // The tool ran once; the resumed request carries its result, the prompt once, and the continuation.
+        assert.strictEqual(runsOf(home), "ran\n")
+        const last = (yield* api.conversationRequests).at(-1)
+        const userTexts = last === undefined ? [] : FakeApi.userTexts(last)
+        assert.strictEqual(userTexts.filter((text) => text.includes(f14Prompt)).length, 1, "the prompt is not sent again")
+        assert.isTrue(userTexts.some((text) => text.includes(Resilience.defaultContinuationPrompt)))
+        assert.include(JSON.stringify(last?.body), "hi-from-tool")
+        yield* Console.log(`F14 after the transcript write: resumed, retry delay ${retrying?.delayMs} ms`)
+      })))
+
+  it.live("F14: killed after a tool ran, before any transcript reached disk: TranscriptLost, nothing resent, the tool never runs again", () =>
+    withRealCli(f14Script(recorder), (options, api, home) =>
+      Effect.gen(function*() {
+        // Nothing of the session can reach disk: its project directory is a regular file.
+        const blocker = projectDir(home)
+        fs.mkdirSync(path.dirname(blocker), { recursive: true })
+        fs.writeFileSync(blocker, "")
+        const run = yield* startF14(options, home)
+        // The tool ran and its result went back to the model: the window the CLI's ~100 ms timer leaves.
+        yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
+        yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
+        killAll(home)
+        fs.rmSync(blocker)
+        const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
+
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "TranscriptLost")
+        if (reason?._tag === "TranscriptLost") {
+          assert.strictEqual(reason.sessionId, run.sessionId())
+          assert.strictEqual(reason.transcript, "missing")
+          assert.isTrue(reason.toolsMayHaveRun)
+        }
+        assert.isFalse(fs.existsSync(run.transcriptPath()), "no transcript on disk")
+        assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
+        assert.strictEqual((yield* api.conversationRequests).length, 2, "neither the prompt nor a continuation was sent")
+        yield* Console.log(`F14 before any transcript write: ${reason?._tag}`)
+      })))
+
+  it.live("F14: killed after a tool ran, its call not yet in the transcript (the prompt is): TranscriptLost, the tool never runs again", () =>
+    withRealCli(f14Script(recorder), (options, api, home) =>
+      Effect.gen(function*() {
+        const run = yield* startF14(options, home)
+        // The transcript holds the prompt; from now on nothing more reaches disk.
+        yield* eventually(() => (run.transcript().includes(f14Prompt) ? true : undefined), "30 seconds")
+        const dir = projectDir(home)
+        fs.renameSync(dir, `${dir}.held`)
+        fs.writeFileSync(dir, "")
+        yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
+        yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
+        killAll(home)
+        fs.rmSync(dir)
+        fs.renameSync(`${dir}.held`, dir)
+        assert.include(run.transcript(), f14Prompt)
+        assert.notInclude(run.transcript(), `"id":"${run.toolUse()?.id}"`)
+        const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
+
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "TranscriptLost")
+        if (reason?._tag === "TranscriptLost") {
+          assert.strictEqual(reason.transcript, "incomplete")
+          assert.isTrue(reason.toolsMayHaveRun)
+          assert.deepStrictEqual(reason.toolUseIds, [run.toolUse()?.id ?? "?"])
+        }
+        assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
+        assert.strictEqual((yield* api.conversationRequests).length, 2, "neither the prompt nor a continuation was sent")
+        yield* Console.log(`F14 tool call not on disk: ${reason?._tag}`)
+      })))
+
+  it.live("F14: killed mid-tool, the transcript holding its call without a result: TranscriptLost, never a resume that could run it again", () =>
+    withRealCli(f14Script(blocking), (options, api, home) =>
+      Effect.gen(function*() {
+        const run = yield* startF14(options, home)
+        const toolUse = yield* eventually(() => run.toolUse(), "30 seconds")
+        // The tool started (its side effect exists) and cannot finish; its call is on disk, its result cannot be.
+        yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
+        yield* eventually(() => (run.transcript().includes(`"id":"${toolUse.id}"`) ? true : undefined), "30 seconds")
+        killAll(home)
+        const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
+
+        const reason = failureOf(exit)
+        assert.strictEqual(reason?._tag, "TranscriptLost")
+        if (reason?._tag === "TranscriptLost") {
+          assert.strictEqual(reason.transcript, "incomplete")
+          assert.deepStrictEqual(reason.toolUseIds, [toolUse.id])
+        }
+        assert.notInclude(run.transcript(), `"tool_use_id":"${toolUse.id}"`)
+        assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
+        assert.strictEqual((yield* api.conversationRequests).length, 1, "neither the prompt nor a continuation was sent")
+        yield* Console.log(`F14 dangling tool call: ${reason?._tag}`)
+      })))
 })

@@ -28,7 +28,9 @@ import * as Resilience from "../src/Resilience.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { pumpClockOnFailure } from "./utils.ts"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { pumpClockOnFailure, tempDir } from "./utils.ts"
 
 // Claude.query with a Resilience layer on in-process fake CLIs: every backoff, every open circuit is on the
 // TestClock. Two fakes sit behind one spawner, so a test decides what a newly spawned CLI does: the
@@ -146,12 +148,43 @@ const retriesOf = (reason: string) =>
   Effect.map(Metric.value(Metric.withAttributes(Metrics.retriesTotal, { reason })), (state) => state.count)
 
 /** Runs a query to its end (no Clock time needed: no retry may happen). */
-const runNow = (prompt: string) =>
+const runNow = (prompt: string, queryOptions: Parameters<typeof Claude.query>[1] = options) =>
   Effect.gen(function*() {
-    const { events, fiber } = yield* start(prompt)
+    const { events, fiber } = yield* start(prompt, queryOptions)
     yield* until(() => isDone(fiber), `${prompt} done`)
     return { events, exit: yield* Fiber.join(fiber) }
   })
+
+/**
+ * F14: a CLI config dir of the test's own, and the transcript of `sessionId` in it, in the real CLI's shape
+ * (one JSON entry a line; tool calls in `assistant` entries, their results in `user` entries).
+ */
+const configDir = Effect.map(tempDir("f14-config"), (dir) => ({
+  dir,
+  options: { ...options, env: { CLAUDE_CONFIG_DIR: dir } },
+  write: (sessionId: string, toolUseIds: ReadonlyArray<string>, withResults: boolean) => {
+    const project = path.join(dir, "projects", "-tmp-f14")
+    fs.mkdirSync(project, { recursive: true })
+    const entry = (type: string, content: ReadonlyArray<unknown>) =>
+      JSON.stringify({ type, isSidechain: false, sessionId, message: { role: type, content } })
+    const lines = [
+      entry("user", [{ type: "text", text: "run the migration" }]),
+      ...toolUseIds.flatMap((id) => [
+        entry("assistant", [{ type: "tool_use", id, name: "Bash", input: {} }]),
+        ...(withResults ? [entry("user", [{ type: "tool_result", tool_use_id: id, content: "hi-from-tool" }])] : [])
+      ])
+    ]
+    fs.writeFileSync(path.join(project, `${sessionId}.jsonl`), `${lines.join("\n")}\n`)
+  }
+}))
+
+/** What the real CLI does on `--resume` of a session it has no transcript of (2.1.329): stderr, then exit 1. */
+const noConversation: FakeSpawner.Script = {
+  stderr: "No conversation found with session ID: 0b7a3f4e-1111-4222-8333-444455556666",
+  turns: [{ crash: { exitCode: 1 } }]
+}
+
+const toolUseIdsOf = (events: ReadonlyArray<ClaudeEvent>) => events.flatMap((e) => (e._tag === "ToolUse" ? [e.id] : []))
 
 const overloaded: FakeSpawner.Turn = { result: { apiErrorStatus: 529 } }
 const noJitter = { retry: { jitter: false } } as const
@@ -260,7 +293,8 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
   it.effect("F14: a tool_use, then a crash: the retry resumes the session with --resume and never resends the prompt", () =>
     Effect.gen(function*() {
       const { primary, secondary } = yield* Fakes
-      const { events, fiber } = yield* start("run the migration")
+      const config = yield* configDir
+      const { events, fiber } = yield* start("run the migration", config.options)
       yield* until(() => retryings(events).length === 1, "the Retrying event")
       const started = events.find((e) => e._tag === "SessionStarted")
       const sessionId = started?._tag === "SessionStarted" ? started.sessionId : "?"
@@ -268,6 +302,8 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.strictEqual(retrying?.reason._tag, "ProcessCrashed")
       assert.strictEqual(retrying?.resume, sessionId)
       assert.strictEqual(retrying?.sessionId, sessionId)
+      // The CLI got its transcript to disk, the tool's result included: resuming is safe.
+      config.write(sessionId, toolUseIdsOf(events), true)
       yield* TestClock.adjust(Duration.millis(retrying?.delayMs ?? 0))
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
@@ -298,6 +334,94 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       )),
       pumpClockOnFailure
     ))
+
+  const crashAfterTool: FakeSpawner.Script = {
+    turns: [{ toolUse: { name: "Bash" }, crash: { signal: "SIGKILL", afterFrames: 3 } }]
+  }
+
+  /** The F14 turn up to its backoff's end, with the transcript `prepare` leaves on disk; then its exit. */
+  const lostTranscript = (prepare: (config: Effect.Success<typeof configDir>, sessionId: string, toolUseIds: ReadonlyArray<string>) => void) =>
+    Effect.gen(function*() {
+      const config = yield* configDir
+      const { events, fiber } = yield* start("run the migration", config.options)
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const [retrying] = retryings(events)
+      const sessionId = retrying?.sessionId ?? "?"
+      assert.strictEqual(retrying?.resume, sessionId)
+      prepare(config, sessionId, toolUseIdsOf(events))
+      yield* TestClock.adjust(Duration.millis(retrying?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      return { events, sessionId, exit: yield* Fiber.join(fiber) }
+    })
+
+  it.effect("F14: a tool ran and the CLI died before its transcript reached disk: TranscriptLost, not resent, no CLI started to resume", () =>
+    Effect.gen(function*() {
+      const { primary, secondary } = yield* Fakes
+      const { events, sessionId, exit } = yield* lostTranscript(() => {})
+      const reason = failureOf(exit)
+      assert.strictEqual(reason?._tag, "TranscriptLost")
+      if (reason?._tag === "TranscriptLost") {
+        assert.deepStrictEqual(
+          { sessionId: reason.sessionId, transcript: reason.transcript, toolsMayHaveRun: reason.toolsMayHaveRun, toolUseIds: reason.toolUseIds },
+          { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds: toolUseIdsOf(events) }
+        )
+        assert.include(reason.message, "not sent again")
+        assert.isFalse(reason.isRetryable)
+      }
+      assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["run the migration"], "the prompt went once")
+      assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
+    }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
+
+  it.effect("F14: the transcript holds a tool call without its result: TranscriptLost (incomplete), never a resume that could run it again", () =>
+    Effect.gen(function*() {
+      const { secondary } = yield* Fakes
+      const { events, exit } = yield* lostTranscript((config, sessionId, ids) => config.write(sessionId, ids, false))
+      const reason = failureOf(exit)
+      assert.strictEqual(reason?._tag, "TranscriptLost")
+      if (reason?._tag === "TranscriptLost") {
+        assert.strictEqual(reason.transcript, "incomplete")
+        assert.deepStrictEqual(reason.toolUseIds, toolUseIdsOf(events))
+        assert.isTrue(reason.toolsMayHaveRun)
+      }
+      assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
+    }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
+
+  it.effect("F14: the transcript lacks a tool call the CLI reported: TranscriptLost (incomplete)", () =>
+    Effect.gen(function*() {
+      const { exit, events } = yield* lostTranscript((config, sessionId) => config.write(sessionId, [], false))
+      const reason = failureOf(exit)
+      assert.isTrue(reason?._tag === "TranscriptLost" && reason.transcript === "incomplete")
+      assert.deepStrictEqual(reason?._tag === "TranscriptLost" ? reason.toolUseIds : [], toolUseIdsOf(events))
+    }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
+
+  it.effect("F14: a resume the CLI refuses with \"No conversation found\" (exit 1) fails with TranscriptLost, never ProcessExited(1)", () =>
+    Effect.gen(function*() {
+      const { secondary } = yield* Fakes
+      const { sessionId, exit } = yield* lostTranscript((config, sessionId, ids) => config.write(sessionId, ids, true))
+      const reason = failureOf(exit)
+      assert.strictEqual(reason?._tag, "TranscriptLost")
+      if (reason?._tag === "TranscriptLost") {
+        assert.strictEqual(reason.sessionId, sessionId)
+        assert.strictEqual(reason.transcript, "missing")
+        assert.isTrue(reason.toolsMayHaveRun)
+      }
+      assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt], "only the continuation")
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, noConversation, resumed), noJitter)),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F14: a query resuming a session the CLI has no transcript of fails with TranscriptLost, no tool having run", () =>
+    Effect.gen(function*() {
+      const { events, exit } = yield* runNow("carry on", { ...options, resume: "0b7a3f4e-1111-4222-8333-444455556666" })
+      const reason = failureOf(exit)
+      assert.strictEqual(reason?._tag, "TranscriptLost")
+      if (reason?._tag === "TranscriptLost") {
+        assert.strictEqual(reason.sessionId, "0b7a3f4e-1111-4222-8333-444455556666")
+        assert.isFalse(reason.toolsMayHaveRun)
+      }
+      assert.deepStrictEqual(retryings(events), [])
+    }).pipe(Effect.provide(ClaudeOn(TwoFakes(noConversation, {}, () => false), noJitter)), pumpClockOnFailure))
 
   it.effect("a crash before any tool ran: the prompt is sent again, on a new conversation", () =>
     Effect.gen(function*() {
@@ -571,7 +695,9 @@ describe("Resilience.run", () => {
       assert.strictEqual(final?.frame.total_cost_usd, 0.5, "the frame stays the CLI's own")
       assert.deepStrictEqual(events.map((e) => e._tag), ["Result", "Retrying", "Result"])
     }).pipe(
-      Effect.provide(Resilience.layer(noJitter).pipe(Layer.provide(TokenManager.layerTest(Option.none())))),
+      Effect.provide(Resilience.layer(noJitter).pipe(
+        Layer.provide(Layer.mergeAll(TokenManager.layerTest(Option.none()), NodeFileSystem.layer, NodePath.layer))
+      )),
       pumpClockOnFailure
     ))
 
