@@ -184,6 +184,16 @@ const noConversation: FakeSpawner.Script = {
   turns: [{ crash: { exitCode: 1 } }]
 }
 
+/** The TranscriptLost a turn failed with, as plain fields (`undefined` for any other outcome). */
+const transcriptLost = <A>(exit: Exit.Exit<A, ClaudeError.ClaudeError>) => {
+  const reason = failureOf(exit)
+  if (reason?._tag !== "TranscriptLost") return undefined
+  assert.isFalse(reason.isRetryable)
+  assert.include(reason.message, "not sent again")
+  const { sessionId, transcript, toolsMayHaveRun, toolUseIds } = reason
+  return { sessionId, transcript, toolsMayHaveRun, toolUseIds }
+}
+
 const toolUseIdsOf = (events: ReadonlyArray<ClaudeEvent>) => events.flatMap((e) => (e._tag === "ToolUse" ? [e.id] : []))
 
 const overloaded: FakeSpawner.Turn = { result: { apiErrorStatus: 529 } }
@@ -358,16 +368,8 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const { primary, secondary } = yield* Fakes
       const { events, sessionId, exit } = yield* lostTranscript(() => {})
-      const reason = failureOf(exit)
-      assert.strictEqual(reason?._tag, "TranscriptLost")
-      if (reason?._tag === "TranscriptLost") {
-        assert.deepStrictEqual(
-          { sessionId: reason.sessionId, transcript: reason.transcript, toolsMayHaveRun: reason.toolsMayHaveRun, toolUseIds: reason.toolUseIds },
-          { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds: toolUseIdsOf(events) }
-        )
-        assert.include(reason.message, "not sent again")
-        assert.isFalse(reason.isRetryable)
-      }
+      const toolUseIds = toolUseIdsOf(events)
+      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds })
       assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["run the migration"], "the prompt went once")
       assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
@@ -375,36 +377,25 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
   it.effect("F14: the transcript holds a tool call without its result: TranscriptLost (incomplete), never a resume that could run it again", () =>
     Effect.gen(function*() {
       const { secondary } = yield* Fakes
-      const { events, exit } = yield* lostTranscript((config, sessionId, ids) => config.write(sessionId, ids, false))
-      const reason = failureOf(exit)
-      assert.strictEqual(reason?._tag, "TranscriptLost")
-      if (reason?._tag === "TranscriptLost") {
-        assert.strictEqual(reason.transcript, "incomplete")
-        assert.deepStrictEqual(reason.toolUseIds, toolUseIdsOf(events))
-        assert.isTrue(reason.toolsMayHaveRun)
-      }
+      const { events, exit, sessionId } = yield* lostTranscript((config, id, ids) => config.write(id, ids, false))
+      const toolUseIds = toolUseIdsOf(events)
+      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "incomplete", toolsMayHaveRun: true, toolUseIds })
       assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
 
   it.effect("F14: the transcript lacks a tool call the CLI reported: TranscriptLost (incomplete)", () =>
     Effect.gen(function*() {
       const { exit, events } = yield* lostTranscript((config, sessionId) => config.write(sessionId, [], false))
-      const reason = failureOf(exit)
-      assert.isTrue(reason?._tag === "TranscriptLost" && reason.transcript === "incomplete")
-      assert.deepStrictEqual(reason?._tag === "TranscriptLost" ? reason.toolUseIds : [], toolUseIdsOf(events))
+      assert.deepStrictEqual(transcriptLost(exit)?.toolUseIds, toolUseIdsOf(events))
+      assert.strictEqual(transcriptLost(exit)?.transcript, "incomplete")
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
 
   it.effect("F14: a resume the CLI refuses with \"No conversation found\" (exit 1) fails with TranscriptLost, never ProcessExited(1)", () =>
     Effect.gen(function*() {
       const { secondary } = yield* Fakes
-      const { sessionId, exit } = yield* lostTranscript((config, sessionId, ids) => config.write(sessionId, ids, true))
-      const reason = failureOf(exit)
-      assert.strictEqual(reason?._tag, "TranscriptLost")
-      if (reason?._tag === "TranscriptLost") {
-        assert.strictEqual(reason.sessionId, sessionId)
-        assert.strictEqual(reason.transcript, "missing")
-        assert.isTrue(reason.toolsMayHaveRun)
-      }
+      const { events, sessionId, exit } = yield* lostTranscript((config, id, ids) => config.write(id, ids, true))
+      const toolUseIds = toolUseIdsOf(events)
+      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds })
       assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt], "only the continuation")
     }).pipe(
       Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, noConversation, resumed), noJitter)),
@@ -414,12 +405,8 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
   it.effect("F14: a query resuming a session the CLI has no transcript of fails with TranscriptLost, no tool having run", () =>
     Effect.gen(function*() {
       const { events, exit } = yield* runNow("carry on", { ...options, resume: "0b7a3f4e-1111-4222-8333-444455556666" })
-      const reason = failureOf(exit)
-      assert.strictEqual(reason?._tag, "TranscriptLost")
-      if (reason?._tag === "TranscriptLost") {
-        assert.strictEqual(reason.sessionId, "0b7a3f4e-1111-4222-8333-444455556666")
-        assert.isFalse(reason.toolsMayHaveRun)
-      }
+      const sessionId = "0b7a3f4e-1111-4222-8333-444455556666"
+      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: false, toolUseIds: [] })
       assert.deepStrictEqual(retryings(events), [])
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(noConversation, {}, () => false), noJitter)), pumpClockOnFailure))
 
