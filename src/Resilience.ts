@@ -522,7 +522,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
               break
             case "ToolUse":
               seen.toolUse = true
-              seen.toolUseIds.push(event.id)
+              // A subagent's calls live in its own sidechain, not in the session's transcript.
+              if (event.parentToolUseId === null) seen.toolUseIds.push(event.id)
               seen.sessionId ??= event.frame.session_id
               break
             case "ApiRetry":
