@@ -89,10 +89,17 @@ const runsOf = (home: string) => {
 const projectDir = (home: string) =>
   path.join(home, ".claude", "projects", path.join(home, "work").replace(/[^a-zA-Z0-9]/g, "-"))
 
+/** SIGKILLs every process of the test's HOME; one that ended meanwhile (a tool's `sleep 0.05`) is fine. */
 const killAll = (home: string) => {
   const pids = processesWithHome(home)
   assert.isAbove(pids.length, 0)
-  for (const pid of pids) process.kill(pid, "SIGKILL")
+  for (const pid of pids) {
+    try {
+      process.kill(pid, "SIGKILL")
+    } catch (error) {
+      if (!(error instanceof Error && "code" in error && error.code === "ESRCH")) throw error
+    }
+  }
 }
 
 /** Starts the F14 query on a fiber, keeping its events as they arrive. */
