@@ -70,14 +70,25 @@ const recorder = "echo ran >> \"$HOME/tool-runs.txt\" && echo hi-from-tool"
 // The same, then waiting for a file nobody creates: only the kill ends it.
 const blocking = `${recorder} && while [ ! -f "$HOME/never" ]; do sleep 0.05; done`
 
-const f14Script = (command: string): FakeApi.Script => (request, index) => {
+const f14Script = (command: string, onFirstRequest: { run?: () => void } = {}): FakeApi.Script => (request, index) => {
   if (FakeApi.userTexts(request).some((text) => text.includes(Resilience.defaultContinuationPrompt))) {
     // The model sees the tool's output only when the transcript kept it; else it calls the tool again.
     return JSON.stringify(request.body).includes("hi-from-tool")
       ? FakeApi.text("Done after the resume.")
       : FakeApi.toolUse("Bash", { command: recorder, description: "Record a run" })
   }
-  return index === 0 ? FakeApi.toolUse("Bash", { command, description: "Record a run" }) : FakeApi.hang()
+  if (index > 0) return FakeApi.hang()
+  onFirstRequest.run?.()
+  return FakeApi.toolUse("Bash", { command, description: "Record a run" })
+}
+
+/** Blocks the test process (the FakeApi in it included) until `check` holds, polling every 10 ms, at most `ms`. */
+const holdUntil = (check: () => boolean, ms: number): boolean => {
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (const deadline = Date.now() + ms; Date.now() < deadline; Atomics.wait(pause, 0, 0, 10)) {
+    if (check()) return true
+  }
+  return check()
 }
 
 const runsOf = (home: string) => {
@@ -290,20 +301,30 @@ describe("Resilience against the real CLI", () => {
         yield* Console.log(`F14 before any transcript write: ${reason?._tag}`)
       })))
 
+  const firstRequest: { run?: () => void } = {}
   it.live("F14: killed after a tool ran, its call not yet in the transcript (the prompt is): TranscriptLost, the tool never runs again", () =>
-    withRealCli(f14Script(recorder), (options, api, home) =>
+    withRealCli(f14Script(recorder, firstRequest), (options, api, home) =>
       Effect.gen(function*() {
-        const run = yield* startF14(options, home)
-        // The transcript holds the prompt; from now on nothing more reaches disk.
-        yield* eventually(() => (run.transcript().includes(f14Prompt) ? true : undefined), "30 seconds")
+        // The model's tool call is held back (the FakeApi answers nothing) until the transcript holds the
+        // prompt; then its writes are blocked, before the CLI can know of the call.
         const dir = projectDir(home)
-        fs.renameSync(dir, `${dir}.held`)
-        fs.writeFileSync(dir, "")
+        let held = false
+        firstRequest.run = () => {
+          const holdsPrompt = () =>
+            fs.existsSync(dir) && fs.readdirSync(dir).some((name) =>
+              name.endsWith(".jsonl") && fs.readFileSync(path.join(dir, name), "utf8").includes(f14Prompt)
+            )
+          held = holdUntil(holdsPrompt, 20_000)
+          fs.renameSync(dir, `${dir}.held`)
+          fs.writeFileSync(dir, "")
+        }
+        const run = yield* startF14(options, home)
         yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
         yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
         killAll(home)
         fs.rmSync(dir)
         fs.renameSync(`${dir}.held`, dir)
+        assert.isTrue(held, "the transcript held the prompt before the tool call existed")
         assert.include(run.transcript(), f14Prompt)
         assert.notInclude(run.transcript(), `"id":"${run.toolUse()?.id}"`)
         const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
