@@ -58,6 +58,7 @@ import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Metrics from "./Metrics.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as TokenManager from "./TokenManager.ts"
+import * as TurnOutcome from "./TurnOutcome.ts"
 
 /**
  * @since 0.1.0
@@ -82,10 +83,16 @@ export interface RetrySettings {
    */
   readonly schedule?: Schedule.Schedule<unknown, ClaudeError.ClaudeError> | undefined
   /**
-   * The longest wait a server's retry-after (or an open circuit's half-open time) may impose on a
-   * retry; a longer one fails the turn at once with its reason. Default 60 s.
+   * The longest wait a server's retry-after may impose on a retry; a longer one fails the turn at once
+   * with its reason. Default 60 s.
    */
   readonly maxRetryAfter?: Duration.Input | undefined
+  /**
+   * How long a query may go on retrying, from its first failure (a CLI `api_retry` or a failed attempt):
+   * no retry, the library's or the CLI's own, starts past it; the query fails then with its last
+   * failure. A turn that never failed is never cut by it. Default 60 s; `Duration.infinity` for none.
+   */
+  readonly deadline?: Duration.Input | undefined
   /** What a resumed attempt sends, after an attempt whose tools ran failed. Default {@link defaultContinuationPrompt}. */
   readonly continuationPrompt?: string | undefined
 }
@@ -315,6 +322,8 @@ interface Seen {
   result: ResultEvent | undefined
   rateLimitResetsAtMs: number | undefined
   cliRetryDelayMs: number | undefined
+  /** The query's failure, decided while the attempt ran (at a CLI retry): not retried. */
+  final: ClaudeError.ClaudeError | undefined
 }
 
 /** A RateLimited without a retry-after gets the one a rejecting `rate_limit_event` gave. */
@@ -353,6 +362,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const retry = settings.retry ?? {}
   const schedule = retry.schedule ?? ((retry.times ?? 3) > 0 ? defaultSchedule(retry) : undefined)
   const maxRetryAfterMs = Duration.toMillis(Duration.fromInputUnsafe(retry.maxRetryAfter ?? Duration.seconds(60)))
+  const deadlineMs = Duration.toMillis(Duration.fromInputUnsafe(retry.deadline ?? Duration.seconds(60)))
   const continuationPrompt = retry.continuationPrompt ?? defaultContinuationPrompt
   const circuit = settings.circuitBreaker ?? {}
   const countsAgainst = circuit.countsAgainst ?? countsAgainstCircuit
@@ -398,19 +408,35 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     )
   }
 
-  // The breaker's rejections become our CircuitOpen; the in-memory store never fails.
-  const rejected = (key: string, error: CircuitBreaker.CircuitBreakerError) =>
+  // A turn the circuit turns away: our CircuitOpen, with its half-open time when the circuit is open.
+  const rejectedFor = (key: string, retryAfter: Duration.Duration | undefined) =>
     Effect.gen(function*() {
-      const reason = error.reason
-      if (reason._tag === "CircuitBreakerStoreError") return yield* Effect.die(error)
       yield* Metric.update(Metric.withAttributes(Metrics.circuitRejectionsTotal, { circuit: key }), 1)
       const now = yield* Clock.currentTimeMillis
-      return yield* ClaudeError.fail(
-        reason._tag === "CircuitOpen"
-          ? new ClaudeError.CircuitOpen({ halfOpenAtMs: now + Duration.toMillis(reason.retryAfter) })
-          : new ClaudeError.CircuitOpen({})
+      return ClaudeError.make(
+        retryAfter === undefined
+          ? new ClaudeError.CircuitOpen({})
+          : new ClaudeError.CircuitOpen({ halfOpenAtMs: now + Duration.toMillis(retryAfter) })
       )
     })
+
+  // The breaker's rejections become our CircuitOpen; the in-memory store never fails.
+  const rejected = (key: string, error: CircuitBreaker.CircuitBreakerError) => {
+    const reason = error.reason
+    if (reason._tag === "CircuitBreakerStoreError") return Effect.die(error)
+    return Effect.flip(rejectedFor(key, reason._tag === "CircuitOpen" ? reason.retryAfter : undefined))
+  }
+
+  // A failed API call the CLI retries by itself is one failure on the circuit, as a failed attempt is.
+  // Recorded as a call of its own; an open or probing circuit admits none, which the caller finds by
+  // the state.
+  const recordFailure = (key: string, error: ClaudeError.ClaudeError) =>
+    breaker === undefined || !countsAgainst(error.reason)
+      ? Effect.void
+      : breaker.execute(Effect.fail(error), { key, classify }).pipe(Effect.ignore)
+
+  const circuitNow = (key: string): Effect.Effect<CircuitBreaker.State | undefined> =>
+    breaker === undefined ? Effect.succeed(undefined) : Effect.orDie(breaker.state(key))
 
   const guarded = <R>(key: string, effect: Effect.Effect<void, ClaudeError.ClaudeError, R>) =>
     breaker === undefined ? effect : breaker.execute(effect, { key, classify }).pipe(
@@ -428,10 +454,14 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     key: string,
     prompt: Protocol.UserContent,
     options: ClaudeOptions.Input | undefined,
-    attempt: Attempt,
-    step: ((now: number, input: ClaudeError.ClaudeError) => Effect.Effect<[unknown, Duration.Duration], Cause.Done<unknown>>) | undefined
+    attempt: Attempt
   ) =>
     Effect.gen(function*() {
+      // One budget for the whole query: the policy is stepped at every failure, the CLI's own retries
+      // included, so that its retries do not multiply by the library's attempts (F20).
+      const step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
+      // Armed at the query's first failure: no retry starts past it.
+      let deadlineAtMs: number | undefined
       let number = 1
       let current: { readonly prompt: Protocol.UserContent; readonly options: ClaudeOptions.Input | undefined } = {
         prompt,
@@ -447,8 +477,55 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           sessionId: undefined,
           result: undefined,
           rateLimitResetsAtMs: undefined,
-          cliRetryDelayMs: undefined
+          cliRetryDelayMs: undefined,
+          final: undefined
         }
+        const annotations = { attempt: number, circuit: key }
+
+        // The attempt ends here, with the query: its CLI is stopped, and nothing retries `error`.
+        const stop = (message: string, error: ClaudeError.ClaudeError, extra: Record<string, unknown> = {}) =>
+          Effect.suspend(() => {
+            seen.final = error
+            return giveUp(message, error, { ...annotations, ...extra })
+          })
+
+        // The CLI is about to retry a failed API call by itself: a retry of the query like any other.
+        const cliRetry = (event: Extract<ClaudeEvent, { readonly _tag: "ApiRetry" }>) =>
+          Effect.gen(function*() {
+            // F12: a refused credential is the Session's to fail fast.
+            if (TurnOutcome.fromApiRetry(event.frame) !== undefined) return
+            const now = yield* Clock.currentTimeMillis
+            const error = ClaudeError.make(
+              TurnOutcome.fromStatus(
+                event.status,
+                `the API answered ${event.status ?? "no connection"} (${event.error ?? "error"}); the CLI was about to retry it (${event.attempt} of ${
+                  event.maxRetries ?? "?"
+                })`,
+                { errorType: event.error ?? undefined }
+              ),
+              { sessionId: seen.sessionId ?? event.frame.session_id }
+            )
+            const cli = { cliRetry: event.attempt, waitMs: event.delayMs }
+            deadlineAtMs ??= now + deadlineMs
+            if (step === undefined || Exit.isFailure(yield* Effect.exit(step(now, error)))) {
+              return yield* stop("Stopping the CLI's own retries: the retry policy is exhausted", error, cli)
+            }
+            if (now + (event.delayMs ?? 0) > deadlineAtMs) {
+              return yield* stop("Stopping the CLI's own retries: the query's deadline would pass before the next one", error, {
+                ...cli,
+                deadlineMs
+              })
+            }
+            yield* recordFailure(key, error)
+            const state = yield* circuitNow(key)
+            if (state?._tag === "Open") {
+              return yield* stop("Stopping the CLI's own retries: the circuit is open", yield* rejectedFor(key, state.retryAfter), cli)
+            }
+            // Half-open: this attempt (or another) is the probe, and the probe failed: the attempt fails
+            // with it, and its outcome, recorded by the circuit, opens it again.
+            if (state?._tag === "HalfOpen") return yield* Effect.fail(error)
+          })
+
         const forward = (event: ClaudeEvent) => {
           switch (event._tag) {
             case "SessionStarted":
@@ -462,7 +539,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
               if ((event.status === 429 || event.status === 529) && event.delayMs !== undefined) {
                 seen.cliRetryDelayMs = event.delayMs
               }
-              break
+              return Effect.andThen(Queue.offer(queue, event), cliRetry(event))
             case "RateLimit":
               if (event.status === "rejected" && event.resetsAt !== undefined) seen.rateLimitResetsAtMs = event.resetsAt * 1000
               break
@@ -483,6 +560,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           guarded(key, Stream.runForEach(attempt(current.prompt, current.options), forward))
         )
         if (Exit.isSuccess(exit)) return yield* Queue.end(queue)
+        // Given up on (and logged) as the CLI retried.
+        if (seen.final !== undefined) return yield* Effect.fail(seen.final)
         const failure = Cause.findErrorOption(exit.cause)
         // Defects and interruptions are not ours to retry.
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
@@ -493,10 +572,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         lastSessionId = seen.sessionId ?? lastSessionId
         spent = addSpent(spent, seen.result)
 
-        const annotations = { attempt: number, circuit: key }
-        // A new turn meets an open circuit: fail fast. One already retrying waits for the half-open time.
-        const retryable = reason._tag === "CircuitOpen" ? number > 1 : reason.isRetryable
-        if (step === undefined || !retryable) return yield* Effect.fail(error)
+        // An open circuit turns a new query away at once, nothing spawned: CircuitOpen is not retryable.
+        if (step === undefined || !reason.isRetryable) return yield* Effect.fail(error)
+        deadlineAtMs ??= now + deadlineMs
         const next = yield* Effect.exit(step(now, error))
         if (Exit.isFailure(next)) {
           return yield* giveUp("Not retrying a failed turn: the retry policy is exhausted", error, annotations)
@@ -513,6 +591,20 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           Math.round(Duration.toMillis(next.value[1])),
           Math.min(floor?.ms ?? 0, maxRetryAfterMs)
         )
+        if (now + delayMs > deadlineAtMs) {
+          return yield* giveUp("Not retrying a failed turn: the query's deadline would pass before the next attempt", error, {
+            ...annotations,
+            waitMs: delayMs,
+            deadlineMs
+          })
+        }
+        // A circuit that opened while the query retried (its own failures, or another query's) fails it
+        // now, rather than after a wait for the half-open time.
+        const state = yield* circuitNow(key)
+        if (state?._tag === "Open") {
+          const open = yield* rejectedFor(key, state.retryAfter)
+          return yield* giveUp("Not retrying a failed turn: the circuit is open", open, annotations)
+        }
         const resume = toolsRan ? lastSessionId : undefined
         if (toolsRan && resume === undefined) {
           return yield* giveUp(
@@ -547,9 +639,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const run = Effect.fn("Resilience.run")(
     function*(prompt: Protocol.UserContent, options: ClaudeOptions.Input | undefined, attempt: Attempt) {
       const key = yield* keyOf(options)
-      const step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
       return Stream.callback<ClaudeEvent, ClaudeError.ClaudeError>(
-        (queue) => turn(queue, key, prompt, options, attempt, step),
+        (queue) => turn(queue, key, prompt, options, attempt),
         { bufferSize: 16, strategy: "suspend" }
       )
     },

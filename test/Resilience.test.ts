@@ -564,13 +564,16 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       const [cli, ...others] = yield* sessions(primary)
       assert.strictEqual(others.length, 0)
       assert.strictEqual(cli?.turns, 1)
-      // Stopped, not left to retry: the shutdown ladder runs on the Clock.
-      for (let i = 0; i < 30 && (yield* sessions(primary))[0]?.running !== false; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestClock.withLive(Effect.sleep("2 millis"))
-      }
-      assert.isFalse((yield* sessions(primary))[0]?.running, "the CLI was stopped")
-      assert.strictEqual((yield* sessions(primary))[0]?.sleeps, 4, "it never started its 5th request")
+      // Its turn was stopped (an `interrupt`, as for any turn its consumer leaves), not left to retry.
+      assert.isTrue(
+        (cli?.stdin ?? []).some((line) =>
+          Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
+        ),
+        "the CLI was told to stop the turn"
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* TestClock.withLive(Effect.sleep("5 millis"))
+      assert.strictEqual((yield* sessions(primary))[0]?.sleeps, 4, "no wait for a 5th request started")
     }).pipe(
       Effect.provide(ClaudeOn(TwoFakes({ turns: [serverErrors(10)] }, {}, () => false), { circuitBreaker: { enabled: false } })),
       pumpClockOnFailure
