@@ -326,6 +326,26 @@ interface Seen {
   final: ClaudeError.ClaudeError | undefined
 }
 
+/**
+ * The API answered a request: model output, not the CLI's report of a failed call (a `<synthetic>`
+ * assistant message carrying `error`).
+ */
+const apiAnswered = (event: ClaudeEvent): boolean => {
+  switch (event._tag) {
+    case "TextDelta":
+    case "ThinkingDelta":
+    case "ToolInputDelta":
+      return true
+    case "AssistantText":
+    case "AssistantThinking":
+    case "AssistantBlock":
+    case "ToolUse":
+      return (event.frame.error ?? undefined) === undefined && event.frame.message.model !== "<synthetic>"
+    default:
+      return false
+  }
+}
+
 /** A RateLimited without a retry-after gets the one a rejecting `rate_limit_event` gave. */
 const withRetryAfter = (error: ClaudeError.ClaudeError, seen: Seen, nowMs: number): ClaudeError.ClaudeError => {
   const reason = error.reason
@@ -457,11 +477,22 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     attempt: Attempt
   ) =>
     Effect.gen(function*() {
-      // One budget for the whole query: the policy is stepped at every failure, the CLI's own retries
-      // included, so that its retries do not multiply by the library's attempts (F20).
-      const step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
-      // Armed at the query's first failure: no retry starts past it.
+      // One budget for the query: the policy is stepped at every failure, the CLI's own retries included,
+      // so that its retries do not multiply by the library's attempts (F20). A run of failures ends when
+      // the API answers again: the CLI's retries of that run stop counting (the policy is stepped anew
+      // over the failed attempts alone), and the deadline, armed at the run's first failure, is off.
+      let step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
+      const failedAttempts: Array<{ readonly now: number; readonly error: ClaudeError.ClaudeError }> = []
+      let cliRetriesInRun = 0
       let deadlineAtMs: number | undefined
+      const answered = Effect.gen(function*() {
+        deadlineAtMs = undefined
+        if (cliRetriesInRun === 0 || schedule === undefined) return
+        cliRetriesInRun = 0
+        const fresh = yield* Schedule.toStep(schedule)
+        for (const failed of failedAttempts) yield* Effect.exit(fresh(failed.now, failed.error))
+        step = fresh
+      })
       let number = 1
       let current: { readonly prompt: Protocol.UserContent; readonly options: ClaudeOptions.Input | undefined } = {
         prompt,
@@ -507,6 +538,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
             )
             const cli = { cliRetry: event.attempt, waitMs: event.delayMs }
             deadlineAtMs ??= now + deadlineMs
+            cliRetriesInRun++
             if (step === undefined || Exit.isFailure(yield* Effect.exit(step(now, error)))) {
               return yield* stop("Stopping the CLI's own retries: the retry policy is exhausted", error, cli)
             }
@@ -526,7 +558,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
             if (state?._tag === "HalfOpen") return yield* Effect.fail(error)
           })
 
-        const forward = (event: ClaudeEvent) => {
+        const deliver = (event: ClaudeEvent) => {
           switch (event._tag) {
             case "SessionStarted":
               seen.sessionId = event.sessionId
@@ -556,6 +588,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           }
           return Queue.offer(queue, event)
         }
+        const forward = (event: ClaudeEvent) =>
+          deadlineAtMs !== undefined && apiAnswered(event) ? Effect.andThen(answered, deliver(event)) : deliver(event)
         const exit = yield* Effect.exit(
           guarded(key, Stream.runForEach(attempt(current.prompt, current.options), forward))
         )
@@ -575,6 +609,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         // An open circuit turns a new query away at once, nothing spawned: CircuitOpen is not retryable.
         if (step === undefined || !reason.isRetryable) return yield* Effect.fail(error)
         deadlineAtMs ??= now + deadlineMs
+        failedAttempts.push({ now, error })
         const next = yield* Effect.exit(step(now, error))
         if (Exit.isFailure(next)) {
           return yield* giveUp("Not retrying a failed turn: the retry policy is exhausted", error, annotations)

@@ -647,10 +647,71 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       pumpClockOnFailure
     ))
 
-  it.effect("F20: the deadline counts from a query's first failure: a healthy turn of 5 minutes is not cut", () =>
+  it.effect("F20: the API answering again ends a run of failures: the CLI's retries before it no longer count against the budget", () =>
     Effect.gen(function*() {
       const { events, fiber } = yield* start("hello")
-      for (let minute = 1; minute <= 5; minute++) {
+      // 3 CLI retries (the whole budget), then the API answers, then the CLI dies: a retry is still left.
+      yield* crossCliRetries(events, 3)
+      yield* TestClock.adjust("1 second")
+      yield* until(() => retryings(events).length === 1, "the Retrying event after the crash")
+      assert.strictEqual(retryings(events)[0]?.reason._tag, "ProcessCrashed")
+      yield* TestClock.adjust(Duration.millis(retryings(events)[0]?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes(
+          {
+            turns: [{
+              apiRetries: Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })),
+              text: "the API is back",
+              crash: { signal: "SIGKILL", afterFrames: 5 }
+            }]
+          },
+          { turns: [{ text: "done" }] },
+          afterFirstSession()
+        ),
+        { ...noJitter, circuitBreaker: { enabled: false } }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the API answering again ends a run of failures: a later failure gets a deadline of its own", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // A CLI retry at 0 s waits 4 s (within the 4.5 s deadline); the API answers, then the CLI dies at 4 s.
+      // Its retry at 5 s would be past the first run's deadline, not past the one the crash starts.
+      yield* until(() => apiRetries(events).length === 1, "the CLI's retry")
+      yield* TestClock.adjust("4 seconds")
+      yield* until(() => retryings(events).length === 1 || isDone(fiber), "the Retrying event after the crash")
+      assert.strictEqual(retryings(events)[0]?.reason._tag, "ProcessCrashed")
+      yield* TestClock.adjust("1 second")
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes(
+          {
+            turns: [{
+              apiRetries: [{ errorStatus: 500, delay: "4 seconds" }],
+              text: "the API is back",
+              crash: { signal: "SIGKILL", afterFrames: 3 }
+            }]
+          },
+          { turns: [{ text: "done" }] },
+          afterFirstSession()
+        ),
+        { retry: { jitter: false, deadline: "4500 millis" }, circuitBreaker: { enabled: false } }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the deadline counts from a query's first failure: a slow healthy turn (a minute before each frame) is not cut by a 30 s deadline", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // A minute before each frame: each adjust wakes the frame the fake waits for (one missed while the
+      // fake was not yet asleep is woken by the next).
+      for (let i = 0; i < 20 && !isDone(fiber); i++) {
         yield* TestClock.adjust("1 minute")
         yield* TestClock.withLive(Effect.sleep("5 millis"))
       }
