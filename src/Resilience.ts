@@ -16,6 +16,28 @@
  * header while it retries: so the wait of its last `ApiRetry` for a 429 / 529
  * is the shortest wait too (capped at `maxRetryAfter`).
  *
+ * **Failing fast enough (F20).** The CLI retries a failed API call by itself
+ * (10 times by default, waits growing to ~40 s), announcing each retry with an
+ * `api_retry` frame (an `ApiRetry` event), which also keeps the idle timeout
+ * quiet. Each such retry is a retry of the query: it takes a step of the same
+ * policy (so the CLI's retries do not multiply by the library's attempts) and,
+ * for a 429, 529, 5xx or lost connection, counts as a failure on the circuit.
+ * When the policy is spent, the circuit is open, or the CLI's wait would end
+ * past the deadline, the attempt is ended there (its turn is interrupted, as
+ * for any consumer that leaves a turn) and the query fails. The **deadline**
+ * (`retry.deadline`, 60 s by default) bounds how long a query goes on
+ * retrying: it is armed at the query's first failure (an `ApiRetry` or a failed
+ * attempt), and no retry, the CLI's or the library's, starts past it; the
+ * query then fails with its last failure (what the API said, e.g. `ApiError`
+ * 500), as when the policy runs out. A turn that never failed is never cut by
+ * it. When the API answers again (model output arrives), the run of failures
+ * is over: the deadline is off until the next failure, and the CLI's retries
+ * of that run stop counting against the policy (failed attempts always count),
+ * so a long turn is not failed by a few transient retries spread over it. A
+ * request that hangs without an answer is the idle timeout's (F04), not the
+ * deadline's. With the defaults, an API answering 500 forever fails the query
+ * with `ApiError` after 4 requests (~5 s) instead of 44 requests and 12 minutes.
+ *
  * **A turn whose tools ran is never sent again (F14).** When an attempt saw a
  * `ToolUse` event, the next attempt resumes that CLI session
  * (`options.resume = <session id>`, so `--resume`) and sends a short
@@ -44,8 +66,10 @@
  * a retry-after). While it is open a new turn fails at once, nothing spawned,
  * with `CircuitOpen` carrying `halfOpenAtMs`; then one probe goes through: its
  * success closes the circuit, its failure opens it again. A turn that is
- * already retrying and meets the open circuit waits for the half-open time
- * (when within `maxRetryAfter` and attempts are left) instead.
+ * already retrying is rejected the same way, at once: when its failure (or
+ * its CLI's retry) opens the circuit, or when its next attempt meets a circuit
+ * another turn opened, it fails with `CircuitOpen` instead of waiting for the
+ * half-open time.
  *
  * @since 0.1.0
  */
@@ -65,7 +89,10 @@ import * as TurnOutcome from "./TurnOutcome.ts"
  * @category models
  */
 export interface RetrySettings {
-  /** Retries after the first attempt, with the default backoff. `0` turns retrying off. Default 3. */
+  /**
+   * Retries after the first attempt, with the default backoff: the library's and the CLI's own together
+   * (see the module documentation). `0` turns retrying off, the CLI's included. Default 3.
+   */
   readonly times?: number | undefined
   /** The first backoff delay. Default 1 s. */
   readonly baseDelay?: Duration.Input | undefined
@@ -77,7 +104,8 @@ export interface RetrySettings {
   readonly jitter?: boolean | undefined
   /**
    * A policy of your own, in place of the default backoff above (`times`, `baseDelay`, `factor`,
-   * `maxDelay` and `jitter` are then unused). Its input is the failure; when it ends, retrying ends.
+   * `maxDelay` and `jitter` are then unused). Its input is the failure (a failed attempt's, or that of an
+   * API call the CLI is about to retry by itself); when it ends, retrying ends.
    * It still runs only for retryable reasons, and a retry-after still lengthens its delays.
    * Bound it (`Schedule.upTo`, `Schedule.recurs`): the library adds no limit of its own.
    */

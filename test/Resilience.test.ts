@@ -549,6 +549,21 @@ const crossCliRetries = (events: ReadonlyArray<ClaudeEvent>, count: number) =>
     }
   })
 
+/**
+ * The first CLI retries by itself (`retries`), then the API answers, then the CLI dies; the next CLI answers.
+ * No circuit breaker.
+ */
+const recoversThenCrashes = (retries: ReadonlyArray<FakeSpawner.ApiRetry>, settings: Resilience.Settings) =>
+  ClaudeOn(
+    TwoFakes(
+      // Frames: system/init, one per retry, the answer; then the crash.
+      { turns: [{ apiRetries: retries, text: "the API is back", crash: { signal: "SIGKILL", afterFrames: retries.length + 2 } }] },
+      { turns: [{ text: "done" }] },
+      afterFirstSession()
+    ),
+    { ...settings, circuitBreaker: { enabled: false } }
+  )
+
 describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
   it.effect("F20: the CLI's own retries count against the retry budget: at the one past `times` the CLI is stopped and the query fails with the API's error", () =>
     Effect.gen(function*() {
@@ -659,20 +674,7 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes(
-          {
-            turns: [{
-              apiRetries: Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })),
-              text: "the API is back",
-              crash: { signal: "SIGKILL", afterFrames: 5 }
-            }]
-          },
-          { turns: [{ text: "done" }] },
-          afterFirstSession()
-        ),
-        { ...noJitter, circuitBreaker: { enabled: false } }
-      )),
+      Effect.provide(recoversThenCrashes(Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })), noJitter)),
       pumpClockOnFailure
     ))
 
@@ -689,20 +691,7 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes(
-          {
-            turns: [{
-              apiRetries: [{ errorStatus: 500, delay: "4 seconds" }],
-              text: "the API is back",
-              crash: { signal: "SIGKILL", afterFrames: 3 }
-            }]
-          },
-          { turns: [{ text: "done" }] },
-          afterFirstSession()
-        ),
-        { retry: { jitter: false, deadline: "4500 millis" }, circuitBreaker: { enabled: false } }
-      )),
+      Effect.provide(recoversThenCrashes([{ errorStatus: 500, delay: "4 seconds" }], { retry: { jitter: false, deadline: "4500 millis" } })),
       pumpClockOnFailure
     ))
 
