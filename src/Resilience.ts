@@ -352,6 +352,8 @@ interface Seen {
   cliRetryDelayMs: number | undefined
   /** The query's failure, decided while the attempt ran (at a CLI retry): not retried. */
   final: ClaudeError.ClaudeError | undefined
+  /** The attempt was the circuit's probe, and its CLI was about to retry a failure. */
+  failedProbe: boolean
 }
 
 /**
@@ -537,7 +539,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           result: undefined,
           rateLimitResetsAtMs: undefined,
           cliRetryDelayMs: undefined,
-          final: undefined
+          final: undefined,
+          failedProbe: false
         }
         const annotations = { attempt: number, circuit: key }
 
@@ -583,7 +586,10 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
             }
             // Half-open: this attempt (or another) is the probe, and the probe failed: the attempt fails
             // with it, and its outcome, recorded by the circuit, opens it again.
-            if (state?._tag === "HalfOpen") return yield* Effect.fail(error)
+            if (state?._tag === "HalfOpen") {
+              seen.failedProbe = true
+              return yield* Effect.fail(error)
+            }
           })
 
         const deliver = (event: ClaudeEvent) => {
@@ -627,6 +633,12 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         const failure = Cause.findErrorOption(exit.cause)
         // Defects and interruptions are not ours to retry.
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
+        // Its budget already spent at the CLI's retry: the circuit decides.
+        if (seen.failedProbe) {
+          const state = yield* circuitNow(key)
+          const open = state?._tag === "Open" ? yield* rejectedFor(key, state.retryAfter) : failure.value
+          return yield* giveUp("Not retrying a failed turn: it was the circuit's probe", open, annotations)
+        }
         const now = yield* Clock.currentTimeMillis
         const error = withRetryAfter(failure.value, seen, now)
         const reason = error.reason

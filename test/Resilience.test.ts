@@ -530,6 +530,28 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       )),
       pumpClockOnFailure
     ))
+
+  it.effect("F20: a probe whose CLI is about to retry a failure ends there: the circuit opens again and the query fails with CircuitOpen", () =>
+    Effect.gen(function*() {
+      assert.isDefined(circuitOf((yield* runNow("opens it")).exit))
+      yield* TestClock.adjust("5 seconds")
+      // The probe: its CLI's first retry is its failure (one retry of the budget of 1, counted once).
+      const { events, exit } = yield* runNow("the probe")
+      assert.strictEqual(circuitOf(exit)?.halfOpenAtMs, 5000 + 5000, `failed with ${failureOf(exit)?._tag}`)
+      assert.strictEqual(events.filter((e) => e._tag === "ApiRetry").length, 1)
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual((yield* stateOf)._tag, "Open")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({
+          sharedTurns: true,
+          turns: [overloaded, { apiRetries: [{ errorStatus: 500 }], result: { apiErrorStatus: 500 } }]
+        }, {}, () => false),
+        { retry: { jitter: false, times: 1 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" } },
+        { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      pumpClockOnFailure
+    ))
 })
 
 const apiRetries = (events: ReadonlyArray<ClaudeEvent>) => events.filter((e) => e._tag === "ApiRetry")
