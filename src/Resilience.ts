@@ -16,6 +16,28 @@
  * header while it retries: so the wait of its last `ApiRetry` for a 429 / 529
  * is the shortest wait too (capped at `maxRetryAfter`).
  *
+ * **Failing fast enough (F20).** The CLI retries a failed API call by itself
+ * (10 times by default, waits growing to ~40 s), announcing each retry with an
+ * `api_retry` frame (an `ApiRetry` event), which also keeps the idle timeout
+ * quiet. Each such retry is a retry of the query: it takes a step of the same
+ * policy (so the CLI's retries do not multiply by the library's attempts) and,
+ * for a 429, 529, 5xx or lost connection, counts as a failure on the circuit.
+ * When the policy is spent, the circuit is open, or the CLI's wait would end
+ * past the deadline, the attempt is ended there (its turn is interrupted, as
+ * for any consumer that leaves a turn) and the query fails. The **deadline**
+ * (`retry.deadline`, 60 s by default) bounds how long a query goes on
+ * retrying: it is armed at the query's first failure (an `ApiRetry` or a failed
+ * attempt), and no retry, the CLI's or the library's, starts past it; the
+ * query then fails with its last failure (what the API said, e.g. `ApiError`
+ * 500), as when the policy runs out. A turn that never failed is never cut by
+ * it. When the API answers again (model output arrives), the run of failures
+ * is over: the deadline is off until the next failure, and the CLI's retries
+ * of that run stop counting against the policy (failed attempts always count),
+ * so a long turn is not failed by a few transient retries spread over it. A
+ * request that hangs without an answer is the idle timeout's (F04), not the
+ * deadline's. With the defaults, an API answering 500 forever fails the query
+ * with `ApiError` after 4 requests (~5 s) instead of 44 requests and 12 minutes.
+ *
  * **A turn whose tools ran is never sent again (F14).** When an attempt saw a
  * `ToolUse` event, the next attempt resumes that CLI session
  * (`options.resume = <session id>`, so `--resume`) and sends a short
@@ -50,8 +72,10 @@
  * a retry-after). While it is open a new turn fails at once, nothing spawned,
  * with `CircuitOpen` carrying `halfOpenAtMs`; then one probe goes through: its
  * success closes the circuit, its failure opens it again. A turn that is
- * already retrying and meets the open circuit waits for the half-open time
- * (when within `maxRetryAfter` and attempts are left) instead.
+ * already retrying is rejected the same way, at once: when its failure (or
+ * its CLI's retry) opens the circuit, or when its next attempt meets a circuit
+ * another turn opened, it fails with `CircuitOpen` instead of waiting for the
+ * half-open time.
  *
  * @since 0.1.0
  */
@@ -82,13 +106,17 @@ import * as Metrics from "./Metrics.ts"
 import type * as Protocol from "./Protocol.ts"
 import * as TokenManager from "./TokenManager.ts"
 import * as Transcript from "./Transcript.ts"
+import * as TurnOutcome from "./TurnOutcome.ts"
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface RetrySettings {
-  /** Retries after the first attempt, with the default backoff. `0` turns retrying off. Default 3. */
+  /**
+   * Retries after the first attempt, with the default backoff: the library's and the CLI's own together
+   * (see the module documentation). `0` turns retrying off, the CLI's included. Default 3.
+   */
   readonly times?: number | undefined
   /** The first backoff delay. Default 1 s. */
   readonly baseDelay?: Duration.Input | undefined
@@ -100,16 +128,23 @@ export interface RetrySettings {
   readonly jitter?: boolean | undefined
   /**
    * A policy of your own, in place of the default backoff above (`times`, `baseDelay`, `factor`,
-   * `maxDelay` and `jitter` are then unused). Its input is the failure; when it ends, retrying ends.
+   * `maxDelay` and `jitter` are then unused). Its input is the failure (a failed attempt's, or that of an
+   * API call the CLI is about to retry by itself); when it ends, retrying ends.
    * It still runs only for retryable reasons, and a retry-after still lengthens its delays.
    * Bound it (`Schedule.upTo`, `Schedule.recurs`): the library adds no limit of its own.
    */
   readonly schedule?: Schedule.Schedule<unknown, ClaudeError.ClaudeError> | undefined
   /**
-   * The longest wait a server's retry-after (or an open circuit's half-open time) may impose on a
-   * retry; a longer one fails the turn at once with its reason. Default 60 s.
+   * The longest wait a server's retry-after may impose on a retry; a longer one fails the turn at once
+   * with its reason. Default 60 s.
    */
   readonly maxRetryAfter?: Duration.Input | undefined
+  /**
+   * How long a query may go on retrying, from its first failure (a CLI `api_retry` or a failed attempt):
+   * no retry, the library's or the CLI's own, starts past it; the query fails then with its last
+   * failure. A turn that never failed is never cut by it. Default 60 s; `Duration.infinity` for none.
+   */
+  readonly deadline?: Duration.Input | undefined
   /** What a resumed attempt sends, after an attempt whose tools ran failed. Default {@link defaultContinuationPrompt}. */
   readonly continuationPrompt?: string | undefined
 }
@@ -340,6 +375,30 @@ interface Seen {
   result: ResultEvent | undefined
   rateLimitResetsAtMs: number | undefined
   cliRetryDelayMs: number | undefined
+  /** The query's failure, decided while the attempt ran (at a CLI retry): not retried. */
+  final: ClaudeError.ClaudeError | undefined
+  /** The attempt was the circuit's probe, and its CLI was about to retry a failure. */
+  failedProbe: boolean
+}
+
+/**
+ * The API answered a request: model output, not the CLI's report of a failed call (a `<synthetic>`
+ * assistant message carrying `error`).
+ */
+const apiAnswered = (event: ClaudeEvent): boolean => {
+  switch (event._tag) {
+    case "TextDelta":
+    case "ThinkingDelta":
+    case "ToolInputDelta":
+      return true
+    case "AssistantText":
+    case "AssistantThinking":
+    case "AssistantBlock":
+    case "ToolUse":
+      return (event.frame.error ?? undefined) === undefined && event.frame.message.model !== "<synthetic>"
+    default:
+      return false
+  }
 }
 
 /** What the CLI 2.1.329 says when `--resume` names a session it has no transcript of (then it exits 1). */
@@ -399,6 +458,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const retry = settings.retry ?? {}
   const schedule = retry.schedule ?? ((retry.times ?? 3) > 0 ? defaultSchedule(retry) : undefined)
   const maxRetryAfterMs = Duration.toMillis(Duration.fromInputUnsafe(retry.maxRetryAfter ?? Duration.seconds(60)))
+  const deadlineMs = Duration.toMillis(Duration.fromInputUnsafe(retry.deadline ?? Duration.seconds(60)))
   const continuationPrompt = retry.continuationPrompt ?? defaultContinuationPrompt
   const circuit = settings.circuitBreaker ?? {}
   const countsAgainst = circuit.countsAgainst ?? countsAgainstCircuit
@@ -444,19 +504,35 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     )
   }
 
-  // The breaker's rejections become our CircuitOpen; the in-memory store never fails.
-  const rejected = (key: string, error: CircuitBreaker.CircuitBreakerError) =>
+  // A turn the circuit turns away: our CircuitOpen, with its half-open time when the circuit is open.
+  const rejectedFor = (key: string, retryAfter: Duration.Duration | undefined) =>
     Effect.gen(function*() {
-      const reason = error.reason
-      if (reason._tag === "CircuitBreakerStoreError") return yield* Effect.die(error)
       yield* Metric.update(Metric.withAttributes(Metrics.circuitRejectionsTotal, { circuit: key }), 1)
       const now = yield* Clock.currentTimeMillis
-      return yield* ClaudeError.fail(
-        reason._tag === "CircuitOpen"
-          ? new ClaudeError.CircuitOpen({ halfOpenAtMs: now + Duration.toMillis(reason.retryAfter) })
-          : new ClaudeError.CircuitOpen({})
+      return ClaudeError.make(
+        retryAfter === undefined
+          ? new ClaudeError.CircuitOpen({})
+          : new ClaudeError.CircuitOpen({ halfOpenAtMs: now + Duration.toMillis(retryAfter) })
       )
     })
+
+  // The breaker's rejections become our CircuitOpen; the in-memory store never fails.
+  const rejected = (key: string, error: CircuitBreaker.CircuitBreakerError) => {
+    const reason = error.reason
+    if (reason._tag === "CircuitBreakerStoreError") return Effect.die(error)
+    return Effect.flip(rejectedFor(key, reason._tag === "CircuitOpen" ? reason.retryAfter : undefined))
+  }
+
+  // A failed API call the CLI retries by itself is one failure on the circuit, as a failed attempt is.
+  // Recorded as a call of its own; an open or probing circuit admits none, which the caller finds by
+  // the state.
+  const recordFailure = (key: string, error: ClaudeError.ClaudeError) =>
+    breaker === undefined || !countsAgainst(error.reason)
+      ? Effect.void
+      : breaker.execute(Effect.fail(error), { key, classify }).pipe(Effect.ignore)
+
+  const circuitNow = (key: string): Effect.Effect<CircuitBreaker.State | undefined> =>
+    breaker === undefined ? Effect.succeed(undefined) : Effect.orDie(breaker.state(key))
 
   const guarded = <R>(key: string, effect: Effect.Effect<void, ClaudeError.ClaudeError, R>) =>
     breaker === undefined ? effect : breaker.execute(effect, { key, classify }).pipe(
@@ -492,10 +568,25 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     key: string,
     prompt: Protocol.UserContent,
     options: ClaudeOptions.Input | undefined,
-    attempt: Attempt,
-    step: ((now: number, input: ClaudeError.ClaudeError) => Effect.Effect<[unknown, Duration.Duration], Cause.Done<unknown>>) | undefined
+    attempt: Attempt
   ) =>
     Effect.gen(function*() {
+      // One budget for the query: the policy is stepped at every failure, the CLI's own retries included,
+      // so that its retries do not multiply by the library's attempts (F20). A run of failures ends when
+      // the API answers again: the CLI's retries of that run stop counting (the policy is stepped anew
+      // over the failed attempts alone), and the deadline, armed at the run's first failure, is off.
+      let step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
+      const failedAttempts: Array<{ readonly now: number; readonly error: ClaudeError.ClaudeError }> = []
+      let cliRetriesInRun = 0
+      let deadlineAtMs: number | undefined
+      const answered = Effect.gen(function*() {
+        deadlineAtMs = undefined
+        if (cliRetriesInRun === 0 || schedule === undefined) return
+        cliRetriesInRun = 0
+        const fresh = yield* Schedule.toStep(schedule)
+        for (const failed of failedAttempts) yield* Effect.exit(fresh(failed.now, failed.error))
+        step = fresh
+      })
       let number = 1
       let current: { readonly prompt: Protocol.UserContent; readonly options: ClaudeOptions.Input | undefined } = {
         prompt,
@@ -513,9 +604,61 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           sessionId: undefined,
           result: undefined,
           rateLimitResetsAtMs: undefined,
-          cliRetryDelayMs: undefined
+          cliRetryDelayMs: undefined,
+          final: undefined,
+          failedProbe: false
         }
-        const forward = (event: ClaudeEvent) => {
+        const annotations = { attempt: number, circuit: key }
+
+        // The attempt ends here, with the query: its CLI is stopped, and nothing retries `error`.
+        const stop = (message: string, error: ClaudeError.ClaudeError, extra: Record<string, unknown> = {}) =>
+          Effect.suspend(() => {
+            seen.final = error
+            return giveUp(message, error, { ...annotations, ...extra })
+          })
+
+        // The CLI is about to retry a failed API call by itself: a retry of the query like any other.
+        const cliRetry = (event: Extract<ClaudeEvent, { readonly _tag: "ApiRetry" }>) =>
+          Effect.gen(function*() {
+            // F12: a refused credential is the Session's to fail fast.
+            if (TurnOutcome.fromApiRetry(event.frame) !== undefined) return
+            const now = yield* Clock.currentTimeMillis
+            const error = ClaudeError.make(
+              TurnOutcome.fromStatus(
+                event.status,
+                `the API answered ${event.status ?? "no connection"} (${event.error ?? "error"}); the CLI was about to retry it (${event.attempt} of ${
+                  event.maxRetries ?? "?"
+                })`,
+                { errorType: event.error ?? undefined }
+              ),
+              { sessionId: seen.sessionId ?? event.frame.session_id }
+            )
+            const cli = { cliRetry: event.attempt, waitMs: event.delayMs }
+            deadlineAtMs ??= now + deadlineMs
+            cliRetriesInRun++
+            if (step === undefined || Exit.isFailure(yield* Effect.exit(step(now, error)))) {
+              return yield* stop("Stopping the CLI's own retries: the retry policy is exhausted", error, cli)
+            }
+            if (now + (event.delayMs ?? 0) > deadlineAtMs) {
+              return yield* stop("Stopping the CLI's own retries: the query's deadline would pass before the next one", error, {
+                ...cli,
+                deadlineMs
+              })
+            }
+            yield* recordFailure(key, error)
+            const state = yield* circuitNow(key)
+            if (state?._tag === "Open") {
+              return yield* stop("Stopping the CLI's own retries: the circuit is open", yield* rejectedFor(key, state.retryAfter), cli)
+            }
+            // Half-open: this attempt (or another) is the probe, and the probe failed: the attempt fails
+            // with it, and its outcome, recorded by the circuit, opens it again.
+            if (state?._tag === "HalfOpen") {
+              seen.failedProbe = true
+              return yield* Effect.fail(error)
+            }
+          })
+
+        const deliver = (event: ClaudeEvent) => {
           switch (event._tag) {
             case "SessionStarted":
               seen.sessionId = event.sessionId
@@ -530,7 +673,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
               if ((event.status === 429 || event.status === 529) && event.delayMs !== undefined) {
                 seen.cliRetryDelayMs = event.delayMs
               }
-              break
+              return Effect.andThen(Queue.offer(queue, event), cliRetry(event))
             case "RateLimit":
               if (event.status === "rejected" && event.resetsAt !== undefined) seen.rateLimitResetsAtMs = event.resetsAt * 1000
               break
@@ -547,13 +690,23 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           }
           return Queue.offer(queue, event)
         }
+        const forward = (event: ClaudeEvent) =>
+          deadlineAtMs !== undefined && apiAnswered(event) ? Effect.andThen(answered, deliver(event)) : deliver(event)
         const exit = yield* Effect.exit(
           guarded(key, Stream.runForEach(attempt(current.prompt, current.options), forward))
         )
         if (Exit.isSuccess(exit)) return yield* Queue.end(queue)
+        // Given up on (and logged) as the CLI retried.
+        if (seen.final !== undefined) return yield* Effect.fail(seen.final)
         const failure = Cause.findErrorOption(exit.cause)
         // Defects and interruptions are not ours to retry.
         if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause)
+        // Its budget already spent at the CLI's retry: the circuit decides.
+        if (seen.failedProbe) {
+          const state = yield* circuitNow(key)
+          const open = state?._tag === "Open" ? yield* rejectedFor(key, state.retryAfter) : failure.value
+          return yield* giveUp("Not retrying a failed turn: it was the circuit's probe", open, annotations)
+        }
         const now = yield* Clock.currentTimeMillis
         toolsRan ||= seen.toolUse
         toolUseIds.push(...seen.toolUseIds)
@@ -565,10 +718,10 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         lastSessionId = seen.sessionId ?? lastSessionId
         spent = addSpent(spent, seen.result)
 
-        const annotations = { attempt: number, circuit: key }
-        // A new turn meets an open circuit: fail fast. One already retrying waits for the half-open time.
-        const retryable = reason._tag === "CircuitOpen" ? number > 1 : reason.isRetryable
-        if (step === undefined || !retryable) return yield* Effect.fail(error)
+        // An open circuit turns a new query away at once, nothing spawned: CircuitOpen is not retryable.
+        if (step === undefined || !reason.isRetryable) return yield* Effect.fail(error)
+        deadlineAtMs ??= now + deadlineMs
+        failedAttempts.push({ now, error })
         const next = yield* Effect.exit(step(now, error))
         if (Exit.isFailure(next)) {
           return yield* giveUp("Not retrying a failed turn: the retry policy is exhausted", error, annotations)
@@ -585,6 +738,20 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
           Math.round(Duration.toMillis(next.value[1])),
           Math.min(floor?.ms ?? 0, maxRetryAfterMs)
         )
+        if (now + delayMs > deadlineAtMs) {
+          return yield* giveUp("Not retrying a failed turn: the query's deadline would pass before the next attempt", error, {
+            ...annotations,
+            waitMs: delayMs,
+            deadlineMs
+          })
+        }
+        // A circuit that opened while the query retried (its own failures, or another query's) fails it
+        // now, rather than after a wait for the half-open time.
+        const state = yield* circuitNow(key)
+        if (state?._tag === "Open") {
+          const open = yield* rejectedFor(key, state.retryAfter)
+          return yield* giveUp("Not retrying a failed turn: the circuit is open", open, annotations)
+        }
         const resume = toolsRan ? lastSessionId : undefined
         if (toolsRan && resume === undefined) {
           return yield* giveUp(
@@ -626,9 +793,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const run = Effect.fn("Resilience.run")(
     function*(prompt: Protocol.UserContent, options: ClaudeOptions.Input | undefined, attempt: Attempt) {
       const key = yield* keyOf(options)
-      const step = schedule === undefined ? undefined : yield* Schedule.toStep(schedule)
       return Stream.callback<ClaudeEvent, ClaudeError.ClaudeError>(
-        (queue) => turn(queue, key, prompt, options, attempt, step),
+        (queue) => turn(queue, key, prompt, options, attempt),
         { bufferSize: 16, strategy: "suspend" }
       )
     },

@@ -145,6 +145,17 @@ const startF14 = (options: ClaudeOptions.Input, home: string) =>
     }
   })
 
+const apiRetryCount = (events: ReadonlyArray<ClaudeEvent>) => events.filter((e) => e._tag === "ApiRetry").length
+
+/** Runs a query to its end: every event it emitted, how it ended, and how long it took. */
+const collect = <R>(stream: Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, R>) =>
+  Effect.gen(function*() {
+    const events: Array<ClaudeEvent> = []
+    const started = Date.now()
+    const exit = yield* stream.pipe(Stream.runForEach((event) => Effect.sync(() => events.push(event))), Effect.exit)
+    return { events, exit, ms: Date.now() - started }
+  })
+
 describe("Resilience against the real CLI", () => {
   it.live("F13: a 429 with retry-after, then success, with the CLI's own retries off: the library retries after its backoff", () =>
     withRealCli([FakeApi.error(429, { retryAfterSeconds: 2 }), FakeApi.text("Recovered after the rate limit.")], (options, api) =>
@@ -176,7 +187,9 @@ describe("Resilience against the real CLI", () => {
           assert.isTrue(cliRetry?._tag === "ApiRetry" && cliRetry.status === 429 && (cliRetry.delayMs ?? 0) >= 2000)
           const [retrying] = retryings(events)
           assert.strictEqual(retrying?.reason._tag, "RateLimited")
-          assert.strictEqual(retrying?.delayMs, cliRetry?._tag === "ApiRetry" ? cliRetry.delayMs : -1)
+          // At least the CLI's wait; the CLI's retry counted against the budget (F20), so the backoff is at
+          // its second step (2 s ±20 %) and may be the longer of the two.
+          assert.isAtLeast(retrying?.delayMs ?? 0, cliRetry?._tag === "ApiRetry" ? (cliRetry.delayMs ?? 0) : Infinity)
           assert.isAtLeast(ms, 4000, "two waits of at least the 2 s retry-after")
           const result = events.at(-1)
           assert.isTrue(result?._tag === "Result" && result.error === undefined)
@@ -219,15 +232,13 @@ describe("Resilience against the real CLI", () => {
       [FakeApi.error(529), FakeApi.error(529), FakeApi.text("The API is back.")],
       (options, api) =>
         Effect.gen(function*() {
-          const failed = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) =>
-            Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error.reason : undefined
           const run = Claude.query("hi", options).pipe(Stream.runCollect, Effect.exit, timed)
           const [first] = yield* run
           const [second] = yield* run
-          assert.strictEqual(failed(first)?._tag, "Overloaded")
-          assert.strictEqual(failed(second)?._tag, "Overloaded")
+          assert.strictEqual(failureOf(first)?._tag, "Overloaded")
+          assert.strictEqual(failureOf(second)?._tag, "Overloaded")
           const [rejected, rejectedMs] = yield* run
-          const reason = failed(rejected)
+          const reason = failureOf(rejected)
           assert.strictEqual(reason?._tag, "CircuitOpen")
           assert.strictEqual((yield* api.conversationRequests).length, 2, "the rejected turn reached no API")
           assert.isBelow(rejectedMs, 500)
@@ -240,6 +251,38 @@ describe("Resilience against the real CLI", () => {
         }),
       { retry: { times: 0 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "1 second" } }
     ))
+
+  it.live("F20: the API answers 500 forever, default settings: ApiError after 4 requests, well within the 60 s deadline; the CLI's retries open the circuit at the next query's first failure, and the one after is rejected unsent", () =>
+    withRealCli(() => FakeApi.error(500), (options, api) =>
+      Effect.gen(function*() {
+        // The CLI's own retries as they are by default (10), not turned off as for the other tests.
+        const { CLAUDE_CODE_MAX_RETRIES: _off, ...env } = options.env ?? {}
+        const run = collect(Claude.query("hi", { ...options, env }))
+        const requests = Effect.map(api.conversationRequests, (all) => all.length)
+
+        const first = yield* run
+        const reason = failureOf(first.exit)
+        assert.strictEqual(reason?._tag, "ApiError", `failed with ${reason?._tag}`)
+        assert.strictEqual(reason?._tag === "ApiError" ? reason.status : undefined, 500)
+        // The first request and the CLI's 3 retries of the budget; its 4th retry is one too many.
+        assert.strictEqual(apiRetryCount(first.events), 4)
+        assert.strictEqual(retryings(first.events).length, 0, "no retry of the library's on top")
+        assert.strictEqual(yield* requests, 4)
+        assert.isBelow(first.ms, 60_000, "within the deadline")
+
+        // 4 failures so far; this query's first is the 5th in a row (consecutive(5)): the circuit opens.
+        const second = yield* run
+        assert.strictEqual(failureOf(second.exit)?._tag, "CircuitOpen", `failed with ${failureOf(second.exit)?._tag}`)
+        assert.strictEqual(apiRetryCount(second.events), 1)
+        assert.strictEqual(yield* requests, 5)
+
+        const third = yield* run
+        assert.strictEqual(failureOf(third.exit)?._tag, "CircuitOpen")
+        assert.strictEqual(yield* requests, 5, "the rejected query reached no API")
+        yield* Console.log(
+          `F20 500 forever, default settings: ApiError in ${first.ms} ms (4 requests); CircuitOpen in ${second.ms} ms (1 request), then in ${third.ms} ms (none)`
+        )
+      })))
 
   // F14 on the real CLI, each window made certain rather than raced: the test polls the transcript file (or
   // keeps the CLI from writing it: a regular file where its project directory goes makes every write fail,

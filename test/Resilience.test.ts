@@ -596,34 +596,254 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       pumpClockOnFailure
     ))
 
-  it.effect("a turn already retrying that meets the open circuit waits for its half-open time, then probes", () =>
+  it.effect("F20: a circuit that opens while a query retries fails that query at once with CircuitOpen: no wait for its half-open time", () =>
     Effect.gen(function*() {
       const transitions = yield* recordTransitions
-      const { events, fiber } = yield* start("hello")
-      yield* until(() => retryings(events).length === 1, "the first Retrying event")
-      assert.strictEqual(retryings(events)[0]?.reason._tag, "Overloaded")
-      assert.strictEqual(retryings(events)[0]?.delayMs, 1000)
-      yield* TestClock.adjust("1 second")
-      // Attempt 2 is rejected by the circuit its own failure opened (until 5 s): it waits the 4 s left,
-      // more than the backoff's 2 s.
-      yield* until(() => retryings(events).length === 2, "the second Retrying event")
-      const second = retryings(events)[1]
-      assert.strictEqual(second?.reason._tag, "CircuitOpen")
-      assert.strictEqual(second?.delayMs, 4000)
-      assert.strictEqual(yield* allSessions, 1, "the rejected attempt spawned nothing")
-      yield* TestClock.adjust("4 seconds")
-      yield* until(() => isDone(fiber), "the turn's end")
-      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
-      assert.strictEqual(yield* allSessions, 2)
-      assert.deepStrictEqual(transitions, ["Closed->Open", "Open->HalfOpen", "HalfOpen->Closed"])
+      // Attempt 1's failure opens the circuit (until 5 s): the query fails then, with no Retrying and no wait.
+      const { events, exit } = yield* runNow("hello")
+      const open = circuitOf(exit)
+      assert.isDefined(open, `failed with ${failureOf(exit)?._tag}`)
+      assert.strictEqual(open?.halfOpenAtMs, 5000)
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual(results(events)[0]?.error?._tag, "Overloaded", "the stream still carries the attempt's Result")
+      assert.strictEqual(yield* allSessions, 1)
+      assert.deepStrictEqual(transitions, ["Closed->Open"])
     }).pipe(
       Effect.provide(ClaudeOn(
-        TwoFakes({ turns: [overloaded] }, {}, afterFirstSession()),
+        TwoFakes({ turns: [overloaded] }, {}, () => false),
         {
           retry: { jitter: false },
           circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" }
         },
         { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: a query whose next attempt meets a circuit another query opened fails at once with CircuitOpen", () =>
+    Effect.gen(function*() {
+      // A fails (1 of 2) and waits its 1 s backoff; meanwhile B fails (2 of 2) and opens the circuit.
+      const a = yield* start("a")
+      yield* until(() => retryings(a.events).length === 1, "A's Retrying event")
+      const b = yield* runNow("b")
+      assert.isDefined(circuitOf(b.exit), `B failed with ${failureOf(b.exit)?._tag}`)
+      yield* TestClock.adjust("1 second")
+      yield* until(() => isDone(a.fiber), "A's end, at its next attempt")
+      const open = circuitOf(yield* Fiber.join(a.fiber))
+      assert.strictEqual(open?.halfOpenAtMs, 30_000)
+      assert.strictEqual(retryings(a.events).length, 1, "A does not wait for the half-open time")
+      assert.strictEqual(yield* allSessions, 2, "A's rejected attempt spawned nothing")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [overloaded] }, {}, () => false),
+        { retry: { jitter: false }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" } },
+        { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: a probe whose CLI is about to retry a failure ends there: the circuit opens again and the query fails with CircuitOpen", () =>
+    Effect.gen(function*() {
+      assert.isDefined(circuitOf((yield* runNow("opens it")).exit))
+      yield* TestClock.adjust("5 seconds")
+      // The probe: its CLI's first retry is its failure (one retry of the budget of 1, counted once).
+      const { events, exit } = yield* runNow("the probe")
+      assert.strictEqual(circuitOf(exit)?.halfOpenAtMs, 5000 + 5000, `failed with ${failureOf(exit)?._tag}`)
+      assert.strictEqual(events.filter((e) => e._tag === "ApiRetry").length, 1)
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual((yield* stateOf)._tag, "Open")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({
+          sharedTurns: true,
+          turns: [overloaded, { apiRetries: [{ errorStatus: 500 }], result: { apiErrorStatus: 500 } }]
+        }, {}, () => false),
+        { retry: { jitter: false, times: 1 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" } },
+        { minIdle: 0, maxTurnsPerProcess: 1 }
+      )),
+      pumpClockOnFailure
+    ))
+})
+
+const apiRetries = (events: ReadonlyArray<ClaudeEvent>) => events.filter((e) => e._tag === "ApiRetry")
+
+/** A turn on which the CLI retries a 500 `retries` times by itself, each after `delay`, then reports it. */
+const serverErrors = (retries: number, delay: Duration.Input = "1 second"): FakeSpawner.Turn => ({
+  apiRetries: Array.from({ length: retries }, () => ({ errorStatus: 500, delay })),
+  result: { apiErrorStatus: 500 }
+})
+
+/** Lets the CLI of a query announce `count` retries, crossing each 1 s wait. */
+const crossCliRetries = (events: ReadonlyArray<ClaudeEvent>, count: number) =>
+  Effect.gen(function*() {
+    for (let i = 1; i <= count; i++) {
+      yield* until(() => apiRetries(events).length >= i, `the CLI's retry ${i}`)
+      if (i < count) yield* TestClock.adjust("1 second")
+    }
+  })
+
+/**
+ * The first CLI retries by itself (`retries`), then the API answers, then the CLI dies; the next CLI answers.
+ * No circuit breaker.
+ */
+const recoversThenCrashes = (retries: ReadonlyArray<FakeSpawner.ApiRetry>, settings: Resilience.Settings) =>
+  ClaudeOn(
+    TwoFakes(
+      // Frames: system/init, one per retry, the answer; then the crash.
+      { turns: [{ apiRetries: retries, text: "the API is back", crash: { signal: "SIGKILL", afterFrames: retries.length + 2 } }] },
+      { turns: [{ text: "done" }] },
+      afterFirstSession()
+    ),
+    { ...settings, circuitBreaker: { enabled: false } }
+  )
+
+describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
+  it.effect("F20: the CLI's own retries count against the retry budget: at the one past `times` the CLI is stopped and the query fails with the API's error", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      yield* crossCliRetries(events, 4)
+      yield* until(() => isDone(fiber), "the query's end at the CLI's 4th retry")
+      const reason = failureOf(yield* Fiber.join(fiber))
+      assert.strictEqual(reason?._tag, "ApiError")
+      if (reason?._tag === "ApiError") assert.strictEqual(reason.status, 500)
+      assert.strictEqual(apiRetries(events).length, 4, "3 retries of the budget, the 4th is one too many")
+      assert.deepStrictEqual(retryings(events), [], "no retry of the library's own on top")
+      const [cli, ...others] = yield* sessions(primary)
+      assert.strictEqual(others.length, 0)
+      assert.strictEqual(cli?.turns, 1)
+      // Its turn was stopped (an `interrupt`, as for any turn its consumer leaves), not left to retry.
+      assert.isTrue(
+        (cli?.stdin ?? []).some((line) =>
+          Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
+        ),
+        "the CLI was told to stop the turn"
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* TestClock.withLive(Effect.sleep("5 millis"))
+      assert.strictEqual((yield* sessions(primary))[0]?.sleeps, 4, "no wait for a 5th request started")
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes({ turns: [serverErrors(10)] }, {}, () => false), { circuitBreaker: { enabled: false } })),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the CLI's own retries count against the circuit: it opens at the 3rd (of consecutive(3)), the query fails at once with CircuitOpen, the next one spawns nothing", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      yield* crossCliRetries(events, 3)
+      yield* until(() => isDone(fiber), "the query's end at the CLI's 3rd retry")
+      const exit = yield* Fiber.join(fiber)
+      assert.strictEqual(circuitOf(exit)?.halfOpenAtMs, 2000 + 30_000, `failed with ${failureOf(exit)?._tag}`)
+      assert.strictEqual(apiRetries(events).length, 3)
+      assert.strictEqual((yield* stateOf)._tag, "Open")
+      assert.strictEqual(yield* allSessions, 1)
+      assert.isDefined(circuitOf((yield* runNow("again")).exit))
+      assert.strictEqual(yield* allSessions, 1, "the rejected query spawned nothing")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [serverErrors(10)] }, {}, () => false),
+        { retry: { times: 10 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(3), openDuration: "30 seconds" } }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: no retry starts past the query's deadline (60 s by default, from its first failure): the query fails then with its last failure", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      // Failures at 0 s and 25 s are retried; the one at 50 s is not, as its retry would start at 75 s.
+      for (let i = 1; i <= 2; i++) {
+        yield* until(() => retryings(events).length === i, `Retrying ${i}`)
+        yield* TestClock.adjust("25 seconds")
+      }
+      yield* until(() => isDone(fiber), "the query's end at 50 s")
+      assert.strictEqual(failureOf(yield* Fiber.join(fiber))?._tag, "Overloaded")
+      assert.strictEqual(retryings(events).length, 2)
+      assert.strictEqual(yield* turnsStarted(primary), 3)
+      const line = logs.find((entry) => String(entry.message).includes("deadline"))
+      assert.strictEqual(line?.annotations["deadlineMs"], 60_000)
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [overloaded] }, {}, () => false),
+        { retry: { schedule: Schedule.spaced("25 seconds").pipe(Schedule.upTo({ times: 10 })) }, circuitBreaker: { enabled: false } }
+      )),
+      Effect.provide(Logger.layer([collector])),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: a CLI retry whose wait would end past the deadline stops the CLI at once (the deadline is configurable)", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // Retry 1 at 0 s waits 4 s; retry 2, at 4 s, would wait 8 s: past the 10 s deadline.
+      yield* until(() => apiRetries(events).length === 1, "the CLI's retry 1")
+      yield* TestClock.adjust("4 seconds")
+      yield* until(() => isDone(fiber), "the query's end at the CLI's retry 2")
+      const reason = failureOf(yield* Fiber.join(fiber))
+      assert.strictEqual(reason?._tag, "ApiError")
+      assert.strictEqual(apiRetries(events).length, 2)
+      assert.deepStrictEqual(retryings(events), [])
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({
+          turns: [{
+            apiRetries: [{ errorStatus: 500, delay: "4 seconds" }, { errorStatus: 500, delay: "8 seconds" }],
+            result: { apiErrorStatus: 500 }
+          }]
+        }, {}, () => false),
+        { retry: { times: 10, deadline: "10 seconds" }, circuitBreaker: { enabled: false } }
+      )),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the API answering again ends a run of failures: the CLI's retries before it no longer count against the budget", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // 3 CLI retries (the whole budget), then the API answers, then the CLI dies: a retry is still left.
+      yield* crossCliRetries(events, 3)
+      yield* TestClock.adjust("1 second")
+      yield* until(() => retryings(events).length === 1, "the Retrying event after the crash")
+      assert.strictEqual(retryings(events)[0]?.reason._tag, "ProcessCrashed")
+      yield* TestClock.adjust(Duration.millis(retryings(events)[0]?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+    }).pipe(
+      Effect.provide(recoversThenCrashes(Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })), noJitter)),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the API answering again ends a run of failures: a later failure gets a deadline of its own", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // A CLI retry at 0 s waits 4 s (within the 4.5 s deadline); the API answers, then the CLI dies at 4 s.
+      // Its retry at 5 s would be past the first run's deadline, not past the one the crash starts.
+      yield* until(() => apiRetries(events).length === 1, "the CLI's retry")
+      yield* TestClock.adjust("4 seconds")
+      yield* until(() => retryings(events).length === 1 || isDone(fiber), "the Retrying event after the crash")
+      assert.strictEqual(retryings(events)[0]?.reason._tag, "ProcessCrashed")
+      yield* TestClock.adjust("1 second")
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+    }).pipe(
+      Effect.provide(recoversThenCrashes([{ errorStatus: 500, delay: "4 seconds" }], { retry: { jitter: false, deadline: "4500 millis" } })),
+      pumpClockOnFailure
+    ))
+
+  it.effect("F20: the deadline counts from a query's first failure: a slow healthy turn (a minute before each frame) is not cut by a 30 s deadline", () =>
+    Effect.gen(function*() {
+      const { events, fiber } = yield* start("hello")
+      // A minute before each frame: each adjust wakes the frame the fake waits for (one missed while the
+      // fake was not yet asleep is woken by the next).
+      for (let i = 0; i < 20 && !isDone(fiber); i++) {
+        yield* TestClock.adjust("1 minute")
+        yield* TestClock.withLive(Effect.sleep("5 millis"))
+      }
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+      assert.strictEqual(results(events).at(-1)?.text, "slow but fine")
+    }).pipe(
+      Effect.provide(ClaudeOn(
+        TwoFakes({ turns: [{ frameDelay: "1 minute", text: "slow but fine" }] }, {}, () => false),
+        { retry: { deadline: "30 seconds" } }
       )),
       pumpClockOnFailure
     ))
