@@ -47,8 +47,10 @@
  * (it writes on a ~100 ms timer), or before writing the result of a tool call the
  * attempt saw, a resume is not safe (the CLI would fail, or the model, told the
  * call's outcome is unknown, could run the tool again), and the turn fails with
- * `TranscriptLost` instead, nothing sent. A resumed attempt that the CLI refuses
- * with "No conversation found" fails with `TranscriptLost` too.
+ * `TranscriptLost` instead, nothing sent. The transcript is read after the
+ * backoff, once the failed CLI has written all it ever will, so such a turn's
+ * stream shows the `Retrying` event and then the failure. A resumed attempt that
+ * the CLI refuses with "No conversation found" fails with `TranscriptLost` too.
  *
  * **What the consumer of the stream sees.** Every attempt's events, as they
  * arrive, the failed attempt's `Result` (if it had one) included; then one
