@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, then `bench/results/latest.json` and a table.
  * Exits 0 whether or not the targets are met; the table says which are not.
  * `BENCH_HEAVY=1` also runs the heavy ones (sessions.concurrent.real: minutes, GBs).
+ * `npm run bench -- <id> ...` runs only the benchmarks named (`npm run bench -- soak.heapPer1000Turns`).
  */
 import { concurrentFake, concurrentReal } from "./concurrent.ts"
 import { containmentOverhead } from "./containment.ts"
@@ -13,6 +14,7 @@ import { leftoverProcesses } from "./support.ts"
 import { turnOverhead } from "./turn.ts"
 
 const results: Array<Entry> = []
+const only = new Set(process.argv.slice(2))
 
 /** A benchmark that threw is recorded as not met, with the error, and the others still run. */
 const failed = (id: string, unit: string, target: string, error: unknown): Result => ({
@@ -28,6 +30,7 @@ const failed = (id: string, unit: string, target: string, error: unknown): Resul
 })
 
 const bench = async (id: string, unit: string, target: string, run: () => Entry | Promise<Entry>) => {
+  if (only.size > 0 && !only.has(id)) return
   console.log(`${id} ...`)
   const startedAt = performance.now()
   try {
@@ -48,6 +51,8 @@ await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurre
 await bench("soak.heapPer1000Turns", "MiB/1000 turns", "<= 0.05", () => soakHeap())
 await bench("sessions.concurrent.real", "sessions", ">= 100 with zero failures", () => concurrentReal())
 
+const unknown = [...only].filter((id) => !results.some((r) => r.id === id))
+if (unknown.length > 0) console.log(`no benchmark named: ${unknown.join(", ")}`)
 const leftovers = leftoverProcesses()
 const file = write(results)
 console.log()

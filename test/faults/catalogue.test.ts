@@ -4,21 +4,31 @@
  * `it.effect("F07 fallback: ...")`) and that tests the library, not only one of the test doubles (a
  * FakeCli knob that crashes after a tool ran is not yet a library that survives it); and
  * test/faults/README.md maps every row to the files that prove it. A row without such a test fails here.
+ *
+ * These checks read the source, so a test skipped at run time (`runIf`, `skipIf`) counts here; whether the
+ * covering tests really passed is checked at the end of a whole-suite run by `catalogueReporter.ts`, whose
+ * pure check is tested below.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import {
+  catalogueTest,
+  describeUncovered,
+  doubles,
+  type Outcome,
+  parseOpenRows,
+  parseRows,
+  partialRun,
+  type RunScope,
+  uncoveredRows
+} from "./catalogueReporter.ts"
 
 const root = path.join(import.meta.dirname, "..", "..")
 const testRoot = path.join(root, "test")
-const self = path.join(testRoot, "faults", "catalogue.test.ts")
-/** Tests of the test doubles themselves: they show a fault can be produced, not that the library survives it. */
-const doubles = new Set(["test/FakeApi.test.ts", "test/FakeCli.test.ts", "test/FakeSpawner.test.ts"])
+const self = path.join(root, catalogueTest)
 
-/** The rows of the catalogue table: `| F07 | fault | ... |`. */
-const rows = [...fs.readFileSync(path.join(root, "docs", "FAILURES.md"), "utf8").matchAll(/^\| (F\d\d) \| ([^|]+?) \|/gm)].map(
-  (match) => ({ id: match[1] ?? "", fault: match[2] ?? "" })
-)
+const rows = parseRows(fs.readFileSync(path.join(root, "docs", "FAILURES.md"), "utf8"))
 
 const testFiles = (dir: string): Array<string> =>
   fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -50,12 +60,7 @@ const titles: ReadonlyArray<Title> = testFiles(testRoot).flatMap((file) =>
 
 const readme = fs.readFileSync(path.join(testRoot, "faults", "README.md"), "utf8")
 
-/** Rows whose README section has a line `Open: <why>`: known not covered yet. */
-const openRows = new Set(
-  [...readme.matchAll(/^## (F\d\d)\b[\s\S]*?(?=^## |(?![\s\S]))/gm)]
-    .filter((match) => /^Open: /m.test(match[0]))
-    .map((match) => match[1] ?? "")
-)
+const openRows = parseOpenRows(readme)
 
 describe("the fault catalogue", () => {
   it("docs/FAILURES.md has the rows F01 to F24, in order", () => {
@@ -102,4 +107,94 @@ describe("the fault catalogue", () => {
       assert.deepStrictEqual(missing, [], `${id}: link these files in its section of test/faults/README.md`)
     })
   }
+})
+
+describe("the run-time check (catalogueReporter.ts): rows with no test that passed", () => {
+  const catalogue = parseRows(
+    "| ID | fault |\n|---|---|\n| F01 | orphaned processes | x | y |\n| F02 | the leader killed | x | y |\n"
+  )
+  const outcome = (file: string, title: string, state: Outcome["state"]): Outcome => ({ file, title, state })
+  const ids = (outcomes: ReadonlyArray<Outcome>, open: ReadonlySet<string> = new Set()) =>
+    uncoveredRows(catalogue, open, outcomes).map((u) => u.row.id)
+
+  it("a row whose only tests were skipped (runIf, skipIf) is uncovered, with those tests", () => {
+    const skipped = [
+      outcome("test/containment.test.ts", "F02: the CLI SIGKILLed from outside", "skipped"),
+      outcome("test/containment.test.ts", "F02: a signal to the group leader", "skipped")
+    ]
+    const uncovered = uncoveredRows(catalogue, new Set(), [
+      ...skipped,
+      outcome("test/hostDeath.test.ts", "F01: a host killed with SIGKILL", "passed")
+    ])
+    assert.deepStrictEqual(uncovered, [{ row: { id: "F02", fault: "the leader killed" }, tests: skipped }])
+  })
+
+  it("one passed test covers its row, whatever else of the row was skipped or failed", () => {
+    assert.deepStrictEqual(
+      ids([
+        outcome("test/containment.test.ts", "F01: closing mid-tool leaves nothing", "skipped"),
+        outcome("test/hostDeath.test.ts", "F01 chaos: 20 rounds", "failed"),
+        outcome("test/ProcessManager.test.ts", "F01: interrupting a turn", "passed"),
+        outcome("test/ProcessManager.test.ts", "F02: after a normal turn", "passed")
+      ]),
+      []
+    )
+  })
+
+  it("a row whose tests failed or never finished, or that has none, is uncovered", () => {
+    assert.deepStrictEqual(ids([outcome("test/hostDeath.test.ts", "F01: killed", "failed")]), ["F01", "F02"])
+    assert.deepStrictEqual(ids([outcome("test/hostDeath.test.ts", "F02: killed", "pending")]), ["F01", "F02"])
+  })
+
+  it("passing tests of the doubles, and the catalogue's own tests titled by row, cover nothing", () => {
+    assert.deepStrictEqual(
+      ids([
+        outcome("test/FakeCli.test.ts", "F01: spawnChildren", "passed"),
+        outcome(catalogueTest, "F02 (the leader killed) has a test of the library titled with its ID", "passed")
+      ]),
+      ["F01", "F02"]
+    )
+  })
+
+  it("a row marked open is not reported (the static check holds it to having no test)", () => {
+    assert.deepStrictEqual(ids([outcome("test/a.test.ts", "F01: x", "passed")], new Set(["F02"])), [])
+  })
+
+  it("only a title that starts with the ID counts for it", () => {
+    assert.deepStrictEqual(
+      ids([
+        outcome("test/a.test.ts", "F010: not a row", "passed"),
+        outcome("test/a.test.ts", "see F01: not a title of F01", "passed"),
+        outcome("test/a.test.ts", "F02 by process group only: the control", "passed")
+      ]),
+      ["F01"]
+    )
+  })
+
+  it("the failure names each row, and each of its tests with the state it ended in", () => {
+    const message = describeUncovered(
+      uncoveredRows(catalogue, new Set(), [outcome("test/containment.test.ts", "F02: SIGKILLed", "skipped")])
+    )
+    assert.include(message, "2 row(s)")
+    assert.include(message, "F01 (orphaned processes): no test titled with its ID")
+    assert.include(message, "F02 (the leader killed): 1 test(s), none passed")
+    assert.include(message, "skipped: test/containment.test.ts > F02: SIGKILLed")
+  })
+
+  it("only a run of every test file with no filter is checked", () => {
+    const whole: RunScope = {
+      suite: ["test/a.test.ts", "test/b.test.ts"],
+      ran: ["test/b.test.ts", "test/a.test.ts"],
+      testNamePattern: false,
+      shard: false,
+      tags: false,
+      only: false
+    }
+    assert.isUndefined(partialRun(whole))
+    assert.strictEqual(partialRun({ ...whole, ran: ["test/a.test.ts"] }), "1 of 2 test files not run")
+    assert.strictEqual(partialRun({ ...whole, testNamePattern: true }), "a test name pattern (-t)")
+    assert.strictEqual(partialRun({ ...whole, shard: true }), "a shard")
+    assert.strictEqual(partialRun({ ...whole, tags: true }), "a tags filter")
+    assert.strictEqual(partialRun({ ...whole, only: true }), "a test marked .only")
+  })
 })
