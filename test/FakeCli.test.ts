@@ -626,6 +626,29 @@ describe("FakeCli", () => {
       assert.oneOf(get(error, "code"), ["EPIPE", "ERR_STREAM_DESTROYED"])
     }))
 
+  it.live("F07: exitMidPrompt answers initialize, then exits at the first bytes of a user line: the rest of a 1 MiB write meets EPIPE", () =>
+    Effect.gen(function*() {
+      const fake = yield* spawnFake({ exitMidPrompt: { exitCode: 1, stderr: "Invalid API key" } })
+      fake.send(controlRequest("init_1", { subtype: "initialize" }))
+      const init = yield* fake.waitForType("control_response")
+      assert.strictEqual(get(init, "response", "request_id"), "init_1")
+      assert.strictEqual(get(init, "response", "subtype"), "success")
+      const line = `${JSON.stringify(userMessage("x".repeat(1024 * 1024)))}\n`
+      const written = new Promise<Error | null | undefined>((resolve) => fake.child.stdin?.write(line, resolve))
+      const exit = yield* fake.exit()
+      assert.deepStrictEqual(exit, { code: 1, signal: null })
+      // Nothing after the initialize answer: no turn started.
+      assert.deepStrictEqual(fake.types(), ["control_response"])
+      const read = /^fake-cli: exiting mid-prompt, after (\d+) bytes of a user line\nInvalid API key\n$/.exec(fake.stderr)
+      assert.isNotNull(read, fake.stderr)
+      const bytes = Number(read?.[1])
+      assert.isAbove(bytes, 0)
+      assert.isBelow(bytes, Buffer.byteLength(line), "the fake read only the start of the line")
+      // The host's write went into a pipe whose reader had gone.
+      const error = yield* Effect.promise(() => written)
+      assert.oneOf(get(error, "code"), ["EPIPE", "ERR_STREAM_DESTROYED"])
+    }))
+
   it.live("F04: hang midTurn goes silent before the result and does not exit on EOF", () =>
     Effect.gen(function*() {
       const fake = yield* spawnFake({ hang: "midTurn" })

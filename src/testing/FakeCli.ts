@@ -96,6 +96,22 @@ export interface ExitImmediately {
 }
 
 /**
+ * Answer `initialize` (and whatever else comes before the first user line) as usual, then, at the first
+ * bytes of the first user line, close stdin and exit (F07): a host writing a large prompt meets a pipe whose
+ * reader is gone (EPIPE) part-way through its write. For this stdin is read in raw chunks, so the fake never
+ * waits for the line's end. stderr gets `fake-cli: exiting mid-prompt, after <n> bytes of a user line` (what
+ * it had read of the line, the first chunk or two of it), then `stderr` (if any); nothing more goes to
+ * stdout; the exit code is `exitCode` (default 1).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExitMidPrompt {
+  readonly exitCode?: number
+  readonly stderr?: string
+}
+
+/**
  * A tool call the turn makes before its text: an `assistant` frame with a `tool_use` block, then a `user`
  * frame with the `tool_result` (`output`, default `"hi-from-tool"`, or the denial when a `can_use_tool`
  * request was not allowed).
@@ -253,6 +269,7 @@ export interface Behavior {
   /** Write {@link PidFile} at start-up, grandchildren included. */
   readonly pidFile?: string
   readonly exitImmediately?: ExitImmediately
+  readonly exitMidPrompt?: ExitMidPrompt
 
   /**
    * F06: control requests sent during the turn (after the `tool_use`, before its result), all at once.
