@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
@@ -172,15 +172,37 @@ const assertNeverReused = (session: Session.Session) =>
 describe("Session timeouts (TestClock)", () => {
   it.effect("F04: the idle clock is paused while a permission callback waits on the host", () =>
     Effect.gen(function*() {
+      const idle = 5000
+      // When the callback started and when it answered, on the TestClock.
+      const waits: Array<{ readonly from: number; readonly to: number }> = []
       const session = yield* Claude.session({
-        options: { executable, includePartialMessages: true, timeouts: { idle: 5000, ...quick } },
+        options: { executable, includePartialMessages: true, timeouts: { idle, ...quick } },
         // The host takes 20 s to decide: longer than the idle timeout, which must not fire meanwhile.
-        canUseTool: () => Effect.sleep("20 seconds").pipe(Effect.as({ behavior: "allow" } as const))
+        canUseTool: () =>
+          Effect.gen(function*() {
+            const from = yield* Clock.currentTimeMillis
+            yield* Effect.sleep("20 seconds")
+            waits.push({ from, to: yield* Clock.currentTimeMillis })
+            return allow
+          })
       })
       const turn = yield* session.ask("go").pipe(Effect.exit, Effect.forkChild)
-      for (let i = 0; i < 30; i++) yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 30 && isRunning(turn); i++) yield* TestClock.adjust("1 second")
       const exit = yield* ended(turn, "the turn")
       assert.isTrue(Exit.isSuccess(exit), `the turn completed: ${String(exit)}`)
+      if (Exit.isSuccess(exit)) {
+        assert.strictEqual(exit.value.text, "done")
+        assert.isFalse(exit.value.isError)
+      }
+      // The callback ran, once, and the host's wait outlasted the idle timeout four times over.
+      assert.strictEqual(waits.length, 1, "the permission callback ran once")
+      const [wait] = waits
+      assert.strictEqual((wait?.to ?? 0) - (wait?.from ?? 0), 20_000)
+      assert.isAbove((wait?.to ?? 0) - (wait?.from ?? 0), idle)
+      // Its answer is the one the CLI got.
+      const p = yield* sessionProcess
+      assert.deepStrictEqual(p.controlRequests.map((r) => [r.subtype, r.answers.length]), [["can_use_tool", 1]])
+      assert.deepInclude(p.controlRequests[0]?.answers[0]?.["response"], { behavior: "allow" })
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
