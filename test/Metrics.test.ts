@@ -9,7 +9,7 @@ import type * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { ClaudeOnFake, joinAdjusting, pumpClockOnFailure } from "./utils.ts"
 
 // Every metric of the library on the in-process FakeSpawner and the TestClock: each test gets a registry of
 // its own (provided outside the layers, so the pool and its sessions record into it too).
@@ -110,11 +110,7 @@ describe("Metrics", () => {
       assert.isTrue(Exit.isFailure(overloaded))
       // No first event within 5 s: Timeout, then the shutdown ladder (on the clock too).
       const stalled = yield* Effect.forkChild(Effect.exit(session.ask("stall")))
-      for (let i = 0; i < 30 && stalled.pollUnsafe() === undefined; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestClock.withLive(Effect.sleep("1 millis"))
-      }
-      assert.isTrue(Exit.isFailure(yield* Fiber.join(stalled)))
+      assert.isTrue(Exit.isFailure(yield* joinAdjusting(stalled, "the stalled turn", 30)))
 
       assert.strictEqual(yield* count(Metrics.turnsTotal, { outcome: "success", reason: "none" }), 1)
       assert.strictEqual(yield* count(Metrics.turnsTotal, { outcome: "failure", reason: "Overloaded" }), 1)

@@ -4,12 +4,13 @@ import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as DebugLog from "../src/DebugLog.ts"
 import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import type * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { ClaudeOnFake, pumpClockOnFailure, settleUntil, withSleepProbe } from "./utils.ts"
 
 // Session deadlines on virtual time: the in-process FakeSpawner sleeps on the Effect Clock, so
 // TestClock.adjust moves both the fake CLI and the session's watchdog.
@@ -496,10 +497,24 @@ describe("Session control protocol and turn lifecycle (TestClock)", () => {
       )
       yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
       // Someone else holds the state for a moment (a `changes` subscriber, an update) when the result comes.
-      yield* session.state.semaphore.take(1)
-      yield* TestClock.adjust("1 second")
-      yield* TestClock.withLive(Effect.sleep("50 millis"))
-      yield* session.state.semaphore.release(1)
+      yield* Effect.acquireUseRelease(
+        session.state.semaphore.take(1),
+        () =>
+          Effect.gen(function*() {
+            yield* TestClock.adjust("1 second")
+            // The result has reached the session (its debug log holds it), and the stream has not ended: its
+            // end waits for the state, which waits for us.
+            yield* settleUntil(
+              Effect.map(session.debugLog, (log) =>
+                log.frames.some((f) => f.direction === "in" && Predicate.isObject(f.frame) && f.frame["type"] === "result")
+                  ? true
+                  : undefined),
+              "the result read by the session"
+            )
+            assert.isTrue(isRunning(consumer), "the stream does not end before the session is Idle")
+          }),
+        () => session.state.semaphore.release(1)
+      )
       // Whoever the end of the stream wakes up (`ask` returning, the pool taking the session back) sees Idle.
       assert.strictEqual(yield* settled(consumer, "the consumer"), "Idle")
       assert.strictEqual((yield* session.ask("again")).text, "echo: again")
@@ -753,7 +768,7 @@ describe("Session crash recovery (TestClock)", () => {
     ))
 
   it.effect("a turn asked for while the replacement starts waits for it, then runs on it", () =>
-    Effect.gen(function*() {
+    withSleepProbe((probe) => Effect.gen(function*() {
       const fake = yield* FakeSpawner.FakeSpawnerState
       const starting = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Effect.forkChild)
       yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
@@ -764,7 +779,10 @@ describe("Session crash recovery (TestClock)", () => {
       yield* fake.waitUntil((ps) => ps.filter((p) => p.kind === "session" && p.sleeping).length === 1 && ps.filter((p) => p.kind === "session").length === 2)
       assert.strictEqual(yield* SubscriptionRef.get(session.state), "Starting")
       const next = yield* startTurn(session, "two")
-      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      // The turn waits for the replacement, bounded by the start-up deadline and the ladder before it, for
+      // each restart the session may make: parked on the Clock, it cannot have sent anything.
+      const replacementWait = (Duration.toMillis(ClaudeOptions.defaultTimeouts.startup) + 2 * grace) * Session.defaultRestart.maxRestarts
+      yield* probe.parked(replacementWait, "the turn waiting for the replacement")
       assert.isTrue(isRunning(next.fiber), "the turn waits for the replacement")
       const [, replacement] = yield* sessionProcesses
       assert.strictEqual(userLines(replacement ?? (yield* sessionProcess)), 0, "nothing was sent yet")
@@ -777,7 +795,7 @@ describe("Session crash recovery (TestClock)", () => {
       pumpClockOnFailure,
       Effect.scoped,
       Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
-    ))
+    )))
 
   it.effect("restart intensity: a third death within the window fails the session; no replacement is left", () =>
     Effect.gen(function*() {

@@ -67,7 +67,8 @@ export interface Crash {
 
 /**
  * Where the fake goes silent for good (F04). A hung fake keeps reading (and recording) stdin but never writes
- * another byte, answers nothing, and does not exit on stdin EOF; only a signal ends it.
+ * another byte to stdout, answers nothing, and does not exit on stdin EOF (it says
+ * `fake-cli: stdin closed while hung; not exiting` on stderr); only a signal ends it.
  *
  * - `"beforeInit"`: from the start; not even `initialize` is answered.
  * - `"beforeFirstEvent"`: the first user message is taken, but its turn writes nothing.
@@ -284,7 +285,10 @@ export interface Behavior {
 
   /** F03: on stdin EOF, after the last turn, write the session transcript to `sessionFile` ... */
   readonly sessionFile?: string
-  /** ... this many milliseconds late (a SIGTERM meanwhile loses it). */
+  /**
+   * ... this many milliseconds late (a SIGTERM meanwhile loses it). The wait begins with
+   * `fake-cli: stdin closed; writing the transcript in <ms> ms` on stderr.
+   */
   readonly sessionFileOnEofDelayMs?: number
   /**
    * Append one {@link SignalRecord} line for every SIGTERM the fake receives (ignored or not), before it

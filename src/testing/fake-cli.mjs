@@ -715,7 +715,11 @@ async function maybeFinish() {
   if (!state.stdinEnded || state.current || state.queue.length > 0 || state.hung || state.finishing) return
   state.finishing = true
   if (behavior.sessionFile) {
-    if (behavior.sessionFileOnEofDelayMs) await sleep(behavior.sessionFileOnEofDelayMs)
+    if (behavior.sessionFileOnEofDelayMs) {
+      // So a test knows the late write has begun (a SIGTERM from now on loses it).
+      process.stderr.write(`fake-cli: stdin closed; writing the transcript in ${behavior.sessionFileOnEofDelayMs} ms\n`)
+      await sleep(behavior.sessionFileOnEofDelayMs)
+    }
     const lines = state.transcript.map((entry) => JSON.stringify(entry))
     writeFileSync(behavior.sessionFile, lines.length > 0 ? `${lines.join("\n")}\n` : "")
   }
@@ -808,6 +812,8 @@ function readStdin() {
   input.on("line", onLine)
   input.on("close", () => {
     state.stdinEnded = true
+    // Said on stderr (stdout stays silent), so a test knows the hung fake has seen EOF and stays.
+    if (state.hung) process.stderr.write("fake-cli: stdin closed while hung; not exiting\n")
     void maybeFinish()
   })
 }
