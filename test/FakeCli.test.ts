@@ -231,7 +231,7 @@ const poll = <A>(check: () => A | undefined, timeoutMs = WAIT_MS): Effect.Effect
     for (;;) {
       const value = check()
       if (value !== undefined) return value
-      if (Date.now() > deadline) throw new Error("poll timed out")
+      if (Date.now() > deadline) throw new Error(`not met within ${timeoutMs} ms: ${check.toString()}`)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   })

@@ -122,13 +122,7 @@ const start = (prompt: string, queryOptions: Parameters<typeof Claude.query>[1] 
   })
 
 const until = (condition: () => boolean, what: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 5_000; i++) {
-      if (condition()) return
-      yield* i % 20 === 19 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`never happened: ${what}`))
-  })
+  Effect.asVoid(settleUntil(() => (condition() ? true : undefined), what))
 
 const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
 

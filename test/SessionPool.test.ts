@@ -34,14 +34,7 @@ const stats = SessionPool.SessionPool.use((pool) => pool.stats)
  * does, a millisecond now and then, for the real I/O on the way (the executable check before a spawn).
  */
 const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000; i++) {
-      const now = yield* stats
-      if (predicate(now)) return now
-      yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`pool never settled: ${JSON.stringify(yield* stats)}`))
-  })
+  settleUntil(Effect.map(stats, (now) => (predicate(now) ? now : undefined)), `the pool's stats to satisfy ${predicate}`)
 
 const total = (s: SessionPool.Stats, field: keyof Omit<SessionPool.KeyStats, "key">) =>
   s.keys.reduce((sum, key) => sum + key[field], 0)

@@ -40,8 +40,11 @@ export const tempDir = (prefix: string) =>
 
 export const isAlive = Leftovers.isAlive
 
-/** Polls `check` every 25 ms on real time until it holds, failing after `within`. */
-export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds") =>
+/**
+ * Polls `check` every 25 ms on real time (the live Clock, a TestClock or not) until it returns a value, failing
+ * after `within`, naming `what` (by default the check's source text).
+ */
+export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds", what?: string) =>
   Effect.suspend(() => {
     const value = check()
     return value === undefined ? Effect.fail("not yet" as const) : Effect.succeed(value)
@@ -49,8 +52,10 @@ export const eventually = <A>(check: () => A | undefined, within: Duration.Input
     Effect.retry(Schedule.spaced("25 millis")),
     Effect.timeoutOrElse({
       duration: within,
-      orElse: () => Effect.die(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(within))}`))
-    })
+      orElse: () =>
+        Effect.die(new Error(`not met within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what ?? check.toString()}`))
+    }),
+    Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
   )
 
 export const readJson = <A>(file: string): A | undefined => {
