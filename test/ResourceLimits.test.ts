@@ -228,7 +228,9 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       })
       const { reason } = yield* stopReason(proc)
       assert.strictEqual(reason?.resource, "processes")
-      assert.strictEqual(reason?.observed, 4)
+      // The CLI and its tools, over the limit of 2: all 4, or 3 when a reading came while the third was
+      // still being started (a loaded machine).
+      assert.oneOf(reason?.observed, [3, 4])
       // The group got the signal: the CLI's children are gone too.
       yield* eventually(() => (pids.every((pid) => !isAlive(pid)) ? true : undefined), "3 seconds")
       // Outside a namespace the CLI leads its group: the CLI and its 3 children (in one, unshare leads it too).
