@@ -5,7 +5,7 @@ import * as ClaudeError from "../src/ClaudeError.ts"
 import * as DebugLog from "../src/DebugLog.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { captureSpans, ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { captureSpans, ClaudeOnFake, pumpClockOnFailure, settleUntil } from "./utils.ts"
 
 // Claude.query's config (permission callback, hooks, sticky, debug, prompt tracing) reaching the pooled
 // session it runs on, on the in-process FakeSpawner: every timer is on the TestClock.
@@ -29,11 +29,12 @@ const answersTo = (subtype: string) =>
   )
 
 /** Lets the pool's background work (the recycle after a query) finish; no Clock time passes. */
-const settled = SessionPool.SessionPool.use((pool) => pool.stats).pipe(
-  Effect.filterOrFail((stats) =>
-    stats.keys.every((key) => key.starting === 0 && key.resetting === 0 && key.busy === 0)
-  ),
-  Effect.retry({ times: 10_000 })
+const settled = SessionPool.SessionPool.use((pool) =>
+  settleUntil(
+    Effect.map(pool.stats, (stats) =>
+      stats.keys.every((key) => key.starting === 0 && key.resetting === 0 && key.busy === 0) ? stats : undefined),
+    "no process of the pool starting, resetting or busy"
+  )
 )
 
 describe("Claude.query config (FakeSpawner, TestClock)", () => {

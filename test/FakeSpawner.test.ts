@@ -42,6 +42,19 @@ const hasUserLine = (p: FakeSpawner.ProcessRecord) => p.stdin.some((line) => Pre
 const oneTurn = (prompt: string, options: ClaudeOptions.Input) =>
   Effect.scoped(Effect.flatMap(Claude.session({ options }), (session) => Stream.runCollect(session.send(prompt))))
 
+describe("FakeSpawnerState.waitUntil", () => {
+  it.effect("is bounded on real time: a condition that never holds dies after `within`, naming it, while the TestClock stands still", () =>
+    Effect.gen(function*() {
+      const state = yield* FakeSpawner.FakeSpawnerState
+      const exit = yield* Effect.exit(state.waitUntil(() => false, { within: "50 millis", what: "a fake that never comes" }))
+      const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      assert.strictEqual(reason?._tag, "Die")
+      if (reason?._tag === "Die") {
+        assert.match(String(reason.defect), /not reached within .+: a fake that never comes; processes: none/)
+      }
+    }).pipe(Effect.provide(FakeSpawner.layer())))
+})
+
 describe("FakeSpawner through Claude.session", () => {
   it.effect("a normal turn completes on virtual time: delays are Clock sleeps", () =>
     Effect.gen(function*() {

@@ -9,7 +9,7 @@ import type * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { ClaudeOnFake, joinAdjusting, pumpClockOnFailure, settleUntil } from "./utils.ts"
 
 // Every metric of the library on the in-process FakeSpawner and the TestClock: each test gets a registry of
 // its own (provided outside the layers, so the pool and its sessions record into it too).
@@ -110,11 +110,7 @@ describe("Metrics", () => {
       assert.isTrue(Exit.isFailure(overloaded))
       // No first event within 5 s: Timeout, then the shutdown ladder (on the clock too).
       const stalled = yield* Effect.forkChild(Effect.exit(session.ask("stall")))
-      for (let i = 0; i < 30 && stalled.pollUnsafe() === undefined; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestClock.withLive(Effect.sleep("1 millis"))
-      }
-      assert.isTrue(Exit.isFailure(yield* Fiber.join(stalled)))
+      assert.isTrue(Exit.isFailure(yield* joinAdjusting(stalled, "the stalled turn", 30)))
 
       assert.strictEqual(yield* count(Metrics.turnsTotal, { outcome: "success", reason: "none" }), 1)
       assert.strictEqual(yield* count(Metrics.turnsTotal, { outcome: "failure", reason: "Overloaded" }), 1)
@@ -203,14 +199,9 @@ describe("SessionPool metrics", () => {
 
   /** Lets the pool's background fibers run (no Clock time passes) until `predicate` holds. */
   const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
-    Effect.gen(function*() {
-      const pool = yield* SessionPool.SessionPool
-      for (let i = 0; i < 10_000; i++) {
-        if (predicate(yield* pool.stats)) return
-        yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
-      }
-      return yield* Effect.die(new Error("the pool never settled"))
-    })
+    SessionPool.SessionPool.use((pool) =>
+      settleUntil(Effect.map(pool.stats, (now) => (predicate(now) ? true : undefined)), `the pool's stats to satisfy ${predicate}`)
+    )
 
   it.effect("sessions by state follow every lease; acquire's wait is observed; a closed pool reads zero", () =>
     Effect.gen(function*() {

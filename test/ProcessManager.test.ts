@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Exit, Fiber, Stream } from "effect"
+import { ConfigProvider, Deferred, Effect, Exit, Fiber, Option, Schedule, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import * as DebugLog from "../src/DebugLog.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as Protocol from "../src/Protocol.ts"
 import * as SessionPool from "../src/SessionPool.ts"
@@ -82,8 +83,60 @@ describe("ProcessManager", () => {
       yield* assertAllGone([pids?.pid ?? 0, ...(pids?.children ?? [])])
     }))
 
-  it.live("F07: a CLI that exits at once while the host writes a 1 MiB prompt: the real error, typed", () =>
+  it.live("F07: a CLI that exits while the host writes a 1 MiB prompt: the real error, typed, and the host carries on", () =>
     Effect.gen(function*() {
+      const prompt = "x".repeat(1024 * 1024)
+      // The fake answers initialize, then dies at the first bytes of the prompt's line: the rest of the
+      // host's write goes into a pipe whose reader is gone (EPIPE).
+      const exit = yield* Claude.query(prompt, {
+        ...FakeCli.options({ exitMidPrompt: { exitCode: 1, stderr: "Invalid API key · Please run /login" } }),
+        timeouts: quickShutdown
+      }).pipe(Stream.runCollect, Effect.exit)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        // One reason, the CLI's own: no EPIPE, no defect beside it.
+        assert.deepStrictEqual(exit.cause.reasons.map((reason) => reason._tag), ["Fail"])
+        const reason = exit.cause.reasons[0]
+        if (reason?._tag === "Fail") {
+          assert.strictEqual(reason.error.reason._tag, "AuthenticationFailed")
+          assert.include(reason.error.message, "Invalid API key")
+          // The CLI had read only the start of the prompt's line when it went.
+          const stderr = Option.getOrUndefined(DebugLog.of(reason.error))?.stderrTail ?? ""
+          const read = /after (\d+) bytes of a user line/.exec(stderr)
+          assert.isNotNull(read, stderr)
+          assert.isBelow(Number(read?.[1]), prompt.length)
+        }
+      }
+      // The host carries on: the next query on the same pool runs to its result.
+      const events = yield* Claude.query("again", { ...FakeCli.options({ reply: "still here" }), timeouts: quickShutdown }).pipe(
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(events.flatMap((event) => (event._tag === "AssistantText" ? [event.text] : [])), ["still here"])
+      assert.strictEqual(events.at(-1)?._tag, "Result")
+    }).pipe(Effect.provide(ClaudeTest)))
+
+  it.live("F07: once a write has met a CLI that is gone (EPIPE), writes report false at once, never failing or blocking", () =>
+    Effect.gen(function*() {
+      const proc = yield* spawnFake({ exitMidPrompt: {} })
+      const prompt = Protocol.encodeLine(Protocol.userMessage("x".repeat(1024 * 1024)))
+      assert.isTrue(yield* proc.write(prompt), "accepted while the CLI runs")
+      assert.deepStrictEqual(yield* proc.exit.pipe(Effect.timeout("5 seconds")), { _tag: "Exited", code: 1 })
+      // The writer stops at the broken pipe and closes the input: a write then says false. It may take a
+      // moment after the exit to see the EPIPE; the few writes accepted meanwhile stay far below the queue's
+      // capacity, so none of them can block.
+      const line = Protocol.encodeLine({ type: "keep_alive" })
+      const closed = yield* proc.write(line).pipe(
+        Effect.repeat({ schedule: Schedule.exponential("10 millis"), until: (accepted) => !accepted, times: 9 })
+      )
+      assert.isFalse(closed, "stdin never closed after the EPIPE")
+      // Past the queue's capacity (64): every write says false at once.
+      const later = yield* Effect.forEach(Array.from({ length: 100 }, () => line), proc.write).pipe(Effect.timeout("1 second"))
+      assert.deepStrictEqual(new Set(later), new Set([false]))
+    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
+
+  it.live("a CLI that exits at start-up, before answering initialize: the query fails with its real error, typed", () =>
+    Effect.gen(function*() {
+      // Nothing of the prompt is written here (the session never became ready): F07 is the test above.
       const exit = yield* Claude.query("x".repeat(1024 * 1024), {
         ...FakeCli.options({ exitImmediately: { exitCode: 1, stderr: "Invalid API key · Please run /login" } }),
         timeouts: quickShutdown

@@ -326,7 +326,7 @@ describe("Resilience against the real CLI", () => {
         const run = yield* startF14(options, home)
         // The tool ran and its result went back to the model: the window the CLI's ~100 ms timer leaves.
         yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
-        yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
+        yield* api.awaitConversationRequests(2, "30 seconds")
         killAll(home)
         fs.rmSync(blocker)
         const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
@@ -363,7 +363,7 @@ describe("Resilience against the real CLI", () => {
         }
         const run = yield* startF14(options, home)
         yield* eventually(() => (runsOf(home) === "ran\n" ? true : undefined), "30 seconds")
-        yield* api.awaitConversationRequests(2).pipe(Effect.timeout("30 seconds"))
+        yield* api.awaitConversationRequests(2, "30 seconds")
         killAll(home)
         fs.rmSync(dir)
         fs.renameSync(`${dir}.held`, dir)

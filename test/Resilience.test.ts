@@ -30,7 +30,7 @@ import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { pumpClockOnFailure, tempDir } from "./utils.ts"
+import { pumpClockOnFailure, settleUntil, tempDir, withSleepProbe } from "./utils.ts"
 
 // Claude.query with a Resilience layer on in-process fake CLIs: every backoff, every open circuit is on the
 // TestClock. Two fakes sit behind one spawner, so a test decides what a newly spawned CLI does: the
@@ -122,13 +122,7 @@ const start = (prompt: string, queryOptions: Parameters<typeof Claude.query>[1] 
   })
 
 const until = (condition: () => boolean, what: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 5_000; i++) {
-      if (condition()) return
-      yield* i % 20 === 19 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`never happened: ${what}`))
-  })
+  Effect.asVoid(settleUntil(() => (condition() ? true : undefined), what))
 
 const isDone = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() !== undefined
 
@@ -201,7 +195,7 @@ const noJitter = { retry: { jitter: false } } as const
 
 describe("Resilience: retry (FakeSpawner, TestClock)", () => {
   it.effect("F13: a 529, then success after the backoff; the stream marks the retry between the attempts", () =>
-    Effect.gen(function*() {
+    withSleepProbe((probe) => Effect.gen(function*() {
       const { primary } = yield* Fakes
       const { events, fiber } = yield* start("hello")
       yield* until(() => retryings(events).length === 1, "the Retrying event")
@@ -213,8 +207,10 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       const delayMs = retrying?.delayMs ?? 0
       assert.isTrue(delayMs >= 800 && delayMs <= 1200, `delay ${delayMs}`)
 
+      const backoff = yield* probe.parked(delayMs, "the backoff")
       yield* TestClock.adjust(Duration.millis(delayMs - 1))
-      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      // 1 ms short of its end the backoff is still a pending sleep: the next attempt cannot have started.
+      assert.deepInclude(probe.pending(delayMs), backoff, "the backoff still waits")
       assert.strictEqual(yield* turnsStarted(primary), 1, "no second attempt before the backoff ran out")
       yield* TestClock.adjust("1 millis")
       yield* until(() => isDone(fiber), "the turn's end")
@@ -232,8 +228,7 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.strictEqual(tags.at(-1), "Result")
       assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["hello", "hello"])
       assert.strictEqual(yield* retriesOf("Overloaded"), 1)
-    }).pipe(
-      Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false), {})),
+    }).pipe(Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false), {})))).pipe(
       Effect.provideService(Metric.MetricRegistry, new Map()),
       pumpClockOnFailure
     ))
@@ -253,15 +248,16 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     ))
 
   it.effect("F13: a 429's retry-after is the minimum delay, above the backoff", () =>
-    Effect.gen(function*() {
+    withSleepProbe((probe) => Effect.gen(function*() {
       const { primary } = yield* Fakes
       const { events, fiber } = yield* start("hello")
       yield* until(() => retryings(events).length === 1, "the Retrying event")
       const [retrying] = retryings(events)
       assert.strictEqual(retrying?.reason._tag, "RateLimited")
       assert.strictEqual(retrying?.delayMs, 20_000)
+      const backoff = yield* probe.parked(20_000, "the retry-after wait")
       yield* TestClock.adjust("19999 millis")
-      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      assert.deepInclude(probe.pending(20_000), backoff, "the wait is still pending at 19.999 s")
       assert.strictEqual(yield* turnsStarted(primary), 1, "still waiting at 19.999 s")
       yield* TestClock.adjust("1 millis")
       yield* until(() => isDone(fiber), "the turn's end")
@@ -275,9 +271,8 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
           () => false
         ),
         noJitter
-      )),
-      pumpClockOnFailure
-    ))
+      ))
+    )).pipe(pumpClockOnFailure))
 
   it.effect("F13: a retry-after longer than maxRetryAfter fails at once with the exact retry-after", () =>
     Effect.gen(function*() {
@@ -719,9 +714,15 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
         ),
         "the CLI was told to stop the turn"
       )
+      // The CLI's 4th wait was cut short, not left to run out: no time has passed since it started, and the
+      // fake no longer sleeps.
+      const [stopped] = yield* sessions(primary)
+      assert.deepStrictEqual([stopped?.sleeps, stopped?.sleeping], [4, false], "the CLI's 4th wait was cut short")
+      // So a minute later (the fake runs in-process: the adjust returns once all it woke has suspended again)
+      // it has not gone on to a 5th request either.
       yield* TestClock.adjust("1 minute")
-      yield* TestClock.withLive(Effect.sleep("5 millis"))
-      assert.strictEqual((yield* sessions(primary))[0]?.sleeps, 4, "no wait for a 5th request started")
+      const [later] = yield* sessions(primary)
+      assert.deepStrictEqual([later?.sleeps, later?.sleeping], [4, false], "no wait for a 5th request started")
     }).pipe(
       Effect.provide(ClaudeOn(TwoFakes({ turns: [serverErrors(10)] }, {}, () => false), { circuitBreaker: { enabled: false } })),
       pumpClockOnFailure
@@ -830,12 +831,14 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
 
   it.effect("F20: the deadline counts from a query's first failure: a slow healthy turn (a minute before each frame) is not cut by a 30 s deadline", () =>
     Effect.gen(function*() {
+      const { primary } = yield* Fakes
       const { events, fiber } = yield* start("hello")
-      // A minute before each frame: each adjust wakes the frame the fake waits for (one missed while the
-      // fake was not yet asleep is woken by the next).
-      for (let i = 0; i < 20 && !isDone(fiber); i++) {
+      // A minute before each frame: once the fake sleeps before its next frame, a minute wakes it.
+      const asleepOrDone = Effect.map(sessions(primary), (ps) => (ps.some((p) => p.sleeping) || isDone(fiber) ? true : undefined))
+      for (let i = 0; i < 20; i++) {
+        yield* settleUntil(asleepOrDone, "the fake asleep before a frame, or the turn's end")
+        if (isDone(fiber)) break
         yield* TestClock.adjust("1 minute")
-        yield* TestClock.withLive(Effect.sleep("5 millis"))
       }
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))

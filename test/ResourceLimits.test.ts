@@ -20,7 +20,7 @@ import * as StreamHandler from "../src/StreamHandler.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { eventually, hasPidNamespace, isAlive, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
+import { eventually, hasPidNamespace, isAlive, joinAdjusting, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const MiB = 1024 * 1024
 const hasPrlimit = process.platform === "linux" && fs.existsSync("/usr/bin/prlimit")
@@ -89,10 +89,11 @@ const stopReason = (proc: ProcessManager.CliProcess) =>
 describe("ResourceLimits on real processes (FakeCli)", () => {
   it.live("maxRssBytes: a CLI that allocates past the limit is stopped by the watchdog, with the reason recorded", () =>
     Effect.gen(function*() {
-      const proc = yield* spawnFake({ rssGrowMb: 200, frameDelayMs: 200 }, { maxRssBytes: 128 * MiB })
+      // The fake grows at the turn's start, then never finishes the turn: only the watchdog ends it, however
+      // slowly a loaded machine samples (a turn that completed by itself raced the sampler).
+      const proc = yield* spawnFake({ rssGrowMb: 200, hang: "midTurn" }, { maxRssBytes: 128 * MiB })
       assert.deepStrictEqual(proc.enforcement.watchdog, ["rssBytes"])
-      const events = yield* runTurn(proc, "grow")
-      assert.isUndefined(resultOf(events), "the turn never completed")
+      yield* runTurn(proc, "grow")
       const { exit, reason } = yield* stopReason(proc)
       assert.strictEqual(reason?.resource, "rssBytes")
       assert.strictEqual(reason?.limit, 128 * MiB)
@@ -100,17 +101,29 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       // SIGTERM to the group: the fake exits 143 on it, as the real CLI does.
       assert.deepStrictEqual(exit, { _tag: "Exited", code: 143 })
       assert.isFalse(isAlive(proc.pid))
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+      // A grace a loaded machine cannot overrun: the fake exits at SIGTERM, the SIGKILL after 300 ms raced it.
+    }).pipe(Effect.scoped, Effect.provide(OnNode({ killGrace: "5 seconds" }))))
 
-  it.live("maxRssBytes: a lean CLI under the limit is left alone", () =>
-    Effect.gen(function*() {
+  it.live("maxRssBytes: a lean CLI under the limit is left alone", () => {
+    // The real sampler, counted: what the watchdog read, and how often.
+    const readings: Array<number> = []
+    const sample: ResourceLimits.Sampler = (pid, request) =>
+      Effect.tap(ResourceLimits.sampleProc(pid, request), (usage) =>
+        Effect.sync(() => {
+          if (Option.isSome(usage)) readings.push(usage.value.rssBytes)
+        }))
+    return Effect.gen(function*() {
       const proc = yield* spawnFake({ reply: "lean" }, { maxRssBytes: 512 * MiB })
       const result = resultOf(yield* runTurn(proc, "hi"))
       assert.strictEqual(result?.text, "lean")
-      yield* Effect.sleep("300 millis")
+      // Three more readings after the turn, each under the limit, each left alone.
+      const seen = readings.length
+      yield* eventually(() => (readings.length >= seen + 3 ? true : undefined), "5 seconds")
+      assert.isTrue(readings.every((rss) => rss > 0 && rss < 512 * MiB), `readings: ${readings.join(", ")}`)
       assert.isTrue(isAlive(proc.pid))
       assert.deepStrictEqual(yield* proc.stoppedFor, Option.none())
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+    }).pipe(Effect.scoped, Effect.provide(OnNode({ sample })))
+  })
 
   // Outside a PID namespace: the first process of one is shielded from the kernel's SIGXCPU (see the next test).
   it.live.skipIf(!hasPrlimit)("maxCpuSeconds through prlimit: a CLI burning CPU dies of SIGXCPU at the limit", () =>
@@ -156,7 +169,7 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.isAbove(reason?.observed ?? 0, 1)
       assert.deepStrictEqual(exit, { _tag: "Exited", code: 143 })
       assert.isFalse(isAlive(proc.pid))
-    }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false }))))
+    }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false, killGrace: "5 seconds" }))))
 
   it.live.skipIf(!hasPrlimit)("maxOpenFiles through prlimit: opening more files fails with EMFILE; the CLI goes on", () =>
     Effect.gen(function*() {
@@ -215,7 +228,9 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       })
       const { reason } = yield* stopReason(proc)
       assert.strictEqual(reason?.resource, "processes")
-      assert.strictEqual(reason?.observed, 4)
+      // The CLI and its tools, over the limit of 2: all 4, or 3 when a reading came while the third was
+      // still being started (a loaded machine).
+      assert.oneOf(reason?.observed, [3, 4])
       // The group got the signal: the CLI's children are gone too.
       yield* eventually(() => (pids.every((pid) => !isAlive(pid)) ? true : undefined), "3 seconds")
       // Outside a namespace the CLI leads its group: the CLI and its 3 children (in one, unshare leads it too).
@@ -452,21 +467,13 @@ describe("ResourceLimits on the FakeSpawner (TestClock)", () => {
       yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping)))
       const [victim] = yield* sessionRecords
       readings.set(victim?.pid ?? 0, { rssBytes: 200 * MiB, cpuSeconds: 1 })
-      for (let i = 0; i < 5 && first.pollUnsafe() === undefined; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestClock.withLive(Effect.sleep("1 millis"))
-      }
-      const { exit, pid } = yield* Fiber.join(first)
+      const { exit, pid } = yield* joinAdjusting(first, "the turn over its limit", 30)
       assert.strictEqual(pid, victim?.pid)
       assert.isTrue(Exit.isFailure(exit), "the running turn failed")
       const second = yield* Effect.scoped(Effect.flatMap(pool.acquire(config), (session) =>
         Effect.as(session.ask("again"), session.pid)
       )).pipe(Effect.forkChild)
-      for (let i = 0; i < 30 && second.pollUnsafe() === undefined; i++) {
-        yield* TestClock.adjust("1 second")
-        yield* TestClock.withLive(Effect.sleep("1 millis"))
-      }
-      assert.notStrictEqual(yield* Fiber.join(second), pid, "a new process")
+      assert.notStrictEqual(yield* joinAdjusting(second, "the next lease", 30), pid, "a new process")
       assert.isFalse((yield* sessionRecords).find((p) => p.pid === pid)?.running)
     }).pipe(
       Effect.provide(SessionPool.layer({ minIdle: 0 }).pipe(Layer.provideMerge(OnFake({ turns: [{ text: "ok", delay: "10 seconds" }] })))),

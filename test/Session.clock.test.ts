@@ -1,15 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as DebugLog from "../src/DebugLog.ts"
 import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import type * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { ClaudeOnFake, pumpClockOnFailure } from "./utils.ts"
+import { ClaudeOnFake, pumpClockOnFailure, settleUntil, withSleepProbe } from "./utils.ts"
 
 // Session deadlines on virtual time: the in-process FakeSpawner sleeps on the Effect Clock, so
 // TestClock.adjust moves both the fake CLI and the session's watchdog.
@@ -172,15 +173,37 @@ const assertNeverReused = (session: Session.Session) =>
 describe("Session timeouts (TestClock)", () => {
   it.effect("F04: the idle clock is paused while a permission callback waits on the host", () =>
     Effect.gen(function*() {
+      const idle = 5000
+      // When the callback started and when it answered, on the TestClock.
+      const waits: Array<{ readonly from: number; readonly to: number }> = []
       const session = yield* Claude.session({
-        options: { executable, includePartialMessages: true, timeouts: { idle: 5000, ...quick } },
+        options: { executable, includePartialMessages: true, timeouts: { idle, ...quick } },
         // The host takes 20 s to decide: longer than the idle timeout, which must not fire meanwhile.
-        canUseTool: () => Effect.sleep("20 seconds").pipe(Effect.as({ behavior: "allow" } as const))
+        canUseTool: () =>
+          Effect.gen(function*() {
+            const from = yield* Clock.currentTimeMillis
+            yield* Effect.sleep("20 seconds")
+            waits.push({ from, to: yield* Clock.currentTimeMillis })
+            return allow
+          })
       })
       const turn = yield* session.ask("go").pipe(Effect.exit, Effect.forkChild)
-      for (let i = 0; i < 30; i++) yield* TestClock.adjust("1 second")
+      for (let i = 0; i < 30 && isRunning(turn); i++) yield* TestClock.adjust("1 second")
       const exit = yield* ended(turn, "the turn")
       assert.isTrue(Exit.isSuccess(exit), `the turn completed: ${String(exit)}`)
+      if (Exit.isSuccess(exit)) {
+        assert.strictEqual(exit.value.text, "done")
+        assert.isFalse(exit.value.isError)
+      }
+      // The callback ran, once, and the host's wait outlasted the idle timeout four times over.
+      assert.strictEqual(waits.length, 1, "the permission callback ran once")
+      const [wait] = waits
+      assert.strictEqual((wait?.to ?? 0) - (wait?.from ?? 0), 20_000)
+      assert.isAbove((wait?.to ?? 0) - (wait?.from ?? 0), idle)
+      // Its answer is the one the CLI got.
+      const p = yield* sessionProcess
+      assert.deepStrictEqual(p.controlRequests.map((r) => [r.subtype, r.answers.length]), [["can_use_tool", 1]])
+      assert.deepInclude(p.controlRequests[0]?.answers[0]?.["response"], { behavior: "allow" })
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
@@ -474,10 +497,24 @@ describe("Session control protocol and turn lifecycle (TestClock)", () => {
       )
       yield* fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
       // Someone else holds the state for a moment (a `changes` subscriber, an update) when the result comes.
-      yield* session.state.semaphore.take(1)
-      yield* TestClock.adjust("1 second")
-      yield* TestClock.withLive(Effect.sleep("50 millis"))
-      yield* session.state.semaphore.release(1)
+      yield* Effect.acquireUseRelease(
+        session.state.semaphore.take(1),
+        () =>
+          Effect.gen(function*() {
+            yield* TestClock.adjust("1 second")
+            // The result has reached the session (its debug log holds it), and the stream has not ended: its
+            // end waits for the state, which waits for us.
+            yield* settleUntil(
+              Effect.map(session.debugLog, (log) =>
+                log.frames.some((f) => f.direction === "in" && Predicate.isObject(f.frame) && f.frame["type"] === "result")
+                  ? true
+                  : undefined),
+              "the result read by the session"
+            )
+            assert.isTrue(isRunning(consumer), "the stream does not end before the session is Idle")
+          }),
+        () => session.state.semaphore.release(1)
+      )
       // Whoever the end of the stream wakes up (`ask` returning, the pool taking the session back) sees Idle.
       assert.strictEqual(yield* settled(consumer, "the consumer"), "Idle")
       assert.strictEqual((yield* session.ask("again")).text, "echo: again")
@@ -731,7 +768,7 @@ describe("Session crash recovery (TestClock)", () => {
     ))
 
   it.effect("a turn asked for while the replacement starts waits for it, then runs on it", () =>
-    Effect.gen(function*() {
+    withSleepProbe((probe) => Effect.gen(function*() {
       const fake = yield* FakeSpawner.FakeSpawnerState
       const starting = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Effect.forkChild)
       yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
@@ -742,7 +779,10 @@ describe("Session crash recovery (TestClock)", () => {
       yield* fake.waitUntil((ps) => ps.filter((p) => p.kind === "session" && p.sleeping).length === 1 && ps.filter((p) => p.kind === "session").length === 2)
       assert.strictEqual(yield* SubscriptionRef.get(session.state), "Starting")
       const next = yield* startTurn(session, "two")
-      yield* TestClock.withLive(Effect.sleep("20 millis"))
+      // The turn waits for the replacement, bounded by the start-up deadline and the ladder before it, for
+      // each restart the session may make: parked on the Clock, it cannot have sent anything.
+      const replacementWait = (Duration.toMillis(ClaudeOptions.defaultTimeouts.startup) + 2 * grace) * Session.defaultRestart.maxRestarts
+      yield* probe.parked(replacementWait, "the turn waiting for the replacement")
       assert.isTrue(isRunning(next.fiber), "the turn waits for the replacement")
       const [, replacement] = yield* sessionProcesses
       assert.strictEqual(userLines(replacement ?? (yield* sessionProcess)), 0, "nothing was sent yet")
@@ -755,7 +795,7 @@ describe("Session crash recovery (TestClock)", () => {
       pumpClockOnFailure,
       Effect.scoped,
       Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
-    ))
+    )))
 
   it.effect("restart intensity: a third death within the window fails the session; no replacement is left", () =>
     Effect.gen(function*() {

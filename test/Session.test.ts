@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Deferred, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { NodeServices } from "@effect/platform-node"
@@ -69,11 +69,27 @@ describe("Session (against the FakeCli)", () => {
 
   it.live("interrupt ends the running turn with Interrupted; the session takes the next turn", () =>
     Effect.gen(function*() {
-      const session = yield* Claude.session({ options: { ...FakeCli.options({ frameDelayMs: 300, reply: "slow" }), timeouts: quickShutdown } })
-      const turn = yield* session.ask("slow one").pipe(Effect.exit, Effect.forkChild)
-      yield* Effect.sleep("150 millis")
+      // A first turn of some 65 frames, 100 ms apart: seconds of it are left when its first event arrives.
+      const session = yield* Claude.session({
+        options: {
+          ...FakeCli.options({ frameDelayMs: 100, reply: ["slow ".repeat(12), "ok"], partialChunks: 60 }),
+          includePartialMessages: true,
+          timeouts: quickShutdown
+        }
+      })
+      const running = yield* Deferred.make<void>()
+      const events: Array<string> = []
+      const turn = yield* session.send("slow one").pipe(
+        Stream.runForEach((event) => Effect.andThen(Effect.sync(() => events.push(event._tag)), Deferred.succeed(running, undefined))),
+        Effect.exit,
+        Effect.forkChild
+      )
+      // The turn runs: its first event has arrived.
+      yield* Deferred.await(running).pipe(Effect.timeout("10 seconds"))
       yield* session.interrupt
-      assert.strictEqual(reasonOf(yield* Fiber.join(turn))?._tag, "Interrupted")
+      assert.strictEqual(reasonOf(yield* Fiber.join(turn).pipe(Effect.timeout("10 seconds")))?._tag, "Interrupted")
+      assert.strictEqual(events[0], "SessionStarted")
+      assert.notInclude(events, "AssistantText", "interrupted before the reply was complete")
       yield* session.setModel("sonnet")
       yield* session.setPermissionMode("plan")
       const next = yield* session.ask("again")

@@ -13,7 +13,10 @@ import { withRealPool } from "./utils.ts"
 const settled = SessionPool.SessionPool.use((pool) => pool.stats).pipe(
   Effect.filterOrFail((stats) => stats.keys.every((key) => key.starting === 0 && key.resetting === 0)),
   Effect.retry(Schedule.spaced("20 millis")),
-  Effect.timeout("10 seconds")
+  Effect.timeoutOrElse({
+    duration: "10 seconds",
+    orElse: () => Effect.die(new Error("the pool did not settle (a process starting or resetting) within 10 s"))
+  })
 )
 
 const firstUserTexts = (request: FakeApi.RecordedRequest | undefined) =>

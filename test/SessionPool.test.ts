@@ -10,7 +10,7 @@ import type * as ResourceLimits from "../src/ResourceLimits.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { pumpClockOnFailure, tempDir } from "./utils.ts"
+import { joinAdjusting, pumpClockOnFailure, settleUntil, tempDir } from "./utils.ts"
 
 // The pool on the in-process FakeSpawner: every timer (queue timeout, sweeper, ages, the fakes' delays,
 // the shutdown ladder) is on the TestClock.
@@ -34,14 +34,7 @@ const stats = SessionPool.SessionPool.use((pool) => pool.stats)
  * does, a millisecond now and then, for the real I/O on the way (the executable check before a spawn).
  */
 const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 10_000; i++) {
-      const now = yield* stats
-      if (predicate(now)) return now
-      yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
-    }
-    return yield* Effect.die(new Error(`pool never settled: ${JSON.stringify(yield* stats)}`))
-  })
+  settleUntil(Effect.map(stats, (now) => (predicate(now) ? now : undefined)), `the pool's stats to satisfy ${predicate}`)
 
 const total = (s: SessionPool.Stats, field: keyof Omit<SessionPool.KeyStats, "key">) =>
   s.keys.reduce((sum, key) => sum + key[field], 0)
@@ -55,20 +48,6 @@ const failureTag = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag:
   const reason = exit.cause.reasons[0]
   return reason?._tag === "Fail" ? reason.error.reason._tag : reason?._tag
 }
-
-/**
- * Joins a fiber while moving the TestClock a second at a time (at most `seconds` of it); each step also lets
- * a millisecond of real time pass, for the real I/O on the way (the executable check before a spawn).
- */
-const joinAdjusting = <A, E>(fiber: Fiber.Fiber<A, E>, seconds = 120) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < seconds; i++) {
-      if (fiber.pollUnsafe() !== undefined) return yield* Fiber.join(fiber)
-      yield* TestClock.adjust("1 second")
-      yield* TestClock.withLive(Effect.sleep("1 millis"))
-    }
-    return yield* Effect.die(new Error(`fiber not done after ${seconds} s of TestClock`))
-  })
 
 const lease = <A, E, R>(
   use: (session: import("../src/Session.ts").Session) => Effect.Effect<A, E, R>,
@@ -224,7 +203,7 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const stopped = (yield* sessionPids).find((p) => p.pid === first)
       assert.isFalse(stopped?.running)
       const second = yield* Effect.forkChild(lease((session) => Effect.succeed(session.pid), quick))
-      assert.notStrictEqual(yield* joinAdjusting(second, 30), first)
+      assert.notStrictEqual(yield* joinAdjusting(second, "the next lease", 30), first)
     }).pipe(
       Effect.provide(PoolOnFake({ minIdle: 0 }, { turns: [{ text: "then silence", hang: "afterResult" }] })),
       pumpClockOnFailure
@@ -283,8 +262,14 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const MiB = 1024 * 1024
       const readings = new Map<number, ResourceLimits.Usage>()
+      // Every reading the checker took: which process, and its RSS.
+      const sampled: Array<readonly [pid: number, rssBytes: number]> = []
       const sample: ResourceLimits.Sampler = (pid) =>
-        Effect.sync(() => Option.some(readings.get(pid) ?? { rssBytes: 10 * MiB, cpuSeconds: 0 }))
+        Effect.sync(() => {
+          const usage = readings.get(pid) ?? { rssBytes: 10 * MiB, cpuSeconds: 0 }
+          sampled.push([pid, usage.rssBytes])
+          return Option.some(usage)
+        })
       const layer = SessionPool.layer({ minIdle: 0, sweepInterval: "5 seconds" }).pipe(
         Layer.provideMerge(HealthChecker.layer({ sample, isAlive: () => Effect.succeed(true), maxRssBytes: 100 * MiB })),
         Layer.provideMerge(PoolDeps({ turns: [{ text: "ok", delay: "20 seconds" }] }))
@@ -296,14 +281,23 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
         readings.set(idlePid, { rssBytes: 500 * MiB, cpuSeconds: 0 })
         for (let i = 0; i < 12; i++) yield* step
         assert.strictEqual((yield* pool.stats).retired, 1, "the idle one retired")
+        let busy: number | undefined
         const turn = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) =>
           Effect.andThen(
-            Effect.sync(() => readings.set(session.pid, { rssBytes: 500 * MiB, cpuSeconds: 0 })),
+            Effect.sync(() => {
+              readings.set(session.pid, { rssBytes: 500 * MiB, cpuSeconds: 0 })
+              busy = session.pid
+            }),
             Effect.as(session.ask("long"), session.pid)
           ))))
-        for (let i = 0; i < 12; i++) yield* step
+        const busyNow = yield* settleUntil(() => busy, "the second lease")
+        // Until the checker has read the busy process over its limit (a sweep every 5 s; its turn takes 20 s).
+        const overLimit = () => sampled.some(([pid, rss]) => pid === busyNow && rss === 500 * MiB)
+        for (let i = 0; i < 12 && !overLimit(); i++) yield* step
+        assert.isTrue(overLimit(), "the checker read the busy process over its limit")
+        assert.isUndefined(turn.pollUnsafe(), "its turn still runs")
         assert.strictEqual((yield* pool.stats).retired, 1, "the busy one still runs its turn")
-        const busyPid = yield* joinAdjusting(turn, 30)
+        const busyPid = yield* joinAdjusting(turn, "the busy turn", 30)
         for (let i = 0; i < 3; i++) yield* step
         assert.strictEqual((yield* pool.stats).retired, 2, "and retires once released")
         assert.isFalse((yield* sessionPids).find((p) => p.pid === busyPid)?.running)
@@ -438,9 +432,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       )
       yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.sleeping)))
       const closing = yield* Effect.forkChild(Scope.close(poolScope, Exit.void))
-      const exit = yield* joinAdjusting(turn, 30)
+      const exit = yield* joinAdjusting(turn, "the turn", 30)
       assert.strictEqual(failureTag(exit), "Interrupted", "the turn was interrupted after the grace period")
-      yield* joinAdjusting(closing, 30)
+      yield* joinAdjusting(closing, "the closing", 30)
       yield* FakeSpawner.awaitNoneRunning
     }).pipe(Effect.provide(PoolDeps({ turns: [{ text: "done", delay: "60 seconds" }] })), pumpClockOnFailure))
 

@@ -4,7 +4,7 @@
  */
 import * as ChildProcessSync from "node:child_process"
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
-import { Duration, Effect, Layer, Option, Schedule, Tracer } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Option, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as Leftovers from "../src/testing/Leftovers.ts"
@@ -40,8 +40,11 @@ export const tempDir = (prefix: string) =>
 
 export const isAlive = Leftovers.isAlive
 
-/** Polls `check` every 25 ms on real time until it holds, failing after `within`. */
-export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds") =>
+/**
+ * Polls `check` every 25 ms on real time (the live Clock, a TestClock or not) until it returns a value, failing
+ * after `within`, naming `what` (by default the check's source text).
+ */
+export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds", what?: string) =>
   Effect.suspend(() => {
     const value = check()
     return value === undefined ? Effect.fail("not yet" as const) : Effect.succeed(value)
@@ -49,8 +52,10 @@ export const eventually = <A>(check: () => A | undefined, within: Duration.Input
     Effect.retry(Schedule.spaced("25 millis")),
     Effect.timeoutOrElse({
       duration: within,
-      orElse: () => Effect.die(new Error(`condition not met within ${Duration.format(Duration.fromInputUnsafe(within))}`))
-    })
+      orElse: () =>
+        Effect.die(new Error(`not met within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what ?? check.toString()}`))
+    }),
+    Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
   )
 
 export const readJson = <A>(file: string): A | undefined => {
@@ -114,6 +119,113 @@ export const ClaudeOnFake = (script: FakeSpawner.Script) =>
     Layer.provideMerge(FakeSpawner.layer(script)),
     Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer))
   )
+
+/**
+ * Lets fibers run, with no Clock time passing, until `check` returns a value (a function, or an Effect for a
+ * state only an Effect reads): `yieldNow` steps, and a real millisecond now and then for real I/O on the way
+ * (the executable check before a spawn). Bounded on real time (the TestClock does not move by itself): fails
+ * after `within`, naming `what`.
+ */
+export const settleUntil = <A, E = never, R = never>(
+  check: (() => A | undefined) | Effect.Effect<A | undefined, E, R>,
+  what: string,
+  within: Duration.Input = "10 seconds"
+): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const limit = Duration.toMillis(Duration.fromInputUnsafe(within))
+    const realNow = TestClock.withLive(Clock.currentTimeMillis)
+    const read = Effect.isEffect(check) ? check : Effect.sync(check)
+    const startedAt = yield* realNow
+    for (let i = 0; ; i++) {
+      const found = yield* read
+      if (found !== undefined) return found
+      if ((yield* realNow) - startedAt > limit) {
+        return yield* Effect.die(new Error(`never happened within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what}`))
+      }
+      yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
+    }
+  })
+
+/**
+ * Joins a fiber that needs Clock time to end, moving the TestClock a second at a time, at most `seconds` of
+ * it (each step also lets a real millisecond pass, for real I/O on the way: the executable check before a
+ * spawn). A fiber still running then fails the test, naming `what`, instead of waiting for the test timeout.
+ */
+export const joinAdjusting = <A, E>(fiber: Fiber.Fiber<A, E>, what: string, seconds = 60) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < seconds && fiber.pollUnsafe() === undefined; i++) {
+      yield* TestClock.adjust("1 second")
+      yield* TestClock.withLive(Effect.sleep("1 millis"))
+    }
+    if (fiber.pollUnsafe() === undefined) {
+      return yield* Effect.die(new Error(`${what} has not ended after ${seconds} s of TestClock`))
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+/** One sleep on the Clock, as {@link sleepProbe} saw it. */
+export interface ClockSleep {
+  /** How long the sleep is. */
+  readonly millis: number
+  /** The Clock time it ends at. */
+  readonly due: number
+  /** Woken (or interrupted) by now. */
+  readonly ended: boolean
+}
+
+/**
+ * The test's TestClock, seen through a probe that records every sleep started on it. Provide `clock` in place
+ * of the TestClock (outside the layers under test, so their fibers sleep on it too); it keeps the TestClock's
+ * time, and `TestClock.adjust` moves it as before. A sleep recorded and not ended is a fiber parked on the
+ * Clock until `due`: what makes "nothing has happened yet" a fact after an `adjust`, where real time would only
+ * make it likely.
+ */
+export const sleepProbe = Effect.map(TestClock.testClockWith(Effect.succeed), (inner) => {
+  const sleeps: Array<{ readonly millis: number; readonly due: number; ended: boolean }> = []
+  const clock: TestClock.TestClock = {
+    currentTimeMillisUnsafe: () => inner.currentTimeMillisUnsafe(),
+    currentTimeMillis: inner.currentTimeMillis,
+    currentTimeNanosUnsafe: () => inner.currentTimeNanosUnsafe(),
+    currentTimeNanos: inner.currentTimeNanos,
+    monotonicTimeNanosUnsafe: () => inner.monotonicTimeNanosUnsafe(),
+    monotonicTimeNanos: inner.monotonicTimeNanos,
+    sleep: (duration) =>
+      Effect.suspend(() => {
+        const millis = Duration.toMillis(duration)
+        const entry = { millis, due: inner.currentTimeMillisUnsafe() + millis, ended: false }
+        sleeps.push(entry)
+        return Effect.ensuring(
+          inner.sleep(duration),
+          Effect.sync(() => {
+            entry.ended = true
+          })
+        )
+      }),
+    adjust: (duration) => inner.adjust(duration),
+    setTime: (timestamp) => inner.setTime(timestamp),
+    withLive: (effect) => inner.withLive(effect)
+  }
+  const snapshot = (): ReadonlyArray<ClockSleep> => sleeps.map((entry) => ({ ...entry }))
+  return {
+    clock,
+    /** Every sleep started so far, oldest first. */
+    sleeps: snapshot,
+    /** The sleeps of exactly `millis` that have not ended. */
+    pending: (millis: number): ReadonlyArray<ClockSleep> => snapshot().filter((entry) => !entry.ended && entry.millis === millis),
+    /** Waits (bounded, see {@link settleUntil}) until a sleep of exactly `millis` is pending, and returns it. */
+    parked: (millis: number, what: string) =>
+      settleUntil(
+        () => snapshot().find((entry) => !entry.ended && entry.millis === millis),
+        `a fiber parked on the Clock for ${millis} ms: ${what}`
+      )
+  }
+})
+
+/** Runs `body` with the Clock seen through a {@link sleepProbe}. */
+export const withSleepProbe = <A, E, R>(
+  body: (probe: Effect.Success<typeof sleepProbe>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(sleepProbe, (probe) => Effect.provideService(body(probe), Clock.Clock, probe.clock))
 
 /**
  * Should a test fail half-way, keeps the TestClock moving for a while (in the background, 1 s of Clock per

@@ -53,12 +53,8 @@ export const waitForFakes = (
   predicate: (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) => boolean,
   within: Duration.Input = "5 seconds"
 ) =>
-  FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil(predicate)).pipe(
-    Effect.timeoutOrElse({
-      duration: within,
-      orElse: () => Effect.die(new Error("the fake CLIs never reached the expected point"))
-    }),
-    TestClock.withLive
+  FakeSpawner.FakeSpawnerState.use((fake) =>
+    fake.waitUntil(predicate, { within, what: "the fake CLIs to reach the expected point" })
   )
 
 /** The fake processes that ran a session (not a `--version` check). */

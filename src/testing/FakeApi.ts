@@ -67,7 +67,7 @@
 import * as NodeCrypto from "node:crypto"
 import * as Http from "node:http"
 import * as NodePath from "node:path"
-import { Clock, Context, Data, Effect, FiberSet, Layer, Option, Ref, Schema, Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Data, Duration, Effect, FiberSet, Layer, Option, Ref, Schema, Scope, Stream, SubscriptionRef } from "effect"
 
 // -----------------------------------------------------------------------------
 // Replies
@@ -797,10 +797,13 @@ export class FakeApi extends Context.Service<FakeApi, {
   readonly conversationRequests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /**
    * Waits until at least `count` conversation requests have arrived since the last `clearRequests`
-   * (counting those no longer kept), then returns the conversation requests kept.
-   * It does not time out (not even when the server closes), so callers should bound it.
+   * (counting those no longer kept), then returns the conversation requests kept. It waits `within` of real
+   * time at most (default 10 seconds; the live Clock, under a TestClock too), then dies saying how many came.
    */
-  readonly awaitConversationRequests: (count: number) => Effect.Effect<ReadonlyArray<RecordedRequest>>
+  readonly awaitConversationRequests: (
+    count: number,
+    within?: Duration.Input
+  ) => Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Replaces the script and restarts its index at 0. */
   readonly setScript: (script: Script) => Effect.Effect<void>
   /** Forgets the recorded requests; sequence numbers continue. */
@@ -1228,12 +1231,25 @@ export const make = Effect.fn("FakeApi.make")(function*(
     port,
     requests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => recorded.kept),
     conversationRequests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => conversationOnly(recorded.kept)),
-    awaitConversationRequests: (count) =>
+    awaitConversationRequests: (count, within = Duration.seconds(10)) =>
       SubscriptionRef.changes(requestsRef).pipe(
         Stream.filter((recorded) => recorded.conversations >= count),
         Stream.map((recorded) => conversationOnly(recorded.kept)),
         Stream.runHead,
-        Effect.map(Option.getOrElse((): ReadonlyArray<RecordedRequest> => []))
+        Effect.map(Option.getOrElse((): ReadonlyArray<RecordedRequest> => [])),
+        Effect.timeoutOrElse({
+          duration: within,
+          orElse: () =>
+            Effect.flatMap(SubscriptionRef.get(requestsRef), (recorded) =>
+              Effect.die(
+                new Error(
+                  `FakeApi: ${count} conversation request(s) awaited, ${recorded.conversations} arrived within ${
+                    Duration.format(Duration.fromInputUnsafe(within))
+                  }`
+                )
+              ))
+        }),
+        Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
       ),
     setScript: (script) => Ref.set(scriptRef, { script, cursor: 0 }),
     clearRequests: SubscriptionRef.set(requestsRef, { kept: [], conversations: 0 })

@@ -67,7 +67,8 @@ export interface Crash {
 
 /**
  * Where the fake goes silent for good (F04). A hung fake keeps reading (and recording) stdin but never writes
- * another byte, answers nothing, and does not exit on stdin EOF; only a signal ends it.
+ * another byte to stdout, answers nothing, and does not exit on stdin EOF (it says
+ * `fake-cli: stdin closed while hung; not exiting` on stderr); only a signal ends it.
  *
  * - `"beforeInit"`: from the start; not even `initialize` is answered.
  * - `"beforeFirstEvent"`: the first user message is taken, but its turn writes nothing.
@@ -93,6 +94,22 @@ export interface ExitImmediately {
   readonly exitCode?: number
   readonly stderr?: string
   readonly stdout?: ReadonlyArray<string | JsonObject>
+}
+
+/**
+ * Answer `initialize` (and whatever else comes before the first user line) as usual, then, at the first
+ * bytes of the first user line, close stdin and exit (F07): a host writing a large prompt meets a pipe whose
+ * reader is gone (EPIPE) part-way through its write. For this stdin is read in raw chunks, so the fake never
+ * waits for the line's end. stderr gets `fake-cli: exiting mid-prompt, after <n> bytes of a user line` (what
+ * it had read of the line, the first chunk or two of it), then `stderr` (if any); nothing more goes to
+ * stdout; the exit code is `exitCode` (default 1).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExitMidPrompt {
+  readonly exitCode?: number
+  readonly stderr?: string
 }
 
 /**
@@ -253,6 +270,7 @@ export interface Behavior {
   /** Write {@link PidFile} at start-up, grandchildren included. */
   readonly pidFile?: string
   readonly exitImmediately?: ExitImmediately
+  readonly exitMidPrompt?: ExitMidPrompt
 
   /**
    * F06: control requests sent during the turn (after the `tool_use`, before its result), all at once.
@@ -267,7 +285,10 @@ export interface Behavior {
 
   /** F03: on stdin EOF, after the last turn, write the session transcript to `sessionFile` ... */
   readonly sessionFile?: string
-  /** ... this many milliseconds late (a SIGTERM meanwhile loses it). */
+  /**
+   * ... this many milliseconds late (a SIGTERM meanwhile loses it). The wait begins with
+   * `fake-cli: stdin closed; writing the transcript in <ms> ms` on stderr.
+   */
   readonly sessionFileOnEofDelayMs?: number
   /**
    * Append one {@link SignalRecord} line for every SIGTERM the fake receives (ignored or not), before it

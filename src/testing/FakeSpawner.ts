@@ -361,12 +361,33 @@ export class FakeSpawnerState extends Context.Service<FakeSpawnerState, {
   /**
    * Suspends until `predicate` holds for the processes (checked now and after every change), then returns
    * them. It does not use the Clock: use it to wait for a fake to reach a point before adjusting the
-   * `TestClock`.
+   * `TestClock`. It waits {@link WaitOptions} `within` of real time at most (10 s by default), then dies
+   * naming what it waited for and the processes as they are.
    */
   readonly waitUntil: (
-    predicate: (processes: ReadonlyArray<ProcessRecord>) => boolean
+    predicate: (processes: ReadonlyArray<ProcessRecord>) => boolean,
+    options?: WaitOptions
   ) => Effect.Effect<ReadonlyArray<ProcessRecord>>
 }>()("effect-claude-code/testing/FakeSpawner/FakeSpawnerState") {}
+
+/**
+ * How long {@link FakeSpawnerState} `waitUntil` waits, and what its failure says.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WaitOptions {
+  /**
+   * Real time, not the Clock (a `TestClock` moves only when the test moves it, and the test is waiting).
+   * Default 10 seconds.
+   */
+  readonly within?: Duration.Input | undefined
+  /** What is awaited, for the failure. Default: the predicate's source text. */
+  readonly what?: string | undefined
+}
+
+const describeProcess = (p: ProcessRecord): string =>
+  `${p.pid} ${p.kind}${p.running ? "" : " exited"}${p.sleeping ? " sleeping" : ""}${p.hung ? " hung" : ""} turns=${p.turns}`
 
 interface MutableControlRequest {
   readonly requestId: string
@@ -451,7 +472,8 @@ class Registry {
     for (const listener of [...this.listeners]) listener()
   }
 
-  waitUntil(predicate: (processes: ReadonlyArray<ProcessRecord>) => boolean) {
+  waitUntil(predicate: (processes: ReadonlyArray<ProcessRecord>) => boolean, options?: WaitOptions) {
+    const within = Duration.fromInputUnsafe(options?.within ?? Duration.seconds(10))
     return Effect.callback<ReadonlyArray<ProcessRecord>>((resume) => {
       const check = (): boolean => {
         const processes = this.snapshot()
@@ -465,7 +487,21 @@ class Registry {
       return Effect.sync(() => {
         this.listeners.delete(check)
       })
-    })
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: within,
+        orElse: () =>
+          Effect.die(
+            new Error(
+              `FakeSpawnerState.waitUntil: not reached within ${Duration.format(within)}: ${
+                options?.what ?? predicate.toString()
+              }; processes: ${this.snapshot().map(describeProcess).join("; ") || "none"}`
+            )
+          )
+      }),
+      // The bound is on real time: under a TestClock the Clock only moves when the waiting test moves it.
+      Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
+    )
   }
 }
 
@@ -1124,7 +1160,7 @@ export const make = (script: Script = {}): {
         snapshot,
         (processes) => processes.flatMap((p) => p.signals.map((signal) => ({ pid: p.pid, signal })))
       ),
-      waitUntil: (predicate) => registry.waitUntil(predicate)
+      waitUntil: (predicate, options) => registry.waitUntil(predicate, options)
     })
   }
 }
@@ -1146,11 +1182,11 @@ export const layer = (
 
 /**
  * Waits until no fake process of the Layer is running (`--version` runs included), and returns the
- * processes. Does not use the Clock.
+ * processes. Does not use the Clock; bounded like {@link FakeSpawnerState} `waitUntil` (10 s of real time).
  *
  * @since 0.1.0
  * @category accessors
  */
 export const awaitNoneRunning: Effect.Effect<ReadonlyArray<ProcessRecord>, never, FakeSpawnerState> = FakeSpawnerState.use((state) =>
-  state.waitUntil((processes) => processes.every((p) => !p.running))
+  state.waitUntil((processes) => processes.every((p) => !p.running), { what: "no fake process running" })
 )

@@ -715,7 +715,11 @@ async function maybeFinish() {
   if (!state.stdinEnded || state.current || state.queue.length > 0 || state.hung || state.finishing) return
   state.finishing = true
   if (behavior.sessionFile) {
-    if (behavior.sessionFileOnEofDelayMs) await sleep(behavior.sessionFileOnEofDelayMs)
+    if (behavior.sessionFileOnEofDelayMs) {
+      // So a test knows the late write has begun (a SIGTERM from now on loses it).
+      process.stderr.write(`fake-cli: stdin closed; writing the transcript in ${behavior.sessionFileOnEofDelayMs} ms\n`)
+      await sleep(behavior.sessionFileOnEofDelayMs)
+    }
     const lines = state.transcript.map((entry) => JSON.stringify(entry))
     writeFileSync(behavior.sessionFile, lines.length > 0 ? `${lines.join("\n")}\n` : "")
   }
@@ -808,6 +812,8 @@ function readStdin() {
   input.on("line", onLine)
   input.on("close", () => {
     state.stdinEnded = true
+    // Said on stderr (stdout stays silent), so a test knows the hung fake has seen EOF and stays.
+    if (state.hung) process.stderr.write("fake-cli: stdin closed while hung; not exiting\n")
     void maybeFinish()
   })
 }
@@ -870,7 +876,46 @@ async function main() {
   }
 
   if (behavior.hang === "beforeInit") void hang()
-  readStdin()
+  if (behavior.exitMidPrompt) readStdinUntilUserLine(behavior.exitMidPrompt)
+  else readStdin()
+}
+
+/**
+ * `exitMidPrompt` (F07): stdin is read in raw chunks, not lines, so the fake sees the first bytes of a user
+ * line long before a large one has all arrived. Whole lines before it are served as usual (`initialize` is
+ * answered); at the first bytes of a user line the fake closes its end of stdin, so the rest of the host's
+ * write meets a pipe whose reader is gone (EPIPE), says how much of the line it read, and exits.
+ */
+function readStdinUntilUserLine(spec) {
+  const userLine = /^[ \t]*\{[ \t]*"type"[ \t]*:[ \t]*"user"/
+  let pending = Buffer.alloc(0)
+  const onData = (chunk) => {
+    pending = Buffer.concat([pending, chunk])
+    for (;;) {
+      if (userLine.test(pending.subarray(0, 64).toString("utf8"))) {
+        void exitMidPrompt(spec, pending.length)
+        return
+      }
+      const newline = pending.indexOf(0x0a)
+      if (newline === -1) return
+      onLine(pending.subarray(0, newline).toString("utf8"))
+      pending = pending.subarray(newline + 1)
+    }
+  }
+  process.stdin.on("data", onData)
+  process.stdin.on("end", () => {
+    state.stdinEnded = true
+    void maybeFinish()
+  })
+}
+
+async function exitMidPrompt(spec, bytes) {
+  process.stdin.removeAllListeners("data")
+  // Our end of the pipe goes first: whatever the host still writes meets a reader that is gone.
+  process.stdin.destroy()
+  process.stderr.write(`fake-cli: exiting mid-prompt, after ${bytes} bytes of a user line\n`)
+  if (spec.stderr) process.stderr.write(spec.stderr.endsWith("\n") ? spec.stderr : `${spec.stderr}\n`)
+  await shutdown(spec.exitCode ?? 1)
 }
 
 /** What an early exit prints by default: the CLI failing its first request with a 401. */

@@ -76,7 +76,10 @@ const sleepers = () => Leftovers.withHome(home).filter((pid) => cmdline(pid) ===
 const awaitSleepers = (count: number) =>
   Effect.sync(sleepers).pipe(
     Effect.repeat({ until: (found) => found.length >= count, schedule: Schedule.spaced("20 millis") }),
-    Effect.timeout(Duration.seconds(30))
+    Effect.timeoutOrElse({
+      duration: Duration.seconds(30),
+      orElse: () => Effect.die(new Error(`fewer than ${count} sleepers within 30 s: ${sleepers().length}`))
+    })
   )
 
 const midTurn = Effect.fnUntraced(function*(
