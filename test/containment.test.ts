@@ -52,9 +52,39 @@ const isolatedHome = Effect.gen(function*() {
   return home
 })
 
+const stat = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ").slice(0, 5).join(" ") ?? ""
+  } catch {
+    return "gone"
+  }
+}
+
+const marked = (pid: number) => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes("EFFECT_CLAUDE_CODE_CONTAINER=")
+  } catch {
+    return false
+  }
+}
+
+/** What is left with the test's HOME, for a failure: pid, state ppid pgrp session tty, command, marker. */
+const describeLeft = (home: string) =>
+  `left: ${
+    processesWithHome(home).map((pid) => `${pid} [${stat(pid)}] ${cmdline(pid)}${marked(pid) ? " (marked)" : ""}`)
+      .join("; ")
+  }`
+
 /** Nothing the test started is left: no process runs with its HOME, 3 s after the act at the latest. */
 const nothingLeft = (home: string) =>
-  eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "3 seconds")
+  eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "3 seconds", () => describeLeft(home))
+
+/**
+ * A session replaces a CLI that died mid-turn (`--resume`), and the replacement starts tools of its own: by
+ * design, but then "nothing left" would race the replacement's start. Without it, whatever runs with the
+ * test's HOME after the CLI's death is a leftover.
+ */
+const noRecovery = { maxRestarts: 0 } as const
 
 interface Target {
   readonly name: string
@@ -77,7 +107,8 @@ const realCli: Target = {
         script: [FakeApi.toolUse("Bash", { command: "echo start && sleep 600", description: "A long tool" })]
       })
       return yield* Claude.session({
-        options: { env: FakeApi.cliEnvironment(api, home), cwd: home, allowedTools: ["Bash"], timeouts: quickShutdown }
+        options: { env: FakeApi.cliEnvironment(api, home), cwd: home, allowedTools: ["Bash"], timeouts: quickShutdown },
+        restart: noRecovery
       })
     }),
   prompt: "run the long tool",
@@ -94,7 +125,8 @@ const fakeCli = (containment: Mechanism, detachChildren: "setsid" | "doubleFork"
     // It answers no interrupt either: the session gives up on it after the control deadline and stops it.
     return Claude.session({
       options: { ...fake, env: { ...fake.env, HOME: home }, timeouts: quickShutdown },
-      controlTimeout: "300 millis"
+      controlTimeout: "300 millis",
+      restart: noRecovery
     })
   },
   prompt: "work",

@@ -44,7 +44,11 @@ export const isAlive = Leftovers.isAlive
  * Polls `check` every 25 ms on real time (the live Clock, a TestClock or not) until it returns a value, failing
  * after `within`, naming `what` (by default the check's source text).
  */
-export const eventually = <A>(check: () => A | undefined, within: Duration.Input = "5 seconds", what?: string) =>
+export const eventually = <A>(
+  check: () => A | undefined,
+  within: Duration.Input = "5 seconds",
+  what?: string | (() => string)
+) =>
   Effect.suspend(() => {
     const value = check()
     return value === undefined ? Effect.fail("not yet" as const) : Effect.succeed(value)
@@ -53,7 +57,13 @@ export const eventually = <A>(check: () => A | undefined, within: Duration.Input
     Effect.timeoutOrElse({
       duration: within,
       orElse: () =>
-        Effect.die(new Error(`not met within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what ?? check.toString()}`))
+        Effect.die(
+          new Error(
+            `not met within ${Duration.format(Duration.fromInputUnsafe(within))}: ${
+              typeof what === "function" ? what() : what ?? check.toString()
+            }`
+          )
+        )
     }),
     Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
   )
