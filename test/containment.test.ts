@@ -8,12 +8,12 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
-import type * as Session from "../src/Session.ts"
+import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
@@ -82,7 +82,7 @@ const nothingLeft = (home: string) =>
 /**
  * A session replaces a CLI that died mid-turn (`--resume`), and the replacement starts tools of its own: by
  * design, but then "nothing left" would race the replacement's start. Without it, whatever runs with the
- * test's HOME after the CLI's death is a leftover.
+ * test's HOME after the CLI's death is a leftover. (One test keeps the default recovery, and follows pids.)
  */
 const noRecovery = { maxRestarts: 0 } as const
 
@@ -91,7 +91,10 @@ interface Target {
   readonly containment: Mechanism
   readonly runIf: boolean
   /** A session whose turn, once `started` resolves, is in the middle of its tool, and the sleepers to expect. */
-  readonly session: (home: string) => Effect.Effect<Session.Session, unknown, Claude.Claude | Scope.Scope>
+  readonly session: (
+    home: string,
+    restart: Session.Restart
+  ) => Effect.Effect<Session.Session, unknown, Claude.Claude | Scope.Scope>
   readonly prompt: string
   readonly midTool: (event: ClaudeEvent) => boolean
   readonly sleepers: number
@@ -101,14 +104,14 @@ const realCli: Target = {
   name: "the real CLI mid Bash tool",
   containment: "pidNamespace",
   runIf: hasPidNamespace,
-  session: (home) =>
+  session: (home, restart) =>
     Effect.gen(function*() {
       const api = yield* FakeApi.make({
         script: [FakeApi.toolUse("Bash", { command: "echo start && sleep 600", description: "A long tool" })]
       })
       return yield* Claude.session({
         options: { env: FakeApi.cliEnvironment(api, home), cwd: home, allowedTools: ["Bash"], timeouts: quickShutdown },
-        restart: noRecovery
+        restart
       })
     }),
   prompt: "run the long tool",
@@ -120,13 +123,13 @@ const fakeCli = (containment: Mechanism, detachChildren: "setsid" | "doubleFork"
   name: `the fake CLI with ${detachChildren} grandchildren, by ${containment}`,
   containment,
   runIf,
-  session: (home) => {
+  session: (home, restart) => {
     const fake = FakeCli.options({ hang: "midTurn", ignoreSigterm: true, spawnChildren: 2, detachChildren })
     // It answers no interrupt either: the session gives up on it after the control deadline and stops it.
     return Claude.session({
       options: { ...fake, env: { ...fake.env, HOME: home }, timeouts: quickShutdown },
       controlTimeout: "300 millis",
-      restart: noRecovery
+      restart
     })
   },
   prompt: "work",
@@ -143,8 +146,13 @@ const targets: ReadonlyArray<Target> = [
 ]
 
 /** Opens the target's session in `scope`, starts its turn, waits (bounded) until its tools run. */
-const midTurn = Effect.fnUntraced(function*(target: Target, home: string, scope: Scope.Scope) {
-  const session = yield* target.session(home).pipe(Scope.provide(scope))
+const midTurn = Effect.fnUntraced(function*(
+  target: Target,
+  home: string,
+  scope: Scope.Scope,
+  restart: Session.Restart = noRecovery
+) {
+  const session = yield* target.session(home, restart).pipe(Scope.provide(scope))
   const started = yield* Deferred.make<void>()
   const turn = yield* session.send(target.prompt).pipe(
     Stream.tap((event) => (target.midTool(event) ? Deferred.succeed(started, undefined) : Effect.void)),
@@ -173,6 +181,31 @@ describe.runIf(isLinux)("containment", () => {
           yield* nothingLeft(home)
           yield* Scope.close(scope, Exit.void)
         }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment))))
+
+      it.live.runIf(target.runIf)(
+        "F02: the CLI SIGKILLed from outside while its session recovers: the dead CLI's tools are gone, the replacement's end at close",
+        () =>
+          Effect.gen(function*() {
+            const home = yield* isolatedHome
+            const scope = yield* Scope.make()
+            const { session } = yield* midTurn(target, home, scope, Session.defaultRestart)
+            const tools = sleepers(home)
+            process.kill(session.pid, "SIGKILL")
+            yield* eventually(
+              () => (tools.every((pid) => !isAlive(pid)) ? true : undefined),
+              "3 seconds",
+              () => `the dead CLI's tools ${tools.join(", ")} ended; ${describeLeft(home)}`
+            )
+            // The session did replace it: what runs now is the replacement's, for the scope's close to end.
+            const restarts = yield* session.restarts.pipe(
+              Effect.repeat({ until: (n) => n >= 1, schedule: Schedule.spaced("25 millis") }),
+              Effect.timeout(Duration.seconds(10))
+            )
+            assert.strictEqual(restarts, 1)
+            yield* Scope.close(scope, Exit.void).pipe(Effect.timeout(Duration.seconds(10)))
+            yield* nothingLeft(home)
+          }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
+      )
 
       it.live.runIf(target.runIf)("F02: a signal to the group leader ends the CLI, and its tools are gone", () =>
         Effect.gen(function*() {
