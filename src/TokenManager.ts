@@ -9,7 +9,8 @@
  * 2. `CLAUDE_CODE_OAUTH_TOKEN`, then `ANTHROPIC_API_KEY` (through `Config`);
  * 3. a file (`file`, or `EFFECT_CLAUDE_CODE_TOKEN_FILE` through `Config`),
  *    re-read whenever it changes;
- * 4. a user Effect (a vault), run on first use and cached.
+ * 4. a user Effect (a vault), run on first use and cached (one run at a time;
+ *    a failure is not kept, so the next use asks again).
  *
  * Every credential is validated when read (non-empty, no whitespace or control
  * characters, the expected `sk-ant-` prefix unless `anyPrefix`), failing with
@@ -34,6 +35,7 @@ import {
   Option,
   Redacted,
   Schedule,
+  Semaphore,
   Stream,
   SubscriptionRef
 } from "effect"
@@ -225,6 +227,7 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
 
   let refreshed: Credential | undefined
   let vault: Option.Option<Credential> | undefined
+  const vaultLock = yield* Semaphore.make(1)
   let fromFile: { readonly stamp: string; readonly credential: Credential } | undefined
 
   const validate = Effect.fn("TokenManager.validate")(function*(credential: Credential) {
@@ -252,18 +255,22 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
         }))
     })
 
+  // One run of the vault at a time: a use that arrives while it runs takes its credential. (`Effect.cached`
+  // would keep a failure for good; a vault that failed is asked again at the next use.)
   const fromVault = (effect: Effect.Effect<Option.Option<Issued>, ClaudeError.ClaudeError>) =>
-    vault !== undefined ? Effect.succeed(vault) : effect.pipe(
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.succeedNone,
-        onSome: (issued) => Effect.asSome(validate(fromIssued(issued, "effect")))
-      })),
-      Effect.tap((credential) =>
-        Effect.sync(() => {
-          vault = credential
-        })
+    vaultLock.withPermit(Effect.suspend(() =>
+      vault !== undefined ? Effect.succeed(vault) : effect.pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeedNone,
+          onSome: (issued) => Effect.asSome(validate(fromIssued(issued, "effect")))
+        })),
+        Effect.tap((credential) =>
+          Effect.sync(() => {
+            vault = credential
+          })
+        )
       )
-    )
+    ))
 
   const fromEnvironment = (variable: CredentialVariable, value: Option.Option<Redacted.Redacted<string>>) =>
     Option.match(value, {

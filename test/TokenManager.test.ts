@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Layer, Logger, Option, Redacted, References, Stream, Tracer } from "effect"
+import { Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, References, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -138,6 +138,46 @@ describe("TokenManager", () => {
         assert.strictEqual(refreshes, 2)
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, third.identity)
         assert.strictEqual(vaultCalls, 1)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("two first uses at once run the vault once, and share its credential", () =>
+    Effect.gen(function*() {
+      let vaultCalls = 0
+      const layer = TokenManager.layer({
+        // A network round trip: both uses arrive while it runs.
+        fromEffect: Effect.sync(() => vaultCalls++).pipe(
+          Effect.andThen(Effect.sleep("1 second")),
+          Effect.as(Option.some({ value: Redacted.make(`${KEY}-vault`) }))
+        )
+      })
+      yield* Effect.gen(function*() {
+        const tokens = yield* TokenManager.TokenManager
+        const both = yield* Effect.all([tokens.getToken, tokens.getToken], { concurrency: 2 }).pipe(Effect.forkChild)
+        yield* TestClock.adjust("1 second")
+        yield* TestClock.adjust("1 second")
+        const [first, second] = yield* Fiber.join(both)
+        assert.strictEqual(vaultCalls, 1)
+        assert.strictEqual(Option.getOrThrow(first).identity, Option.getOrThrow(second).identity)
+      }).pipe(Effect.provide(layer))
+    }))
+
+  it.effect("a vault that failed is asked again at the next use (a failure is not kept)", () =>
+    Effect.gen(function*() {
+      let vaultCalls = 0
+      const layer = TokenManager.layer({
+        fromEffect: Effect.suspend(() =>
+          ++vaultCalls === 1
+            ? ClaudeError.fail(new ClaudeError.ApiError({ status: 503, detail: "vault down" }))
+            : Effect.succeedSome({ value: Redacted.make(`${KEY}-vault`) })
+        )
+      })
+      yield* Effect.gen(function*() {
+        const tokens = yield* TokenManager.TokenManager
+        assert.strictEqual(reasonOf(yield* Effect.exit(tokens.getToken))?._tag, "ApiError")
+        assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "effect")
+        yield* tokens.getToken
+        assert.strictEqual(vaultCalls, 2)
       }).pipe(Effect.provide(layer))
     }))
 
