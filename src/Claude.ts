@@ -204,4 +204,19 @@ export const layerWith = (settings: LayerSettings = {}) =>
     Layer.provide(NodeServices.layer)
   )
 
+/**
+ * {@link layerWith} with every setting at its default: what most applications provide.
+ *
+ * @example
+ * ```ts
+ * import { NodeRuntime } from "@effect/platform-node"
+ * import { Effect, Stream } from "effect"
+ * import { Claude } from "effect-claude-code"
+ *
+ * Claude.query("Say hello").pipe(Stream.runDrain, Effect.provide(Claude.layer), NodeRuntime.runMain)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
 export const layer = layerWith()

@@ -10,6 +10,14 @@ import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
 import { maxDepth, textNestsDeeperThan } from "./internal/nesting.ts"
 
+/**
+ * One piece of the CLI's output as the splitter cuts it: a `Line` (its 1-based number and its text, CR and
+ * the newline removed), or an `Oversized` report for a line past the limit (its number, its size in bytes,
+ * and its first bytes as `head`), which {@link fromLineItem} turns into an `Oversized` diagnostic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type { LineItem } from "./internal/lineSplitter.ts"
 import * as Protocol from "./Protocol.ts"
 import * as TurnOutcome from "./TurnOutcome.ts"
