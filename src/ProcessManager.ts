@@ -315,7 +315,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
   const limitSettings = settings?.resourceLimits ?? {}
   const sampleInterval = Duration.fromInputUnsafe(limitSettings.sampleInterval ?? Duration.seconds(1))
   const killGrace = Duration.fromInputUnsafe(limitSettings.killGrace ?? Duration.seconds(1))
-  const sampler = limitSettings.sample ?? (ResourceLimits.procAvailable ? ResourceLimits.sampleProc : undefined)
+  const sampler = limitSettings.sample ?? (ResourceLimits.procAvailable() ? ResourceLimits.sampleProc : undefined)
   const hostHard = Option.getOrUndefined(ResourceLimits.hardLimits())
   const unenforcedWarned = new Set<ResourceLimits.Resource>()
 
@@ -568,7 +568,7 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
           })
         )
       }
-      if (containment === "processGroup" || !ResourceLimits.procAvailable) return Effect.succeed("processGroup")
+      if (containment === "processGroup" || !ResourceLimits.procAvailable()) return Effect.succeed("processGroup")
       return Effect.succeed("environmentSweep")
     })
   // A missing cwd makes the spawn fail with ENOENT, which reads as a missing executable: checked first, and

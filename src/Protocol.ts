@@ -80,10 +80,18 @@ export type ToolResultBlock = typeof ToolResultBlock.Type
  * compiler instead of interpreted for every value: the same checks, generated
  * from the same AST, at about a third of the cost per frame on the decoding hot
  * path. Where code generation is not allowed, Effect keeps interpreting.
+ * Compilation is enabled (in Effect's process-wide registry) at the guard's
+ * first use, not when this module is imported.
  */
-const compiledIs = <S extends Schema.Constraint>(schema: S) => {
-  SchemaJITCompiler.enable(schema.ast)
-  return Schema.is(schema)
+const compiledIs = <S extends Schema.Constraint>(schema: S): (u: unknown) => u is S["Type"] => {
+  let is: ((u: unknown) => u is S["Type"]) | undefined
+  return (u): u is S["Type"] => {
+    if (is === undefined) {
+      SchemaJITCompiler.enable(schema.ast)
+      is = Schema.is(schema)
+    }
+    return is(u)
+  }
 }
 
 /** @internal */

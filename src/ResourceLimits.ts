@@ -220,13 +220,15 @@ const listDir = (dir: string): Array<string> | undefined => {
  */
 export const statFields = (stat: string): ReadonlyArray<string> => stat.slice(stat.lastIndexOf(")") + 2).split(" ")
 
+let hasProc: boolean | undefined
+
 /**
- * Whether this platform has a `/proc` to sample (Linux).
+ * Whether this platform has a `/proc` to sample (Linux). Looked at on the first call, not at import.
  *
  * @since 0.1.0
  * @category proc
  */
-export const procAvailable: boolean = process.platform === "linux" && fs.existsSync("/proc/self/stat")
+export const procAvailable = (): boolean => (hasProc ??= process.platform === "linux" && fs.existsSync("/proc/self/stat"))
 
 const countGroup = (pgid: string): number => {
   let count = 0
@@ -279,7 +281,7 @@ export const sampleProc: Sampler = (pid, request) =>
 export const isAlive = (pid: number): Effect.Effect<boolean> =>
   Effect.sync(() => {
     if (pid <= 0) return false
-    if (procAvailable) {
+    if (procAvailable()) {
       const stat = readText(`/proc/${pid}/stat`)
       const state = stat === undefined ? undefined : statFields(stat)[0]
       return state !== undefined && state !== "Z" && state !== "X"
