@@ -12,7 +12,9 @@ import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Scope
 import * as fs from "node:fs"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as Containment from "../src/internal/containment.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
+import * as ResourceLimits from "../src/ResourceLimits.ts"
 import * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
@@ -52,17 +54,18 @@ const isolatedHome = Effect.gen(function*() {
   return home
 })
 
-const stat = (pid: number) => {
+/** The fields of `/proc/<pid>/stat` from `state` on (`[]` once it is gone). */
+const statOf = (pid: number): ReadonlyArray<string> => {
   try {
-    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ").slice(0, 5).join(" ") ?? ""
+    return ResourceLimits.statFields(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
   } catch {
-    return "gone"
+    return []
   }
 }
 
 const marked = (pid: number) => {
   try {
-    return fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes("EFFECT_CLAUDE_CODE_CONTAINER=")
+    return fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`${Containment.markerVariable}=`)
   } catch {
     return false
   }
@@ -71,8 +74,9 @@ const marked = (pid: number) => {
 /** What is left with the test's HOME, for a failure: pid, state ppid pgrp session tty, command, marker. */
 const describeLeft = (home: string) =>
   `left: ${
-    processesWithHome(home).map((pid) => `${pid} [${stat(pid)}] ${cmdline(pid)}${marked(pid) ? " (marked)" : ""}`)
-      .join("; ")
+    processesWithHome(home).map((pid) =>
+      `${pid} [${statOf(pid).slice(0, 5).join(" ")}] ${cmdline(pid)}${marked(pid) ? " (marked)" : ""}`
+    ).join("; ")
   }`
 
 /** Nothing the test started is left: no process runs with its HOME, 3 s after the act at the latest. */
@@ -213,7 +217,7 @@ describe.runIf(isLinux)("containment", () => {
           const scope = yield* Scope.make()
           const { session, turn } = yield* midTurn(target, home, scope)
           // The leader of the CLI's group (the CLI, or the unshare that forked it), as a supervisor would.
-          const leader = Number(fs.readFileSync(`/proc/${session.pid}/stat`, "utf8").split(") ")[1]?.split(" ")[2])
+          const leader = Number(statOf(session.pid)[2])
           assert.isTrue(isAlive(leader))
           process.kill(leader, "SIGKILL")
           yield* Fiber.await(turn).pipe(Effect.timeout(Duration.seconds(10)))

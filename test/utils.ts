@@ -6,6 +6,7 @@ import * as ChildProcessSync from "node:child_process"
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Clock, Duration, Effect, Fiber, Layer, Option, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
+import { dieUnlessWithin } from "../src/internal/realTimeBound.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as Leftovers from "../src/testing/Leftovers.ts"
 import * as fs from "node:fs"
@@ -54,18 +55,10 @@ export const eventually = <A>(
     return value === undefined ? Effect.fail("not yet" as const) : Effect.succeed(value)
   }).pipe(
     Effect.retry(Schedule.spaced("25 millis")),
-    Effect.timeoutOrElse({
-      duration: within,
-      orElse: () =>
-        Effect.die(
-          new Error(
-            `not met within ${Duration.format(Duration.fromInputUnsafe(within))}: ${
-              typeof what === "function" ? what() : what ?? check.toString()
-            }`
-          )
-        )
-    }),
-    Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
+    dieUnlessWithin(
+      within,
+      (bound) => `not met within ${bound}: ${typeof what === "function" ? what() : what ?? check.toString()}`
+    )
   )
 
 export const readJson = <A>(file: string): A | undefined => {

@@ -67,6 +67,7 @@
 import * as NodeCrypto from "node:crypto"
 import * as Http from "node:http"
 import * as NodePath from "node:path"
+import { dieUnlessWithin } from "../internal/realTimeBound.ts"
 import { Clock, Context, Data, Duration, Effect, FiberSet, Layer, Option, Ref, Schema, Scope, Stream, SubscriptionRef } from "effect"
 
 // -----------------------------------------------------------------------------
@@ -1237,19 +1238,13 @@ export const make = Effect.fn("FakeApi.make")(function*(
         Stream.map((recorded) => conversationOnly(recorded.kept)),
         Stream.runHead,
         Effect.map(Option.getOrElse((): ReadonlyArray<RecordedRequest> => [])),
-        Effect.timeoutOrElse({
-          duration: within,
-          orElse: () =>
-            Effect.flatMap(SubscriptionRef.get(requestsRef), (recorded) =>
-              Effect.die(
-                new Error(
-                  `FakeApi: ${count} conversation request(s) awaited, ${recorded.conversations} arrived within ${
-                    Duration.format(Duration.fromInputUnsafe(within))
-                  }`
-                )
-              ))
-        }),
-        Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
+        dieUnlessWithin(
+          within,
+          (bound) =>
+            `FakeApi: ${count} conversation request(s) awaited, ${
+              SubscriptionRef.getUnsafe(requestsRef).conversations
+            } arrived within ${bound}`
+        )
       ),
     setScript: (script) => Ref.set(scriptRef, { script, cursor: 0 }),
     clearRequests: SubscriptionRef.set(requestsRef, { kept: [], conversations: 0 })

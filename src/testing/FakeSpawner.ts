@@ -55,6 +55,7 @@ import {
   Stream
 } from "effect"
 import { ChildProcess, ChildProcessSpawner, CommandLine } from "effect/process"
+import { dieUnlessWithin } from "../internal/realTimeBound.ts"
 import * as FakeCli from "./FakeCli.ts"
 // The frames, shared with fake-cli.mjs. Not "./fakeFrames.mjs": tsc does not copy the plain JS module to
 // dist/, so the compiled dist/testing/FakeSpawner.js reaches the shipped src/ copy; from src/testing/ this
@@ -473,7 +474,6 @@ class Registry {
   }
 
   waitUntil(predicate: (processes: ReadonlyArray<ProcessRecord>) => boolean, options?: WaitOptions) {
-    const within = Duration.fromInputUnsafe(options?.within ?? Duration.seconds(10))
     return Effect.callback<ReadonlyArray<ProcessRecord>>((resume) => {
       const check = (): boolean => {
         const processes = this.snapshot()
@@ -488,19 +488,13 @@ class Registry {
         this.listeners.delete(check)
       })
     }).pipe(
-      Effect.timeoutOrElse({
-        duration: within,
-        orElse: () =>
-          Effect.die(
-            new Error(
-              `FakeSpawnerState.waitUntil: not reached within ${Duration.format(within)}: ${
-                options?.what ?? predicate.toString()
-              }; processes: ${this.snapshot().map(describeProcess).join("; ") || "none"}`
-            )
-          )
-      }),
-      // The bound is on real time: under a TestClock the Clock only moves when the waiting test moves it.
-      Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
+      dieUnlessWithin(
+        options?.within ?? Duration.seconds(10),
+        (bound) =>
+          `FakeSpawnerState.waitUntil: not reached within ${bound}: ${options?.what ?? predicate.toString()}; processes: ${
+            this.snapshot().map(describeProcess).join("; ") || "none"
+          }`
+      )
     )
   }
 }
