@@ -23,8 +23,10 @@
  *   path), when a `HealthChecker` in the context finds them unhealthy, when
  *   the credential rotates, and always when their session failed, timed
  *   out, was left mid-turn, had its model or permission mode changed, sent
- *   a raw control request, or ran a slash command that may change the
- *   process (`session.command`; only known reports such as `/cost` do not).
+ *   a control request that may change the process (`session.request`; only
+ *   known reads such as `mcp_status` or `get_context_usage` do not), or ran a
+ *   slash command that may change it (`session.command`; only known reports
+ *   such as `/cost` do not).
  * - What a lease may send: prompts, which are only ever text (a prompt the
  *   CLI would run as a slash command fails with `InvalidPrompt`, unsent), and
  *   commands through `session.command`, which refuses the ones that write
@@ -100,10 +102,16 @@ export interface Settings {
  * What a lease asks for: a session's configuration, and whether its
  * conversation stays on the process after release.
  *
+ * Without `restart`: a pooled process is never respawned in place. When one
+ * dies, its lease fails and the pool replaces the process (Resilience, where
+ * it is used, resumes the conversation on the new one). A `restart` that
+ * reaches `acquire` anyway (from untyped code, or a `Session.Config` passed
+ * as it is) fails with `InvalidOptions` before anything is spawned.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface LeaseConfig extends Session.Config {
+export interface LeaseConfig extends Omit<Session.Config, "restart"> {
   /**
    * Park the conversation on its process when the lease ends, instead of
    * recycling it: an `acquire` whose `options.resume` is its session id gets

@@ -26,6 +26,27 @@ export interface Lease {
 /** A lease just taken. */
 export const newLease = (): Lease => ({ released: false, mutated: false, turns: 0 })
 
+/**
+ * The control requests (`session.request`) that only read the process's state, seen with the CLI 2.1.329:
+ * its MCP servers' status, its context window's and the account's usage, its effective settings, its hooks,
+ * its permission rules. They add nothing to the conversation either, so the process stays reusable as it is.
+ */
+export const readOnlyRequests: ReadonlySet<string> = new Set([
+  "mcp_status",
+  "get_context_usage",
+  "get_usage",
+  "get_settings",
+  "get_hooks_listing",
+  "list_permission_rules"
+])
+
+/**
+ * Whether a control request may change the process, so that it must not serve another lease: any request
+ * but the known reads (`set_model`, `set_max_thinking_tokens`, `mcp_set_servers`, and any subtype not known
+ * here).
+ */
+export const requestChangesProcess = (subtype: string): boolean => !readOnlyRequests.has(subtype)
+
 type Counts = "turn" | "mutation" | "none"
 
 // A command that may change the process retires it; one that only reports is a turn like any other; one
@@ -64,7 +85,8 @@ export const leasedSession = (session: Session.Session, lease: Lease): Session.S
     command: (name, args) => guard(session.command(name, args), commandCounts(name, args)),
     setModel: (model) => guard(session.setModel(model), "mutation"),
     setPermissionMode: (mode) => guard(session.setPermissionMode(mode), "mutation"),
-    request: (subtype, payload) => guard(session.request(subtype, payload), "mutation")
+    request: (subtype, payload) =>
+      guard(session.request(subtype, payload), requestChangesProcess(subtype) ? "mutation" : "none")
   }
 }
 
