@@ -67,6 +67,9 @@ import type * as Session from "./Session.ts"
 import * as TokenManager from "./TokenManager.ts"
 
 /**
+ * How big the pool is, how long acquisitions wait, and when processes retire. Every field is optional;
+ * the defaults suit one application on one machine.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -123,41 +126,55 @@ export interface LeaseConfig extends Omit<Session.Config, "restart"> {
 }
 
 /**
+ * The processes of one pool key, by status.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface KeyStats {
   /** A hash of the key: safe to log. */
   readonly key: string
+  /** Starting their CLI (a spare, or for an acquisition waiting on it). */
   readonly starting: number
   /** Ready for a new conversation. */
   readonly idle: number
   /** Idle, holding a sticky conversation. */
   readonly parked: number
+  /** Lent to a lease (or claimed by an acquisition while it is recycled for it). */
   readonly busy: number
   /** Being recycled with `/clear`. */
   readonly resetting: number
 }
 
 /**
+ * A snapshot of the pool: its size against `max`, its queue, what it started and retired, and its
+ * processes by key and status.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Stats {
+  /** The `max` setting in effect. */
   readonly max: number
   /** Processes counted against `max`. */
   readonly size: number
+  /** Acquisitions in the wait queue. */
   readonly waiting: number
+  /** The pool's scope is closing: no acquisition is served any more. */
   readonly draining: boolean
-  /** Processes started and retired since the pool opened. */
+  /** Processes started since the pool opened. */
   readonly spawned: number
+  /** Processes that had started and were stopped since the pool opened, whatever the reason. */
   readonly retired: number
   /** Background fibers of the pool: spawns of spares, resets, the sweeper. */
   readonly tasks: number
+  /** The keys with at least one process. */
   readonly keys: ReadonlyArray<KeyStats>
 }
 
 /**
+ * The pool: lends warm sessions per key, and reports on itself.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -169,6 +186,7 @@ export class SessionPool extends Context.Service<SessionPool, {
    * unknown keys and values of the wrong kind fail with `InvalidOptions`.
    */
   readonly acquire: (config?: LeaseConfig) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
+  /** A snapshot of the pool's processes, queue and counters. */
   readonly stats: Effect.Effect<Stats>
 }>()("effect-claude-code/SessionPool") {}
 
