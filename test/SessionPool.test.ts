@@ -344,6 +344,42 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       yield* settle((s) => s.retired === 1)
     }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
 
+  it.effect("a read-only control request leaves the process reusable; one that changes the process retires it", () =>
+    Effect.gen(function*() {
+      // Reads: no turn, no change, so the next lease gets the same process without even a /clear.
+      const first = yield* lease((session) => Effect.as(session.request("mcp_status"), session.pid))
+      yield* settle((s) => total(s, "idle") === 1)
+      const second = yield* lease((session) => Effect.succeed(session.pid))
+      assert.strictEqual(second, first)
+      let s = yield* stats
+      assert.strictEqual(s.retired, 0)
+      assert.strictEqual(s.spawned, 1)
+      const [proc] = yield* sessionPids
+      assert.isFalse(JSON.stringify(proc?.stdin).includes("/clear"))
+      // A request that changes the process: it retires when the lease ends, and the next lease gets a new one.
+      yield* lease((session) => session.request("set_max_thinking_tokens", { max_thinking_tokens: 1024 }))
+      s = yield* settle((s) => s.retired === 1 && s.size === 0)
+      const third = yield* lease((session) => Effect.succeed(session.pid))
+      assert.notStrictEqual(third, first)
+      assert.strictEqual((yield* stats).spawned, 2)
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
+  it.effect("a lease config with restart fails with InvalidOptions before anything is spawned", () =>
+    Effect.gen(function*() {
+      const pool = yield* SessionPool.SessionPool
+      // A Session.Config passed as it is: the type of `acquire` has no restart, a Session.Config may.
+      const sessionConfig: import("../src/Session.ts").Config = { options, restart: { maxRestarts: 3 } }
+      const exit = yield* Effect.exit(Effect.scoped(pool.acquire(sessionConfig)))
+      assert.strictEqual(failureTag(exit), "InvalidOptions")
+      if (Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail") {
+        assert.include(exit.cause.reasons[0].error.message, "restart: Expected no restart policy")
+      }
+      assert.lengthOf(yield* sessionPids, 0)
+      // @ts-expect-error: a lease takes no restart policy
+      const typed: SessionPool.LeaseConfig = { options, restart: { maxRestarts: 3 } }
+      assert.isDefined(typed)
+    }).pipe(Effect.provide(PoolOnFake({ minIdle: 0 })), pumpClockOnFailure))
+
   it.effect("F19: a prompt the CLI would run as a command reaches no process; a report (/cost) keeps the process, /model retires it", () =>
     Effect.gen(function*() {
       const userTexts = Effect.map(sessionPids, (processes) =>

@@ -89,8 +89,14 @@ const sticky = Schema.optional(Schema.Boolean)
 
 /** `Session.Config`. */
 const SessionConfig = Schema.Struct({ options: Options, ...handlerFields, ...modeFields, restart: Schema.optional(Restart) })
-/** `SessionPool.LeaseConfig`: a session config, and `sticky`. */
-const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, sticky })
+/**
+ * `SessionPool.LeaseConfig`: a session config, and `sticky`; `restart` is refused by name: the pool replaces a
+ * process that died rather than respawning it in place.
+ */
+const NoRestart = Schema.declare((_: unknown): _ is never => false, {
+  expected: "no restart policy (a pooled session is never respawned in place: the pool replaces a process that dies)"
+})
+const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, restart: Schema.optional(NoRestart), sticky })
 /** `Claude.query(prompt, options, config)`'s options and config, named as such in messages. */
 const QueryArguments = Schema.Struct({
   options: Options,

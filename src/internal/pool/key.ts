@@ -1,0 +1,64 @@
+/**
+ * The pool key: which configurations may share a process. Everything that makes two sessions incompatible
+ * goes in (the credential's identity, the process's options, the hooks' shape, whether a permission callback
+ * is given, what is bound when the process starts); what only picks a conversation (`resume`, `continue`,
+ * `forkSession`) stays out.
+ *
+ * @internal
+ */
+import { Duration, Option, Predicate } from "effect"
+import { createHash } from "node:crypto"
+import type * as ClaudeOptions from "../../ClaudeOptions.ts"
+import type * as Session from "../../Session.ts"
+import type * as TokenManager from "../../TokenManager.ts"
+
+/** The options that pick a conversation rather than a process. */
+interface ConversationOptions {
+  readonly resume?: unknown
+  readonly continue?: unknown
+  readonly forkSession?: unknown
+}
+
+/** The conversation-independent part of options: what a process is started with, whatever it resumes. */
+export const processOptions = <O extends ConversationOptions>(options: O): Omit<O, keyof ConversationOptions> => {
+  const { continue: _continue, forkSession: _fork, resume: _resume, ...rest } = options
+  return rest
+}
+
+// Durations as milliseconds and object keys sorted: equal configurations hash equally however written.
+const canonical = (value: unknown): unknown => {
+  if (Duration.isDuration(value)) return Duration.toMillis(value)
+  if (Array.isArray(value)) return value.map(canonical)
+  if (Predicate.isObject(value)) {
+    return Object.fromEntries(
+      Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, canonical(v)])
+    )
+  }
+  return value
+}
+
+// The CLI registers hooks by event and matcher; their handlers are the lease's, called through the pool.
+const hookShape = (hooks: Session.Config["hooks"]) =>
+  Object.entries(hooks ?? {}).map(([event, handlers]) => [event, (handlers ?? []).map((h) => h.matcher ?? "*")])
+
+/**
+ * The pool key of a configuration: a hash of everything that makes two sessions incompatible. Never
+ * contains a secret (the credential enters as its identity hash, and the whole key is hashed again).
+ */
+export const keyOf = (
+  options: ClaudeOptions.ClaudeOptions,
+  config: Session.Config,
+  credential: Option.Option<TokenManager.Credential>
+): string =>
+  createHash("sha256").update(JSON.stringify(canonical({
+    credential: Option.match(credential, { onNone: () => null, onSome: (c) => c.identity }),
+    options: processOptions(options),
+    hooks: hookShape(config.hooks),
+    // `--permission-prompt-tool stdio` is passed only to processes whose leases bring a callback.
+    permissionCallback: config.canUseTool !== undefined,
+    controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout),
+    // Bound when the process starts: `debug` adds `--debug-file`, the others shape its spans and log.
+    debug: config.debug === true,
+    tracePrompts: config.tracePrompts === true,
+    debugLog: config.debugLog ?? null
+  }))).digest("hex").slice(0, 16)

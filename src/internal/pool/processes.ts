@@ -1,0 +1,116 @@
+/**
+ * A pooled process's life: started in a scope of its own with a session whose permission callback and hooks
+ * call the lease of the moment, recycled with a verified `/clear`, stopped by closing its scope.
+ *
+ * @internal
+ */
+import { Effect, Exit, Scope, SubscriptionRef } from "effect"
+import type * as ClaudeError from "../../ClaudeError.ts"
+import * as ProcessManager from "../../ProcessManager.ts"
+import * as Session from "../../Session.ts"
+import type { PoolState, Process, Request } from "./state.ts"
+
+const hookEvents = [
+  "PreToolUse",
+  "PostToolUse",
+  "UserPromptSubmit",
+  "Stop",
+  "Notification"
+] as const satisfies ReadonlyArray<Session.HookEvent>
+
+const denyWithoutCallback: Session.PermissionDecision = {
+  behavior: "deny",
+  message: "No permission callback was given for this session"
+}
+
+// Pooled processes register the lease's hook *shape* (part of the key); calls go to the lease of the moment.
+const dispatchingHooks = (process: Process, hooks: Session.Config["hooks"]) => {
+  const dispatching: Partial<Record<Session.HookEvent, ReadonlyArray<Session.HookHandler>>> = {}
+  for (const event of hookEvents) {
+    const handlers = hooks?.[event]
+    if (handlers === undefined) continue
+    dispatching[event] = handlers.map((handler, index) => ({
+      ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }),
+      handle: (input: unknown) =>
+        Effect.suspend(() =>
+          process.handlers?.hooks?.[event]?.[index]?.handle(input) ?? Effect.succeed({ continue: true })
+        )
+    }))
+  }
+  return dispatching
+}
+
+const sessionConfig = (process: Process, request: Request): Session.Config => ({
+  options: request.config.options,
+  controlTimeout: request.config.controlTimeout,
+  debug: request.config.debug,
+  tracePrompts: request.config.tracePrompts,
+  debugLog: request.config.debugLog,
+  // The pool replaces dead processes itself (and Resilience resumes conversations): no respawn in place.
+  restart: { maxRestarts: 0 },
+  // The lease of the moment decides.
+  canUseTool: request.config.canUseTool === undefined ? undefined : (permission) =>
+    Effect.suspend(() => process.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
+  hooks: dispatchingHooks(process, request.config.hooks)
+})
+
+/** Starting, recycling and stopping the pool's processes. */
+export interface Lifecycle {
+  /** Starts the process's CLI for the request; a start that fails stops it. */
+  readonly spawn: (process: Process, request: Request) => Effect.Effect<Session.Session, ClaudeError.ClaudeError>
+  /** Takes the process out of the pool and closes its scope (the shutdown ladder). */
+  readonly stop: (process: Process) => Effect.Effect<void>
+  /** Starts a new conversation on it with a verified `/clear`; a reset that fails stops it. */
+  readonly reset: (process: Process) => Effect.Effect<void, ClaudeError.ClaudeError>
+  /** Whether its session is Idle (ready for a turn): a process that died, or was left mid-turn, is not. */
+  readonly isIdle: (process: Process) => Effect.Effect<boolean>
+}
+
+/** The lifecycle of the pool's processes, started with `processes`. */
+export const makeLifecycle = (state: PoolState, processes: ProcessManager.ProcessManager["Service"]): Lifecycle => {
+  const stop = (process: Process) =>
+    Effect.suspend(() => {
+      state.processes.remove(process)
+      const processScope = process.scope
+      process.scope = undefined
+      if (processScope === undefined) return Effect.void
+      if (process.session !== undefined) state.retired++
+      return Scope.close(processScope, Exit.void).pipe(
+        Effect.ensuring(Effect.sync(() => state.open.delete(processScope)))
+      )
+    })
+
+  const spawn = (process: Process, request: Request) =>
+    Effect.gen(function*() {
+      const processScope = yield* Scope.make()
+      state.open.add(processScope)
+      process.scope = processScope
+      process.dirty = request.resume !== undefined || request.config.options?.continue === true
+      const session = yield* Session.make(sessionConfig(process, request)).pipe(
+        Effect.provideService(ProcessManager.ProcessManager, processes),
+        Scope.provide(processScope),
+        Effect.tapError(() => stop(process))
+      )
+      state.spawned++
+      process.session = session
+      return session
+    })
+
+  const reset = (process: Process) =>
+    Effect.suspend(() => process.session === undefined ? Effect.void : Effect.asVoid(process.session.reset)).pipe(
+      Effect.tap(() =>
+        Effect.sync(() => {
+          process.dirty = false
+          process.conversation = undefined
+        })
+      ),
+      Effect.tapError(() => stop(process))
+    )
+
+  const isIdle = (process: Process) =>
+    process.session === undefined
+      ? Effect.succeed(false)
+      : Effect.map(SubscriptionRef.get(process.session.state), (state) => state === "Idle")
+
+  return { spawn, stop, reset, isIdle }
+}
