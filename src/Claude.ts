@@ -200,7 +200,7 @@ export const layerWith = (settings: LayerSettings = {}) =>
     Layer.provide(ProcessManager.layer(settings.processes).pipe(
       Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer)
     )),
-    Layer.provide(TokenManager.layerConfig),
+    Layer.provide(TokenManager.layerConfig()),
     Layer.provide(NodeServices.layer)
   )
 

@@ -3,7 +3,7 @@
  * `FileSystem` (ResourceLimits' `/proc`, TokenManager's credential file). It records every path it was
  * asked about, in order, so a test can tell what was read, and when.
  */
-import { Effect, FileSystem, Layer, PlatformError } from "effect"
+import { ByteSize, Effect, FileSystem, Layer, Option, PlatformError } from "effect"
 
 /** A file's content, or the error a read of it fails with (`PermissionDenied`: mode 000, say). */
 export type Entry = string | { readonly fails: PlatformError.SystemErrorTag }
@@ -21,7 +21,34 @@ const failure = (tag: PlatformError.SystemErrorTag, method: string, path: string
 const isDirectory = (files: Map<string, Entry>, path: string) =>
   [...files.keys()].some((file) => file.startsWith(`${path}/`))
 
-/** A FileSystem over `fake`: reads, directory listings and existence; every other call fails (NotFound). */
+/**
+ * What `stat` tells of a file: its size, and a modification time that is its content's (a file whose content
+ * changed has another). A file whose reads fail still has one, as a mode-000 file does.
+ */
+const infoOf = (entry: Entry): FileSystem.File.Info => {
+  const content = typeof entry === "string" ? entry : ""
+  const size = new TextEncoder().encode(content).length
+  let hash = 0
+  for (const char of content) hash = (hash * 31 + (char.codePointAt(0) ?? 0)) % 1_000_000_007
+  return {
+    type: "File",
+    mtime: Option.some(new Date(hash)),
+    atime: Option.none(),
+    birthtime: Option.none(),
+    dev: 0n,
+    ino: Option.some(1n),
+    mode: typeof entry === "string" ? 0o600 : 0o000,
+    nlink: Option.none(),
+    uid: Option.none(),
+    gid: Option.none(),
+    rdev: Option.none(),
+    size: ByteSize.bytes(size),
+    blksize: Option.none(),
+    blocks: Option.none()
+  }
+}
+
+/** A FileSystem over `fake`: reads, stats, directory listings and existence; every other call fails (NotFound). */
 export const make = (fake: FakeFiles): FileSystem.FileSystem =>
   FileSystem.makeNoop({
     readFileString: (path) =>
@@ -39,6 +66,12 @@ export const make = (fake: FakeFiles): FileSystem.FileSystem =>
           file.slice(path.length + 1).split("/")[0] ?? ""
         ))
         return Effect.succeed([...names])
+      }),
+    stat: (path) =>
+      Effect.suspend(() => {
+        fake.asked.push(path)
+        const entry = fake.files.get(path)
+        return entry === undefined ? Effect.fail(failure("NotFound", "stat", path)) : Effect.succeed(infoOf(entry))
       }),
     exists: (path) =>
       Effect.sync(() => {
