@@ -37,6 +37,8 @@ export type QueryConfig = Pick<
 >
 
 /**
+ * The facade: one-shot queries on the warm pool, and sessions on processes of their own.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -83,6 +85,8 @@ export class Claude extends Context.Service<Claude, {
 }>()("effect-claude-code/Claude") {}
 
 /**
+ * Builds the `Claude` service on the context's `ProcessManager` and `SessionPool` (and `Resilience`, when there is one).
+ *
  * @since 0.1.0
  * @category constructors
  */

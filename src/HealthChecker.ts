@@ -50,6 +50,8 @@ import * as ResourceLimits from "./ResourceLimits.ts"
 import type * as Session from "./Session.ts"
 
 /**
+ * The verdict of a check: `unknown` while a session starts or once it closed.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -130,6 +132,8 @@ export interface Target extends Pick<Session.Session, "state" | "pid" | "request
 }
 
 /**
+ * How one check names and judges its session.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -144,6 +148,8 @@ export interface CheckOptions {
 }
 
 /**
+ * How a watch checks its session: a check's options and its own schedule.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -170,6 +176,8 @@ export interface Watched {
 }
 
 /**
+ * What a checker probes, how often, and its thresholds and readers.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -193,6 +201,8 @@ export interface Settings {
 }
 
 /**
+ * Checks the health of CLI sessions, once or on a schedule, and tells of every change.
+ *
  * @since 0.1.0
  * @category services
  */

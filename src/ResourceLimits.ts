@@ -105,6 +105,8 @@ export const Limits = Schema.Struct({
 })
 
 /**
+ * The limits of one CLI process, as {@link Limits} decodes them.
+ *
  * @since 0.1.0
  * @category models
  */

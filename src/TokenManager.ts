@@ -151,6 +151,8 @@ export const problemOf = (
 }
 
 /**
+ * Where the credential comes from beyond the environment, and how it is refreshed and checked.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -172,6 +174,8 @@ export interface Settings {
 }
 
 /**
+ * Hands each new CLI process its credential, validated, and follows its rotation.
+ *
  * @since 0.1.0
  * @category services
  */
