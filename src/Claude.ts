@@ -37,6 +37,8 @@ export type QueryConfig = Pick<
 >
 
 /**
+ * The facade: one-shot queries on the warm pool, and sessions on processes of their own.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -83,6 +85,8 @@ export class Claude extends Context.Service<Claude, {
 }>()("effect-claude-code/Claude") {}
 
 /**
+ * Builds the `Claude` service on the context's `ProcessManager` and `SessionPool` (and `Resilience`, when there is one).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -173,11 +177,15 @@ export interface LayerSettings {
   /** How processes are found, started, limited and stopped. */
   readonly processes?: ProcessManager.Settings | undefined
   /**
-   * The `ProcessReaper`: should the host die without closing its scopes (SIGKILL), it SIGKILLs the
-   * process groups of the CLIs, tools included. One small process per host, started with the first CLI.
-   * `false` for none.
+   * Whether to run a `ProcessReaper` (default `true`): should the host die without closing its scopes
+   * (SIGKILL, the OOM killer), it SIGKILLs the process groups of the CLIs, their tools and MCP servers
+   * included. It is one small process per host (about 45 MB), started with the first CLI.
+   *
+   * `false` runs none: a host that dies that way leaves the CLIs' tools and MCP servers running, and the CLIs
+   * too where the parent-death signal does not reach them (it needs Linux and `setpriv`; see
+   * `ProcessManager.Settings.parentDeathSignal`). A host that closes its scopes stops them all either way.
    */
-  readonly reaper?: false | undefined
+  readonly reaper?: boolean | undefined
 }
 
 /**
@@ -198,9 +206,9 @@ export const layerWith = (settings: LayerSettings = {}) =>
     Layer.provideMerge(Layer.merge(SessionPool.layer(settings.pool), Resilience.layer(settings.resilience ?? {}))),
     Layer.provideMerge(settings.health === false ? Layer.empty : HealthChecker.layer(settings.health)),
     Layer.provide(ProcessManager.layer(settings.processes).pipe(
-      Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer)
+      Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer())
     )),
-    Layer.provide(TokenManager.layerConfig),
+    Layer.provide(TokenManager.layerConfig()),
     Layer.provide(NodeServices.layer)
   )
 

@@ -38,17 +38,20 @@
  *
  * Every wait is on the Effect `Clock` and bounded (`responseDeadline`), so
  * `TestClock` drives all of it; the process readings come from a
- * {@link ResourceLimits.Sampler} and an `isAlive` function, both replaceable.
+ * {@link ResourceLimits.Sampler} and an `isAlive` function, both replaceable
+ * (by default the host's `/proc`, read through the `FileSystem`).
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Metric, Option, PubSub, Result, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, type FileSystem, Layer, Metric, Option, PubSub, Result, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
 import type * as Session from "./Session.ts"
 
 /**
+ * The verdict of a check: `unknown` while a session starts or once it closed.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -129,6 +132,8 @@ export interface Target extends Pick<Session.Session, "state" | "pid" | "request
 }
 
 /**
+ * How one check names and judges its session.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -143,6 +148,8 @@ export interface CheckOptions {
 }
 
 /**
+ * How a watch checks its session: a check's options and its own schedule.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -169,6 +176,8 @@ export interface Watched {
 }
 
 /**
+ * What a checker probes, how often, and its thresholds and readers.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -185,13 +194,15 @@ export interface Settings {
   readonly maxRssBytes?: number | undefined
   /** CPU seconds above which a session is unhealthy. Default: none. */
   readonly maxCpuSeconds?: number | undefined
-  /** Reads a process's usage. Default `ResourceLimits.sampleProc` (nothing where there is no `/proc`). */
+  /** Reads a process's usage. Default: the host's `/proc` (`ResourceLimits.Proc`; nothing where there is none). */
   readonly sample?: ResourceLimits.Sampler | undefined
-  /** Whether a process runs. Default `ResourceLimits.isAlive`. */
+  /** Whether a process runs. Default: the host's `/proc` (`ResourceLimits.Proc`), signal 0 where there is none. */
   readonly isAlive?: ((pid: number) => Effect.Effect<boolean>) | undefined
 }
 
 /**
+ * Checks the health of CLI sessions, once or on a schedule, and tells of every change.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -255,19 +266,19 @@ interface Tracker {
   ioChangedAt: number
 }
 
-/**
- * Builds the service.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
+/** How a checker reads a process: the settings' functions, else the host's `/proc`. */
+interface Readers {
+  readonly sample: ResourceLimits.Sampler
+  readonly isAlive: (pid: number) => Effect.Effect<boolean>
+}
+
+const makeWith = Effect.fnUntraced(function*(settings: Settings, readers: Readers) {
   const schedule = settings.schedule ?? Schedule.spaced(Duration.seconds(10))
   const probe = settings.probe ?? "mcp_status"
   const deadline = Duration.fromInputUnsafe(settings.responseDeadline ?? Duration.seconds(5))
   const defaultStall = Duration.fromInputUnsafe(settings.stallAfter ?? ClaudeOptions.defaultTimeouts.idle)
-  const sample = settings.sample ?? ResourceLimits.sampleProc
-  const alive = settings.isAlive ?? ResourceLimits.isAlive
+  const sample = readers.sample
+  const alive = readers.isAlive
 
   const trackers = new WeakMap<Target, Tracker>()
   const trackerOf = (target: Target, now: number): Tracker => {
@@ -461,9 +472,43 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
 })
 
 /**
- * A HealthChecker with these settings.
+ * Settings that bring both readers of a process (`sample` and `isAlive`): a checker made with them reads no
+ * `/proc` of its own, so it needs no `FileSystem`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SettingsWithReaders extends Settings {
+  readonly sample: ResourceLimits.Sampler
+  readonly isAlive: (pid: number) => Effect.Effect<boolean>
+}
+
+/**
+ * Builds the service. A reader the settings leave out reads the host's `/proc` through the `FileSystem`
+ * ({@link ResourceLimits.makeProc}, looked for here, once).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export function make(settings: SettingsWithReaders): Effect.Effect<HealthChecker["Service"]>
+export function make(settings?: Settings): Effect.Effect<HealthChecker["Service"], never, FileSystem.FileSystem>
+export function make(settings: Settings = {}): Effect.Effect<HealthChecker["Service"], never, FileSystem.FileSystem> {
+  const { isAlive, sample } = settings
+  if (sample !== undefined && isAlive !== undefined) return makeWith(settings, { sample, isAlive })
+  return Effect.flatMap(
+    ResourceLimits.makeProc,
+    (proc) => makeWith(settings, { sample: sample ?? proc.sample, isAlive: isAlive ?? proc.isAlive })
+  )
+}
+
+/**
+ * A HealthChecker with these settings; on the context's `FileSystem` unless they bring both readers.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings?: Settings): Layer.Layer<HealthChecker> => Layer.effect(HealthChecker, make(settings))
+export function layer(settings: SettingsWithReaders): Layer.Layer<HealthChecker>
+export function layer(settings?: Settings): Layer.Layer<HealthChecker, never, FileSystem.FileSystem>
+export function layer(settings?: Settings): Layer.Layer<HealthChecker, never, FileSystem.FileSystem> {
+  return Layer.effect(HealthChecker, make(settings))
+}

@@ -31,6 +31,8 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { markerVariable } from "./internal/containment.ts"
 
 /**
+ * Watches process groups on behalf of the host, and SIGKILLs those still watched should the host die.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -178,10 +180,11 @@ export const make = Effect.gen(function*() {
 })
 
 /**
+ * The reaper on the context's `ChildProcessSpawner`: its process starts with the first `watch` and lives as
+ * long as the layer. A function, as the other layers are; it has no settings.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<ProcessReaper, never, ChildProcessSpawner.ChildProcessSpawner> = Layer.effect(
-  ProcessReaper,
-  make
-)
+export const layer = (): Layer.Layer<ProcessReaper, never, ChildProcessSpawner.ChildProcessSpawner> =>
+  Layer.effect(ProcessReaper, make)

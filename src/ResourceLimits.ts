@@ -65,8 +65,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schema } from "effect"
-import * as fs from "node:fs"
+import { NodeFileSystem } from "@effect/platform-node"
+import { Duration, Effect, FileSystem, Option, Schema } from "effect"
+import * as nodeFs from "node:fs"
 import * as ClaudeError from "./ClaudeError.ts"
 
 // A positive, finite duration (a `Duration`, or milliseconds); the same shape as `ClaudeOptions.DurationInput`,
@@ -104,6 +105,8 @@ export const Limits = Schema.Struct({
 })
 
 /**
+ * The limits of one CLI process, as {@link Limits} decodes them.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -184,7 +187,7 @@ export interface Settings {
   readonly sampleInterval?: Duration.Input | undefined
   /** How long a process stopped for a limit gets between SIGTERM and SIGKILL. Default 1 second. */
   readonly killGrace?: Duration.Input | undefined
-  /** Reads usage. Default {@link sampleProc} on Linux; elsewhere there is none, and the watchdog does not run. */
+  /** Reads usage. Default: {@link Proc} `sample` where there is a `/proc`; elsewhere none, and the watchdog does not run. */
   readonly sample?: Sampler | undefined
 }
 
@@ -195,22 +198,6 @@ export interface Settings {
 /** `USER_HZ`: the unit of `utime` and `stime`, 100 on every Linux ABI. */
 const CLOCK_TICKS = 100
 
-const readText = (file: string): string | undefined => {
-  try {
-    return fs.readFileSync(file, "utf8")
-  } catch {
-    return undefined
-  }
-}
-
-const listDir = (dir: string): Array<string> | undefined => {
-  try {
-    return fs.readdirSync(dir)
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * The fields of `/proc/<pid>/stat` after the command name (which may contain spaces and parentheses):
  * index 0 is field 3 (`state`), 2 is `pgrp`, 11 `utime`, 12 `stime`, 16 `nice`.
@@ -219,94 +206,6 @@ const listDir = (dir: string): Array<string> | undefined => {
  * @category proc
  */
 export const statFields = (stat: string): ReadonlyArray<string> => stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-
-let hasProc: boolean | undefined
-
-/**
- * Whether this platform has a `/proc` to sample (Linux). Looked at on the first call, not at import.
- *
- * @since 0.1.0
- * @category proc
- */
-export const procAvailable = (): boolean => (hasProc ??= process.platform === "linux" && fs.existsSync("/proc/self/stat"))
-
-const countGroup = (pgid: string): number => {
-  let count = 0
-  for (const entry of listDir("/proc") ?? []) {
-    if (!/^\d+$/.test(entry)) continue
-    const stat = readText(`/proc/${entry}/stat`)
-    if (stat === undefined) continue
-    const fields = statFields(stat)
-    if (fields[0] !== "Z" && fields[2] === pgid) count++
-  }
-  return count
-}
-
-/**
- * Samples a process from `/proc` (Linux): `VmRSS`, `utime + stime`, and on request the open descriptors and
- * the processes of its group (the group led by `pid`: the CLI's, since it is spawned detached).
- *
- * @since 0.1.0
- * @category proc
- */
-export const sampleProc: Sampler = (pid, request) =>
-  Effect.sync(() => {
-    const stat = readText(`/proc/${pid}/stat`)
-    const status = readText(`/proc/${pid}/status`)
-    if (stat === undefined || status === undefined) return Option.none()
-    const fields = statFields(stat)
-    if (fields[0] === "Z" || fields[0] === "X") return Option.none()
-    const rssKb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]
-    const ticks = Number(fields[11] ?? Number.NaN) + Number(fields[12] ?? Number.NaN)
-    const io = readText(`/proc/${pid}/io`)
-    const rchar = io === undefined ? undefined : /^rchar:\s+(\d+)/m.exec(io)?.[1]
-    const wchar = io === undefined ? undefined : /^wchar:\s+(\d+)/m.exec(io)?.[1]
-    const usage: Usage = {
-      rssBytes: rssKb === undefined ? 0 : Number(rssKb) * 1024,
-      cpuSeconds: Number.isFinite(ticks) ? ticks / CLOCK_TICKS : 0,
-      ...(request?.openFiles === true ? { openFiles: listDir(`/proc/${pid}/fd`)?.length } : {}),
-      // The group the process belongs to (the CLI leads it, or the unshare that forked it into a namespace).
-      ...(request?.processes === true ? { processes: countGroup(fields[2] ?? String(pid)) } : {}),
-      ...(rchar === undefined || wchar === undefined ? {} : { ioBytes: Number(rchar) + Number(wchar) })
-    }
-    return Option.some(usage)
-  })
-
-/**
- * Whether a process runs: from `/proc/<pid>/stat` on Linux (a zombie is not running), else signal 0.
- *
- * @since 0.1.0
- * @category proc
- */
-export const isAlive = (pid: number): Effect.Effect<boolean> =>
-  Effect.sync(() => {
-    if (pid <= 0) return false
-    if (procAvailable()) {
-      const stat = readText(`/proc/${pid}/stat`)
-      const state = stat === undefined ? undefined : statFields(stat)[0]
-      return state !== undefined && state !== "Z" && state !== "X"
-    }
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch (error) {
-      // EPERM: it exists, it is just not ours to signal.
-      return error instanceof Error && "code" in error && error.code === "EPERM"
-    }
-  })
-
-/**
- * The niceness of a process (`/proc/<pid>/stat` field 19), when readable.
- *
- * @since 0.1.0
- * @category proc
- */
-export const niceness = (pid: number): Effect.Effect<Option.Option<number>> =>
-  Effect.sync(() => {
-    const stat = readText(`/proc/${pid}/stat`)
-    const nice = stat === undefined ? undefined : statFields(stat)[16]
-    return nice === undefined ? Option.none() : Option.some(Number(nice))
-  })
 
 /**
  * Hard limits of a process, from `/proc/<pid>/limits` (`Infinity` for unlimited).
@@ -320,25 +219,160 @@ export interface HardLimits {
   readonly processes: number
 }
 
-/**
- * The hard limits of `pid` (default: this process), or `None` where there is no `/proc`.
- *
- * @since 0.1.0
- * @category proc
- */
-export const hardLimits = (pid: number | "self" = "self"): Option.Option<HardLimits> => {
-  const text = readText(`/proc/${pid}/limits`)
-  if (text === undefined) return Option.none()
+const parseHardLimits = (text: string): HardLimits => {
   const hard = (name: string): number => {
     const value = new RegExp(`^${name}\\s+\\S+\\s+(\\S+)`, "m").exec(text)?.[1]
     return value === undefined || value === "unlimited" ? Infinity : Number(value)
   }
-  return Option.some({
-    cpuSeconds: hard("Max cpu time"),
-    openFiles: hard("Max open files"),
-    processes: hard("Max processes")
-  })
+  return { cpuSeconds: hard("Max cpu time"), openFiles: hard("Max open files"), processes: hard("Max processes") }
 }
+
+const running = (stat: string): boolean => {
+  const state = statFields(stat)[0]
+  return state !== undefined && state !== "" && state !== "Z" && state !== "X"
+}
+
+/**
+ * What `/proc` tells about the processes of this host, read through a `FileSystem` at each call: nothing
+ * is read ahead, nothing kept. Made by {@link makeProc}.
+ *
+ * @since 0.1.0
+ * @category proc
+ */
+export interface Proc {
+  /** Whether there is a `/proc` to read (Linux): looked at once, when the reader was made. */
+  readonly available: boolean
+  /**
+   * Samples a process: `VmRSS`, `utime + stime` and the I/O counters, and on request its open descriptors and
+   * the processes of its group (the group led by `pid`: the CLI's, since it is spawned detached).
+   */
+  readonly sample: Sampler
+  /** Whether a process runs: from `/proc/<pid>/stat` (a zombie is not running), else by signal 0. */
+  readonly isAlive: (pid: number) => Effect.Effect<boolean>
+  /** The niceness of a process (`/proc/<pid>/stat` field 19), when readable. */
+  readonly niceness: (pid: number) => Effect.Effect<Option.Option<number>>
+  /** The hard limits of `pid` (default: this process), or `None` where they cannot be read. */
+  readonly hardLimits: (pid?: number | "self") => Effect.Effect<Option.Option<HardLimits>>
+}
+
+// Signal 0 tests a pid where there is no /proc. EPERM: it exists, it is just not ours to signal.
+const signalZero = (pid: number): Effect.Effect<boolean> =>
+  Effect.try({ try: () => process.kill(pid, 0), catch: (error) => error }).pipe(
+    Effect.catch((error) => Effect.succeed(error instanceof Error && "code" in error && error.code === "EPERM"))
+  )
+
+const readerOf = (fs: FileSystem.FileSystem, available: boolean): Proc => {
+  // A process can end between two reads: every read may find nothing, and says so with `None`.
+  const readText = (file: string) => Effect.option(fs.readFileString(file))
+  const listDir = (dir: string) => Effect.option(fs.readDirectory(dir))
+
+  // The live processes of a group: every `/proc/<pid>/stat` whose `pgrp` it is.
+  const countGroup = (pgid: string) =>
+    listDir("/proc").pipe(
+      Effect.flatMap((entries) =>
+        Effect.forEach(
+          Option.getOrElse(entries, (): ReadonlyArray<string> => []).filter((entry) => /^\d+$/.test(entry)),
+          (entry) =>
+            Effect.map(readText(`/proc/${entry}/stat`), Option.exists((stat) => running(stat) && statFields(stat)[2] === pgid)),
+          { concurrency: 16 }
+        )
+      ),
+      Effect.map((members) => members.filter(Boolean).length)
+    )
+
+  const sample: Sampler = Effect.fnUntraced(function*(pid: number, request?: SampleRequest) {
+    const [stat, status, io] = yield* Effect.all(
+      [readText(`/proc/${pid}/stat`), readText(`/proc/${pid}/status`), readText(`/proc/${pid}/io`)],
+      { concurrency: "unbounded" }
+    )
+    if (Option.isNone(stat) || Option.isNone(status)) return Option.none()
+    const fields = statFields(stat.value)
+    if (fields[0] === "Z" || fields[0] === "X") return Option.none()
+    const [openFiles, processes] = yield* Effect.all([
+      request?.openFiles === true ? Effect.map(listDir(`/proc/${pid}/fd`), Option.map((fds) => fds.length)) : Effect.succeedNone,
+      // The group the process belongs to (the CLI leads it, or the unshare that forked it into a namespace).
+      request?.processes === true ? Effect.asSome(countGroup(fields[2] ?? String(pid))) : Effect.succeedNone
+    ], { concurrency: "unbounded" })
+    const rssKb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status.value)?.[1]
+    const ticks = Number(fields[11] ?? Number.NaN) + Number(fields[12] ?? Number.NaN)
+    const rchar = Option.isSome(io) ? /^rchar:\s+(\d+)/m.exec(io.value)?.[1] : undefined
+    const wchar = Option.isSome(io) ? /^wchar:\s+(\d+)/m.exec(io.value)?.[1] : undefined
+    const usage: Usage = {
+      rssBytes: rssKb === undefined ? 0 : Number(rssKb) * 1024,
+      cpuSeconds: Number.isFinite(ticks) ? ticks / CLOCK_TICKS : 0,
+      ...(request?.openFiles === true ? { openFiles: Option.getOrUndefined(openFiles) } : {}),
+      ...(request?.processes === true ? { processes: Option.getOrUndefined(processes) } : {}),
+      ...(rchar === undefined || wchar === undefined ? {} : { ioBytes: Number(rchar) + Number(wchar) })
+    }
+    return Option.some(usage)
+  })
+
+  return {
+    available,
+    sample,
+    isAlive: (pid) =>
+      pid <= 0
+        ? Effect.succeed(false)
+        : available
+        ? Effect.map(readText(`/proc/${pid}/stat`), Option.exists(running))
+        : signalZero(pid),
+    niceness: (pid) =>
+      Effect.map(
+        readText(`/proc/${pid}/stat`),
+        Option.flatMap((stat) => Option.map(Option.fromNullishOr(statFields(stat)[16]), Number))
+      ),
+    hardLimits: (pid = "self") => Effect.map(readText(`/proc/${pid}/limits`), Option.map(parseHardLimits))
+  }
+}
+
+/**
+ * A {@link Proc} on the context's `FileSystem`. Whether there is a `/proc` (`/proc/self/stat`) is looked at
+ * here, once: make it when a layer is built, not at import.
+ *
+ * @since 0.1.0
+ * @category proc
+ */
+export const makeProc: Effect.Effect<Proc, never, FileSystem.FileSystem> = Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const available = yield* fs.exists("/proc/self/stat").pipe(Effect.orElseSucceed(() => false))
+  return readerOf(fs, available)
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// The synchronous readers the ProcessManager and the SessionPool still call: removed once both take a
+// `Proc` from `makeProc` at their layer's build.
+// ---------------------------------------------------------------------------------------------------------
+
+let hasProc: boolean | undefined
+
+/**
+ * Whether this platform has a `/proc` to sample (Linux). Looked at on the first call, not at import.
+ *
+ * @deprecated Read {@link Proc} `available` from {@link makeProc}.
+ * @since 0.1.0
+ * @category proc
+ */
+export const procAvailable = (): boolean => (hasProc ??= process.platform === "linux" && nodeFs.existsSync("/proc/self/stat"))
+
+/**
+ * {@link Proc} `sample`, on Node's file system.
+ *
+ * @deprecated Use {@link Proc} `sample` from {@link makeProc}.
+ * @since 0.1.0
+ * @category proc
+ */
+export const sampleProc: Sampler = (pid, request) =>
+  FileSystem.FileSystem.use((fs) => readerOf(fs, true).sample(pid, request)).pipe(Effect.provide(NodeFileSystem.layer))
+
+/**
+ * The hard limits of `pid` (default: this process), or `None` where there is no `/proc`; read synchronously.
+ *
+ * @deprecated Use {@link Proc} `hardLimits` from {@link makeProc}.
+ * @since 0.1.0
+ * @category proc
+ */
+export const hardLimits = (pid: number | "self" = "self"): Option.Option<HardLimits> =>
+  Option.map(Option.liftThrowable(() => nodeFs.readFileSync(`/proc/${pid}/limits`, "utf8"))(), parseHardLimits)
 
 // ---------------------------------------------------------------------------------------------------------
 // Planning

@@ -31,8 +31,10 @@ import {
   Duration,
   Effect,
   FiberHandle,
+  FileSystem,
   Layer,
   Option,
+  type PlatformError,
   Redacted,
   Schedule,
   Semaphore,
@@ -40,7 +42,6 @@ import {
   SubscriptionRef
 } from "effect"
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import * as ClaudeError from "./ClaudeError.ts"
 
 /**
@@ -150,13 +151,15 @@ export const problemOf = (
 }
 
 /**
+ * Where the credential comes from beyond the environment, and how it is refreshed and checked.
+ *
  * @since 0.1.0
  * @category models
  */
 export interface Settings {
   /** An explicit credential: wins over every other source. */
   readonly credential?: Credential | undefined
-  /** A file holding the credential (its content, trimmed), re-read whenever it changes. */
+  /** A file holding the credential (its content, trimmed), read through the `FileSystem`, again whenever it changes. */
   readonly file?: string | undefined
   /** A user Effect (a vault): run on first use, cached until refreshed. `None`: it has nothing. */
   readonly fromEffect?: Effect.Effect<Option.Option<Issued>, ClaudeError.ClaudeError> | undefined
@@ -171,6 +174,8 @@ export interface Settings {
 }
 
 /**
+ * Hands each new CLI process its credential, validated, and follows its rotation.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -195,20 +200,19 @@ interface Environment {
 
 const noEnvironment: Environment = { oauth: Option.none(), apiKey: Option.none() }
 
-const fileStamp = (path: string): string | undefined => {
-  try {
-    const stat = fs.statSync(path)
-    return `${stat.mtimeMs}:${stat.size}:${stat.ino}`
-  } catch {
-    return undefined
-  }
-}
+// What tells a changed file: a rewrite, a replacement (a new inode: a rotated Kubernetes secret), a truncation.
+const stampOf = (info: FileSystem.File.Info): string =>
+  `${Option.getOrUndefined(Option.map(info.mtime, (date) => date.getTime()))}:${info.size}:${Option.getOrUndefined(info.ino)}`
 
-const readFileText = (path: string): string | undefined => {
-  try {
-    return fs.readFileSync(path, "utf8")
-  } catch {
-    return undefined
+// Why a file could not be read, in the words of `InvalidCredential.problem`.
+const unreadableBecause = (error: PlatformError.PlatformError): string => {
+  switch (error.reason._tag) {
+    case "NotFound":
+      return "it does not exist"
+    case "PermissionDenied":
+      return "it cannot be read: permission denied"
+    default:
+      return `it cannot be read (${error.reason._tag})`
   }
 }
 
@@ -219,6 +223,7 @@ const readFileText = (path: string): string | undefined => {
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(settings: Settings = {}, environment: Environment = noEnvironment) {
+  const fs = yield* FileSystem.FileSystem
   const clock = yield* Clock.Clock
   const refreshBefore = Duration.toMillis(Duration.fromInputUnsafe(settings.refreshBefore ?? Duration.minutes(5)))
   const refreshRetry = settings.refreshRetry ?? Schedule.max([Schedule.exponential("1 second"), Schedule.recurs(5)])
@@ -238,22 +243,27 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
     )
   })
 
-  const unreadable = (problem: string) =>
-    ClaudeError.fail(new ClaudeError.InvalidCredential({ source: `the file ${settings.file ?? ""}`, problem }))
+  const unreadable = (error: PlatformError.PlatformError) =>
+    ClaudeError.fail(
+      new ClaudeError.InvalidCredential({ source: `the file ${settings.file ?? ""}`, problem: unreadableBecause(error) })
+    )
 
+  // Read again only when its stamp changed: a `stat` each time a credential is asked for, not a read.
   const readFile = (path: string): Effect.Effect<Credential, ClaudeError.ClaudeError> =>
-    Effect.suspend(() => {
-      const stamp = fileStamp(path)
-      if (stamp === undefined) return unreadable("it cannot be read")
-      if (fromFile?.stamp === stamp) return Effect.succeed(fromFile.credential)
-      const text = readFileText(path)
-      if (text === undefined) return unreadable("it cannot be read")
-      const value = Redacted.make(text.trim())
-      return Effect.tap(validate(fromIssued({ value }, "file")), (credential) =>
-        Effect.sync(() => {
-          fromFile = { stamp, credential }
-        }))
-    })
+    fs.stat(path).pipe(
+      Effect.map(stampOf),
+      Effect.flatMap((stamp) =>
+        fromFile?.stamp === stamp ? Effect.succeed(fromFile.credential) : fs.readFileString(path).pipe(
+          Effect.flatMap((text) => validate(fromIssued({ value: Redacted.make(text.trim()) }, "file"))),
+          Effect.tap((credential) =>
+            Effect.sync(() => {
+              fromFile = { stamp, credential }
+            })
+          )
+        )
+      ),
+      Effect.catchTag("PlatformError", unreadable)
+    )
 
   // One run of the vault at a time: a use that arrives while it runs takes its credential. (`Effect.cached`
   // would keep a failure for good; a vault that failed is asked again at the next use.)
@@ -344,22 +354,37 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
 })
 
 /**
- * The sources of `settings`, without the environment.
+ * The sources of `settings`, without the environment. A `file` is read through the context's `FileSystem`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: Settings = {}): Layer.Layer<TokenManager> => Layer.effect(TokenManager, make(settings))
+export const layer = (settings: Settings = {}): Layer.Layer<TokenManager, never, FileSystem.FileSystem> =>
+  Layer.effect(TokenManager, make(settings))
 
 /**
  * The environment first (`CLAUDE_CODE_OAUTH_TOKEN`, then `ANTHROPIC_API_KEY`,
  * as `Redacted` config; a file named by `EFFECT_CLAUDE_CODE_TOKEN_FILE`), then
- * the sources of `settings`. With none of them the CLI uses its own login.
+ * the sources of `settings` (none by default: the environment only). With none
+ * of them the CLI uses its own login. A `settings.file` wins over
+ * `EFFECT_CLAUDE_CODE_TOKEN_FILE`; either is read through the context's `FileSystem`.
+ *
+ * @example
+ * ```ts
+ * import { NodeServices } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ * import { TokenManager } from "effect-claude-code"
+ *
+ * // The environment, then a mounted secret.
+ * const Tokens = TokenManager.layerConfig({ file: "/run/secrets/anthropic-api-key" }).pipe(
+ *   Layer.provide(NodeServices.layer)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfigWith = (settings: Settings): Layer.Layer<TokenManager, Config.ConfigError> =>
+export const layerConfig = (settings: Settings = {}): Layer.Layer<TokenManager, Config.ConfigError, FileSystem.FileSystem> =>
   Layer.effect(
     TokenManager,
     Effect.gen(function*() {
@@ -369,14 +394,6 @@ export const layerConfigWith = (settings: Settings): Layer.Layer<TokenManager, C
       return yield* make({ ...settings, file: settings.file ?? Option.getOrUndefined(file) }, { oauth, apiKey })
     })
   )
-
-/**
- * {@link layerConfigWith} no other sources: the environment only.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerConfig: Layer.Layer<TokenManager, Config.ConfigError> = layerConfigWith({})
 
 /**
  * A fixed credential (or none), not validated: for tests.

@@ -1,11 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Option, Stream, Tracer } from "effect"
+import { ConfigProvider, Effect, Exit, Option, Stream, Tracer } from "effect"
+import * as fs from "node:fs"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeError from "../src/ClaudeError.ts"
 import * as DebugLog from "../src/DebugLog.ts"
 import * as SessionPool from "../src/SessionPool.ts"
+import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { captureSpans, ClaudeOnFake, pumpClockOnFailure, settleUntil } from "./utils.ts"
+import { captureSpans, ClaudeOnFake, eventually, isAlive, pumpClockOnFailure, quickShutdown, settleUntil } from "./utils.ts"
 
 // Claude.query's config (permission callback, hooks, sticky, debug, prompt tracing) reaching the pooled
 // session it runs on, on the in-process FakeSpawner: every timer is on the TestClock.
@@ -106,4 +108,46 @@ describe("Claude.query config (FakeSpawner, TestClock)", () => {
       const turn = spans.find((span) => span.name === "Claude.turn")
       assert.strictEqual(turn?.attributes.get("claude.prompt"), "PROMPT-MARKER-91c2")
     }).pipe(Effect.provide(ClaudeOnFake({ turns: [{ result: { apiErrorStatus: 529 } }] })), pumpClockOnFailure))
+})
+
+/** The ProcessReapers this host runs: its children whose command line is the reaper's script. */
+const reapers = (): Array<number> =>
+  fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    try {
+      const ppid = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]
+      return Number(ppid) === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`process.stdin.on("end", reap)`)
+    } catch {
+      return false
+    }
+  })
+
+/** The reapers that one query on `Claude.layerWith(settings)` started, seen while its layer lives. */
+const reapersStartedBy = (settings: Claude.LayerSettings) =>
+  Effect.gen(function*() {
+    const before = reapers()
+    const started = yield* Effect.gen(function*() {
+      const events = yield* Claude.query("hi", { ...FakeCli.options({ reply: "ok" }), timeouts: quickShutdown }).pipe(Stream.runCollect)
+      assert.strictEqual(events.at(-1)?._tag, "Result")
+      return reapers().filter((pid) => !before.includes(pid))
+    }).pipe(
+      Effect.provide(Claude.layerWith({ ...settings, pool: { minIdle: 0 }, health: false })),
+      // The environment's credentials, if any, are not the test's.
+      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
+    )
+    // Closing the layer ends the reaper's input: it exits.
+    yield* eventually(() => (started.every((pid) => !isAlive(pid)) ? true : undefined), "5 seconds")
+    return started
+  })
+
+describe.skipIf(process.platform !== "linux")("Claude.layerWith: the ProcessReaper (FakeCli, real processes)", () => {
+  it.live("by default, and with reaper: true, one reaper starts with the first CLI and exits with the layer", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* reapersStartedBy({})).length, 1)
+      assert.strictEqual((yield* reapersStartedBy({ reaper: true })).length, 1)
+    }))
+
+  it.live("reaper: false runs none", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* reapersStartedBy({ reaper: false }), [])
+    }))
 })

@@ -26,6 +26,7 @@ import type * as ResourceLimits from "../src/ResourceLimits.ts"
 import * as Session from "../src/Session.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
+import * as FakeFileSystem from "./support/fakeFileSystem.ts"
 import { pumpClockOnFailure } from "./utils.ts"
 
 const MiB = 1024 * 1024
@@ -346,5 +347,35 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
     const degraded = HealthChecker.aggregateOf([health("healthy"), health("unhealthy", [{ _tag: "Dead", pid: 1 }])])
     assert.deepStrictEqual([degraded.status, degraded.problems.Dead], ["degraded", 1])
     assert.strictEqual(HealthChecker.aggregateOf([health("unhealthy", [{ _tag: "Failed" }])]).status, "unhealthy")
+  })
+})
+
+describe("HealthChecker without readers of its own: the host's /proc through the FileSystem", () => {
+  it.effect("usage and liveness come from /proc/<pid> as the FileSystem serves it, at each check", () => {
+    const stat = (state: string) => `42 (claude) ${state} 1 42 42 0 -1 0 0 0 0 0 250 50 0 0 20 0 1 0 1 0 0\n`
+    const { fake, layer } = FakeFileSystem.layer({
+      "/proc/self/stat": stat("R"),
+      "/proc/42/stat": stat("S"),
+      "/proc/42/status": `VmRSS:\t ${300 * 1024} kB\n`
+    })
+    return Effect.gen(function*() {
+      const checker = yield* HealthChecker.HealthChecker
+      // A running session is not probed: its health is its process's.
+      const target: HealthChecker.Target = {
+        pid: 42,
+        state: yield* SubscriptionRef.make<Session.State>("Running"),
+        request: () => Effect.die("a running session is never probed")
+      }
+      const over = yield* checker.check(target)
+      assert.isTrue(over.alive)
+      assert.deepStrictEqual(over.usage, Option.some({ rssBytes: 300 * MiB, cpuSeconds: 3 }))
+      assert.deepStrictEqual(over.problems, [{ _tag: "OverThreshold", resource: "rssBytes", threshold: 100 * MiB, observed: 300 * MiB }])
+      // Its CLI became a zombie: dead, and not sampled.
+      fake.files.set("/proc/42/stat", stat("Z"))
+      const dead = yield* checker.check(target)
+      assert.isFalse(dead.alive)
+      assert.deepStrictEqual(dead.problems, [{ _tag: "Dead", pid: 42 }])
+      assert.deepStrictEqual(dead.usage, Option.none())
+    }).pipe(Effect.provide(HealthChecker.layer({ maxRssBytes: 100 * MiB }).pipe(Layer.provide(layer))))
   })
 })

@@ -21,7 +21,7 @@ const group = Effect.acquireRelease(
 
 /** The reaper in a scope of its own, closed by the test. */
 const reaperIn = (scope: Scope.Scope) =>
-  Layer.buildWithScope(ProcessReaper.layer.pipe(Layer.provide(NodeServices.layer)), scope).pipe(
+  Layer.buildWithScope(ProcessReaper.layer().pipe(Layer.provide(NodeServices.layer)), scope).pipe(
     Effect.map((context) => Context.get(context, ProcessReaper.ProcessReaper))
   )
 

@@ -20,6 +20,7 @@ import * as StreamHandler from "../src/StreamHandler.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
+import * as FakeFileSystem from "./support/fakeFileSystem.ts"
 import { eventually, hasPidNamespace, isAlive, joinAdjusting, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const MiB = 1024 * 1024
@@ -66,6 +67,9 @@ const resultOf = (events: ReadonlyArray<ClaudeEvent>) => {
   return last?._tag === "Result" ? last : undefined
 }
 
+/** The niceness of a process, from the host's /proc. */
+const nicenessOf = (pid: number) => Effect.flatMap(ResourceLimits.makeProc, (proc) => proc.niceness(pid))
+
 const procLimits = (pid: number) => fs.readFileSync(`/proc/${pid}/limits`, "utf8")
 
 /**
@@ -108,10 +112,14 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
     // The real sampler, counted: what the watchdog read, and how often.
     const readings: Array<number> = []
     const sample: ResourceLimits.Sampler = (pid, request) =>
-      Effect.tap(ResourceLimits.sampleProc(pid, request), (usage) =>
-        Effect.sync(() => {
-          if (Option.isSome(usage)) readings.push(usage.value.rssBytes)
-        }))
+      Effect.flatMap(ResourceLimits.makeProc, (proc) => proc.sample(pid, request)).pipe(
+        Effect.provide(NodeFileSystem.layer),
+        Effect.tap((usage) =>
+          Effect.sync(() => {
+            if (Option.isSome(usage)) readings.push(usage.value.rssBytes)
+          })
+        )
+      )
     return Effect.gen(function*() {
       const proc = yield* spawnFake({ reply: "lean" }, { maxRssBytes: 512 * MiB })
       const result = resultOf(yield* runTurn(proc, "hi"))
@@ -242,7 +250,7 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.deepStrictEqual(proc.enforcement.setPriority, Option.none())
       // Once the turn ran, the pid is the CLI's (nice has exec'ed it).
       assert.strictEqual(resultOf(yield* runTurn(proc, "hi"))?.text, "ok")
-      assert.deepStrictEqual(yield* ResourceLimits.niceness(proc.pid), Option.some(7))
+      assert.deepStrictEqual(yield* nicenessOf(proc.pid), Option.some(7))
     }).pipe(Effect.scoped, Effect.provide(OnNode())))
 
   it.live("niceness without a nice executable: setpriority right after the spawn", () =>
@@ -250,7 +258,7 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       const proc = yield* spawnFake({ reply: "ok" }, { niceness: 9 })
       assert.deepStrictEqual(proc.enforcement.setPriority, Option.some(9))
       assert.strictEqual(resultOf(yield* runTurn(proc, "hi"))?.text, "ok")
-      assert.deepStrictEqual(yield* ResourceLimits.niceness(proc.pid), Option.some(9))
+      assert.deepStrictEqual(yield* nicenessOf(proc.pid), Option.some(9))
     }).pipe(Effect.scoped, Effect.provide(OnNode({ nice: false }))))
 
   it.live("a session whose CLI is stopped for its memory fails the running turn, and the process is gone", () =>
@@ -342,6 +350,114 @@ describe("ResourceLimits.plan", () => {
     assert.isTrue(Option.isNone(ResourceLimits.fromExit(all, plan, { _tag: "Signaled", signal: "SIGKILL" }, none)))
     assert.isTrue(Option.isNone(ResourceLimits.fromExit(undefined, plan, { _tag: "Signaled", signal: "SIGXCPU" }, none)))
   })
+})
+
+// ---------------------------------------------------------------------------------------------------------
+// /proc through FileSystem
+// ---------------------------------------------------------------------------------------------------------
+
+/** A `/proc/<pid>/stat` line: `comm` may hold spaces and parentheses, as the kernel writes it. */
+const statLine = (
+  pid: number,
+  o: { readonly comm?: string; readonly state?: string; readonly pgrp?: number; readonly utime?: number; readonly stime?: number; readonly nice?: number }
+) =>
+  `${pid} (${o.comm ?? "node"}) ${o.state ?? "S"} 1 ${o.pgrp ?? pid} ${o.pgrp ?? pid} 0 -1 4194560 120 0 0 0 ` +
+  `${o.utime ?? 0} ${o.stime ?? 0} 0 0 20 ${o.nice ?? 0} 11 0 3350 1130496000 52000 18446744073709551615\n`
+
+const limitsFile = [
+  "Limit                     Soft Limit           Hard Limit           Units     ",
+  "Max cpu time              unlimited            unlimited            seconds   ",
+  "Max processes             63704                63704                processes ",
+  "Max open files            1024                 1048576              files     "
+].join("\n")
+
+/** A host with a CLI (42) that leads a group with a tool (43) and a zombie (44), and a stranger (45). */
+const fakeHost = () =>
+  FakeFileSystem.layer({
+    "/proc/self/stat": statLine(7, {}),
+    "/proc/self/limits": limitsFile,
+    "/proc/42/stat": statLine(42, { comm: "claude (v2) -p", utime: 150, stime: 50, nice: 7 }),
+    "/proc/42/status": "Name:\tclaude\nVmPeak:\t 999999 kB\nVmRSS:\t  204800 kB\n",
+    "/proc/42/io": "rchar: 1000\nwchar: 234\nsyscr: 5\n",
+    ...Object.fromEntries([0, 1, 2, 17].map((fd) => [`/proc/42/fd/${fd}`, ""])),
+    "/proc/43/stat": statLine(43, { pgrp: 42 }),
+    "/proc/43/status": "VmRSS:\t 1024 kB\n",
+    "/proc/44/stat": statLine(44, { pgrp: 42, state: "Z" }),
+    "/proc/44/status": "Name:\tzombie\n",
+    "/proc/45/stat": statLine(45, { pgrp: 7 }),
+    // Its stat is there, its status is not (it ended between the two reads).
+    "/proc/46/stat": statLine(46, {})
+  })
+
+describe("ResourceLimits.makeProc: /proc through a FileSystem", () => {
+  it.effect("a sample reads the process at the time of the call: memory, CPU, I/O, and on request descriptors and group", () => {
+    const { fake, layer } = fakeHost()
+    return Effect.gen(function*() {
+      const proc = yield* ResourceLimits.makeProc
+      assert.deepStrictEqual(fake.asked, ["/proc/self/stat"], "making it only looks for a /proc")
+      assert.isTrue(proc.available)
+      const full = yield* proc.sample(42, { openFiles: true, processes: true })
+      // The group: 42 itself and its tool 43; the zombie 44 and the stranger 45 are not counted.
+      assert.deepStrictEqual(full, Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, openFiles: 4, processes: 2, ioBytes: 1234 }))
+      // Without the request: no directory is listed, and the keys are absent.
+      fake.asked.length = 0
+      assert.deepStrictEqual(yield* proc.sample(42), Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, ioBytes: 1234 }))
+      assert.sameMembers(fake.asked, ["/proc/42/stat", "/proc/42/status", "/proc/42/io"])
+      // Nothing is kept: the next sample sees the process as it now is.
+      fake.files.set("/proc/42/status", "VmRSS:\t 409600 kB\n")
+      fake.files.set("/proc/42/stat", statLine(42, { utime: 900, stime: 100 }))
+      fake.files.delete("/proc/42/io")
+      assert.deepStrictEqual(yield* proc.sample(42), Option.some({ rssBytes: 409600 * 1024, cpuSeconds: 10 }))
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a process that is gone, a zombie, or one that ended between two reads samples as None", () =>
+    Effect.gen(function*() {
+      const proc = yield* ResourceLimits.makeProc
+      assert.deepStrictEqual(yield* proc.sample(99), Option.none())
+      assert.deepStrictEqual(yield* proc.sample(44), Option.none())
+      assert.deepStrictEqual(yield* proc.sample(46), Option.none())
+      // A process without an io file (another user's) still samples, without I/O counters.
+      assert.deepStrictEqual(yield* proc.sample(43, { openFiles: true }), Option.some({ rssBytes: 1024 * 1024, cpuSeconds: 0, openFiles: undefined }))
+    }).pipe(Effect.provide(fakeHost().layer)))
+
+  it.effect("isAlive reads the state (a zombie is not alive), niceness field 19, hardLimits the limits file", () =>
+    Effect.gen(function*() {
+      const proc = yield* ResourceLimits.makeProc
+      assert.deepStrictEqual(
+        yield* Effect.forEach([42, 43, 44, 99, 0, -1], proc.isAlive),
+        [true, true, false, false, false, false]
+      )
+      assert.deepStrictEqual(yield* proc.niceness(42), Option.some(7))
+      assert.deepStrictEqual(yield* proc.niceness(99), Option.none())
+      assert.deepStrictEqual(yield* proc.hardLimits(), Option.some({ cpuSeconds: Infinity, openFiles: 1048576, processes: 63704 }))
+      assert.deepStrictEqual(yield* proc.hardLimits(42), Option.none())
+    }).pipe(Effect.provide(fakeHost().layer)))
+
+  it.effect("without a /proc: not available, nothing samples, and isAlive asks the kernel with signal 0", () => {
+    const { fake, layer } = FakeFileSystem.layer({})
+    return Effect.gen(function*() {
+      const proc = yield* ResourceLimits.makeProc
+      assert.isFalse(proc.available)
+      assert.deepStrictEqual(yield* proc.sample(process.pid), Option.none())
+      fake.asked.length = 0
+      // This process exists; a pid above the kernel's highest (2^22) cannot.
+      assert.deepStrictEqual(yield* Effect.forEach([process.pid, 2 ** 30], proc.isAlive), [true, false])
+      assert.deepStrictEqual(fake.asked, [], "signal 0, no file")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect.skipIf(process.platform !== "linux")("on Node's FileSystem: the host's own /proc", () =>
+    Effect.gen(function*() {
+      const proc = yield* ResourceLimits.makeProc
+      assert.isTrue(proc.available)
+      const usage = Option.getOrThrow(yield* proc.sample(process.pid, { openFiles: true, processes: true }))
+      assert.isAbove(usage.rssBytes, 10 * MiB)
+      assert.isAbove(usage.openFiles ?? 0, 2)
+      assert.isAtLeast(usage.processes ?? 0, 1, "itself, at least")
+      assert.isTrue(yield* proc.isAlive(process.pid))
+      assert.isTrue(Option.isSome(yield* proc.hardLimits()))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 
 describe("ClaudeOptions.limits", () => {

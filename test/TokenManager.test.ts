@@ -1,4 +1,4 @@
-import { NodeServices } from "@effect/platform-node"
+import { NodeFileSystem, NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, References, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
@@ -11,14 +11,16 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
+import * as FakeFileSystem from "./support/fakeFileSystem.ts"
 import { captureSpans, quickShutdown, readJson, tempDir } from "./utils.ts"
 
 const CANARY = "sk-ant-canary-7f3b9c1d-never-print-me"
 
 const credentialFrom = (env: Record<string, string>, settings: TokenManager.Settings = {}) =>
   TokenManager.TokenManager.use((tokens) => tokens.getToken).pipe(
-    Effect.provide(TokenManager.layerConfigWith(settings)),
-    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
+    Effect.provide(TokenManager.layerConfig(settings)),
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    Effect.provide(NodeFileSystem.layer)
   )
 
 const OAUTH = "sk-ant-oat01-abc"
@@ -100,8 +102,49 @@ describe("TokenManager", () => {
         assert.strictEqual(Redacted.value(second.value), `${KEY}-two-longer`)
         const seen = yield* tokens.changes.pipe(Stream.take(1), Stream.runCollect)
         assert.deepStrictEqual(seen, [Option.some(second.identity)])
-      }).pipe(Effect.provide(TokenManager.layer({ file })))
+      }).pipe(Effect.provide(TokenManager.layer({ file })), Effect.provide(NodeFileSystem.layer))
     }))
+
+  it.effect("a token file is read through the FileSystem: unreadable (permission denied) or missing, it fails typed, naming the file and why", () => {
+    const file = "/run/secrets/anthropic-api-key"
+    const { fake, layer } = FakeFileSystem.layer({ [file]: { fails: "PermissionDenied" } })
+    let vaultCalls = 0
+    const vault = Effect.sync(() => {
+      vaultCalls++
+      return Option.some({ value: Redacted.make(`${KEY}-vault`) })
+    })
+    return Effect.gen(function*() {
+      const tokens = yield* TokenManager.TokenManager
+      const denied = yield* Effect.exit(tokens.getToken)
+      assert.strictEqual(reasonOf(denied)?.message, `The credential from the file ${file} is not usable: it cannot be read: permission denied`)
+      // An error, not a fall-through to the vault.
+      assert.strictEqual(vaultCalls, 0)
+      fake.files.delete(file)
+      assert.strictEqual(reasonOf(yield* Effect.exit(tokens.getToken))?.message, `The credential from the file ${file} is not usable: it does not exist`)
+      // Readable again (the secret was mounted): its credential, and the vault is still never asked.
+      fake.files.set(file, `${KEY}-mounted\n`)
+      const credential = Option.getOrThrow(yield* tokens.getToken)
+      assert.deepStrictEqual([credential.source, Redacted.value(credential.value)], ["file", `${KEY}-mounted`])
+      assert.strictEqual(vaultCalls, 0)
+    }).pipe(Effect.provide(TokenManager.layer({ file, fromEffect: vault })), Effect.provide(layer))
+  })
+
+  it.effect("a token file is stat'ed for every credential asked for, and read again only when it changed", () => {
+    const file = "/run/secrets/token"
+    const { fake, layer } = FakeFileSystem.layer({ [file]: `${KEY}-one` })
+    return Effect.gen(function*() {
+      const tokens = yield* TokenManager.TokenManager
+      const first = Option.getOrThrow(yield* tokens.getToken)
+      assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, first.identity)
+      assert.deepStrictEqual(fake.asked, [file, file, file], "stat, read, then a stat only")
+      fake.asked.length = 0
+      fake.files.set(file, `${KEY}-two`)
+      const second = Option.getOrThrow(yield* tokens.getToken)
+      assert.notStrictEqual(second.identity, first.identity)
+      assert.strictEqual(Redacted.value(second.value), `${KEY}-two`)
+      assert.deepStrictEqual(fake.asked, [file, file], "changed: stat, then read")
+    }).pipe(Effect.provide(TokenManager.layer({ file })), Effect.provide(layer))
+  })
 
   it.effect("a vault Effect runs once; refresh runs before a known expiry (TestClock) and on demand", () =>
     Effect.gen(function*() {
@@ -138,7 +181,7 @@ describe("TokenManager", () => {
         assert.strictEqual(refreshes, 2)
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, third.identity)
         assert.strictEqual(vaultCalls, 1)
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
     }))
 
   it.effect("two first uses at once run the vault once, and share its credential", () =>
@@ -159,7 +202,7 @@ describe("TokenManager", () => {
         const [first, second] = yield* Fiber.join(both)
         assert.strictEqual(vaultCalls, 1)
         assert.strictEqual(Option.getOrThrow(first).identity, Option.getOrThrow(second).identity)
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
     }))
 
   it.effect("a vault that failed is asked again at the next use (a failure is not kept)", () =>
@@ -178,7 +221,7 @@ describe("TokenManager", () => {
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "effect")
         yield* tokens.getToken
         assert.strictEqual(vaultCalls, 2)
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
     }))
 
   it.effect("a failed scheduled refresh is retried on its Schedule", () =>
@@ -204,7 +247,7 @@ describe("TokenManager", () => {
         yield* TestClock.adjust("2 seconds")
         assert.strictEqual(attempts, 3)
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "refresh")
-      }).pipe(Effect.provide(layer))
+      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
     }))
 
   it("a credential shows only its identity hash, never its value", () => {

@@ -46,7 +46,7 @@ const detach = Schema.decodeUnknownSync(Detach)(value("detach") ?? "setsid")
 const ClaudeHost = Claude.layerNoDeps.pipe(
   Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
   Layer.provideMerge(ProcessManager.layer({ parentDeathSignal: !flag("no-pdeathsig"), containment })),
-  Layer.provideMerge(flag("no-reaper") ? Layer.empty : ProcessReaper.layer),
+  Layer.provideMerge(flag("no-reaper") ? Layer.empty : ProcessReaper.layer()),
   Layer.provide(TokenManager.layerTest(Option.none())),
   Layer.provide(NodeServices.layer)
 )
