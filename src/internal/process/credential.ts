@@ -8,7 +8,7 @@ import { Duration, Effect, Option, Redacted, Stream } from "effect"
 import type { ChildProcessSpawner } from "effect/process"
 import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import type * as TokenManager from "../../TokenManager.ts"
-import * as HostEnvironment from "./hostEnvironment.ts"
+import * as HostEnvironment from "../hostEnvironment.ts"
 
 /**
  * How the credential reaches the CLI (see `ProcessManager.Settings.credentialDelivery`).

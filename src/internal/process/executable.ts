@@ -9,7 +9,7 @@ import { Cache, Cause, Duration, Effect, Exit, Option, Result } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import * as ClaudeError from "../../ClaudeError.ts"
 import * as Containment from "../containment.ts"
-import * as HostEnvironment from "./hostEnvironment.ts"
+import * as HostEnvironment from "../hostEnvironment.ts"
 import * as Launcher from "./launcher.ts"
 import type { Programs } from "./programs.ts"
 

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Effect, FileSystem, Option, Path } from "effect"
-import * as HostEnvironment from "./hostEnvironment.ts"
+import * as HostEnvironment from "../hostEnvironment.ts"
 
 /**
  * Which helper programs are wanted at all (from the ProcessManager's settings).

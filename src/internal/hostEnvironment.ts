@@ -1,8 +1,9 @@
 /**
- * The host's environment as the ProcessManager reads it: through `Config`, so that the `ConfigProvider`
- * of the caller's context (an application's, a test's) decides where the CLI and the launcher's programs
- * are looked up and what the CLI inherits. Effect's default provider reads `process.env`, as a copy taken
- * at its first use; as with every `Config`, a variable set to the empty string counts as unset.
+ * The host's environment as the library reads it: through `Config`, so that the `ConfigProvider` of the
+ * caller's context (an application's, a test's) decides where the CLI and the launcher's programs are
+ * looked up, what the CLI inherits, and where its config directory is. Effect's default provider reads
+ * `process.env`, as a copy taken at its first use; as with every `Config`, a variable set to the empty
+ * string counts as unset.
  *
  * @since 0.1.0
  */
