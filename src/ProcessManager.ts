@@ -193,6 +193,9 @@ export interface CliProcess {
 }
 
 /**
+ * Spawns CLI processes, each living as long as its scope (see the module documentation), and resolves
+ * the executable a spawn would run.
+ *
  * @since 0.1.0
  * @category services
  */
@@ -204,6 +207,8 @@ export class ProcessManager extends Context.Service<ProcessManager, {
 }>()("effect-claude-code/ProcessManager") {}
 
 /**
+ * The settings of {@link layer} and {@link make}.
+ *
  * @since 0.1.0
  * @category models
  */

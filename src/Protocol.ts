@@ -16,7 +16,27 @@
  *
  * @since 0.1.0
  */
+/**
+ * Content blocks, both directions.
+ *
+ * @since 0.1.0
+ */
 export * from "./internal/protocol/contentBlocks.ts"
+/**
+ * Control frames, both directions.
+ *
+ * @since 0.1.0
+ */
 export * from "./internal/protocol/controlFrames.ts"
+/**
+ * What the host writes to the CLI's stdin.
+ *
+ * @since 0.1.0
+ */
 export * from "./internal/protocol/inputFrames.ts"
+/**
+ * What the CLI prints on stdout, and its decoding.
+ *
+ * @since 0.1.0
+ */
 export * from "./internal/protocol/outputFrames.ts"

@@ -55,21 +55,29 @@ export const ToolResultBlock = Schema.Struct({
 export const AnyBlock = Schema.Struct({ type: Schema.String })
 
 /**
+ * The type of a value {@link TextBlock} accepts.
+ *
  * @since 0.1.0
  * @category content
  */
 export type TextBlock = typeof TextBlock.Type
 /**
+ * The type of a value {@link ThinkingBlock} accepts.
+ *
  * @since 0.1.0
  * @category content
  */
 export type ThinkingBlock = typeof ThinkingBlock.Type
 /**
+ * The type of a value {@link ToolUseBlock} accepts.
+ *
  * @since 0.1.0
  * @category content
  */
 export type ToolUseBlock = typeof ToolUseBlock.Type
 /**
+ * The type of a value {@link ToolResultBlock} accepts.
+ *
  * @since 0.1.0
  * @category content
  */

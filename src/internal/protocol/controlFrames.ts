@@ -88,21 +88,29 @@ export const ControlCancelRequest = Schema.Struct({
 export const KeepAlive = Schema.Struct({ type: Schema.Literal("keep_alive") })
 
 /**
+ * The type of a value {@link ControlRequest} accepts.
+ *
  * @since 0.1.0
  * @category control frames
  */
 export type ControlRequest = typeof ControlRequest.Type
 /**
+ * The type of a value {@link ControlResponse} accepts.
+ *
  * @since 0.1.0
  * @category control frames
  */
 export type ControlResponse = typeof ControlResponse.Type
 /**
+ * The type of a value {@link ControlCancelRequest} accepts.
+ *
  * @since 0.1.0
  * @category control frames
  */
 export type ControlCancelRequest = typeof ControlCancelRequest.Type
 /**
+ * The type of a value {@link KeepAlive} accepts.
+ *
  * @since 0.1.0
  * @category control frames
  */

@@ -34,6 +34,8 @@ export const UserContent = Schema.Union([
   Schema.Array(Schema.Union([TextBlock, ImageBlock, AnyBlock]))
 ])
 /**
+ * The type of a value {@link UserContent} accepts.
+ *
  * @since 0.1.0
  * @category input frames
  */
@@ -53,6 +55,8 @@ export const UserMessage = Schema.Struct({
   uuid: Schema.optionalKey(Schema.String)
 })
 /**
+ * The type of a value {@link UserMessage} accepts.
+ *
  * @since 0.1.0
  * @category input frames
  */

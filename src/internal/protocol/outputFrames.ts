@@ -199,56 +199,78 @@ export const RateLimitEvent = Schema.Struct({
 })
 
 /**
+ * The type of a value {@link SystemInit} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type SystemInit = typeof SystemInit.Type
 /**
+ * The type of a value {@link SystemApiRetry} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type SystemApiRetry = typeof SystemApiRetry.Type
 /**
+ * The type of a value {@link SystemPermissionDenied} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type SystemPermissionDenied = typeof SystemPermissionDenied.Type
 /**
+ * The type of a value {@link SystemOther} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type SystemOther = typeof SystemOther.Type
 /**
+ * The type of a value {@link StreamEventFrame} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type StreamEventFrame = typeof StreamEventFrame.Type
 /**
+ * The type of a value {@link AssistantFrame} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type AssistantFrame = typeof AssistantFrame.Type
 /**
+ * The type of a value {@link UserFrame} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type UserFrame = typeof UserFrame.Type
 /**
+ * The type of a value {@link ResultFrame} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type ResultFrame = typeof ResultFrame.Type
 /**
+ * The type of a value {@link ConversationReset} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type ConversationReset = typeof ConversationReset.Type
 /**
+ * The type of a value {@link CommandLifecycle} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
 export type CommandLifecycle = typeof CommandLifecycle.Type
 /**
+ * The type of a value {@link RateLimitEvent} accepts.
+ *
  * @since 0.1.0
  * @category output frames
  */
