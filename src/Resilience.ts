@@ -224,8 +224,14 @@ export const defaultContinuationPrompt =
  * @since 0.1.0
  * @category retry
  */
-export const defaultSchedule: (settings?: RetrySettings) => Schedule.Schedule<unknown, ClaudeError.ClaudeError> =
-  RetrySchedule.defaultSchedule
+export const defaultSchedule = (settings: RetrySettings = {}): Schedule.Schedule<unknown, ClaudeError.ClaudeError> =>
+  RetrySchedule.backoff({
+    times: settings.times ?? 3,
+    baseDelay: settings.baseDelay ?? Duration.seconds(1),
+    factor: settings.factor ?? 2,
+    maxDelay: settings.maxDelay ?? Duration.seconds(30),
+    jitter: settings.jitter !== false
+  })
 
 /**
  * What an attempt showed about when the API wants to be asked again, besides its failure's reason.
@@ -303,12 +309,18 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
   const tokens = yield* TokenManager.TokenManager
   const transcripts = yield* Transcript.Transcript
   const retry = settings.retry ?? {}
+  const circuit = settings.circuitBreaker ?? {}
   const rules: RetryLoop.Rules = {
     schedule: retry.schedule ?? ((retry.times ?? 3) > 0 ? defaultSchedule(retry) : undefined),
     maxRetryAfterMs: Duration.toMillis(Duration.fromInputUnsafe(retry.maxRetryAfter ?? Duration.seconds(60))),
     deadlineMs: Duration.toMillis(Duration.fromInputUnsafe(retry.deadline ?? Duration.seconds(60))),
     continuationPrompt: retry.continuationPrompt ?? defaultContinuationPrompt,
-    circuits: yield* Circuit.make(settings.circuitBreaker ?? {}),
+    circuits: yield* Circuit.make(circuit.enabled === false ? undefined : {
+      tripPolicy: circuit.tripPolicy ?? CircuitBreaker.consecutive(5),
+      openDuration: circuit.openDuration ?? Duration.seconds(30),
+      maxOpenDuration: circuit.maxOpenDuration,
+      countsAgainst: circuit.countsAgainst ?? countsAgainstCircuit
+    }),
     transcripts
   }
 

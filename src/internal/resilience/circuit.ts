@@ -5,17 +5,17 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Exit, Metric, Option, type Scope, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Metric, Option, type Schedule, type Scope, Stream } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { createHash } from "node:crypto"
 import * as ClaudeError from "../../ClaudeError.ts"
 import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import * as Metrics from "../../Metrics.ts"
-import type * as Resilience from "../../Resilience.ts"
 import type * as TokenManager from "../../TokenManager.ts"
 
 /**
- * See `Resilience.countsAgainstCircuit`.
+ * Whether a failure counts against the API's circuit: overloaded, rate limited, any 5xx, a failed
+ * connection.
  *
  * @since 0.1.0
  * @category circuit breaker
@@ -35,7 +35,7 @@ export const countsAgainstCircuit = (reason: ClaudeError.Reason): boolean => {
 const endpointVariables = ["ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL"]
 
 /**
- * See `Resilience.circuitKey`.
+ * The circuit of a turn: `<credential identity>/<model>`, never holding a secret (see `Resilience.circuitKey`).
  *
  * @since 0.1.0
  * @category circuit breaker
@@ -98,19 +98,32 @@ const logTransition = (transition: CircuitBreaker.Transition) =>
   ], { discard: true })
 
 /**
- * Builds the circuits from their settings; the breaker, and the fiber that logs its transitions, live as
- * long as the scope.
+ * The breaker's settings, defaults applied (see `Resilience.CircuitBreakerSettings`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Breaker {
+  readonly tripPolicy: CircuitBreaker.TripPolicy
+  readonly openDuration: Duration.Input | Schedule.Schedule<unknown, number>
+  readonly maxOpenDuration: Duration.Input | undefined
+  readonly countsAgainst: (reason: ClaudeError.Reason) => boolean
+}
+
+/**
+ * Builds the circuits on a breaker with these settings, or none (`undefined`: every call goes through);
+ * the breaker, and the fiber that logs its transitions, live as long as the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(
-  settings: Resilience.CircuitBreakerSettings
+  settings: Breaker | undefined
 ): Effect.fn.Return<Circuits, never, CircuitBreaker.CircuitBreakerStore | Scope.Scope> {
-  const countsAgainst = settings.countsAgainst ?? countsAgainstCircuit
-  const breaker = settings.enabled === false ? undefined : yield* CircuitBreaker.make({
-    tripPolicy: settings.tripPolicy ?? CircuitBreaker.consecutive(5),
-    openDuration: settings.openDuration ?? Duration.seconds(30),
+  const countsAgainst = settings?.countsAgainst ?? countsAgainstCircuit
+  const breaker = settings === undefined ? undefined : yield* CircuitBreaker.make({
+    tripPolicy: settings.tripPolicy,
+    openDuration: settings.openDuration,
     maxOpenDuration: settings.maxOpenDuration
   })
 

@@ -5,11 +5,11 @@
  * @since 0.1.0
  */
 import * as ClaudeError from "../../ClaudeError.ts"
-import type * as Resilience from "../../Resilience.ts"
 import type { Seen } from "./attempts.ts"
 
 /**
- * See `Resilience.minimumDelay`.
+ * The shortest wait before trying again after `reason`, and whether the API (or the circuit) asked for
+ * exactly that (see `Resilience.minimumDelay`).
  *
  * @since 0.1.0
  * @category retry
@@ -17,7 +17,7 @@ import type { Seen } from "./attempts.ts"
 export const minimumDelay = (
   reason: ClaudeError.Reason,
   nowMs: number,
-  hints: Resilience.RetryHints = {}
+  hints: { readonly rateLimitResetsAtMs?: number | undefined; readonly cliRetryDelayMs?: number | undefined } = {}
 ): { readonly ms: number; readonly exact: boolean } | undefined => {
   const cli = hints.cliRetryDelayMs === undefined ? undefined : { ms: hints.cliRetryDelayMs, exact: false }
   switch (reason._tag) {

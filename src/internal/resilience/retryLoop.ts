@@ -12,7 +12,6 @@ import { ClaudeEvent } from "../../ClaudeEvent.ts"
 import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import * as Metrics from "../../Metrics.ts"
 import type * as Protocol from "../../Protocol.ts"
-import type * as Resilience from "../../Resilience.ts"
 import type * as Transcript from "../../Transcript.ts"
 import * as TurnOutcome from "../../TurnOutcome.ts"
 import * as Attempts from "./attempts.ts"
@@ -56,7 +55,10 @@ export const query = (
   key: string,
   prompt: Protocol.UserContent,
   options: ClaudeOptions.Input | undefined,
-  attempt: Resilience.Attempt
+  attempt: (
+    prompt: Protocol.UserContent,
+    options: ClaudeOptions.Input | undefined
+  ) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
 ) =>
   Effect.gen(function*() {
     const { circuits, continuationPrompt, deadlineMs, maxRetryAfterMs } = rules

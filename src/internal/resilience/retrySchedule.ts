@@ -8,22 +8,26 @@
  */
 import { Duration, Effect, Exit, Option, Schedule } from "effect"
 import type * as ClaudeError from "../../ClaudeError.ts"
-import type * as Resilience from "../../Resilience.ts"
 
 /**
- * See `Resilience.defaultSchedule`.
+ * An exponential backoff from `baseDelay` by `factor`, jittered (±20 %) when `jitter`, each delay capped
+ * at `maxDelay`, at most `times` retries.
  *
  * @since 0.1.0
  * @category retry
  */
-export const defaultSchedule = (
-  settings: Resilience.RetrySettings = {}
-): Schedule.Schedule<unknown, ClaudeError.ClaudeError> => {
-  const maxDelay = Duration.fromInputUnsafe(settings.maxDelay ?? Duration.seconds(30))
-  const backoff = Schedule.exponential(settings.baseDelay ?? Duration.seconds(1), settings.factor ?? 2)
-  return (settings.jitter === false ? backoff : Schedule.jittered(backoff)).pipe(
+export const backoff = (settings: {
+  readonly times: number
+  readonly baseDelay: Duration.Input
+  readonly factor: number
+  readonly maxDelay: Duration.Input
+  readonly jitter: boolean
+}): Schedule.Schedule<unknown, ClaudeError.ClaudeError> => {
+  const maxDelay = Duration.fromInputUnsafe(settings.maxDelay)
+  const exponential = Schedule.exponential(settings.baseDelay, settings.factor)
+  return (settings.jitter ? Schedule.jittered(exponential) : exponential).pipe(
     Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maxDelay))),
-    Schedule.upTo({ times: settings.times ?? 3 }),
+    Schedule.upTo({ times: settings.times }),
     Schedule.setInputType<ClaudeError.ClaudeError>()
   )
 }
