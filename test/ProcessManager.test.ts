@@ -20,6 +20,10 @@ const spawnFake = (behavior: FakeCli.Behavior, extra?: ClaudeOptions.Input) =>
     return yield* processes.spawn({ options, args: ClaudeOptions.toArgs(options) })
   })
 
+/** A ConfigProvider with `variables` over the host's environment. */
+const overHost = (variables: Record<string, string>) =>
+  ConfigProvider.orElse(ConfigProvider.fromEnv({ env: variables }), ConfigProvider.fromEnv())
+
 const pidsOf = (pidFile: string, children: number) =>
   eventually(() => {
     const pids = readJson<FakeCli.PidFile>(pidFile)
@@ -310,12 +314,22 @@ describe("ProcessManager", () => {
       Effect.gen(function*() {
         const processes = yield* ProcessManager.ProcessManager
         const executable = yield* processes.resolveExecutable({}).pipe(
-          Effect.provideService(
-            ConfigProvider.ConfigProvider,
-            ConfigProvider.fromEnv({ env: { CLAUDE_CODE_EXECUTABLE: FakeCli.path } })
-          )
+          // Over the host's variables: the fake is a node script, whose version check needs the PATH to `node`.
+          Effect.provideService(ConfigProvider.ConfigProvider, overHost({ CLAUDE_CODE_EXECUTABLE: FakeCli.path }))
         )
         assert.deepStrictEqual(executable, { path: FakeCli.path, version: FakeCli.version })
+      }).pipe(Effect.provide(ClaudeTest)))
+
+    it.live("the executable is looked up on the PATH of the context's ConfigProvider, not on process.env's", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("config-path")
+        fs.symlinkSync(FakeCli.path, path.join(dir, "claude"))
+        assert.notInclude((process.env.PATH ?? "").split(":"), dir)
+        const processes = yield* ProcessManager.ProcessManager
+        const executable = yield* processes.resolveExecutable({}).pipe(
+          Effect.provideService(ConfigProvider.ConfigProvider, overHost({ PATH: `${dir}:${process.env.PATH ?? ""}` }))
+        )
+        assert.deepStrictEqual(executable, { path: path.join(dir, "claude"), version: FakeCli.version })
       }).pipe(Effect.provide(ClaudeTest)))
 
     it.live("without options or CLAUDE_CODE_EXECUTABLE the real CLI is found in node_modules/.bin", () =>
@@ -364,5 +378,24 @@ describe("ProcessManager", () => {
       assert.strictEqual(env.EXTRA_FOR_CLI, "yes")
       assert.strictEqual(env.PATH, process.env.PATH)
       assert.isUndefined(env.ECC_TEST_HOST_SECRET)
+    }).pipe(Effect.provide(ClaudeTest)))
+
+  it.live("the host's allow-listed variables are read from the context's ConfigProvider, and only those", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("config-env")
+      const recordEnv = path.join(dir, "env.json")
+      const env = yield* Effect.scoped(Effect.gen(function*() {
+        yield* spawnFake({ recordEnv })
+        return yield* eventually(() => readJson<Record<string, string>>(recordEnv))
+      })).pipe(
+        Effect.provideService(
+          ConfigProvider.ConfigProvider,
+          overHost({ TZ: "Antarctica/Troll", XDG_STATE_HOME: dir, ECC_TEST_CONFIG_SECRET: "do-not-leak" })
+        )
+      )
+      assert.strictEqual(env.TZ, "Antarctica/Troll")
+      assert.strictEqual(env.XDG_STATE_HOME, dir)
+      assert.isUndefined(env.ECC_TEST_CONFIG_SECRET)
+      assert.strictEqual(env.PATH, process.env.PATH)
     }).pipe(Effect.provide(ClaudeTest)))
 })

@@ -192,4 +192,15 @@ describe("Protocol.decode", () => {
     assert.isTrue(Protocol.isToolResultBlock({ type: "tool_result", tool_use_id: "t", is_error: null }))
     assert.isFalse(Protocol.isToolResultBlock({ type: "tool_result", tool_use_id: "t", is_error: "yes" }))
   })
+
+  it("the namespace is the schemas, guards and builders of both directions, and no helper of the modules behind it", () => {
+    assert.deepStrictEqual(Object.keys(Protocol).sort(), [
+      "AnyBlock", "AssistantFrame", "CanUseToolRequest", "CommandLifecycle", "ControlCancelRequest", "ControlRequest",
+      "ControlResponse", "ConversationReset", "HookCallbackRequest", "ImageBlock", "KeepAlive", "RateLimitEvent",
+      "ResultFrame", "StreamEventFrame", "SystemApiRetry", "SystemInit", "SystemOther", "SystemPermissionDenied",
+      "TextBlock", "ThinkingBlock", "ToolResultBlock", "ToolUseBlock", "UserContent", "UserFrame", "UserMessage",
+      "controlError", "controlRequest", "controlSuccess", "decode", "encodeLine", "isTextBlock", "isThinkingBlock",
+      "isToolResultBlock", "isToolUseBlock", "userMessage"
+    ])
+  })
 })

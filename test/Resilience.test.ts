@@ -1,6 +1,8 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  Config,
+  ConfigProvider,
   Context,
   Duration,
   Effect,
@@ -68,9 +70,15 @@ const ClaudeOn = (
   fakes: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner | Fakes>,
   resilience: Resilience.Settings,
   pool: SessionPool.Settings = { minIdle: 0 }
+) => ClaudeWith(fakes, Resilience.layer(resilience), pool)
+
+const ClaudeWith = (
+  fakes: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner | Fakes>,
+  resilience: Layer.Layer<Resilience.Resilience, Config.ConfigError, Layer.Services<ReturnType<typeof Resilience.layer>>>,
+  pool: SessionPool.Settings = { minIdle: 0 }
 ) =>
   Claude.layerNoDeps.pipe(
-    Layer.provideMerge(Layer.merge(SessionPool.layer(pool), Resilience.layer(resilience))),
+    Layer.provideMerge(Layer.merge(SessionPool.layer(pool), resilience)),
     Layer.provideMerge(ProcessManager.layer()),
     Layer.provide(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(fakes),
@@ -190,6 +198,10 @@ const transcriptLost = <A>(exit: Exit.Exit<A, ClaudeError.ClaudeError>) => {
 
 const toolUseIdsOf = (events: ReadonlyArray<ClaudeEvent>) => events.flatMap((e) => (e._tag === "ToolUse" ? [e.id] : []))
 
+/** The host's variables, with `variables` over them. */
+const overHost = (variables: Record<string, string>) =>
+  ConfigProvider.orElse(ConfigProvider.fromEnv({ env: variables }), ConfigProvider.fromEnv())
+
 const overloaded: FakeSpawner.Turn = { result: { apiErrorStatus: 529 } }
 const noJitter = { retry: { jitter: false } } as const
 
@@ -295,6 +307,10 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       pumpClockOnFailure
     ))
 
+  const crashAfterTool: FakeSpawner.Script = {
+    turns: [{ toolUse: { name: "Bash" }, crash: { signal: "SIGKILL", afterFrames: 3 } }]
+  }
+
   it.effect("F14: a tool_use, then a crash: the retry resumes the session with --resume and never resends the prompt", () =>
     Effect.gen(function*() {
       const { primary, secondary } = yield* Fakes
@@ -329,20 +345,31 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.strictEqual(final?.sessionId, sessionId, "the same conversation goes on")
       assert.strictEqual(final?.text, "carried on")
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes(
-          { turns: [{ toolUse: { name: "Bash" }, crash: { signal: "SIGKILL", afterFrames: 3 } }] },
-          { turns: [{ text: "carried on" }] },
-          resumed
-        ),
-        noJitter
-      )),
+      Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, { turns: [{ text: "carried on" }] }, resumed), noJitter)),
       pumpClockOnFailure
     ))
 
-  const crashAfterTool: FakeSpawner.Script = {
-    turns: [{ toolUse: { name: "Bash" }, crash: { signal: "SIGKILL", afterFrames: 3 } }]
-  }
+  it.effect("F14: without CLAUDE_CONFIG_DIR in the options, the transcript is read where the context's ConfigProvider puts the host's", () =>
+    Effect.gen(function*() {
+      const { secondary } = yield* Fakes
+      const config = yield* configDir
+      assert.notStrictEqual(process.env.CLAUDE_CONFIG_DIR, config.dir)
+      const { events, fiber } = yield* start("run the migration").pipe(
+        Effect.provideService(ConfigProvider.ConfigProvider, overHost({ CLAUDE_CONFIG_DIR: config.dir }))
+      )
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      const [retrying] = retryings(events)
+      const sessionId = retrying?.sessionId ?? "?"
+      assert.strictEqual(retrying?.resume, sessionId)
+      config.write(sessionId, toolUseIdsOf(events), true)
+      yield* TestClock.adjust(Duration.millis(retrying?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)), "the transcript was found: the turn resumed")
+      assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt])
+    }).pipe(
+      Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, { turns: [{ text: "carried on" }] }, resumed), noJitter)),
+      pumpClockOnFailure
+    ))
 
   /** The F14 turn up to its backoff's end, with the transcript `prepare` leaves on disk; then its exit. */
   const lostTranscript = (prepare: (config: Effect.Success<typeof configDir>, sessionId: string, toolUseIds: ReadonlyArray<string>) => void) =>
@@ -937,4 +964,44 @@ describe("Resilience.run", () => {
     assert.isUndefined(Resilience.minimumDelay(new ClaudeError.Overloaded({ detail: "" }), 0))
     assert.isUndefined(Resilience.minimumDelay(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" }), 0, { cliRetryDelayMs: 5 }))
   })
+})
+
+describe("Resilience.layerConfig", () => {  const overloadedOnce = () => TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false)
+
+  it.effect("takes settings that may be Configs, read from the context's provider: times = 0 turns retrying off", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, exit } = yield* runNow("hello")
+      assert.strictEqual(failureOf(exit)?._tag, "Overloaded")
+      assert.deepStrictEqual(retryings(events), [])
+      assert.strictEqual(yield* turnsStarted(primary), 1)
+    }).pipe(
+      Effect.provide(ClaudeWith(overloadedOnce(), Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } }))),
+      Effect.provideService(ConfigProvider.ConfigProvider, overHost({ ECC_TEST_RETRIES: "0" })),
+      pumpClockOnFailure
+    ))
+
+  it.effect("without settings it is the default policy: a 529 is retried after the backoff", () =>
+    Effect.gen(function*() {
+      const { primary } = yield* Fakes
+      const { events, fiber } = yield* start("hello")
+      yield* until(() => retryings(events).length === 1, "the Retrying event")
+      yield* TestClock.adjust(Duration.millis(retryings(events)[0]?.delayMs ?? 0))
+      yield* until(() => isDone(fiber), "the turn's end")
+      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+      assert.strictEqual(yield* turnsStarted(primary), 2)
+    }).pipe(Effect.provide(ClaudeWith(overloadedOnce(), Resilience.layerConfig())), pumpClockOnFailure))
+
+  it.effect("a setting the provider cannot give fails the layer with its ConfigError", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Layer.build(Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } })))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const reason = exit.cause.reasons[0]
+        assert.isTrue(reason?._tag === "Fail" && reason.error instanceof Config.ConfigError, String(reason))
+      }
+    }).pipe(
+      Effect.provide(Layer.merge(TokenManager.layerTest(Option.none()), Layer.merge(NodeFileSystem.layer, NodePath.layer))),
+      Effect.provideService(ConfigProvider.ConfigProvider, overHost({ ECC_TEST_RETRIES: "three" }))
+    ))
 })

@@ -86,8 +86,17 @@ export const envProblems = (env: Readonly<Record<string, string | undefined>>): 
       : []
   })
 
-/** ARG_MAX as the kernel computes it from this process's stack limit (children inherit it); none off Linux. */
-const argMax: number | undefined = (() => {
+/**
+ * ARG_MAX as the kernel computes it from this process's stack limit (children inherit it); none off Linux.
+ * Read at the first check, not at import.
+ */
+let argMaxRead: { readonly value: number | undefined } | undefined
+const argMax = (): number | undefined => {
+  argMaxRead ??= { value: readArgMax() }
+  return argMaxRead.value
+}
+
+const readArgMax = (): number | undefined => {
   if (process.platform !== "linux") return undefined
   try {
     const line = /^Max stack size\s+(\S+)/m.exec(fs.readFileSync("/proc/self/limits", "utf8"))?.[1]
@@ -97,18 +106,19 @@ const argMax: number | undefined = (() => {
   } catch {
     return undefined
   }
-})()
+}
 
 /** The whole of argv and the environment over ARG_MAX, as a problem (each string and its pointer count). */
 export const totalProblem = (
   argv: ReadonlyArray<string>,
   env: Readonly<Record<string, string | undefined>>
 ): string | undefined => {
-  if (argMax === undefined) return undefined
+  const limit = argMax()
+  if (limit === undefined) return undefined
   let total = 0
   for (const arg of argv) total += bytes(arg) + 1 + 8
   for (const [name, value] of Object.entries(env)) if (value !== undefined) total += bytes(name) + bytes(value) + 2 + 8
-  return total > argMax
-    ? `the CLI's arguments and environment are ${total} bytes together, over the system's limit of ${argMax} (ARG_MAX)`
+  return total > limit
+    ? `the CLI's arguments and environment are ${total} bytes together, over the system's limit of ${limit} (ARG_MAX)`
     : undefined
 }

@@ -14,16 +14,41 @@
  *   that its descendants inherit; when the CLI ends, every live process whose environment holds the marker
  *   is SIGKILLed, until none is left. A process that clears its own environment escapes it.
  *
- * @internal
+ * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as fs from "node:fs"
+import * as ClaudeError from "../ClaudeError.ts"
+import * as ResourceLimits from "../ResourceLimits.ts"
 
 /** The variable that marks a CLI's descendants for the sweep; its value is unique per CLI. */
 export const markerVariable = "EFFECT_CLAUDE_CODE_CONTAINER"
 
 /** How descendants are bound to the CLI. `processGroup`: only by the group (tools that leave it escape). */
 export type Mechanism = "pidNamespace" | "environmentSweep" | "processGroup"
+
+/**
+ * The mechanism a spawn gets under `setting`: the PID namespace when the version check found that
+ * `unshare` runs the CLI (`namespaceWorks`), else the sweep (Linux, with `/proc`), else the group;
+ * `"pidNamespace"` asked for and not to be had is a typed failure.
+ */
+export const choose = (
+  setting: "auto" | Mechanism,
+  namespaceWorks: boolean
+): Effect.Effect<Mechanism, ClaudeError.ClaudeError> =>
+  Effect.suspend((): Effect.Effect<Mechanism, ClaudeError.ClaudeError> => {
+    if (namespaceWorks) return Effect.succeed("pidNamespace")
+    if (setting === "pidNamespace") {
+      return ClaudeError.fail(
+        new ClaudeError.SpawnFailed({
+          executable: "unshare",
+          description: "containment \"pidNamespace\" asked for, but `unshare --pid` is not found or not allowed here"
+        })
+      )
+    }
+    if (setting === "processGroup" || !ResourceLimits.procAvailable()) return Effect.succeed("processGroup")
+    return Effect.succeed("environmentSweep")
+  })
 
 const readText = (file: string, encoding: BufferEncoding): string | undefined => {
   try {
@@ -86,6 +111,21 @@ export const sweep = (value: string, rounds = 5): Effect.Effect<number> =>
       }
     }
     return killed
+  })
+
+/**
+ * The sweep of one CLI's marker, if it has one, logging what it killed: run when the CLI exits, when its
+ * scope closes (and, through the reaper, when the host dies).
+ */
+export const sweepMarked = (marker: Option.Option<string>): Effect.Effect<void> =>
+  Option.match(marker, {
+    onNone: () => Effect.void,
+    onSome: (value) =>
+      sweep(value).pipe(
+        Effect.flatMap((killed) =>
+          killed > 0 ? Effect.logDebug(`SIGKILLed ${killed} process(es) the CLI left behind`) : Effect.void
+        )
+      )
   })
 
 /** The children of `pid`, from `/proc/<pid>/task/<pid>/children`, else from every process's parent. */

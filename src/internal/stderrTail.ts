@@ -1,18 +1,29 @@
 /**
+ * The last bytes of a CLI's stderr, kept however much goes by, and the fiber that drains it: a full pipe
+ * would block the CLI.
+ *
+ * @since 0.1.0
+ */
+import { Effect, type Scope, Stream } from "effect"
+
+/**
  * Keeps the last `capacity` bytes of a stream, however much goes by.
  *
- * @internal
+ * @since 0.1.0
+ * @category models
  */
 export class StderrTail {
   private readonly buffer: Uint8Array
   private start = 0
   private size = 0
+  /** Bytes pushed in all. */
   total = 0
 
   constructor(capacity: number) {
     this.buffer = new Uint8Array(capacity)
   }
 
+  /** Keeps the end of `chunk`, dropping the oldest bytes beyond the capacity. */
   push(chunk: Uint8Array): void {
     const capacity = this.buffer.length
     this.total += chunk.length
@@ -32,6 +43,7 @@ export class StderrTail {
     }
   }
 
+  /** The bytes kept, as UTF-8. */
   text(): string {
     const capacity = this.buffer.length
     const first = this.buffer.subarray(this.start, Math.min(this.start + this.size, capacity))
@@ -43,3 +55,23 @@ export class StderrTail {
     return new TextDecoder().decode(joined)
   }
 }
+
+/**
+ * Drains `stderr` into a tail of `capacity` bytes on a fiber of the scope; a read error ends the drain.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const drain = <E>(
+  stderr: Stream.Stream<Uint8Array, E>,
+  capacity: number
+): Effect.Effect<StderrTail, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const tail = new StderrTail(capacity)
+    return stderr.pipe(
+      Stream.runForEachArray((chunks) => Effect.sync(() => chunks.forEach((chunk) => tail.push(chunk)))),
+      Effect.ignore,
+      Effect.forkScoped,
+      Effect.as(tail)
+    )
+  })

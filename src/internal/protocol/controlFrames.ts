@@ -1,0 +1,117 @@
+/**
+ * The control frames, which go both ways: the CLI asks the host (`can_use_tool`, `hook_callback`)
+ * and the host asks the CLI (`initialize`, `interrupt`, `set_model`, ...), each request
+ * answered by a `control_response` with its id. Decoded with the CLI's output; the host's are built by
+ * `inputFrames.ts`. Part of the public `Protocol` namespace.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A control request, either direction.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const ControlRequest = Schema.Struct({
+  type: Schema.Literal("control_request"),
+  request_id: Schema.String,
+  request: Schema.Struct({ subtype: Schema.String })
+})
+
+/**
+ * The body of a `can_use_tool` request: the CLI asks whether it may run a tool.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const CanUseToolRequest = Schema.Struct({
+  subtype: Schema.Literal("can_use_tool"),
+  tool_name: Schema.String,
+  input: Schema.Unknown,
+  tool_use_id: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * The body of a `hook_callback` request: a registered hook fired.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const HookCallbackRequest = Schema.Struct({
+  subtype: Schema.Literal("hook_callback"),
+  callback_id: Schema.String,
+  input: Schema.optionalKey(Schema.Unknown)
+})
+
+/**
+ * A control response, either direction.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const ControlResponse = Schema.Struct({
+  type: Schema.Literal("control_response"),
+  response: Schema.Union([
+    Schema.Struct({
+      subtype: Schema.Literal("success"),
+      request_id: Schema.String,
+      response: Schema.optionalKey(Schema.Unknown)
+    }),
+    Schema.Struct({
+      subtype: Schema.Literal("error"),
+      request_id: Schema.String,
+      error: Schema.String,
+      error_code: Schema.optionalKey(Schema.String)
+    })
+  ])
+})
+
+/**
+ * A control cancel request, either direction.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const ControlCancelRequest = Schema.Struct({
+  type: Schema.Literal("control_cancel_request"),
+  request_id: Schema.String
+})
+
+/**
+ * `keep_alive`, either direction.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const KeepAlive = Schema.Struct({ type: Schema.Literal("keep_alive") })
+
+/**
+ * The type of a value {@link ControlRequest} accepts.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export type ControlRequest = typeof ControlRequest.Type
+/**
+ * The type of a value {@link ControlResponse} accepts.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export type ControlResponse = typeof ControlResponse.Type
+/**
+ * The type of a value {@link ControlCancelRequest} accepts.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export type ControlCancelRequest = typeof ControlCancelRequest.Type
+/**
+ * The type of a value {@link KeepAlive} accepts.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export type KeepAlive = typeof KeepAlive.Type
