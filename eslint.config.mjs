@@ -10,7 +10,9 @@ const { default: tseslint } = await import("typescript-eslint")
 const effect = await import("@effect/eslint-plugin")
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/coverage/**", "**/node_modules/**", "docs/api/**", "bench/results/**"] },
+  {
+    ignores: ["**/dist/**", "**/coverage/**", "**/node_modules/**", "docs/api/**", "bench/results/**", ".examples/**"]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
