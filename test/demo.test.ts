@@ -27,7 +27,7 @@ const offlineEnv = (): Record<string, string | undefined> => {
 
 describe("npm start (examples/demo.ts)", () => {
   it("runs a turn offline against the FakeApi and ends with a summary line and a metrics summary", () => {
-    const output = execFileSync(process.execPath, ["--conditions=development", "examples/demo.ts"], {
+    const output = execFileSync(process.execPath, ["--conditions=effect-claude-code-source", "examples/demo.ts"], {
       cwd: root,
       env: offlineEnv(),
       encoding: "utf8",
@@ -58,7 +58,7 @@ describe("npm start (examples/demo.ts)", () => {
 
 describe("npm run example:pool (examples/pool.ts)", () => {
   it("runs three conversations on one warm process, none seeing another's turns", () => {
-    const output = execFileSync(process.execPath, ["--conditions=development", "examples/pool.ts"], {
+    const output = execFileSync(process.execPath, ["--conditions=effect-claude-code-source", "examples/pool.ts"], {
       cwd: root,
       encoding: "utf8",
       timeout: 30_000
@@ -78,7 +78,7 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
       const tmp = yield* tempDir("prometheus-example")
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const handle = yield* spawner.spawn(
-        ChildProcess.make(process.execPath, ["--conditions=development", "examples/prometheus.ts"], {
+        ChildProcess.make(process.execPath, ["--conditions=effect-claude-code-source", "examples/prometheus.ts"], {
           cwd: root,
           env: { ...offlineEnv(), METRICS_PORT: "0", TMPDIR: tmp },
           stderr: "pipe",

@@ -54,7 +54,7 @@ const isolatedHome = Effect.gen(function*() {
 const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<string>) {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const host = yield* spawner.spawn(
-    ChildProcess.make(node, ["--conditions=development", hostScript, home, ...args], {
+    ChildProcess.make(node, ["--conditions=effect-claude-code-source", hostScript, home, ...args], {
       cwd: root,
       env: { HOME: home },
       extendEnv: true,
@@ -199,7 +199,7 @@ describe.runIf(isLinux)("host death", () => {
           // Killed from 0 to 1.5 s after it began: before, during and after its spawns and turns.
           const delayMs = Math.floor(Math.random() * 1500)
           const host = yield* spawner.spawn(
-            ChildProcess.make(node, ["--conditions=development", hostScript, home, "--early"], {
+            ChildProcess.make(node, ["--conditions=effect-claude-code-source", hostScript, home, "--early"], {
               cwd: root,
               env: { HOME: home },
               extendEnv: true,

@@ -1,7 +1,7 @@
 /**
  * A host for test/hostDeath.test.ts, run as its own Node process:
  *
- *   node --conditions=development test/support/host.ts <home> [--real] [--no-pdeathsig] [--no-reaper]
+ *   node --conditions=effect-claude-code-source test/support/host.ts <home> [--real] [--no-pdeathsig] [--no-reaper]
  *     [--containment=auto|pidNamespace|environmentSweep|processGroup] [--detach=group|setsid|doubleFork]
  *     [--early]
  *
