@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config"
 import { faultCatalogue } from "./test/faults/catalogueReporter.ts"
 
 export default defineConfig({
-  resolve: { conditions: ["development"] },
+  resolve: { conditions: ["effect-claude-code-source"] },
   // A run of the whole suite fails when a row of docs/FAILURES.md has no test that passed (skipped ones
   // cover nothing), whichever reporters the command line chose.
   plugins: [faultCatalogue()],

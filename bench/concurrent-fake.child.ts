@@ -86,7 +86,11 @@ const ours = (count: number) =>
   )
 
 const encode = (line: string) => new TextEncoder().encode(line + "\n")
-const INITIALIZE = JSON.stringify({ type: "control_request", request_id: "initialize", request: { subtype: "initialize" } })
+const INITIALIZE = JSON.stringify({
+  type: "control_request",
+  request_id: "initialize",
+  request: { subtype: "initialize" }
+})
 const USER = JSON.stringify({
   type: "user",
   session_id: "",
@@ -106,7 +110,9 @@ const rawSession = (spawner: ChildProcessSpawner.ChildProcessSpawner["Service"],
     yield* handle.stdout.pipe(
       Stream.decodeText(),
       Stream.splitLines,
-      Stream.runForEach((line) => (line.includes("\"type\":\"result\"") ? Deferred.succeed(done, undefined) : Effect.void)),
+      Stream.runForEach((
+        line
+      ) => (line.includes("\"type\":\"result\"") ? Deferred.succeed(done, undefined) : Effect.void)),
       Effect.ignore,
       Effect.forkScoped
     )

@@ -29,10 +29,10 @@ import {
   leftoverProcesses,
   memAvailable,
   MiB,
+  pssOf,
   realLayer,
   removeHome,
   round,
-  pssOf,
   rssOf,
   runChild,
   stats
@@ -77,7 +77,8 @@ export const concurrentFake = async (): Promise<Result> => {
       value:
         "heap used after full GCs while all sessions are open and have run a turn, minus heap used after full GCs before they opened, over the number of sessions; in a node of its own with --expose-gc",
       hostMiBPerSession: {
-        note: "heap plus off-heap (external: ArrayBuffers, e.g. each process's stderr tail buffer); rss only grows (the heap keeps its pages)",
+        note:
+          "heap plus off-heap (external: ArrayBuffers, e.g. each process's stderr tail buffer); rss only grows (the heap keeps its pages)",
         heapPlusExternal: round(out.ours.perSession.heapUsedMiB + out.ours.perSession.externalMiB, 5),
         ...out.ours.perSession
       },
@@ -142,7 +143,10 @@ export const concurrentReal = async (options?: {
     return concurrentRealSkipped("heavy (minutes, GBs of memory): set BENCH_HEAVY=1 to run it")
   }
   const n = Math.max(1, options?.sessions ?? Number(process.env.BENCH_REAL_SESSIONS ?? 100))
-  const startConcurrency = Math.max(1, options?.startConcurrency ?? Number(process.env.BENCH_REAL_START_CONCURRENCY ?? 4))
+  const startConcurrency = Math.max(
+    1,
+    options?.startConcurrency ?? Number(process.env.BENCH_REAL_START_CONCURRENCY ?? 4)
+  )
   const log = options?.log ?? ((line: string) => console.log(`  ${line}`))
 
   const program = Effect.gen(function*() {
@@ -180,7 +184,13 @@ export const concurrentReal = async (options?: {
           return undefined
         }
         opened++
-        if (opened % 10 === 0) log(`${opened}/${n} open (${totalRss().pssMiB} MiB PSS in CLIs, MemAvailable ${Math.round((memAvailable() ?? 0) / MiB)} MiB, load ${loadAverage().join(" ")})`)
+        if (opened % 10 === 0) {
+          log(
+            `${opened}/${n} open (${totalRss().pssMiB} MiB PSS in CLIs, MemAvailable ${
+              Math.round((memAvailable() ?? 0) / MiB)
+            } MiB, load ${loadAverage().join(" ")})`
+          )
+        }
         return { index, session: exit.value, startMs } satisfies Opened
       })
 
@@ -280,7 +290,8 @@ export const concurrentReal = async (options?: {
       startMs: stats(r.startTimes),
       turnMs: stats(r.turnTimes),
       cliMemory: {
-        note: "sums over every process with one of the benchmark's HOMEs (the CLIs and anything they started): VmRSS (counts shared pages once per process) and Pss (shared pages split)",
+        note:
+          "sums over every process with one of the benchmark's HOMEs (the CLIs and anything they started): VmRSS (counts shared pages once per process) and Pss (shared pages split)",
         open: r.openRss,
         afterTurns: r.afterTurnRss,
         perSessionMiB: {

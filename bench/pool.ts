@@ -215,14 +215,18 @@ export const ttfeWarmVsCold = (options?: { readonly pairs?: number; readonly rep
       met: warmSamples.length > 0 && coldSamples.length > 0 && failures.length === 0 && ratio <= 0.1,
       detail: {
         ratio: "warm / cold: median ttfe of the warm samples over median ttfe of the cold samples",
-        ttfeMs: "just before acquire (warm) / Claude.session (cold) -> the consumer sees the first StreamEvent/TextDelta",
+        ttfeMs:
+          "just before acquire (warm) / Claude.session (cold) -> the consumer sees the first StreamEvent/TextDelta",
         obtainMs: "just before acquire / Claude.session -> the session is in hand (cold: spawn + initialize)",
-        requestMs: "just before acquire / Claude.session -> the FakeApi has the turn's Messages request: everything up to the CLI asking the API; ttfe - requestMs is the API's first bytes reaching the consumer",
+        requestMs:
+          "just before acquire / Claude.session -> the FakeApi has the turn's Messages request: everything up to the CLI asking the API; ttfe - requestMs is the API's first bytes reaching the consumer",
         turnMs: "just before acquire / Claude.session -> the end of the turn's stream",
-        warm: "SessionPool max 1, minIdle 0: acquire of its idle process, which served a conversation and was recycled with /clear (reset verified) before each sample",
+        warm:
+          "SessionPool max 1, minIdle 0: acquire of its idle process, which served a conversation and was recycled with /clear (reset verified) before each sample",
         cold: "Claude.session on a new process each sample, stopped after the sample",
         homes: "one HOME for the warm process, one for the cold runs (reused by each), so only the process differs",
-        cwd: "the value: both sides in one empty scratch directory (not a git repository), so the CLI's per-conversation context gathering does not depend on this working tree's state; inRepo: the same with cwd = this repository",
+        cwd:
+          "the value: both sides in one empty scratch directory (not a git repository), so the CLI's per-conversation context gathering does not depend on this working tree's state; inRepo: the same with cwd = this repository",
         order: "interleaved: warm, cold, warm, cold, ... after one warm-up of each",
         pairs,
         ...summaryOf(run),
@@ -303,7 +307,6 @@ const warmPoolRounds = (
     return { rounds, allocatedKiBPerCycle, spawned: s.spawned, size: s.size }
   }).pipe(Effect.scoped)
 
-
 /**
  * Heap allocated per run of `cycle`: heap used after 100 runs minus before, in a window with no garbage
  * collection (tried up to 20 times); `null` if every window had one.
@@ -341,13 +344,20 @@ const roundsSummary = (rounds: ReadonlyArray<Round>) => {
 }
 
 export const acquireP99 = (options?: { readonly cycles?: number; readonly rounds?: number }): Promise<Result> => {
-  const settings = { cycles: Math.max(100, options?.cycles ?? 2000), rounds: Math.max(1, options?.rounds ?? 3), warmup: 1000 }
+  const settings = {
+    cycles: Math.max(100, options?.cycles ?? 2000),
+    rounds: Math.max(1, options?.rounds ?? 3),
+    warmup: 1000
+  }
   const real = Effect.gen(function*() {
     const api = yield* FakeApi.make({ script: () => FakeApi.text("unused") })
     const home = yield* scopedHome
     return yield* warmPoolRounds({ options: cliOptions(api, home) }, settings)
   }).pipe(Effect.scoped, Effect.provide(realLayer()))
-  const fake = warmPoolRounds({ options: { executable: FakeSpawner.executable, includePartialMessages: true } }, settings)
+  const fake = warmPoolRounds(
+    { options: { executable: FakeSpawner.executable, includePartialMessages: true } },
+    settings
+  )
     .pipe(Effect.provide(fakeLayer()))
   const effectPool = Effect.gen(function*() {
     const pool = yield* Pool.make({ acquire: Effect.succeed({ item: true }), size: 1 })
@@ -373,15 +383,24 @@ export const acquireP99 = (options?: { readonly cycles?: number; readonly rounds
         setup:
           "SessionPool max 1, minIdle 1; its one process spawned by a first acquisition, then idle and clean (no turn, so no reset) before every acquire",
         ...settings,
-        realCli: { ...roundsSummary(realRun.rounds), allocatedKiBPerCycle: realRun.allocatedKiBPerCycle, spawned: realRun.spawned },
-        fakeSpawner: { ...roundsSummary(fakeRun.rounds), allocatedKiBPerCycle: fakeRun.allocatedKiBPerCycle, spawned: fakeRun.spawned },
+        realCli: {
+          ...roundsSummary(realRun.rounds),
+          allocatedKiBPerCycle: realRun.allocatedKiBPerCycle,
+          spawned: realRun.spawned
+        },
+        fakeSpawner: {
+          ...roundsSummary(fakeRun.rounds),
+          allocatedKiBPerCycle: fakeRun.allocatedKiBPerCycle,
+          spawned: fakeRun.spawned
+        },
         effectPool: roundsSummary(baseline),
         above1ms:
           "acquire calls above 1 ms, and how many overlapped a V8 garbage collection as perf_hooks reports it ('gc' entries). Checked with process.cpuUsage: the slow calls are CPU spent in this process (scavenges, incremental marking, JIT), not the host being descheduled",
         allocatedKiBPerCycle:
           "heap allocated per acquire/release cycle (heap used after 100 cycles minus before, in a window without GC): the allocation rate that brings the scavenges into the acquire calls",
         loadAverage: os.loadavg().map((l) => round(l, 2)),
-        met: "p99 (median of rounds) <= 1 ms on both the real CLI and the FakeSpawner, one process spawned for all cycles"
+        met:
+          "p99 (median of rounds) <= 1 ms on both the real CLI and the FakeSpawner, one process spawned for all cycles"
       }
     }
   })

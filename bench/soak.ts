@@ -47,14 +47,14 @@ export const soakHeap = async (): Promise<Result> => {
     target: `<= ${TARGET_MIB}`,
     met: replaced.failed === 0 && replaced.turns >= 3000 && value <= TARGET_MIB,
     detail: {
-      value:
-        "least-squares slope, x1000, of heap used outside V8's code spaces at quiescent points (the pool idle, " +
+      value: "least-squares slope, x1000, of heap used outside V8's code spaces at quiescent points (the pool idle, " +
         "the process of the last turn and the spare alive, after full GCs), over 3000 turns after a warm-up " +
         "of 3000; a process replaced every 5 turns. It includes V8's metadata of compiled code outside those " +
         "spaces, which grows while the JIT warms up: see warmup and codePer1000TurnsMiB",
       real: { replaced, oneProcess },
       fakeSpawner: {
-        note: "in-process FakeSpawner: its state records every process and stdin line, so its slopes include the double's records",
+        note:
+          "in-process FakeSpawner: its state records every process and stdin line, so its slopes include the double's records",
         replaced: fakeReplaced,
         oneProcess: fakeOneProcess
       }

@@ -113,7 +113,7 @@ export const runChild = (file: string, env: NodeJS.ProcessEnv, timeoutMs = 5 * 6
   new Promise((resolve, reject) => {
     const child = ChildProcess.spawn(
       process.execPath,
-      ["--expose-gc", "--conditions=development", path.join(import.meta.dirname, file)],
+      ["--expose-gc", "--conditions=effect-claude-code-source", path.join(import.meta.dirname, file)],
       { env, stdio: ["ignore", "pipe", "pipe"] }
     )
     let stdout = ""

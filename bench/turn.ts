@@ -34,7 +34,8 @@ const PROMPT = "Say hello for the benchmark."
 const REPLY = "Hello from the benchmark."
 const RUN_TIMEOUT_MS = 20_000
 const USER_PREFIX = "{\"type\":\"user\""
-const INITIALIZE_LINE = "{\"type\":\"control_request\",\"request_id\":\"initialize\",\"request\":{\"subtype\":\"initialize\"}}\n"
+const INITIALIZE_LINE =
+  "{\"type\":\"control_request\",\"request_id\":\"initialize\",\"request\":{\"subtype\":\"initialize\"}}\n"
 const userLine = (text: string) =>
   JSON.stringify({
     type: "user",
@@ -101,7 +102,6 @@ const observeChunk = (probe: Probe, chunk: Uint8Array) => {
   if (probe.eventChunkAt === undefined && buffer.includes("\"stream_event\"")) probe.eventChunkAt = now
 }
 
-
 const startsWithUser = (chunk: Uint8Array) =>
   chunk.byteLength >= USER_PREFIX.length &&
   Buffer.from(chunk.buffer, chunk.byteOffset, USER_PREFIX.length).toString("latin1") === USER_PREFIX
@@ -122,11 +122,15 @@ const instrumentedSpawner = (slot: ProbeSlot) =>
       ChildProcessSpawner.make((command) =>
         Effect.map(real.spawn(command), (handle) => {
           const probe = slot.current
-          if (probe === undefined) return handle
+          if (probe === undefined) {
+            return handle
+          }
           return ChildProcessSpawner.makeHandle({
             ...handle,
             stdin: Sink.mapInput(handle.stdin, (chunk: Uint8Array) => {
-              if (probe.promptPipedAt === undefined && startsWithUser(chunk)) probe.promptPipedAt = performance.now()
+              if (probe.promptPipedAt === undefined && startsWithUser(chunk)) {
+                probe.promptPipedAt = performance.now()
+              }
               return chunk
             }),
             stdout: handle.stdout.pipe(Stream.map((chunk) => {
@@ -394,7 +398,8 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
           "from the prompt write (ours: offered to the library's stdin queue) to the consumer seeing the first event of a stream_event frame",
         hostMs:
           "host-side latency only, without the CLI's: stdout chunk with the initialize control_response -> prompt bytes reach the child's stdin stream (promptLatencyMs), plus stdout chunk with the first stream_event -> consumer sees it (eventLatencyMs). Ours: chunks timestamped where the spawner's Node streams become Effect streams; raw: in a 'data' listener",
-        queueMs: "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
+        queueMs:
+          "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
         pairedDifferenceMs: {
           note: "firstEventMs of ours minus raw within each interleaved pair where both runs succeeded",
           median: round(median(paired)),
@@ -404,7 +409,8 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
         },
         hostOverheadMs: round(median(ours.map((s) => s.hostMs)) - median(raw.map((s) => s.hostMs))),
         turnMs: "from starting the turn (ours: running the query stream; raw: spawn) to the end of the stream / exit",
-        oursSetup: "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
+        oursSetup:
+          "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
         requestedRuns: runs,
         warmupRuns: 1,
         order: "interleaved: ours, raw, ours, raw, ...",

@@ -7,11 +7,11 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Config, Console, Effect, Metric, Option, Stream } from "effect"
+import { Claude, type ClaudeOptions } from "effect-claude-code"
+import { FakeApi } from "effect-claude-code/testing"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Claude, type ClaudeOptions } from "effect-claude-code"
-import { FakeApi } from "effect-claude-code/testing"
 
 const write = (text: string) => Effect.sync(() => process.stdout.write(text))
 
@@ -39,7 +39,11 @@ const formatNumber = (n: number | bigint) =>
   typeof n === "bigint" ? n.toString() : Number.isInteger(n) ? n.toString() : Number(n.toPrecision(3)).toString()
 
 const describeSeries = (snapshot: Metric.Metric.Snapshot): string => {
-  const unit = snapshot.id.endsWith("_seconds") ? " s" : snapshot.attributes?.["time_unit"] === "milliseconds" ? " ms" : ""
+  const unit = snapshot.id.endsWith("_seconds")
+    ? " s"
+    : snapshot.attributes?.["time_unit"] === "milliseconds"
+    ? " ms"
+    : ""
   const money = snapshot.id.includes("_usd") ? "$" : ""
   const show = (n: number | bigint) => `${money}${formatNumber(n)}${unit}`
   switch (snapshot.type) {

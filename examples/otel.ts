@@ -30,11 +30,11 @@ import {
   type SpanProcessor
 } from "@opentelemetry/sdk-trace-base"
 import { Config, Console, Effect, type Layer, Option, Stream } from "effect"
+import { Claude } from "effect-claude-code"
+import { FakeApi } from "effect-claude-code/testing"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Claude } from "effect-claude-code"
-import { FakeApi } from "effect-claude-code/testing"
 
 /**
  * A `NodeSdk` tracer provider for the span processor given: every span the
@@ -50,7 +50,9 @@ export const layerTracing = (spanProcessor: SpanProcessor) =>
 /** OTLP/HTTP in batches when a collector is configured, else each span to stdout as it ends. */
 const exporterFromEnvironment = Effect.gen(function*() {
   const endpoint = yield* Config.option(
-    Config.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").pipe(Config.orElse(() => Config.String("OTEL_EXPORTER_OTLP_ENDPOINT")))
+    Config.String("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").pipe(
+      Config.orElse(() => Config.String("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    )
   )
   return Option.match(endpoint, {
     // The OTLP exporter reads the endpoint (and headers) from the same variables itself.

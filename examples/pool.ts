@@ -8,11 +8,11 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Stream } from "effect"
+import { Claude, type ClaudeOptions, SessionPool } from "effect-claude-code"
+import { FakeApi } from "effect-claude-code/testing"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Claude, type ClaudeOptions, SessionPool } from "effect-claude-code"
-import { FakeApi } from "effect-claude-code/testing"
 
 const program = Effect.gen(function*() {
   const home = yield* Effect.acquireRelease(

@@ -17,13 +17,13 @@
  */
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Config, Console, Context, Effect, Layer, Stream } from "effect"
+import { Claude, Prometheus } from "effect-claude-code"
+import { FakeApi } from "effect-claude-code/testing"
 import { HttpRouter, HttpServer } from "effect/http"
 import * as fs from "node:fs"
 import { createServer } from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Claude, Prometheus } from "effect-claude-code"
-import { FakeApi } from "effect-claude-code/testing"
 
 // `GET /metrics` on an Effect HTTP server bound to loopback.
 const metricsServer = (port: number) =>
@@ -47,7 +47,7 @@ const program = Effect.gen(function*() {
     ]
   })
 
-  yield* Effect.gen(function*() {
+  return yield* Effect.gen(function*() {
     // One turn with a tool call.
     const events = yield* Claude.query("Run `echo 'hello from a tool'` with Bash and tell me what it printed.", {
       env: FakeApi.cliEnvironment(api, home),

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Data, Duration, Effect, Exit, Option, Queue, Schema, Scope } from "effect"
-import type { Cause } from "effect"
+import { Data, Effect, Exit, Option, Queue, Schema, Scope } from "effect"
+import type { Cause, Duration } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Net from "node:net"
@@ -202,7 +202,9 @@ const runTurns = Effect.fn("runTurns")(function*(
   const frames: Array<Frame> = []
   for (const prompt of prompts) {
     yield* cli.sendUser(prompt)
-    frames.push(...(yield* cli.readUntil((f) => f.type === "result", `the result of "${prompt}"`)))
+    for (const frame of yield* cli.readUntil((f) => f.type === "result", `the result of "${prompt}"`)) {
+      frames.push(frame)
+    }
   }
   yield* cli.endInput
   const exitCode = yield* cli.awaitExit

@@ -115,9 +115,7 @@ class FakeProcess {
 
   /** The first frame (from the start of the output) that matches, waiting up to `timeoutMs`. */
   waitFor(predicate: (frame: Frame) => boolean, timeoutMs = WAIT_MS): Effect.Effect<Frame> {
-    return Effect.promise(() =>
-      this.until(() => this.frames.find(predicate), timeoutMs, "a matching frame")
-    )
+    return Effect.promise(() => this.until(() => this.frames.find(predicate), timeoutMs, "a matching frame"))
   }
 
   /** stderr so far, once it matches `pattern`, waiting up to `timeoutMs`. */
@@ -151,7 +149,11 @@ class FakeProcess {
       }
       const timer = setTimeout(() => {
         cleanup()
-        reject(new Error(`timed out waiting for ${what}; frames: ${this.types().join(", ")}; stderr: ${this.stderr.slice(-500)}`))
+        reject(
+          new Error(
+            `timed out waiting for ${what}; frames: ${this.types().join(", ")}; stderr: ${this.stderr.slice(-500)}`
+          )
+        )
       }, timeoutMs)
       const cleanup = () => {
         clearTimeout(timer)
@@ -160,7 +162,13 @@ class FakeProcess {
       const listener = () => {
         if (!attempt() && this.exitInfo !== undefined && check() === undefined) {
           cleanup()
-          reject(new Error(`fake-cli exited (${JSON.stringify(this.exitInfo)}) before ${what}; frames: ${this.types().join(", ")}; stderr: ${this.stderr.slice(-500)}`))
+          reject(
+            new Error(
+              `fake-cli exited (${JSON.stringify(this.exitInfo)}) before ${what}; frames: ${
+                this.types().join(", ")
+              }; stderr: ${this.stderr.slice(-500)}`
+            )
+          )
         }
       }
       this.listeners.add(listener)
@@ -468,7 +476,9 @@ describe("FakeCli", () => {
       const huge = fake.lines.filter((line) => line.length >= size)
       assert.strictEqual(huge.length, 1)
       assert.strictEqual(Buffer.byteLength(huge[0] ?? ""), size)
-      assert.isTrue(fake.frames.some((frame) => String(get(frame, "message", "content", 0, "text")).length > size - 1000))
+      assert.isTrue(
+        fake.frames.some((frame) => String(get(frame, "message", "content", 0, "text")).length > size - 1000)
+      )
     }))
 
   it.live("F09: a stdout flood stalls on a slow reader, then every frame arrives before exit", () =>
@@ -493,7 +503,9 @@ describe("FakeCli", () => {
       const exit = yield* fake.exit()
       assert.deepStrictEqual(exit, { code: 0, signal: null })
       const result = yield* fake.waitForType("result")
-      const seqs = fake.frames.filter((frame) => typeof frame["fake_flood_seq"] === "number").map((f) => f["fake_flood_seq"])
+      const seqs = fake.frames.filter((frame) => typeof frame["fake_flood_seq"] === "number").map((f) =>
+        f["fake_flood_seq"]
+      )
       assert.strictEqual(seqs.length, get(result, "fake_flood", "frames"))
       assert.isTrue(seqs.every((seq, index) => seq === index))
       assert.isAtLeast(Number(get(result, "fake_flood", "bytes")), total)
@@ -657,7 +669,9 @@ describe("FakeCli", () => {
       assert.deepStrictEqual(exit, { code: 1, signal: null })
       // Nothing after the initialize answer: no turn started.
       assert.deepStrictEqual(fake.types(), ["control_response"])
-      const read = /^fake-cli: exiting mid-prompt, after (\d+) bytes of a user line\nInvalid API key\n$/.exec(fake.stderr)
+      const read = /^fake-cli: exiting mid-prompt, after (\d+) bytes of a user line\nInvalid API key\n$/.exec(
+        fake.stderr
+      )
       assert.isNotNull(read, fake.stderr)
       const bytes = Number(read?.[1])
       assert.isAbove(bytes, 0)
@@ -729,7 +743,9 @@ describe("FakeCli", () => {
       fake.child.kill("SIGTERM")
       assert.deepStrictEqual(yield* fake.exit(), { code: 143, signal: null })
       assert.isFalse(existsSync(sessionFile), "the transcript was never written")
-      const records: ReadonlyArray<unknown> = readFileSync(signalFile, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+      const records: ReadonlyArray<unknown> = readFileSync(signalFile, "utf8").trim().split("\n").map((line) =>
+        JSON.parse(line)
+      )
       assert.strictEqual(records.length, 1)
       const [record] = records
       assert.strictEqual(get(record, "signal"), "SIGTERM")

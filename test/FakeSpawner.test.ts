@@ -33,10 +33,10 @@ const signalText = (error: PlatformError.PlatformError): string => {
 
 const isRunning = <A, E>(fiber: Fiber.Fiber<A, E>) => fiber.pollUnsafe() === undefined
 
-const sessionOf = (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) =>
-  processes.find((p) => p.kind === "session")
+const sessionOf = (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) => processes.find((p) => p.kind === "session")
 
-const hasUserLine = (p: FakeSpawner.ProcessRecord) => p.stdin.some((line) => Predicate.isObject(line) && line["type"] === "user")
+const hasUserLine = (p: FakeSpawner.ProcessRecord) =>
+  p.stdin.some((line) => Predicate.isObject(line) && line["type"] === "user")
 
 /** One turn on a session of its own: the fake gets stdin EOF when the turn is done, as a one-shot CLI does. */
 const oneTurn = (prompt: string, options: ClaudeOptions.Input) =>
@@ -46,7 +46,9 @@ describe("FakeSpawnerState.waitUntil", () => {
   it.effect("is bounded on real time: a condition that never holds dies after `within`, naming it, while the TestClock stands still", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
-      const exit = yield* Effect.exit(state.waitUntil(() => false, { within: "50 millis", what: "a fake that never comes" }))
+      const exit = yield* Effect.exit(
+        state.waitUntil(() => false, { within: "50 millis", what: "a fake that never comes" })
+      )
       const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
       assert.strictEqual(reason?._tag, "Die")
       if (reason?._tag === "Die") {
@@ -59,7 +61,11 @@ describe("FakeSpawner through Claude.session", () => {
   it.effect("a normal turn completes on virtual time: delays are Clock sleeps", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
-      const fiber = yield* oneTurn("hi", { executable, includePartialMessages: true, timeouts: { idle: 5000, ...quick } }).pipe(Effect.forkChild)
+      const fiber = yield* oneTurn("hi", {
+        executable,
+        includePartialMessages: true,
+        timeouts: { idle: 5000, ...quick }
+      }).pipe(Effect.forkChild)
       // The fake took the prompt and sleeps its 3 s `delay`.
       yield* state.waitUntil((ps) => ps.some((p) => hasUserLine(p) && p.sleeping))
       yield* TestClock.adjust("2900 millis")
@@ -84,14 +90,21 @@ describe("FakeSpawner through Claude.session", () => {
       assert.strictEqual(session?.sleeps, 12)
       assert.deepStrictEqual(session?.signals, [])
       yield* assertNoneLive
-    }).pipe(pumpClockOnFailure, Effect.provide(ClaudeOnFake({ turns: [{ text: "hello from the fake", delay: "3 seconds", frameDelay: "200 millis" }] }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.provide(
+        ClaudeOnFake({ turns: [{ text: "hello from the fake", delay: "3 seconds", frameDelay: "200 millis" }] })
+      )
+    ))
 
   it.effect("a fake that hangs mid-turn: idle Timeout after 5 s of Clock, not before", () =>
     Effect.gen(function*() {
       const state = yield* FakeSpawner.FakeSpawnerState
       const sawText = yield* Deferred.make<void>()
       const fiber = yield* Claude.query("hi", { executable, timeouts: { idle: 5000, ...quick } }).pipe(
-        Stream.tap((event: ClaudeEvent) => (event._tag === "AssistantText" ? Deferred.succeed(sawText, undefined) : Effect.void)),
+        Stream.tap((
+          event: ClaudeEvent
+        ) => (event._tag === "AssistantText" ? Deferred.succeed(sawText, undefined) : Effect.void)),
         Stream.runCollect,
         Effect.exit,
         Effect.forkChild
@@ -172,12 +185,15 @@ describe("FakeSpawner through Claude.session", () => {
       // The denial shows in the result, as with the real CLI.
       if (result?._tag === "Result") assert.strictEqual(result.frame.permission_denials?.length, 1)
       yield* assertNoneLive
-    }).pipe(pumpClockOnFailure, Effect.provide(ClaudeOnFake({
-      turns: [{
-        toolUse: { name: "Bash", input: { command: "ls" } },
-        controlRequests: [{ subtype: "can_use_tool" }, { subtype: "hook_callback" }, { subtype: "mystery_request" }]
-      }]
-    }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.provide(ClaudeOnFake({
+        turns: [{
+          toolUse: { name: "Bash", input: { command: "ls" } },
+          controlRequests: [{ subtype: "can_use_tool" }, { subtype: "hook_callback" }, { subtype: "mystery_request" }]
+        }]
+      }))
+    ))
 })
 
 // ---------------------------------------------------------------------------------------------------------
@@ -241,10 +257,16 @@ const spawnFake = (args: ReadonlyArray<string> = SESSION_ARGS, options?: ChildPr
     return { handle, frames, send, end: Queue.end(input), drained }
   })
 
-const user = (text: string) => ({ type: "user", session_id: "", message: { role: "user", content: [{ type: "text", text }] }, parent_tool_use_id: null })
+const user = (text: string) => ({
+  type: "user",
+  session_id: "",
+  message: { role: "user", content: [{ type: "text", text }] },
+  parent_tool_use_id: null
+})
 const control = (requestId: string, request: Frame) => ({ type: "control_request", request_id: requestId, request })
 const responseTo = (requestId: string) => (frame: Frame) =>
-  frame["type"] === "control_response" && Predicate.isObject(frame["response"]) && frame["response"]["request_id"] === requestId
+  frame["type"] === "control_response" && Predicate.isObject(frame["response"]) &&
+  frame["response"]["request_id"] === requestId
 const isType = (type: string, subtype?: string) => (frame: Frame) =>
   frame["type"] === type && (subtype === undefined || frame["subtype"] === subtype)
 
@@ -295,7 +317,12 @@ describe("FakeSpawner processes", () => {
         session?.stdin.map((line) => (Predicate.isObject(line) ? line["type"] : line)),
         ["control_request", "control_request", "control_request", "control_request", "user"]
       )
-    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ startupDelay: "2 seconds" }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ startupDelay: "2 seconds" }))
+    ))
 
   it.effect("interrupt ends the running turn with error_during_execution / aborted_streaming", () =>
     Effect.gen(function*() {
@@ -316,7 +343,12 @@ describe("FakeSpawner processes", () => {
       assert.isFalse(fake.frames.all.some((f) => f["type"] === "assistant" && f["aborted"] !== true))
       yield* fake.end
       assert.strictEqual(yield* fake.handle.exitCode, 1, "the last result was an error")
-    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ turns: [{ frameDelay: "1 second" }] }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ turns: [{ frameDelay: "1 second" }] }))
+    ))
 
   it.effect("F05: controlRequestsAfterResult come after the result; the next message waits for their answers", () =>
     Effect.gen(function*() {
@@ -331,7 +363,10 @@ describe("FakeSpawner processes", () => {
       const types = fake.frames.all.map((f) => f["type"])
       assert.deepStrictEqual(types.filter((t) => t === "result").length, 1)
       assert.isTrue(types.indexOf("result") < types.indexOf("control_request"))
-      yield* fake.send({ type: "control_response", response: { subtype: "success", request_id: requestId, response: { continue: true } } })
+      yield* fake.send({
+        type: "control_response",
+        response: { subtype: "success", request_id: requestId, response: { continue: true } }
+      })
       // Only then does the second turn run.
       yield* fake.frames.waitFor((f) => isType("result")(f) && f["result"] === "two")
       yield* fake.end
@@ -381,7 +416,12 @@ describe("FakeSpawner processes", () => {
       assert.strictEqual(results[3]?.["session_id"], results[2]?.["session_id"])
       // As the real CLI (fixture clear-reset): the clear's own result reports 0, the new conversation counts from 0.
       assert.deepStrictEqual(results.map((r) => r["total_cost_usd"]), [0.00064, 0, 0.00064, 0.00128])
-    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ turns: [{ text: "first" }, { text: "again" }] }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ turns: [{ text: "first" }, { text: "again" }] }))
+    ))
 
   it.effect("kill: death by SIGTERM fails exitCode like the real spawner", () =>
     Effect.gen(function*() {
@@ -411,7 +451,12 @@ describe("FakeSpawner processes", () => {
       const error = yield* Effect.flip(fake.handle.exitCode)
       assert.include(signalText(error), "signal: 'SIGKILL'")
       assert.deepStrictEqual((yield* state.signals).map((s) => s.signal), ["SIGTERM", "SIGKILL"])
-    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ sigterm: "ignore" }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ sigterm: "ignore" }))
+    ))
 
   it.effect("sigterm: \"exit\" exits 143 like the real CLI; closing the scope stops a running fake", () =>
     Effect.gen(function*() {
@@ -432,5 +477,10 @@ describe("FakeSpawner processes", () => {
       assert.include(signalText(error), "signal: 'SIGSEGV'")
       const frames = yield* fake.drained
       assert.deepStrictEqual(frames.map((f) => f["type"]), ["control_response", "system"])
-    }).pipe(pumpClockOnFailure, Effect.scoped, Effect.andThen(assertNoneLive), Effect.provide(FakeSpawner.layer({ turns: [{ crash: { signal: "SIGSEGV" } }] }))))
+    }).pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.andThen(assertNoneLive),
+      Effect.provide(FakeSpawner.layer({ turns: [{ crash: { signal: "SIGSEGV" } }] }))
+    ))
 })

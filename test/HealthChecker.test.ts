@@ -136,7 +136,11 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
         detail: "no answer to mcp_status within 2000 ms"
       })
       assert.deepStrictEqual(health.responseMs, Option.none())
-    }).pipe(scopedOnClock, Effect.provide(OnFake({ turns: [{ text: "bye", hang: "afterResult" }] })), pumpClockOnFailure))
+    }).pipe(
+      scopedOnClock,
+      Effect.provide(OnFake({ turns: [{ text: "bye", hang: "afterResult" }] })),
+      pumpClockOnFailure
+    ))
 
   it.effect("a running session is never probed; silent past stallAfter it is Stalled", () =>
     Effect.gen(function*() {
@@ -194,7 +198,11 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       }
       assert.strictEqual((yield* checker.check(target)).status, "healthy", "10 s since the last event")
       lastEventAt = 60_000
-      assert.deepStrictEqual((yield* checker.check(target)).problems, [{ _tag: "Stalled", silentMs: 40_000, thresholdMs: 30_000 }])
+      assert.deepStrictEqual((yield* checker.check(target)).problems, [{
+        _tag: "Stalled",
+        silentMs: 40_000,
+        thresholdMs: 30_000
+      }])
     }).pipe(scopedOnClock, Effect.provide(OnFake({ turns: [{ text: "never", hang: "midTurn" }] })), pumpClockOnFailure))
 
   it.effect("a Session's lastEventAt: a wait on the host's permission callback is no stall, silence after it is", () =>
@@ -258,7 +266,11 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       assert.strictEqual(yield* probesSent(session.pid), 1, "a dead process is not probed")
       yield* SubscriptionRef.set(session.state, "Failed")
       assert.deepStrictEqual(tags(yield* checker.check(session)), ["Failed"])
-    }).pipe(scopedOnClock, Effect.provide(OnFake({}, { maxRssBytes: 500 * MiB, maxCpuSeconds: 3600 })), pumpClockOnFailure))
+    }).pipe(
+      scopedOnClock,
+      Effect.provide(OnFake({}, { maxRssBytes: 500 * MiB, maxCpuSeconds: 3600 })),
+      pumpClockOnFailure
+    ))
 
   it.effect("watch: checks on the schedule, streams changes (not readings), handlers hear every change, the aggregate sums up", () =>
     Effect.gen(function*() {
@@ -267,18 +279,24 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       const heard: Array<string> = []
       yield* checker.onChange((health) => Effect.sync(() => heard.push(`${health.id}:${health.status}`)))
       const aggregates: Array<HealthChecker.Aggregate> = []
-      yield* Effect.forkChild(checker.aggregateChanges.pipe(Stream.runForEach((a) => Effect.sync(() => aggregates.push(a)))), {
-        startImmediately: true
-      })
+      yield* Effect.forkChild(
+        checker.aggregateChanges.pipe(Stream.runForEach((a) => Effect.sync(() => aggregates.push(a)))),
+        {
+          startImmediately: true
+        }
+      )
       const good = yield* Session.make({ options })
       const bad = yield* Session.make({ options })
       // `bad` goes silent after its turn: it will not answer the probe.
       yield* bad.ask("then silence")
       const goodWatch = yield* checker.watch(good, { id: "good" })
       const goodChanges: Array<HealthChecker.Health> = []
-      yield* Effect.forkChild(goodWatch.changes.pipe(Stream.runForEach((h) => Effect.sync(() => goodChanges.push(h)))), {
-        startImmediately: true
-      })
+      yield* Effect.forkChild(
+        goodWatch.changes.pipe(Stream.runForEach((h) => Effect.sync(() => goodChanges.push(h)))),
+        {
+          startImmediately: true
+        }
+      )
       yield* checker.watch(bad, { id: "bad" })
       yield* firstCheck(goodWatch)
       assert.strictEqual((yield* goodWatch.current).status, "healthy", "checked at once")
@@ -298,7 +316,11 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       assert.strictEqual(yield* probesSent(good.pid), 4)
       assert.deepStrictEqual(heard.sort(), ["bad:unhealthy", "good:healthy"])
       assert.deepStrictEqual(goodChanges.map((h) => h.status), ["unknown", "healthy"])
-      assert.strictEqual(Option.getOrUndefined((yield* goodWatch.current).usage)?.rssBytes, 53 * MiB, "the latest reading")
+      assert.strictEqual(
+        Option.getOrUndefined((yield* goodWatch.current).usage)?.rssBytes,
+        53 * MiB,
+        "the latest reading"
+      )
       // The process gauges, with the watch's id as their `session` attribute.
       const rss = yield* Metric.value(Metric.withAttributes(Metrics.processRssBytes, { session: "good" }))
       const cpu = yield* Metric.value(Metric.withAttributes(Metrics.processCpuSeconds, { session: "good" }))
@@ -311,7 +333,11 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       assert.include(heard, "good:unhealthy")
       // The aggregate's own stream: one element per change of the sums, none for the unchanged checks.
       assert.deepStrictEqual(aggregates.map((a) => a.status), ["healthy", "healthy", "degraded", "unhealthy"])
-    }).pipe(scopedOnClock, Effect.provide(OnFake({ turns: [{ text: "bye", hang: "afterResult" }] })), pumpClockOnFailure))
+    }).pipe(
+      scopedOnClock,
+      Effect.provide(OnFake({ turns: [{ text: "bye", hang: "afterResult" }] })),
+      pumpClockOnFailure
+    ))
 
   it.effect("a closed session ends its watch: a last Closed health, then out of the aggregate", () =>
     Effect.gen(function*() {
@@ -326,12 +352,18 @@ describe("HealthChecker (FakeSpawner, TestClock)", () => {
       yield* Effect.forkChild(Scope.close(scope, Exit.void))
       for (let i = 0; i < 5 && collected.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
       const healths = yield* Fiber.join(collected)
-      assert.deepStrictEqual(healths.map((h) => [h.status, h.state]), [["unknown", "Idle"], ["healthy", "Idle"], ["unknown", "Closed"]])
+      assert.deepStrictEqual(healths.map((h) => [h.status, h.state]), [["unknown", "Idle"], ["healthy", "Idle"], [
+        "unknown",
+        "Closed"
+      ]])
       assert.strictEqual((yield* checker.aggregate).total, 0)
     }).pipe(scopedOnClock, Effect.provide(OnFake()), pumpClockOnFailure))
 
   it("aggregateOf: healthy when none is unhealthy, unhealthy when all are, degraded in between", () => {
-    const health = (status: HealthChecker.Status, problems: ReadonlyArray<HealthChecker.Problem> = []): HealthChecker.Health => ({
+    const health = (
+      status: HealthChecker.Status,
+      problems: ReadonlyArray<HealthChecker.Problem> = []
+    ): HealthChecker.Health => ({
       id: "x",
       pid: 1,
       state: "Idle",

@@ -35,14 +35,39 @@ const sessionProcesses = FakeSpawner.FakeSpawnerState.use((fake) =>
 
 /** The keys of each level of the options and of a session config, and how to reach that level. */
 const levels: ReadonlyArray<{ readonly path: ReadonlyArray<string>; readonly keys: ReadonlyArray<string> }> = [
-  { path: [], keys: ["options", "canUseTool", "hooks", "controlTimeout", "restart", "tracePrompts", "debug", "debugLog"] },
+  {
+    path: [],
+    keys: ["options", "canUseTool", "hooks", "controlTimeout", "restart", "tracePrompts", "debug", "debugLog"]
+  },
   {
     path: ["options"],
     keys: [
-      "model", "fallbackModel", "systemPrompt", "appendSystemPrompt", "maxTurns", "maxBudgetUsd", "allowedTools",
-      "disallowedTools", "tools", "permissionMode", "cwd", "additionalDirectories", "mcpServers", "strictMcpConfig",
-      "resume", "continue", "forkSession", "includePartialMessages", "settings", "settingSources", "env",
-      "executable", "timeouts", "maxApiRetries", "maxLineBytes", "limits"
+      "model",
+      "fallbackModel",
+      "systemPrompt",
+      "appendSystemPrompt",
+      "maxTurns",
+      "maxBudgetUsd",
+      "allowedTools",
+      "disallowedTools",
+      "tools",
+      "permissionMode",
+      "cwd",
+      "additionalDirectories",
+      "mcpServers",
+      "strictMcpConfig",
+      "resume",
+      "continue",
+      "forkSession",
+      "includePartialMessages",
+      "settings",
+      "settingSources",
+      "env",
+      "executable",
+      "timeouts",
+      "maxApiRetries",
+      "maxLineBytes",
+      "limits"
     ]
   },
   { path: ["options", "timeouts"], keys: ["startup", "firstEvent", "idle", "turn", "shutdownGrace"] },
@@ -118,12 +143,16 @@ describe("F24: unknown keys", () => {
 
   it.effect("F24: Claude.session fails with InvalidOptions before anything is spawned", () =>
     Effect.gen(function*() {
-      const error = failureOf(yield* Effect.exit(Claude.session(fromJson({
-        options: { executable, outputFormat: "json", timeouts: { idel: 1000 } },
-        debugLogs: { frames: 1 }
-      }))))
+      const error = failureOf(
+        yield* Effect.exit(Claude.session(fromJson({
+          options: { executable, outputFormat: "json", timeouts: { idel: 1000 } },
+          debugLogs: { frames: 1 }
+        })))
+      )
       assert.strictEqual(error.reason._tag, "InvalidOptions")
-      for (const key of ["options.outputFormat", "options.timeouts.idel", "debugLogs"]) assert.include(error.message, key)
+      for (const key of ["options.outputFormat", "options.timeouts.idel", "debugLogs"]) {
+        assert.include(error.message, key)
+      }
       assert.lengthOf(yield* sessionProcesses, 0)
     }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
 
@@ -134,11 +163,13 @@ describe("F24: unknown keys", () => {
       assert.strictEqual(lease.reason._tag, "InvalidOptions")
       assert.include(lease.message, "stiky: unknown key (did you mean sticky?)")
 
-      const query = failureOf(yield* Effect.exit(Stream.runDrain(Claude.query(
-        "hi",
-        fromJson({ executable, thinking: true }),
-        fromJson({ tracePrompt: true })
-      ))))
+      const query = failureOf(
+        yield* Effect.exit(Stream.runDrain(Claude.query(
+          "hi",
+          fromJson({ executable, thinking: true }),
+          fromJson({ tracePrompt: true })
+        )))
+      )
       assert.strictEqual(query.reason._tag, "InvalidOptions")
       assert.include(query.message, "options.thinking: unknown key")
       assert.include(query.message, "config.tracePrompt: unknown key (did you mean tracePrompts?)")
@@ -169,7 +200,10 @@ describe("config values", () => {
       assert.lengthOf(yield* sessionProcesses, 0)
       // Every accepted form of a duration still is.
       for (const controlTimeout of [500, "2 seconds", [1, 0], { seconds: 3 }]) {
-        assert.isTrue(Exit.isSuccess(Effect.runSyncExit(Validation.validateSessionConfig({ controlTimeout }))), JSON.stringify(controlTimeout))
+        assert.isTrue(
+          Exit.isSuccess(Effect.runSyncExit(Validation.validateSessionConfig({ controlTimeout }))),
+          JSON.stringify(controlTimeout)
+        )
       }
     }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
 })
@@ -185,14 +219,18 @@ describe("prompts", () => {
         const asked = failureOf(yield* Effect.exit(session.ask(fromJson(prompt))))
         assert.strictEqual(asked.reason._tag, "InvalidPrompt", JSON.stringify(prompt))
       }
-      const query = failureOf(yield* Effect.exit(Stream.runDrain(Claude.query(fromJson([{ type: "bogus" }]), { executable }))))
+      const query = failureOf(
+        yield* Effect.exit(Stream.runDrain(Claude.query(fromJson([{ type: "bogus" }]), { executable })))
+      )
       assert.strictEqual(query.reason._tag, "InvalidPrompt")
       assert.include(query.message, "[0]: Expected a content block of type")
       // Only the session's own process, which never received a user message.
       const processes = yield* sessionProcesses
       assert.lengthOf(processes, 1)
       const written = processes.flatMap((p) => p.stdin)
-      assert.isFalse(written.some((frame) => typeof frame === "object" && frame !== null && "type" in frame && frame.type === "user"))
+      assert.isFalse(
+        written.some((frame) => typeof frame === "object" && frame !== null && "type" in frame && frame.type === "user")
+      )
       // The session is still usable.
       const result = yield* session.ask([{ type: "text", text: "hello" }])
       assert.isUndefined(result.error)

@@ -1,6 +1,7 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Metric, Option, Scope, Stream, SubscriptionRef } from "effect"
+import type { Duration } from "effect"
+import { Effect, Exit, Fiber, Layer, Metric, Option, Scope, Stream, SubscriptionRef } from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import * as Metrics from "../src/Metrics.ts"
@@ -50,7 +51,8 @@ const stateBecomes = (session: Session.Session, wanted: Session.State) =>
     (waiting) => TestClock.withLive(Effect.timeout(waiting, "3 seconds"))
   )
 
-const close = (value: number, expected: number) => assert.isBelow(Math.abs(value - expected), 1e-9, `${value} ≈ ${expected}`)
+const close = (value: number, expected: number) =>
+  assert.isBelow(Math.abs(value - expected), 1e-9, `${value} ≈ ${expected}`)
 
 describe("Metrics", () => {
   it("are defined once, all named claude_*", () => {
@@ -86,7 +88,10 @@ describe("Metrics", () => {
       assert.strictEqual(ttfe.count, 2)
       assert.strictEqual(ttfe.sum, 4)
       // Bucket of 1 s holds the first turn; the 3 s one falls in the 5 s bucket.
-      assert.deepStrictEqual(ttfe.buckets.filter(([bound]) => bound === 1 || bound === 2.5 || bound === 5), [[1, 1], [2.5, 1], [5, 2]])
+      assert.deepStrictEqual(ttfe.buckets.filter(([bound]) => bound === 1 || bound === 2.5 || bound === 5), [[1, 1], [
+        2.5,
+        1
+      ], [5, 2]])
 
       // The fake's usage: 100 in, 12 out per turn; its cost 0.00064 per turn, reported as the conversation's total.
       assert.strictEqual(yield* count(Metrics.inputTokensTotal, { model }), 200)
@@ -154,7 +159,9 @@ describe("Metrics", () => {
 
   it.effect("a process that never answers initialize counts a spawn failure by reason", () =>
     Effect.gen(function*() {
-      const fiber = yield* Effect.forkChild(Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 2000 } } })))
+      const fiber = yield* Effect.forkChild(
+        Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 2000 } } }))
+      )
       yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.kind === "session")))
       for (let i = 0; i < 10 && fiber.pollUnsafe() === undefined; i++) yield* TestClock.adjust("1 second")
       assert.isTrue(Exit.isFailure(yield* Fiber.join(fiber)))
@@ -200,7 +207,10 @@ describe("SessionPool metrics", () => {
   /** Lets the pool's background fibers run (no Clock time passes) until `predicate` holds. */
   const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
     SessionPool.SessionPool.use((pool) =>
-      settleUntil(Effect.map(pool.stats, (now) => (predicate(now) ? true : undefined)), `the pool's stats to satisfy ${predicate}`)
+      settleUntil(
+        Effect.map(pool.stats, (now) => (predicate(now) ? true : undefined)),
+        `the pool's stats to satisfy ${predicate}`
+      )
     )
 
   it.effect("sessions by state follow every lease; acquire's wait is observed; a closed pool reads zero", () =>
@@ -208,8 +218,12 @@ describe("SessionPool metrics", () => {
       const pool = yield* SessionPool.SessionPool
       const outer = yield* Scope.make()
       // The fake takes 2 s to start: the acquisition waits for the spawn.
-      const acquiring = yield* Effect.forkChild(pool.acquire({ options: { executable, timeouts: quick } }).pipe(Scope.provide(outer)))
-      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping)))
+      const acquiring = yield* Effect.forkChild(
+        pool.acquire({ options: { executable, timeouts: quick } }).pipe(Scope.provide(outer))
+      )
+      yield* FakeSpawner.FakeSpawnerState.use((fake) =>
+        fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+      )
       assert.deepStrictEqual(yield* byState, { ...zero, starting: 1 })
       yield* TestClock.adjust("2 seconds")
       const session = yield* Fiber.join(acquiring)

@@ -87,7 +87,11 @@ const parse = (text: string): Exposition => {
     if (value === undefined) throw new Error(`bad sample value: ${JSON.stringify(line)}`)
     assert.isFalse(Number.isNaN(parseValue(value)) && value !== "NaN", `a number: ${value}`)
     // A family's samples follow its TYPE line, all together.
-    const suffixes = type.get(family) === "histogram" ? ["_bucket", "_sum", "_count"] : type.get(family) === "summary" ? ["", "_sum", "_count"] : [""]
+    const suffixes = type.get(family) === "histogram"
+      ? ["_bucket", "_sum", "_count"]
+      : type.get(family) === "summary"
+      ? ["", "_sum", "_count"]
+      : [""]
     assert.include(suffixes.map((suffix) => family + suffix), name, `${name} in the family of the TYPE line before it`)
     samples.push({ name, labels, value: parseValue(value) })
   }
@@ -103,7 +107,8 @@ const valueOf = (exposition: Exposition, name: string, labels: Record<string, st
   exposition.samples.find((s) => s.name === name && sameLabels(s.labels, labels))?.value
 
 /** Runs with a registry of its own, so no metric of the library (or of another test) shows up. */
-const isolated = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provideService(self, Metric.MetricRegistry, new Map())
+const isolated = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.provideService(self, Metric.MetricRegistry, new Map())
 
 // -----------------------------------------------------------------------------
 
@@ -127,7 +132,10 @@ describe("Prometheus", () => {
         valueOf(parsed, "claude_test_turns_total", { model: "claude-sonnet-4-5", outcome: "success" }),
         3
       )
-      assert.strictEqual(valueOf(parsed, "claude_test_turns_total", { model: "claude-sonnet-4-5", outcome: "error" }), 1)
+      assert.strictEqual(
+        valueOf(parsed, "claude_test_turns_total", { model: "claude-sonnet-4-5", outcome: "error" }),
+        1
+      )
       assert.strictEqual(valueOf(parsed, "claude_test_sessions", { state: "idle" }), 2)
       assert.strictEqual(valueOf(parsed, "claude_test_sessions", { state: "running" }), 4)
       // Families sorted by name, series by labels, labels by name: two scrapes of one state are identical.
@@ -223,8 +231,14 @@ describe("Prometheus", () => {
       const parsed = parse(yield* Prometheus.text)
       assert.strictEqual(valueOf(parsed, "claude_test_le_bucket", { exported_le: "mine", le: "1" }), 1)
       assert.strictEqual(parsed.type.get("claude_test_tools"), "counter")
-      assert.strictEqual(valueOf(parsed, "claude_test_tools", { exported___name__: "n", exported_key: "k", key: "Bash" }), 2)
-      assert.strictEqual(valueOf(parsed, "claude_test_tools", { exported___name__: "n", exported_key: "k", key: "Read" }), 1)
+      assert.strictEqual(
+        valueOf(parsed, "claude_test_tools", { exported___name__: "n", exported_key: "k", key: "Bash" }),
+        2
+      )
+      assert.strictEqual(
+        valueOf(parsed, "claude_test_tools", { exported___name__: "n", exported_key: "k", key: "Read" }),
+        1
+      )
     })))
 
   it.effect("summaries: quantile samples (NaN before any observation), _sum and _count", () =>

@@ -107,7 +107,10 @@ describe("StreamHandler", () => {
     it.effect("F10: an oversized line is one diagnostic and the stream goes on", () =>
       Effect.gen(function*() {
         const limit = 64 * 1024
-        const huge = JSON.stringify({ type: "assistant", message: { content: [{ type: "text", text: "x".repeat(limit * 4) }] } })
+        const huge = JSON.stringify({
+          type: "assistant",
+          message: { content: [{ type: "text", text: "x".repeat(limit * 4) }] }
+        })
         const after = JSON.stringify({ type: "keep_alive" })
         const events = yield* decodeChunks(chunked(bytesOf(`${huge}\n${after}\n`), 4096), { maxLineBytes: limit })
         assert.deepStrictEqual(events.map((e) => e._tag), ["Oversized", "Frame"])

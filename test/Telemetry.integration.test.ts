@@ -123,8 +123,9 @@ const assertTurnAttributes = (turn: ReadableSpan, events: ReadonlyArray<ClaudeEv
 describe("OpenTelemetry (examples/otel.ts layer, in-memory exporter) on the real CLI", () => {
   it.live("Claude.query with a Bash tool call: Claude.turn under Claude.query, Claude.tool_use under the turn, no prompt text", () =>
     Effect.gen(function*() {
-      const { result: events, spans } = yield* traced(scriptWith(echo), (options) =>
-        Claude.query(prompt, { ...options, allowedTools: ["Bash"] }).pipe(Stream.runCollect)
+      const { result: events, spans } = yield* traced(
+        scriptWith(echo),
+        (options) => Claude.query(prompt, { ...options, allowedTools: ["Bash"] }).pipe(Stream.runCollect)
       )
       const tree = renderTree(spans)
       const toolUse = events.find((e) => e._tag === "ToolUse")
@@ -157,18 +158,20 @@ describe("OpenTelemetry (examples/otel.ts layer, in-memory exporter) on the real
   it.live("Claude.session with a permission callback: the can_use_tool control request under the tool use, under the turn", () =>
     Effect.gen(function*() {
       const asked: Array<string> = []
-      const { result: events, spans } = yield* traced(scriptWith(guarded), (options) =>
-        Effect.scoped(Effect.gen(function*() {
-          const session = yield* Claude.session({
-            options: { ...options, permissionMode: "default" },
-            canUseTool: (request) =>
-              Effect.sync(() => {
-                asked.push(request.toolName)
-                return { behavior: "allow" as const }
-              })
-          })
-          return yield* session.send(prompt).pipe(Stream.runCollect)
-        }))
+      const { result: events, spans } = yield* traced(
+        scriptWith(guarded),
+        (options) =>
+          Effect.scoped(Effect.gen(function*() {
+            const session = yield* Claude.session({
+              options: { ...options, permissionMode: "default" },
+              canUseTool: (request) =>
+                Effect.sync(() => {
+                  asked.push(request.toolName)
+                  return { behavior: "allow" as const }
+                })
+            })
+            return yield* session.send(prompt).pipe(Stream.runCollect)
+          }))
       )
       const tree = renderTree(spans)
       assert.deepStrictEqual(asked, ["Bash"])

@@ -19,10 +19,16 @@ const childrenOf = (spans: ReadonlyArray<Tracer.NativeSpan>, parent: Tracer.AnyS
   spans.filter((span) => parentOf(span)?.spanId === parent.spanId)
 
 /** The tree under `root`, one span per line, indented, with the attributes named in `shown`. */
-const tree = (spans: ReadonlyArray<Tracer.NativeSpan>, root: Tracer.NativeSpan, shown: ReadonlyArray<string> = []): string => {
+const tree = (
+  spans: ReadonlyArray<Tracer.NativeSpan>,
+  root: Tracer.NativeSpan,
+  shown: ReadonlyArray<string> = []
+): string => {
   const lines: Array<string> = []
   const walk = (span: Tracer.NativeSpan, depth: number) => {
-    const attributes = shown.flatMap((key) => (span.attributes.has(key) ? [`${key}=${JSON.stringify(span.attributes.get(key))}`] : []))
+    const attributes = shown.flatMap((
+      key
+    ) => (span.attributes.has(key) ? [`${key}=${JSON.stringify(span.attributes.get(key))}`] : []))
     lines.push(`${"  ".repeat(depth)}${span.name}${attributes.length > 0 ? ` {${attributes.join(", ")}}` : ""}`)
     for (const child of childrenOf(spans, span)) walk(child, depth + 1)
   }
@@ -146,12 +152,20 @@ describe("Tracing (in-memory tracer, FakeSpawner)", () => {
         const session = yield* Claude.session({ options: { executable, timeouts: quick }, tracePrompts: true })
         yield* session.ask(`first ${marker}`)
         yield* session.setModel("sonnet")
-        return yield* Effect.exit(session.ask([{ type: "text", text: "second" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } }]))
+        return yield* Effect.exit(
+          session.ask([{ type: "text", text: "second" }, {
+            type: "image",
+            source: { type: "base64", media_type: "image/png", data: "AAAA" }
+          }])
+        )
       }).pipe(Effect.scoped, Effect.withSpan("test"), Effect.provideService(Tracer.Tracer, tracer))
       assert.isTrue(Exit.isFailure(failed))
 
       const turns = spans.filter((s) => s.name === "Claude.turn")
-      assert.deepStrictEqual(turns.map((s) => s.attributes.get("claude.prompt")), [`first ${marker}`, "second\n[image]"])
+      assert.deepStrictEqual(turns.map((s) => s.attributes.get("claude.prompt")), [
+        `first ${marker}`,
+        "second\n[image]"
+      ])
       assert.deepStrictEqual(turns.map((s) => s.attributes.get("claude.turn")), [1, 2])
       // Each turn under its `Session.ask`.
       assert.deepStrictEqual(turns.map((s) => nameOf(parentOf(s))), ["Session.ask", "Session.ask"])
@@ -160,7 +174,11 @@ describe("Tracing (in-memory tracer, FakeSpawner)", () => {
       const second = turns[1]
       assert.strictEqual(second?.attributes.get("claude.outcome"), "failure")
       assert.strictEqual(second?.attributes.get("claude.reason"), "Overloaded")
-      assert.strictEqual(second?.attributes.get("claude.model"), "claude-sonnet-5-5", "the model the CLI reported for the turn")
+      assert.strictEqual(
+        second?.attributes.get("claude.model"),
+        "claude-sonnet-5-5",
+        "the model the CLI reported for the turn"
+      )
       assert.isTrue(second?.status._tag === "Ended" && Exit.isFailure(second.status.exit))
 
       // set_model: our control request, under the method's span.

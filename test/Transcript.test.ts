@@ -12,7 +12,10 @@ const lines = [
   { type: "user", message: { role: "user", content: [{ type: "text", text: "run it" }] } },
   { type: "api-request-blob", message: { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_b" }] } },
   { type: "assistant", message: { content: [{ type: "tool_use", id: "toolu_a", name: "Bash", input: {} }] } },
-  { type: "user", message: { content: [{ tool_use_id: "toolu_a", type: "tool_result", content: "hi", is_error: false }] } },
+  {
+    type: "user",
+    message: { content: [{ tool_use_id: "toolu_a", type: "tool_result", content: "hi", is_error: false }] }
+  },
   { type: "assistant", message: { content: [{ type: "tool_use", id: "toolu_b", name: "Bash", input: {} }] } },
   { type: "assistant", isSidechain: true, message: { content: [{ type: "tool_use", id: "toolu_sub", name: "Read" }] } }
 ].map((entry) => JSON.stringify(entry))

@@ -77,11 +77,17 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
 
   it("F12: is_error with subtype success is never a success, whatever the exit code", () => {
     const { result } = evidenceOf("api-401")
-    assert.strictEqual(TurnOutcome.classify({ result, exit: { _tag: "Exited", code: 0 } })?._tag, "AuthenticationFailed")
+    assert.strictEqual(
+      TurnOutcome.classify({ result, exit: { _tag: "Exited", code: 0 } })?._tag,
+      "AuthenticationFailed"
+    )
   })
 
   it("without a result: exit code, then signal, then stderr", () => {
-    assert.strictEqual(TurnOutcome.classify({ exit: { _tag: "Exited", code: 3 }, stderrTail: "boom" })?._tag, "ProcessExited")
+    assert.strictEqual(
+      TurnOutcome.classify({ exit: { _tag: "Exited", code: 3 }, stderrTail: "boom" })?._tag,
+      "ProcessExited"
+    )
     assert.strictEqual(TurnOutcome.classify({ exit: { _tag: "Signaled", signal: "SIGKILL" } })?._tag, "ProcessCrashed")
     assert.strictEqual(
       TurnOutcome.classify({ exit: { _tag: "Exited", code: 1 }, stderrTail: "Error: Invalid API key" })?._tag,
@@ -91,7 +97,13 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
   })
 
   it("an api_retry with 401 before the process was stopped reads as AuthenticationFailed", () => {
-    const apiRetry: Protocol.SystemApiRetry = { type: "system", subtype: "api_retry", attempt: 1, error_status: 401, error: "authentication_failed" }
+    const apiRetry: Protocol.SystemApiRetry = {
+      type: "system",
+      subtype: "api_retry",
+      attempt: 1,
+      error_status: 401,
+      error: "authentication_failed"
+    }
     assert.strictEqual(
       TurnOutcome.classify({ apiRetries: [apiRetry], exit: { _tag: "Signaled", signal: "SIGTERM" } })?._tag,
       "AuthenticationFailed"
@@ -135,7 +147,12 @@ describe("TurnOutcome.fromApiRetry (F12: which retries are not worth waiting for
   })
 
   it("429, 529, 5xx and connection errors are worth waiting for", () => {
-    for (const [status, error] of [[429, "rate_limit"], [529, "overloaded"], [500, "server_error"], [null, "unknown"]] as const) {
+    for (
+      const [status, error] of [[429, "rate_limit"], [529, "overloaded"], [500, "server_error"], [
+        null,
+        "unknown"
+      ]] as const
+    ) {
       assert.isUndefined(TurnOutcome.fromApiRetry(retry({ error_status: status, error })), `${status}`)
     }
   })

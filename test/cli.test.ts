@@ -35,7 +35,13 @@ describe("effect-claude-code decode", () => {
       const lines = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "")
       const output = runDecode([file]).trimEnd().split("\n")
       const summary = JSON.parse(output.at(-1) ?? "{}").summary
-      assert.deepStrictEqual(summary, { lines: lines.length, frames: lines.length, unknown: 0, malformed: 0, oversized: 0 })
+      assert.deepStrictEqual(summary, {
+        lines: lines.length,
+        frames: lines.length,
+        unknown: 0,
+        malformed: 0,
+        oversized: 0
+      })
       const events = output.slice(0, -1).map((line) => JSON.parse(line))
       const printed = JSON.stringify(events)
       for (const text of mustKeep(lines)) assert.include(printed, JSON.stringify(text).slice(1, -1))

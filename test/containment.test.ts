@@ -171,20 +171,23 @@ const midTurn = Effect.fnUntraced(function*(
 describe.runIf(isLinux)("containment", () => {
   for (const target of targets) {
     describe(target.name, () => {
-      it.live.runIf(target.runIf)("F02: the CLI SIGKILLed from outside: ProcessCrashed, and its tools are gone", () =>
-        Effect.gen(function*() {
-          const home = yield* isolatedHome
-          const scope = yield* Scope.make()
-          const { session, turn } = yield* midTurn(target, home, scope)
-          process.kill(session.pid, "SIGKILL")
-          const exit = yield* Fiber.await(turn).pipe(Effect.timeout(Duration.seconds(10)))
-          const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
-          assert.isTrue(reason?._tag === "Fail" && reason.error.reason._tag === "ProcessCrashed", String(reason))
-          if (reason?._tag === "Fail") assert.strictEqual(Reflect.get(reason.error.reason, "signal"), "SIGKILL")
-          // Before the scope closes: the CLI's death alone took them.
-          yield* nothingLeft(home)
-          yield* Scope.close(scope, Exit.void)
-        }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment))))
+      it.live.runIf(target.runIf)(
+        "F02: the CLI SIGKILLed from outside: ProcessCrashed, and its tools are gone",
+        () =>
+          Effect.gen(function*() {
+            const home = yield* isolatedHome
+            const scope = yield* Scope.make()
+            const { session, turn } = yield* midTurn(target, home, scope)
+            process.kill(session.pid, "SIGKILL")
+            const exit = yield* Fiber.await(turn).pipe(Effect.timeout(Duration.seconds(10)))
+            const reason = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+            assert.isTrue(reason?._tag === "Fail" && reason.error.reason._tag === "ProcessCrashed", String(reason))
+            if (reason?._tag === "Fail") assert.strictEqual(Reflect.get(reason.error.reason, "signal"), "SIGKILL")
+            // Before the scope closes: the CLI's death alone took them.
+            yield* nothingLeft(home)
+            yield* Scope.close(scope, Exit.void)
+          }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
+      )
 
       it.live.runIf(target.runIf)(
         "F02: the CLI SIGKILLed from outside while its session recovers: the dead CLI's tools are gone, the replacement's end at close",
@@ -211,39 +214,48 @@ describe.runIf(isLinux)("containment", () => {
           }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
       )
 
-      it.live.runIf(target.runIf)("F02: a signal to the group leader ends the CLI, and its tools are gone", () =>
-        Effect.gen(function*() {
-          const home = yield* isolatedHome
-          const scope = yield* Scope.make()
-          const { session, turn } = yield* midTurn(target, home, scope)
-          // The leader of the CLI's group (the CLI, or the unshare that forked it), as a supervisor would.
-          const leader = Number(statOf(session.pid)[2])
-          assert.isTrue(isAlive(leader))
-          process.kill(leader, "SIGKILL")
-          yield* Fiber.await(turn).pipe(Effect.timeout(Duration.seconds(10)))
-          yield* nothingLeft(home)
-          yield* Scope.close(scope, Exit.void)
-        }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment))))
+      it.live.runIf(target.runIf)(
+        "F02: a signal to the group leader ends the CLI, and its tools are gone",
+        () =>
+          Effect.gen(function*() {
+            const home = yield* isolatedHome
+            const scope = yield* Scope.make()
+            const { session, turn } = yield* midTurn(target, home, scope)
+            // The leader of the CLI's group (the CLI, or the unshare that forked it), as a supervisor would.
+            const leader = Number(statOf(session.pid)[2])
+            assert.isTrue(isAlive(leader))
+            process.kill(leader, "SIGKILL")
+            yield* Fiber.await(turn).pipe(Effect.timeout(Duration.seconds(10)))
+            yield* nothingLeft(home)
+            yield* Scope.close(scope, Exit.void)
+          }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
+      )
 
-      it.live.runIf(target.runIf)("F01: closing the session's scope mid-tool leaves nothing", () =>
-        Effect.gen(function*() {
-          const home = yield* isolatedHome
-          const scope = yield* Scope.make()
-          const { session } = yield* midTurn(target, home, scope)
-          assert.isTrue(isAlive(session.pid))
-          yield* Scope.close(scope, Exit.void).pipe(Effect.timeout(Duration.seconds(10)))
-          yield* nothingLeft(home)
-        }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment))))
+      it.live.runIf(target.runIf)(
+        "F01: closing the session's scope mid-tool leaves nothing",
+        () =>
+          Effect.gen(function*() {
+            const home = yield* isolatedHome
+            const scope = yield* Scope.make()
+            const { session } = yield* midTurn(target, home, scope)
+            assert.isTrue(isAlive(session.pid))
+            yield* Scope.close(scope, Exit.void).pipe(Effect.timeout(Duration.seconds(10)))
+            yield* nothingLeft(home)
+          }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
+      )
 
-      it.live.runIf(target.runIf)("F01: interrupting the turn mid-tool, then closing, leaves nothing", () =>
-        Effect.gen(function*() {
-          const home = yield* isolatedHome
-          const scope = yield* Scope.make()
-          const { turn } = yield* midTurn(target, home, scope)
-          yield* Fiber.interrupt(turn).pipe(Effect.timeout(Duration.seconds(10)))
-          yield* Scope.close(scope, Exit.void).pipe(Effect.timeout(Duration.seconds(10)))
-          yield* nothingLeft(home)
-        }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment))))
+      it.live.runIf(target.runIf)(
+        "F01: interrupting the turn mid-tool, then closing, leaves nothing",
+        () =>
+          Effect.gen(function*() {
+            const home = yield* isolatedHome
+            const scope = yield* Scope.make()
+            const { turn } = yield* midTurn(target, home, scope)
+            yield* Fiber.interrupt(turn).pipe(Effect.timeout(Duration.seconds(10)))
+            yield* Scope.close(scope, Exit.void).pipe(Effect.timeout(Duration.seconds(10)))
+            yield* nothingLeft(home)
+          }).pipe(Effect.scoped, Effect.provide(ClaudeWith(target.containment)))
+      )
     })
   }
 

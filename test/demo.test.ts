@@ -27,7 +27,7 @@ const offlineEnv = (): Record<string, string | undefined> => {
 
 describe("npm start (examples/demo.ts)", () => {
   it("runs a turn offline against the FakeApi and ends with a summary line and a metrics summary", () => {
-    const output = execFileSync(process.execPath, ["--conditions=development", "examples/demo.ts"], {
+    const output = execFileSync(process.execPath, ["--conditions=effect-claude-code-source", "examples/demo.ts"], {
       cwd: root,
       env: offlineEnv(),
       encoding: "utf8",
@@ -43,22 +43,22 @@ describe("npm start (examples/demo.ts)", () => {
     assert.isNotNull(header, output)
     const rows = summary.split("\n").slice(2).filter((line) => line !== "")
     assert.strictEqual(rows.length, Number(header?.[1]), summary)
-    for (const row of rows) assert.match(row, /^  claude_\w+( \{[^}]*\})? +\S.*$/)
+    for (const row of rows) assert.match(row, /^ {2}claude_\w+( \{[^}]*\})? +\S.*$/)
     // The turn's metrics: one successful turn, its tokens and cost by model, its timings, the CLI it ran on.
     const row = (pattern: RegExp) => assert.isTrue(rows.some((r) => pattern.test(r)), `${pattern} in\n${summary}`)
-    row(/^  claude_turns_total \{outcome=success, reason=none\} +1$/)
-    row(/^  claude_turn_duration_seconds \{outcome=success\} +\d+(\.\d+)? s$/)
-    row(/^  claude_time_to_first_event_seconds +\d+(\.\d+)? s$/)
-    row(/^  claude_input_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
-    row(/^  claude_output_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
-    row(/^  claude_cost_usd_total \{model=[\w.-]+\} +\$0\.\d*[1-9]\d*$/)
-    row(/^  claude_process_spawns_total \{kind=initial\} +[1-9]\d*$/)
+    row(/^ {2}claude_turns_total \{outcome=success, reason=none\} +1$/)
+    row(/^ {2}claude_turn_duration_seconds \{outcome=success\} +\d+(\.\d+)? s$/)
+    row(/^ {2}claude_time_to_first_event_seconds +\d+(\.\d+)? s$/)
+    row(/^ {2}claude_input_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
+    row(/^ {2}claude_output_tokens_total \{model=[\w.-]+\} +[1-9]\d*$/)
+    row(/^ {2}claude_cost_usd_total \{model=[\w.-]+\} +\$0\.\d*[1-9]\d*$/)
+    row(/^ {2}claude_process_spawns_total \{kind=initial\} +[1-9]\d*$/)
   })
 })
 
 describe("npm run example:pool (examples/pool.ts)", () => {
   it("runs three conversations on one warm process, none seeing another's turns", () => {
-    const output = execFileSync(process.execPath, ["--conditions=development", "examples/pool.ts"], {
+    const output = execFileSync(process.execPath, ["--conditions=effect-claude-code-source", "examples/pool.ts"], {
       cwd: root,
       encoding: "utf8",
       timeout: 30_000
@@ -78,7 +78,7 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
       const tmp = yield* tempDir("prometheus-example")
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const handle = yield* spawner.spawn(
-        ChildProcess.make(process.execPath, ["--conditions=development", "examples/prometheus.ts"], {
+        ChildProcess.make(process.execPath, ["--conditions=effect-claude-code-source", "examples/prometheus.ts"], {
           cwd: root,
           env: { ...offlineEnv(), METRICS_PORT: "0", TMPDIR: tmp },
           stderr: "pipe",
@@ -93,7 +93,8 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
         Stream.runCollect,
         Effect.timeoutOrElse({
           duration: "45 seconds",
-          orElse: () => Effect.flatMap(Fiber.join(stderr), (err) => Effect.die(new Error(`no serving line; stderr: ${err}`)))
+          orElse: () =>
+            Effect.flatMap(Fiber.join(stderr), (err) => Effect.die(new Error(`no serving line; stderr: ${err}`)))
         })
       )
       assert.match(stdout[0] ?? "", /^one turn: The tool said hello\. \(\$\d+\.\d+, session [0-9a-f-]{36}\)$/)
@@ -102,7 +103,11 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
 
       const scrape = Effect.promise(async () => {
         const response = await fetch(url ?? "", { signal: AbortSignal.timeout(10_000) })
-        return { status: response.status, contentType: response.headers.get("content-type"), body: await response.text() }
+        return {
+          status: response.status,
+          contentType: response.headers.get("content-type"),
+          body: await response.text()
+        }
       })
       const first = yield* scrape
       assert.strictEqual(first.status, 200)
@@ -127,7 +132,9 @@ describe("npm run example:prometheus (examples/prometheus.ts)", () => {
       // Scraping counts nothing: a second scrape has the same turn, token and cost series. (The pool's gauges
       // and spawn counter may still move: the released process is being recycled and a spare may be starting.)
       const turnSeries = (body: string) =>
-        body.split("\n").filter((line) => /^claude_(turn|time_to_first_event|input_tokens|output_tokens|cache_|cost_usd)/.test(line))
+        body.split("\n").filter((line) =>
+          /^claude_(turn|time_to_first_event|input_tokens|output_tokens|cache_|cost_usd)/.test(line)
+        )
       assert.deepStrictEqual(turnSeries((yield* scrape).body), turnSeries(first.body))
 
       yield* handle.kill({ killSignal: "SIGTERM", forceKillAfter: "10 seconds" })

@@ -37,7 +37,6 @@ const HostPids = Schema.Struct({
 const decodeHostPids = Schema.decodeUnknownOption(Schema.fromJsonString(HostPids))
 const decodeHostStarted = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Struct({ host: Schema.Number })))
 
-
 /** A HOME of its own; whatever still runs with it when the test ends is SIGKILLed. */
 const isolatedHome = Effect.gen(function*() {
   const home = yield* tempDir("host-death")
@@ -55,7 +54,7 @@ const isolatedHome = Effect.gen(function*() {
 const startHost = Effect.fnUntraced(function*(home: string, args: ReadonlyArray<string>) {
   const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
   const host = yield* spawner.spawn(
-    ChildProcess.make(node, ["--conditions=development", hostScript, home, ...args], {
+    ChildProcess.make(node, ["--conditions=effect-claude-code-source", hostScript, home, ...args], {
       cwd: root,
       env: { HOME: home },
       extendEnv: true,
@@ -187,44 +186,53 @@ describe.runIf(isLinux)("host death", () => {
       // (isolatedHome's finalizer kills them)
     }).pipe(Effect.provide(NodeServices.layer)))
 
-  it.live.runIf(hasSetpriv)("F01 chaos: a host SIGKILLed at random moments of its life leaves nothing, 20 rounds", () =>
-    Effect.gen(function*() {
-      const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-      const rounds = 20
-      const started = Date.now()
-      const report: Array<string> = []
-      for (let round = 0; round < rounds; round++) {
-        const home = yield* isolatedHome
-        // Killed from 0 to 1.5 s after it began: before, during and after its spawns and turns.
-        const delayMs = Math.floor(Math.random() * 1500)
-        const host = yield* spawner.spawn(
-          ChildProcess.make(node, ["--conditions=development", hostScript, home, "--early"], {
-            cwd: root,
-            env: { HOME: home },
-            extendEnv: true,
-            stdin: "ignore",
-            stdout: "pipe",
-            stderr: "ignore",
-            forceKillAfter: Duration.seconds(1)
-          })
-        )
-        // Counted from the moment the host's runtime is up.
-        yield* host.stdout.pipe(
-          Stream.decodeText(),
-          Stream.splitLines,
-          Stream.filter((line) => Option.isSome(decodeHostStarted(line))),
-          Stream.runHead,
-          Effect.timeout(Duration.seconds(30)),
-          Effect.orDie
-        )
-        yield* Effect.sleep(Duration.millis(delayMs))
-        const before = processesWithHome(home).length
-        yield* killHost(host.pid)
-        const left = yield* Effect.result(nothingLeft(home))
-        report.push(`${delayMs} ms: ${before} running, ${left._tag === "Success" ? 0 : processesWithHome(home).length} left`)
-        assert.isTrue(left._tag === "Success", `round ${round}, killed ${delayMs} ms in: ${processesWithHome(home).length} left`)
-        assert.isBelow(Date.now() - started, 150_000, "the chaos rounds are bounded")
-      }
-      yield* Console.log(`F01 chaos, ${rounds} rounds: ${report.join("; ")}`)
-    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 180_000)
+  it.live.runIf(hasSetpriv)(
+    "F01 chaos: a host SIGKILLed at random moments of its life leaves nothing, 20 rounds",
+    () =>
+      Effect.gen(function*() {
+        const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+        const rounds = 20
+        const started = Date.now()
+        const report: Array<string> = []
+        for (let round = 0; round < rounds; round++) {
+          const home = yield* isolatedHome
+          // Killed from 0 to 1.5 s after it began: before, during and after its spawns and turns.
+          const delayMs = Math.floor(Math.random() * 1500)
+          const host = yield* spawner.spawn(
+            ChildProcess.make(node, ["--conditions=effect-claude-code-source", hostScript, home, "--early"], {
+              cwd: root,
+              env: { HOME: home },
+              extendEnv: true,
+              stdin: "ignore",
+              stdout: "pipe",
+              stderr: "ignore",
+              forceKillAfter: Duration.seconds(1)
+            })
+          )
+          // Counted from the moment the host's runtime is up.
+          yield* host.stdout.pipe(
+            Stream.decodeText(),
+            Stream.splitLines,
+            Stream.filter((line) => Option.isSome(decodeHostStarted(line))),
+            Stream.runHead,
+            Effect.timeout(Duration.seconds(30)),
+            Effect.orDie
+          )
+          yield* Effect.sleep(Duration.millis(delayMs))
+          const before = processesWithHome(home).length
+          yield* killHost(host.pid)
+          const left = yield* Effect.result(nothingLeft(home))
+          report.push(
+            `${delayMs} ms: ${before} running, ${left._tag === "Success" ? 0 : processesWithHome(home).length} left`
+          )
+          assert.isTrue(
+            left._tag === "Success",
+            `round ${round}, killed ${delayMs} ms in: ${processesWithHome(home).length} left`
+          )
+          assert.isBelow(Date.now() - started, 150_000, "the chaos rounds are bounded")
+        }
+        yield* Console.log(`F01 chaos, ${rounds} rounds: ${report.join("; ")}`)
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)),
+    180_000
+  )
 })

@@ -7,7 +7,11 @@ import type * as Protocol from "../src/Protocol.ts"
 const observed: ReadonlyArray<readonly [string, Protocol.UserContent, "command" | "text"]> = [
   ["a string", "/model claude-opus-4-1", "command"],
   ["one text block", [{ type: "text", text: "/model claude-opus-4-1" }], "command"],
-  ["the last of two blocks", [{ type: "text", text: "hi" }, { type: "text", text: "/model claude-opus-4-1" }], "command"],
+  [
+    "the last of two blocks",
+    [{ type: "text", text: "hi" }, { type: "text", text: "/model claude-opus-4-1" }],
+    "command"
+  ],
   ["a command without arguments", "/cost", "command"],
   ["the first of two blocks", [{ type: "text", text: "/model claude-opus-4-1" }, { type: "text", text: "hi" }], "text"],
   ["a leading space", " /model claude-opus-4-1", "text"],
@@ -25,7 +29,10 @@ describe("slash commands in prompts", () => {
   }
 
   it("F19: a command's name and arguments are parsed as the CLI parses them", () => {
-    assert.deepStrictEqual(SlashCommands.commandIn("/config  permissionMode=plan "), { name: "config", args: "permissionMode=plan" })
+    assert.deepStrictEqual(SlashCommands.commandIn("/config  permissionMode=plan "), {
+      name: "config",
+      args: "permissionMode=plan"
+    })
     assert.deepStrictEqual(SlashCommands.commandIn("/plugin:cmd"), { name: "plugin:cmd", args: "" })
     assert.strictEqual(SlashCommands.render({ name: "model", args: "opus" }), "/model opus")
     assert.strictEqual(SlashCommands.render({ name: "cost", args: "" }), "/cost")
@@ -42,8 +49,13 @@ describe("slash commands in prompts", () => {
       ["process", "process", "process", "process", "process"]
     )
     assert.deepStrictEqual(
-      [reach("config", "permissionMode=plan"), reach("Config", "model=opus"), reach("autocompact", "100000"),
-        reach("output-style", "Concise"), reach("auto-mode-setup")],
+      [
+        reach("config", "permissionMode=plan"),
+        reach("Config", "model=opus"),
+        reach("autocompact", "100000"),
+        reach("output-style", "Concise"),
+        reach("auto-mode-setup")
+      ],
       ["shared", "shared", "shared", "shared", "shared"]
     )
   })

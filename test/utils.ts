@@ -2,21 +2,21 @@
  * Shared helpers for tests that run real processes: scoped temp dirs, pid
  * liveness, and bounded polling on real time.
  */
-import * as ChildProcessSync from "node:child_process"
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
 import { Clock, Duration, Effect, Fiber, Layer, Option, Schedule, Tracer } from "effect"
 import { TestClock } from "effect/testing"
-import { dieUnlessWithin } from "../src/internal/realTimeBound.ts"
-import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import * as Leftovers from "../src/testing/Leftovers.ts"
+import * as ChildProcessSync from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
+import { dieUnlessWithin } from "../src/internal/realTimeBound.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
+import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
+import * as Leftovers from "../src/testing/Leftovers.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 
 /** An in-memory tracer (effect's native spans) and the spans it has started, in order. */
@@ -139,11 +139,13 @@ export const settleUntil = <A, E = never, R = never>(
     const realNow = TestClock.withLive(Clock.currentTimeMillis)
     const read = Effect.isEffect(check) ? check : Effect.sync(check)
     const startedAt = yield* realNow
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       const found = yield* read
       if (found !== undefined) return found
       if ((yield* realNow) - startedAt > limit) {
-        return yield* Effect.die(new Error(`never happened within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what}`))
+        return yield* Effect.die(
+          new Error(`never happened within ${Duration.format(Duration.fromInputUnsafe(within))}: ${what}`)
+        )
       }
       yield* i % 50 === 49 ? TestClock.withLive(Effect.sleep("1 millis")) : Effect.yieldNow
     }
@@ -214,7 +216,8 @@ export const sleepProbe = Effect.map(TestClock.testClockWith(Effect.succeed), (i
     /** Every sleep started so far, oldest first. */
     sleeps: snapshot,
     /** The sleeps of exactly `millis` that have not ended. */
-    pending: (millis: number): ReadonlyArray<ClockSleep> => snapshot().filter((entry) => !entry.ended && entry.millis === millis),
+    pending: (millis: number): ReadonlyArray<ClockSleep> =>
+      snapshot().filter((entry) => !entry.ended && entry.millis === millis),
     /** Waits (bounded, see {@link settleUntil}) until a sleep of exactly `millis` is pending, and returns it. */
     parked: (millis: number, what: string) =>
       settleUntil(
@@ -251,7 +254,14 @@ export const pumpClockOnFailure = <A, E, R>(self: Effect.Effect<A, E, R>) =>
  */
 export const hasPidNamespace: boolean = process.platform === "linux" &&
   ChildProcessSync.spawnSync(
-    "unshare",
-    [...(process.getuid?.() === 0 ? [] : ["--user", "--map-current-user"]), "--pid", "--fork", "--kill-child", "--", "true"],
-    { stdio: "ignore", timeout: 5_000 }
-  ).status === 0
+      "unshare",
+      [
+        ...(process.getuid?.() === 0 ? [] : ["--user", "--map-current-user"]),
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--",
+        "true"
+      ],
+      { stdio: "ignore", timeout: 5_000 }
+    ).status === 0

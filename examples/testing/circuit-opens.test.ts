@@ -25,8 +25,11 @@ const askOrBusy = (question: string): Effect.Effect<Reply, ClaudeError.ClaudeErr
   Claude.query(question).pipe(
     Stream.runCollect,
     Effect.map((events): Reply => ({ _tag: "Answer", text: events.findLast((e) => e._tag === "Result")?.text ?? "" })),
-    Effect.catchReason("ClaudeError", "CircuitOpen", (open) =>
-      Effect.succeed<Reply>({ _tag: "Busy", retryAtMs: open.halfOpenAtMs }))
+    Effect.catchReason(
+      "ClaudeError",
+      "CircuitOpen",
+      (open) => Effect.succeed<Reply>({ _tag: "Busy", retryAtMs: open.halfOpenAtMs })
+    )
   )
 
 // --- Its tests. ------------------------------------------------------------------------------------------
@@ -65,7 +68,10 @@ describe("askOrBusy", () => {
       Effect.provide(ClaudeOnFakeSpawner(
         // The first two turns meet a 529; from the third on the API answers. `sharedTurns`: turns count
         // across the fake CLIs, whichever of them runs a call.
-        { sharedTurns: true, turns: [{ result: { apiErrorStatus: 529 } }, { result: { apiErrorStatus: 529 } }, { text: "Paris." }] },
+        {
+          sharedTurns: true,
+          turns: [{ result: { apiErrorStatus: 529 } }, { result: { apiErrorStatus: 529 } }, { text: "Paris." }]
+        },
         {
           resilience: {
             retry: { times: 0 },

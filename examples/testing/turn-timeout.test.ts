@@ -61,5 +61,7 @@ describe("summarise", () => {
       const elapsedMs = yield* advanceUntilDone(call, { stepMs: 1000, limitMs: 300_000 })
       assert.strictEqual(yield* Fiber.join(call), "It is long.")
       assert.isAbove(elapsedMs, 30_000, "the whole reply took longer than the idle limit")
-    }).pipe(Effect.provide(ClaudeOnFakeSpawner({ turns: [{ text: "It is long.", frameDelay: "20 seconds" }] }, noRetries))))
+    }).pipe(
+      Effect.provide(ClaudeOnFakeSpawner({ turns: [{ text: "It is long.", frameDelay: "20 seconds" }] }, noRetries))
+    ))
 })

@@ -66,7 +66,9 @@ const configProblem = (file: string, seeded: Record<string, unknown>): string | 
   const projects = Predicate.isObject(config.projects) ? config.projects : {}
   const lost = [
     ...Object.entries(seeded).filter(([key, value]) => key !== "projects" && config[key] !== value).map(([key]) => key),
-    ...Object.keys(Predicate.isObject(seeded.projects) ? seeded.projects : {}).filter((p) => !(p in projects)).map((p) => `projects[${p}]`)
+    ...Object.keys(Predicate.isObject(seeded.projects) ? seeded.projects : {}).filter((p) => !(p in projects)).map((
+      p
+    ) => `projects[${p}]`)
   ]
   return lost.length === 0 ? undefined : `lost or changed: ${lost.join(", ")}`
 }
@@ -92,7 +94,10 @@ describe("F15: concurrent CLIs and memory growth", () => {
         // A config as a user's machine has it: an identity, projects, a key of ours the CLI does not know.
         const seeded = {
           userID: "f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f15f",
-          projects: { "/seed/project-a": { allowedTools: ["Bash(ls)"] }, "/seed/project-b": { hasTrustDialogAccepted: true } },
+          projects: {
+            "/seed/project-a": { allowedTools: ["Bash(ls)"] },
+            "/seed/project-b": { hasTrustDialogAccepted: true }
+          },
           f15SeededKey: "kept"
         }
         fs.writeFileSync(configFile, JSON.stringify(seeded, null, 2))
@@ -115,7 +120,9 @@ describe("F15: concurrent CLIs and memory growth", () => {
         const { baseline, conversations } = yield* Effect.gen(function*() {
           const pool = yield* SessionPool.SessionPool
           // What one CLI alone makes of the seeded file: the keys every later state must still have.
-          yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask(`${marker(99)} first`)))
+          yield* Effect.scoped(
+            Effect.flatMap(pool.acquire({ options }), (session) => session.ask(`${marker(99)} first`))
+          )
           const baseline = Object.keys(JSON.parse(fs.readFileSync(configFile, "utf8")))
           const running = yield* Effect.forkChild(watcher)
           const conversations = yield* Effect.forEach(
@@ -164,7 +171,10 @@ describe("F15: concurrent CLIs and memory growth", () => {
           const transcripts = files.filter((file) => file.endsWith(`${first.sessionId}.jsonl`))
           assert.strictEqual(transcripts.length, 1, `one transcript for ${marker(i)}`)
           const lines = fs.readFileSync(transcripts[0] ?? "", "utf8").split("\n").filter((line) => line.trim() !== "")
-          assert.deepStrictEqual(lines.flatMap((line, n) => (jsonProblem(line, "text") === undefined ? [] : [`line ${n + 1}`])), [])
+          assert.deepStrictEqual(
+            lines.flatMap((line, n) => (jsonProblem(line, "text") === undefined ? [] : [`line ${n + 1}`])),
+            []
+          )
           const text = lines.join("\n")
           assert.include(text, `${marker(i)} first`)
           assert.include(text, `${marker(i)} second`)
@@ -234,7 +244,9 @@ describe("F15: concurrent CLIs and memory growth", () => {
 
           return yield* pool.stats
         }).pipe(
-          Effect.provide(ClaudeTestWith({ max: 4, minIdle: 0, maxRssBytes: limit, sweepInterval: "50 millis", sampleRss })),
+          Effect.provide(
+            ClaudeTestWith({ max: 4, minIdle: 0, maxRssBytes: limit, sweepInterval: "50 millis", sampleRss })
+          ),
           Effect.timeout("40 seconds")
         )
         // Both bloated processes were retired (the second one too: it grew past the limit in its turn);

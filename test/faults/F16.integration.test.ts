@@ -45,7 +45,11 @@ describe("F16: large prompts travel over stdin", () => {
 
       const { argv, result } = yield* Effect.scoped(Effect.gen(function*() {
         const session = yield* Claude.session({
-          options: { cwd: home, env: FakeApi.cliEnvironment(api, home), timeouts: { turn: 30_000, shutdownGrace: 1000 } }
+          options: {
+            cwd: home,
+            env: FakeApi.cliEnvironment(api, home),
+            timeouts: { turn: 30_000, shutdownGrace: 1000 }
+          }
         })
         // Every process of this session (the CLI, and whatever it started), while the turn runs and after.
         const argv: Array<string> = [commandLine(session.pid)]

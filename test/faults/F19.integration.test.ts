@@ -37,7 +37,9 @@ const withPool = <A, E>(settings: SessionPool.Settings, body: Parameters<typeof 
 const models = (requests: ReadonlyArray<FakeApi.RecordedRequest>) => requests.map((r) => r.messagesRequest?.model)
 
 const reasonOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) =>
-  Exit.isFailure(exit) ? exit.cause.reasons.flatMap((r) => (r._tag === "Fail" ? [r.error.reason._tag] : []))[0] : "success"
+  Exit.isFailure(exit)
+    ? exit.cause.reasons.flatMap((r) => (r._tag === "Fail" ? [r.error.reason._tag] : []))[0]
+    : "success"
 
 const permissionModes = (events: ReadonlyArray<ClaudeEvent>) =>
   events.flatMap((e) => (e._tag === "SessionStarted" ? [e.frame.permissionMode] : []))

@@ -59,7 +59,12 @@ describe("F21: deeply nested lines", () => {
         message: { role: "user", content: [{ type: "text", text: "go" }] },
         parent_tool_use_id: null
       })
-      const output = execFileSync(process.execPath, [FakeCli.path, "--output-format=stream-json", "--verbose", "--input-format=stream-json"], {
+      const output = execFileSync(process.execPath, [
+        FakeCli.path,
+        "--output-format=stream-json",
+        "--verbose",
+        "--input-format=stream-json"
+      ], {
         input: `${user}\n`,
         env: { ...process.env, ...FakeCli.environment({ reply: "still here", deepLineDepth: DEPTH }) },
         encoding: "utf8",
@@ -71,11 +76,15 @@ describe("F21: deeply nested lines", () => {
       assert.isTrue(lines.some((line) => line.includes("[".repeat(DEPTH))), "the fake wrote the deep line")
 
       // execFileSync throws on a non-zero exit: getting here is exit 0.
-      const printed = execFileSync(process.execPath, [path.join(root, "bin", "effect-claude-code.js"), "decode", file], {
-        cwd: root,
-        encoding: "utf8",
-        timeout: 20_000
-      }).trimEnd().split("\n")
+      const printed = execFileSync(
+        process.execPath,
+        [path.join(root, "bin", "effect-claude-code.js"), "decode", file],
+        {
+          cwd: root,
+          encoding: "utf8",
+          timeout: 20_000
+        }
+      ).trimEnd().split("\n")
       assert.deepStrictEqual(JSON.parse(printed.at(-1) ?? "{}").summary, {
         lines: lines.length,
         frames: lines.length - 1,

@@ -87,45 +87,61 @@ const turnWith = (prompts: { readonly systemPrompt?: string; readonly appendSyst
   })
 
 describe("F22: option values past the argv limit", () => {
-  it.live("F22: a --system-prompt token of 128 KiB - 1 bytes goes on argv and arrives byte for byte", () =>
-    Effect.gen(function*() {
-      const value = textOfBytes(LIMIT - 1 - FLAG.length, "F22-ARGV-MARKER")
-      assert.strictEqual(Buffer.byteLength(`${FLAG}${value}`), LIMIT - 1)
-      const { argv, system } = yield* turnWith({ systemPrompt: value })
-      assert.include(argv, "F22-ARGV-MARKER", "it went on argv")
-      assert.isTrue(system.includes(value), "the system prompt reached the API byte for byte")
-    }), 90_000)
+  it.live(
+    "F22: a --system-prompt token of 128 KiB - 1 bytes goes on argv and arrives byte for byte",
+    () =>
+      Effect.gen(function*() {
+        const value = textOfBytes(LIMIT - 1 - FLAG.length, "F22-ARGV-MARKER")
+        assert.strictEqual(Buffer.byteLength(`${FLAG}${value}`), LIMIT - 1)
+        const { argv, system } = yield* turnWith({ systemPrompt: value })
+        assert.include(argv, "F22-ARGV-MARKER", "it went on argv")
+        assert.isTrue(system.includes(value), "the system prompt reached the API byte for byte")
+      }),
+    90_000
+  )
 
-  it.live("F22: a --system-prompt token of 128 KiB bytes (and a 200 KB appended prompt) goes through a file and arrives byte for byte", () =>
-    Effect.gen(function*() {
-      // 131072 bytes with the NUL would be E2BIG: one byte past the limit.
-      const value = textOfBytes(LIMIT - FLAG.length, "F22-FILE-MARKER")
-      assert.strictEqual(Buffer.byteLength(`${FLAG}${value}`) + 1, LIMIT + 1)
-      const appended = textOfBytes(200 * 1024, "F22-APPEND-MARKER")
-      const { argv, system } = yield* turnWith({ systemPrompt: value, appendSystemPrompt: appended })
-      assert.notInclude(argv, "F22-FILE-MARKER")
-      assert.notInclude(argv, "F22-APPEND-MARKER")
-      assert.include(argv, "--system-prompt-file=")
-      assert.include(argv, "--append-system-prompt-file=")
-      assert.isBelow(Buffer.byteLength(argv), 8 * 1024)
-      // The CLI sends the system prompt and the appended one as one block, joined by a blank line.
-      assert.isTrue(system.includes(`${value}\n\n${appended}`), "both prompts reached the API byte for byte")
-      // The temp files were the process's: gone with it.
-      const leftover = /--system-prompt-file=([^\0]+)/.exec(argv)?.[1]
-      assert.isDefined(leftover)
-      assert.isFalse(fs.existsSync(leftover ?? ""), "the temp file is removed with the process")
-    }), 90_000)
+  it.live(
+    "F22: a --system-prompt token of 128 KiB bytes (and a 200 KB appended prompt) goes through a file and arrives byte for byte",
+    () =>
+      Effect.gen(function*() {
+        // 131072 bytes with the NUL would be E2BIG: one byte past the limit.
+        const value = textOfBytes(LIMIT - FLAG.length, "F22-FILE-MARKER")
+        assert.strictEqual(Buffer.byteLength(`${FLAG}${value}`) + 1, LIMIT + 1)
+        const appended = textOfBytes(200 * 1024, "F22-APPEND-MARKER")
+        const { argv, system } = yield* turnWith({ systemPrompt: value, appendSystemPrompt: appended })
+        assert.notInclude(argv, "F22-FILE-MARKER")
+        assert.notInclude(argv, "F22-APPEND-MARKER")
+        assert.include(argv, "--system-prompt-file=")
+        assert.include(argv, "--append-system-prompt-file=")
+        assert.isBelow(Buffer.byteLength(argv), 8 * 1024)
+        // The CLI sends the system prompt and the appended one as one block, joined by a blank line.
+        assert.isTrue(system.includes(`${value}\n\n${appended}`), "both prompts reached the API byte for byte")
+        // The temp files were the process's: gone with it.
+        const leftover = /--system-prompt-file=([^\0]+)/.exec(argv)?.[1]
+        assert.isDefined(leftover)
+        assert.isFalse(fs.existsSync(leftover ?? ""), "the temp file is removed with the process")
+      }),
+    90_000
+  )
 
-  it.live("F22: an option with no file form past the limit is InvalidOptions naming it, its size and the limit; nothing is spawned", () =>
-    Effect.gen(function*() {
-      const home = yield* tempDir("f22-typed")
-      const model = failureOf(yield* Effect.exit(Stream.runDrain(Claude.query("hi", { cwd: home, model: "m".repeat(LIMIT) }))))
-      assert.strictEqual(model.reason._tag, "InvalidOptions")
-      assert.include(model.message, "model: its argument (--model=...) is 131081 bytes")
-      assert.include(model.message, String(LIMIT))
-      const env = failureOf(yield* Effect.exit(Stream.runDrain(Claude.query("hi", { cwd: home, env: { BIG: "b".repeat(LIMIT) } }))))
-      assert.strictEqual(env.reason._tag, "InvalidOptions")
-      assert.include(env.message, "env.BIG: BIG=... is 131077 bytes")
-      assert.strictEqual((yield* (yield* SessionPool.SessionPool).stats).spawned, 0)
-    }).pipe(Effect.scoped, Effect.provide(ClaudeTest)), 30_000)
+  it.live(
+    "F22: an option with no file form past the limit is InvalidOptions naming it, its size and the limit; nothing is spawned",
+    () =>
+      Effect.gen(function*() {
+        const home = yield* tempDir("f22-typed")
+        const model = failureOf(
+          yield* Effect.exit(Stream.runDrain(Claude.query("hi", { cwd: home, model: "m".repeat(LIMIT) })))
+        )
+        assert.strictEqual(model.reason._tag, "InvalidOptions")
+        assert.include(model.message, "model: its argument (--model=...) is 131081 bytes")
+        assert.include(model.message, String(LIMIT))
+        const env = failureOf(
+          yield* Effect.exit(Stream.runDrain(Claude.query("hi", { cwd: home, env: { BIG: "b".repeat(LIMIT) } })))
+        )
+        assert.strictEqual(env.reason._tag, "InvalidOptions")
+        assert.include(env.message, "env.BIG: BIG=... is 131077 bytes")
+        assert.strictEqual((yield* (yield* SessionPool.SessionPool).stats).spawned, 0)
+      }).pipe(Effect.scoped, Effect.provide(ClaudeTest)),
+    30_000
+  )
 })

@@ -100,10 +100,14 @@ describe("the fault catalogue", () => {
       const linked = [...(section ?? "").matchAll(/\]\(([^)\s]+\.ts)\)/g)].map((m) =>
         path.relative(root, path.resolve(testRoot, "faults", m[1] ?? ""))
       )
-      for (const file of linked) assert.isTrue(fs.existsSync(path.join(root, file)), `${id} links ${file}, which does not exist`)
+      for (const file of linked) {
+        assert.isTrue(fs.existsSync(path.join(root, file)), `${id} links ${file}, which does not exist`)
+      }
       // Every file with a test titled by this ID is linked in its section.
       const named = new Set(linked)
-      const missing = [...new Set(titles.filter((t) => t.id === id).map((t) => t.file))].filter((file) => !named.has(file))
+      const missing = [...new Set(titles.filter((t) => t.id === id).map((t) => t.file))].filter((file) =>
+        !named.has(file)
+      )
       assert.deepStrictEqual(missing, [], `${id}: link these files in its section of test/faults/README.md`)
     })
   }

@@ -106,7 +106,9 @@ export const describeUncovered = (uncovered: ReadonlyArray<Uncovered>): string =
     `Fault catalogue: ${uncovered.length} row(s) of docs/FAILURES.md have no test of the library that passed in ` +
     "this run (a skipped test covers nothing):",
     ...uncovered.flatMap(({ row, tests }) => [
-      `  ${row.id} (${row.fault.trim().slice(0, 60).trimEnd()}): ${tests.length === 0 ? "no test titled with its ID" : `${tests.length} test(s), none passed`}`,
+      `  ${row.id} (${row.fault.trim().slice(0, 60).trimEnd()}): ${
+        tests.length === 0 ? "no test titled with its ID" : `${tests.length} test(s), none passed`
+      }`,
       ...tests.map((t) => `    ${t.state}: ${t.file} > ${t.title}`)
     ])
   ].join("\n")

@@ -1,7 +1,7 @@
 /**
  * A host for test/hostDeath.test.ts, run as its own Node process:
  *
- *   node --conditions=development test/support/host.ts <home> [--real] [--no-pdeathsig] [--no-reaper]
+ *   node --conditions=effect-claude-code-source test/support/host.ts <home> [--real] [--no-pdeathsig] [--no-reaper]
  *     [--containment=auto|pidNamespace|environmentSweep|processGroup] [--detach=group|setsid|doubleFork]
  *     [--early]
  *
@@ -35,8 +35,7 @@ import * as TokenManager from "../../src/TokenManager.ts"
 
 const home = process.argv[2] ?? fs.mkdtempSync("/tmp/ecc-host-")
 const flag = (name: string) => process.argv.includes(`--${name}`)
-const value = (name: string) =>
-  process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3)
+const value = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3)
 
 const Containment = Schema.Literals(["auto", "pidNamespace", "environmentSweep", "processGroup"])
 const Detach = Schema.Literals(["group", "setsid", "doubleFork"])
@@ -134,7 +133,9 @@ const onRealCli = Effect.gen(function*() {
 const program = Effect.gen(function*() {
   if (flag("early")) yield* Console.log(JSON.stringify({ host: process.pid }))
   const pids = yield* (flag("real") ? onRealCli : onFake)
-  yield* Console.log(JSON.stringify({ host: process.pid, ...pids, reaper: Option.getOrElse(yield* reaperPid, () => 0) }))
+  yield* Console.log(
+    JSON.stringify({ host: process.pid, ...pids, reaper: Option.getOrElse(yield* reaperPid, () => 0) })
+  )
   yield* Effect.sleep(Duration.minutes(2))
 }).pipe(
   Effect.scoped,

@@ -1,0 +1,192 @@
+/**
+ * The published package as a user gets it: the tarball `npm pack` makes (built afresh, outside the working
+ * tree), installed with npm, offline, into a scratch project whose only other packages are the peer
+ * dependencies. There the README's quick start, copied unchanged, runs on the real CLI against a FakeApi that
+ * the scratch project serves from the tarball's own `effect-claude-code/testing`.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import type { Duration } from "effect"
+import { Effect, Fiber, Schema, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as FakeApi from "../src/testing/FakeApi.ts"
+import { eventually, processesWithHome, tempDir } from "./utils.ts"
+
+const root = path.join(import.meta.dirname, "..")
+const bin = (name: string) => path.join(root, "node_modules", ".bin", name)
+const npm = "npm"
+
+/** Runs a command to its end within `within`: its stdout, or a defect naming it with its exit code and stderr. */
+const run = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: Record<string, string>; readonly within: Duration.Input }
+) =>
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const handle = yield* spawner.spawn(ChildProcess.make(command, args, {
+      cwd: options.cwd,
+      ...(options.env === undefined ? {} : { env: options.env }),
+      forceKillAfter: "5 seconds"
+    }))
+    const stderr = yield* handle.stderr.pipe(Stream.decodeText(), Stream.mkString, Effect.forkScoped)
+    const stdout = yield* handle.stdout.pipe(Stream.decodeText(), Stream.mkString, Effect.forkScoped)
+    const exitCode = yield* handle.exitCode
+    const out = yield* Fiber.join(stdout)
+    if (exitCode !== 0) {
+      return yield* Effect.die(
+        new Error(`${command} ${args.join(" ")} exited with ${exitCode}\n${out}\n${yield* Fiber.join(stderr)}`)
+      )
+    }
+    return out
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutOrElse({
+      duration: options.within,
+      orElse: () => Effect.die(new Error(`${command} ${args.join(" ")} did not end within ${options.within}`))
+    })
+  )
+
+/** The first `ts` block of the README's "Quick start" section, as a user copies it. */
+const readmeQuickStart = (): string => {
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+  const section = readme.split("\n## Quick start\n")[1]?.split("\n## ")[0] ?? ""
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1]
+  assert.isDefined(code, "README.md has a ts block under ## Quick start")
+  return code ?? ""
+}
+
+/** What the scratch project runs to serve the fake Messages API: the tarball's testing export. */
+const fakeApiServer = `import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect } from "effect"
+import { FakeApi } from "effect-claude-code/testing"
+
+const program = Effect.gen(function*() {
+  const api = yield* FakeApi.make({ script: [FakeApi.text(["Two TypeScript files: ", "a.ts and b.ts."])] })
+  yield* Console.log(api.url)
+  return yield* Effect.never
+}).pipe(Effect.scoped)
+
+NodeRuntime.runMain(program)
+`
+
+/** What `npm pack --json` prints: one entry per package packed. */
+const PackOutput = Schema.fromJsonString(Schema.Tuple([Schema.Struct({ filename: Schema.String })]))
+
+/** `npm pack` of a copy of the package whose `dist/` is built there: the working tree's `dist/` is left alone. */
+const packTarball = (dir: string) =>
+  Effect.gen(function*() {
+    const stage = path.join(dir, "stage")
+    fs.mkdirSync(stage)
+    for (const entry of ["package.json", "README.md", "bin", "src"]) {
+      fs.cpSync(path.join(root, entry), path.join(stage, entry), { recursive: true })
+    }
+    yield* run(bin("tsc"), ["-p", path.join(root, "tsconfig.build.json"), "--outDir", path.join(stage, "dist")], {
+      cwd: root,
+      within: "3 minutes"
+    })
+    const packed = yield* run(npm, ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], {
+      cwd: stage,
+      within: "1 minute"
+    })
+    const [tarball] = yield* Schema.decodeEffect(PackOutput)(packed).pipe(Effect.orDie)
+    return path.join(dir, tarball.filename)
+  })
+
+describe("the packed tarball, installed with only the peer dependencies", () => {
+  it.live(
+    "runs the README's quick start offline, on the built code, against the FakeApi of its testing export",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("package")
+        const tarball = yield* packTarball(dir)
+
+        const app = path.join(dir, "app")
+        fs.mkdirSync(app)
+        fs.writeFileSync(
+          path.join(app, "package.json"),
+          JSON.stringify({ name: "quick-start", private: true, type: "module" })
+        )
+        // Offline, and no peer auto-install: npm brings the tarball and nothing else (it has no dependencies).
+        yield* run(npm, [
+          "install",
+          "--offline",
+          "--legacy-peer-deps",
+          "--ignore-scripts",
+          "--no-audit",
+          "--no-fund",
+          "--no-package-lock",
+          tarball
+        ], { cwd: app, within: "1 minute" })
+        const modules = path.join(app, "node_modules")
+        assert.deepStrictEqual(fs.readdirSync(modules).filter((name) => !name.startsWith(".")), ["effect-claude-code"])
+        // The peers, as the user's own installs of them (the repository's copies).
+        fs.symlinkSync(path.join(root, "node_modules", "effect"), path.join(modules, "effect"))
+        fs.mkdirSync(path.join(modules, "@effect"))
+        fs.symlinkSync(
+          path.join(root, "node_modules", "@effect", "platform-node"),
+          path.join(modules, "@effect", "platform-node")
+        )
+
+        // The built code, whatever conditions the user's tools set ("development" included: Vite and Vitest do).
+        for (const flags of [[], ["--conditions=development"]]) {
+          const resolved = yield* run(process.execPath, [
+            ...flags,
+            "--input-type=module",
+            "-e",
+            "console.log(import.meta.resolve('effect-claude-code'), import.meta.resolve('effect-claude-code/testing'))"
+          ], { cwd: app, within: "30 seconds" })
+          assert.strictEqual(
+            resolved.trim(),
+            ["dist/index.js", "dist/testing/index.js"].map((file) => `file://${modules}/effect-claude-code/${file}`)
+              .join(" "),
+            flags.join(" ")
+          )
+        }
+
+        fs.writeFileSync(path.join(app, "fake-api.ts"), fakeApiServer)
+        fs.writeFileSync(path.join(app, "quick-start.ts"), readmeQuickStart())
+        const home = path.join(dir, "home")
+        fs.mkdirSync(home)
+        const baseEnv = { PATH: process.env.PATH ?? "", TMPDIR: dir }
+
+        const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+        const server = yield* spawner.spawn(ChildProcess.make(process.execPath, ["fake-api.ts"], {
+          cwd: app,
+          env: baseEnv,
+          forceKillAfter: "5 seconds"
+        }))
+        const url = yield* server.stdout.pipe(
+          Stream.decodeText(),
+          Stream.splitLines,
+          Stream.runHead,
+          Effect.timeoutOrElse({
+            duration: "30 seconds",
+            orElse: () => Effect.die(new Error("the FakeApi of the installed package printed no URL within 30 s"))
+          })
+        )
+        assert.match(url._tag === "Some" ? url.value : "", /^http:\/\/127\.0\.0\.1:\d+$/)
+
+        // The quick start reads its credential and API from the environment, as a user's would.
+        const output = yield* run(process.execPath, ["quick-start.ts"], {
+          cwd: app,
+          env: {
+            ...baseEnv,
+            HOME: home,
+            CLAUDE_CONFIG_DIR: path.join(home, ".claude"),
+            ANTHROPIC_BASE_URL: url._tag === "Some" ? url.value : "",
+            ANTHROPIC_API_KEY: FakeApi.fakeApiKey,
+            CLAUDE_CODE_EXECUTABLE: bin("claude")
+          },
+          within: "90 seconds"
+        })
+        assert.include(output, "Two TypeScript files: a.ts and b.ts.")
+        assert.match(output, /\n\$\d+(\.\d+)?(e-\d+)? in \d+ ms, session [0-9a-f-]{36}\n$/)
+        yield* server.kill({ killSignal: "SIGTERM", forceKillAfter: "5 seconds" })
+        yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "10 seconds")
+      }).pipe(Effect.provide(NodeServices.layer)),
+    { timeout: 360_000 }
+  )
+})
