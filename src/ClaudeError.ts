@@ -554,7 +554,9 @@ export const make = (reason: Reason, context?: Context): ClaudeError => {
     ...(context?.turn === undefined ? {} : { turn: context.turn })
   })
   // Not enumerable: out of `JSON.stringify`, the encoded form and structural equality.
-  if (context?.debugLog !== undefined) Object.defineProperty(error, "debugLog", { value: context.debugLog, enumerable: false })
+  if (context?.debugLog !== undefined) {
+    Object.defineProperty(error, "debugLog", { value: context.debugLog, enumerable: false })
+  }
   return error
 }
 

@@ -43,7 +43,11 @@ describe("DebugLog: the log travels on the error", () => {
       const attempt = () => Stream.concat(Stream.make(rateLimited(60)), session.send("again"))
       const rebuilt = failureOf(yield* Effect.exit(Stream.runDrain(resilience.run("again", options, attempt))))
       assert.strictEqual(rebuilt.reason._tag, "RateLimited")
-      assert.strictEqual(Reflect.get(rebuilt.reason, "retryAfterMs"), 60_000, "rebuilt: the retry-after came from the stream")
+      assert.strictEqual(
+        Reflect.get(rebuilt.reason, "retryAfterMs"),
+        60_000,
+        "rebuilt: the retry-after came from the stream"
+      )
       const carried = Option.getOrUndefined(DebugLog.of(rebuilt))
       assert.isDefined(carried, "the rebuilt error keeps the debug log")
       assert.strictEqual(carried?.turns, 2, "the log of the turn that failed")

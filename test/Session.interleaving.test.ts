@@ -55,10 +55,16 @@ const interleaving = (offset: number) =>
       Effect.all([SubscriptionRef.get(session.state), session.restarts]),
       ([state, restarts]) => (state === "Failed" || (state === "Idle" && restarts === 1) ? state : undefined)
     )
-    yield* settleUntil(settled, "the session is Idle on a replacement", "3 seconds").pipe(Effect.catchDefect(() => Effect.void))
+    yield* settleUntil(settled, "the session is Idle on a replacement", "3 seconds").pipe(
+      Effect.catchDefect(() => Effect.void)
+    )
     const state = yield* SubscriptionRef.get(session.state)
     const sessions = (yield* fake.processes).filter((p) => p.kind === "session")
-    const next = state !== "Idle" ? "not run" : Exit.isSuccess(yield* Effect.exit(session.ask("three"))) ? "ran" : "failed"
+    const next = state !== "Idle"
+      ? "not run"
+      : Exit.isSuccess(yield* Effect.exit(session.ask("three")))
+      ? "ran"
+      : "failed"
     const where = (e: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>): Outcome["turn"] => {
       if (Exit.isFailure(e)) {
         const reason = e.cause.reasons[0]
@@ -94,16 +100,26 @@ describe("Session state transitions under interleaving (TestClock)", () => {
       Effect.gen(function*() {
         const outcomes: Array<Outcome> = []
         // Until the turn is well ahead of the death: it ran on the first process, five offsets in a row.
-        for (let offset = 0; offset < 120 && !outcomes.slice(-5).every((o) => o.turn === "first") || outcomes.length < 5; offset++) {
+        for (
+          let offset = 0;
+          offset < 120 && !outcomes.slice(-5).every((o) => o.turn === "first") || outcomes.length < 5;
+          offset++
+        ) {
           outcomes.push(yield* interleaving(offset))
         }
-        const wrong = outcomes.filter((o) => o.turn === "hung" || o.state !== "Idle" || o.restarts !== 1 || o.next !== "ran")
+        const wrong = outcomes.filter((o) =>
+          o.turn === "hung" || o.state !== "Idle" || o.restarts !== 1 || o.next !== "ran"
+        )
         assert.deepStrictEqual(wrong, [], "every interleaving ends the turn and recovers")
         // The sweep went from one end to the other, through the window in between: the death seen before the
         // turn claimed the session (it waits for the replacement), after (the death fails it: a CLI that exits
         // 0 without a result), and once the turn had its result.
         const phases = outcomes.map((o) => o.turn).filter((turn, i, all) => turn !== all[i - 1])
-        assert.deepStrictEqual(phases, ["replacement", "failed: ProtocolError", "first"], outcomes.map((o) => `${o.offset}: ${o.turn}`).join(", "))
+        assert.deepStrictEqual(
+          phases,
+          ["replacement", "failed: ProtocolError", "first"],
+          outcomes.map((o) => `${o.offset}: ${o.turn}`).join(", ")
+        )
       }),
     120_000
   )

@@ -136,16 +136,28 @@ describe("Session watchdog (pure decision)", () => {
     assert.deepStrictEqual(Watchdog.next(deadlines, turn(0, false), 0), { _tag: "Wait", millis: 1000 })
     assert.deepStrictEqual(Watchdog.next(deadlines, turn(0, false), 2500), { _tag: "Wait", millis: 500 })
     assert.deepStrictEqual(Watchdog.next(deadlines, turn(0, false), 2999), { _tag: "Wait", millis: 1 })
-    assert.deepStrictEqual(Watchdog.next(deadlines, turn(0, false), 3000), { _tag: "Expired", kind: "firstEvent", durationMs: 3000 })
+    assert.deepStrictEqual(Watchdog.next(deadlines, turn(0, false), 3000), {
+      _tag: "Expired",
+      kind: "firstEvent",
+      durationMs: 3000
+    })
   })
 
   it("after an event: the idle deadline from the last one", () => {
     assert.deepStrictEqual(Watchdog.next(deadlines, turn(5000, true), 5200), { _tag: "Wait", millis: 800 })
-    assert.deepStrictEqual(Watchdog.next(deadlines, turn(5000, true), 6000), { _tag: "Expired", kind: "idle", durationMs: 1000 })
+    assert.deepStrictEqual(Watchdog.next(deadlines, turn(5000, true), 6000), {
+      _tag: "Expired",
+      kind: "idle",
+      durationMs: 1000
+    })
   })
 
   it("the whole-turn deadline, however lively the turn", () => {
     assert.deepStrictEqual(Watchdog.next(deadlines, turn(9900, true), 9950), { _tag: "Wait", millis: 50 })
-    assert.deepStrictEqual(Watchdog.next(deadlines, turn(9999, true), 10_000), { _tag: "Expired", kind: "turn", durationMs: 10_000 })
+    assert.deepStrictEqual(Watchdog.next(deadlines, turn(9999, true), 10_000), {
+      _tag: "Expired",
+      kind: "turn",
+      durationMs: 10_000
+    })
   })
 })

@@ -63,7 +63,10 @@ export class Recorder {
   readonly #frames: Ring<unknown>
   readonly #lifecycle: Ring<DebugLog.LifecycleEvent>
 
-  constructor(limits: DebugLog.Limits | undefined, defaults: { readonly frames: number; readonly lifecycleEvents: number }) {
+  constructor(
+    limits: DebugLog.Limits | undefined,
+    defaults: { readonly frames: number; readonly lifecycleEvents: number }
+  ) {
     this.#frames = new Ring(Math.max(0, limits?.frames ?? defaults.frames))
     this.#lifecycle = new Ring(Math.max(0, limits?.lifecycleEvents ?? defaults.lifecycleEvents))
   }
@@ -101,7 +104,11 @@ export const redactSecrets = (text: string): string =>
  * The last `maxBytes` of a file as text, starting at a line boundary when it was cut; `undefined` when the
  * file cannot be read (not written yet, or already removed).
  */
-export const readTail = (fs: FileSystem.FileSystem, file: string, maxBytes: number): Effect.Effect<string | undefined> =>
+export const readTail = (
+  fs: FileSystem.FileSystem,
+  file: string,
+  maxBytes: number
+): Effect.Effect<string | undefined> =>
   Effect.gen(function*() {
     const handle = yield* fs.open(file, { flag: "r" })
     const size = Number((yield* handle.stat).size)
@@ -127,17 +134,23 @@ export interface DebugFile {
  * Debug mode: a temp dir of the session's for the CLI's `--debug-file`, removed when the scope closes. On
  * the context's `FileSystem`, else Node's.
  */
-export const debugFileIn = (limits: DebugLog.Limits | undefined): Effect.Effect<DebugFile, ClaudeError.ClaudeError, Scope.Scope> =>
+export const debugFileIn = (
+  limits: DebugLog.Limits | undefined
+): Effect.Effect<DebugFile, ClaudeError.ClaudeError, Scope.Scope> =>
   Effect.gen(function*() {
     const found = yield* Effect.serviceOption(FileSystem.FileSystem)
-    const fs = Option.isSome(found) ? found.value : yield* Effect.provide(Effect.service(FileSystem.FileSystem), NodeFileSystem.layer)
+    const fs = Option.isSome(found)
+      ? found.value
+      : yield* Effect.provide(Effect.service(FileSystem.FileSystem), NodeFileSystem.layer)
     const dir = yield* Effect.acquireRelease(
       fs.makeTempDirectory({ prefix: "effect-claude-code-debug-" }),
       // Already gone, or not ours to remove: nothing to do.
       (dir) => Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
     ).pipe(
       Effect.mapError(() =>
-        ClaudeError.make(new ClaudeError.InvalidOptions({ issues: "debug: could not create a temp dir for the CLI's debug log" }))
+        ClaudeError.make(
+          new ClaudeError.InvalidOptions({ issues: "debug: could not create a temp dir for the CLI's debug log" })
+        )
       )
     )
     const tailBytes = Math.max(0, limits?.debugFileBytes ?? DebugLog.defaultLimits.debugFileBytes)
@@ -161,7 +174,9 @@ export const snapshot = (sources: Sources): Effect.Effect<DebugLog.DebugLog> =>
   Effect.gen(function*() {
     const stderr = yield* sources.stderrTail
     const { debugFile } = sources
-    const tail = debugFile === undefined ? undefined : yield* readTail(debugFile.fs, debugFile.path, debugFile.tailBytes)
+    const tail = debugFile === undefined
+      ? undefined
+      : yield* readTail(debugFile.fs, debugFile.path, debugFile.tailBytes)
     return {
       sessionId: sources.sessionId(),
       state: yield* sources.state,
@@ -182,5 +197,8 @@ export const snapshot = (sources: Sources): Effect.Effect<DebugLog.DebugLog> =>
  */
 export const carrying = (debugLog: Effect.Effect<DebugLog.DebugLog>) => (error: ClaudeError.ClaudeError) =>
   error.debugLog === undefined
-    ? Effect.map(debugLog, (log) => ClaudeError.make(error.reason, { sessionId: error.sessionId, turn: error.turn, debugLog: log }))
+    ? Effect.map(
+      debugLog,
+      (log) => ClaudeError.make(error.reason, { sessionId: error.sessionId, turn: error.turn, debugLog: log })
+    )
     : Effect.succeed(error)

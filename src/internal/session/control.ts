@@ -31,11 +31,19 @@ interface PermissionAsk {
 export interface Handlers {
   readonly canUseTool?:
     | ((request: PermissionAsk) => Effect.Effect<
-      { readonly behavior: "allow"; readonly updatedInput?: unknown } | { readonly behavior: "deny"; readonly message: string }
+      { readonly behavior: "allow"; readonly updatedInput?: unknown } | {
+        readonly behavior: "deny"
+        readonly message: string
+      }
     >)
     | undefined
   readonly hooks?:
-    | Partial<Record<string, ReadonlyArray<{ readonly matcher?: string; readonly handle: (input: unknown) => Effect.Effect<unknown> }>>>
+    | Partial<
+      Record<
+        string,
+        ReadonlyArray<{ readonly matcher?: string; readonly handle: (input: unknown) => Effect.Effect<unknown> }>
+      >
+    >
     | undefined
 }
 
@@ -80,7 +88,11 @@ const registerHooks = (hooks: Handlers["hooks"]) => {
   return { handlers, initialize: Object.keys(config).length === 0 ? undefined : { hooks: config } }
 }
 
-const attributesOf = (direction: "incoming" | "outgoing", requestId: string | undefined, body: { readonly subtype: string }) => {
+const attributesOf = (
+  direction: "incoming" | "outgoing",
+  requestId: string | undefined,
+  body: { readonly subtype: string }
+) => {
   const attributes: Record<string, unknown> = {
     "claude.control.subtype": body.subtype,
     "claude.control.direction": direction
@@ -170,15 +182,18 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
     const answer = (request: Protocol.ControlRequest): Effect.Effect<unknown> => {
       const { request: body, request_id: id } = request
       if (isCanUseTool(body) && canUseTool !== undefined) {
-        return canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body }).pipe(
-          Effect.tap((decision) => Effect.annotateCurrentSpan("claude.permission.behavior", decision.behavior)),
-          Effect.map((decision) =>
-            Protocol.controlSuccess(
-              id,
-              decision.behavior === "allow" ? { behavior: "allow", updatedInput: decision.updatedInput ?? body.input } : decision
+        return canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body })
+          .pipe(
+            Effect.tap((decision) => Effect.annotateCurrentSpan("claude.permission.behavior", decision.behavior)),
+            Effect.map((decision) =>
+              Protocol.controlSuccess(
+                id,
+                decision.behavior === "allow"
+                  ? { behavior: "allow", updatedInput: decision.updatedInput ?? body.input }
+                  : decision
+              )
             )
           )
-        )
       }
       const hook = isHookCallback(body) ? handlers.get(body.callback_id) : undefined
       if (hook !== undefined && isHookCallback(body)) {
@@ -199,7 +214,9 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
             answer(request).pipe(
               // Failures and defects of the handler get an error answer; an interruption (a withdrawn
               // request, a closing session) is not caught, so nothing is written for it.
-              Effect.catchCause(() => Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))),
+              Effect.catchCause(() =>
+                Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))
+              ),
               Effect.flatMap(wiring.write)
             ),
           () =>
@@ -239,7 +256,9 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
           orElse: () =>
             Effect.suspend(() => {
               pending.delete(id)
-              return Effect.fail(wiring.fail(new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(deadline) })))
+              return Effect.fail(
+                wiring.fail(new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(deadline) }))
+              )
             })
         }),
         // A caller that gives up (a shorter deadline of its own) leaves no pending entry behind.
@@ -251,9 +270,10 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
       initialize,
       hostBusy: () => hostBusy > 0,
       send: (subtype, payload, deadline, kind, turn) =>
-        underTurn(sendNow(subtype, payload, deadline, kind), turn, attributesOf("outgoing", undefined, { subtype })).pipe(
-          wiring.withLogContext
-        ),
+        underTurn(sendNow(subtype, payload, deadline, kind), turn, attributesOf("outgoing", undefined, { subtype }))
+          .pipe(
+            wiring.withLogContext
+          ),
       answered: ({ response }) =>
         Effect.suspend(() => {
           const deferred = pending.get(response.request_id)
@@ -263,7 +283,11 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
             deferred,
             response.subtype === "success"
               ? Exit.succeed(response.response)
-              : Exit.fail(wiring.fail(new ClaudeError.ProtocolError({ detail: `the CLI refused the control request: ${response.error}` })))
+              : Exit.fail(
+                wiring.fail(
+                  new ClaudeError.ProtocolError({ detail: `the CLI refused the control request: ${response.error}` })
+                )
+              )
           )
         }),
       serve,

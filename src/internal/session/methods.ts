@@ -11,8 +11,8 @@ import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import type * as Protocol from "../../Protocol.ts"
 import * as SlashCommands from "../slashCommands.ts"
 import { promptIssues } from "../validation.ts"
-import type { Conversation } from "./conversation.ts"
 import type { ControlChannel } from "./control.ts"
+import type { Conversation } from "./conversation.ts"
 import type { ResultEvent, TurnKind, Turns } from "./turn.ts"
 
 /** What the methods need of the session. */
@@ -27,6 +27,7 @@ export interface Wiring {
   readonly controlTimeout: Duration.Duration
 }
 
+/** The methods of the `Session` interface, besides its accessors (state, pid, restarts, session id, debug log). */
 export const make = (wiring: Wiring) => {
   const { turns, conversation, fail } = wiring
   const logged = <A, R>(effect: Effect.Effect<A, ClaudeError.ClaudeError, R>) =>
@@ -38,7 +39,9 @@ export const make = (wiring: Wiring) => {
   const send = (prompt: Protocol.UserContent) =>
     Stream.suspend(() => {
       const issues = promptIssues(prompt)
-      const problem = issues === undefined ? SlashCommands.promptProblem(prompt) : new ClaudeError.InvalidPrompt({ issues })
+      const problem = issues === undefined
+        ? SlashCommands.promptProblem(prompt)
+        : new ClaudeError.InvalidPrompt({ issues })
       return problem === undefined ? turns.run(prompt, "prompt") : Stream.fail(fail(problem))
     })
 
@@ -57,12 +60,16 @@ export const make = (wiring: Wiring) => {
     send,
     ask: Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
       const result = yield* send(prompt).pipe(
-        Stream.runFold((): ResultEvent | undefined => undefined, (last, event) => event._tag === "Result" ? event : last)
+        Stream.runFold(
+          (): ResultEvent | undefined => undefined,
+          (last, event) => event._tag === "Result" ? event : last
+        )
       )
       return result ?? (yield* failLogged(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" })))
     }),
     command: Effect.fn("Session.command")(function*(name: string, args?: string) {
-      const refuse = (detail: string) => Effect.fail(fail(new ClaudeError.CommandRefused({ command: `/${name}`, detail })))
+      const refuse = (detail: string) =>
+        Effect.fail(fail(new ClaudeError.CommandRefused({ command: `/${name}`, detail })))
       const parsed = SlashCommands.call(name, args)
       if (parsed === undefined) {
         return yield* refuse("a command name is letters, digits, `_`, `:` and `-`, without the leading `/`")
@@ -84,9 +91,14 @@ export const make = (wiring: Wiring) => {
     reset: Effect.gen(function*() {
       const before = conversation.sessionId
       const { events, result } = yield* collect("/clear", "reset")
-      if (result === undefined || result.sessionId === before || !events.some((event) => event._tag === "ConversationReset")) {
+      if (
+        result === undefined || result.sessionId === before ||
+        !events.some((event) => event._tag === "ConversationReset")
+      ) {
         yield* wiring.stop("the /clear reset was not confirmed")
-        return yield* failLogged(new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" }))
+        return yield* failLogged(
+          new ClaudeError.ProtocolError({ detail: "the /clear reset was not confirmed by the CLI" })
+        )
       }
       // The new conversation has had no turn: a replacement process starts a new one rather than resume it.
       conversation.cleared()

@@ -78,11 +78,13 @@ export class Processes {
  * half-way (a turn's consumer closing its stream, which interrupts the watchdog) cannot abandon the ladder
  * and leave a hung process running until the session's scope closes.
  */
-export const stopper = (owner: State.Owner, processes: Processes, telemetry: Telemetry) =>
-(why: string): Effect.Effect<void> =>
-  Effect.uninterruptible(
-    owner.apply(State.fail).pipe(
-      Effect.andThen(telemetry.note("stopped", why)),
-      Effect.andThen(Effect.suspend(() => processes.newest === undefined ? Effect.void : processes.newest.proc.shutdown))
-    )
-  ).pipe(telemetry.withLogContext)
+export const stopper =
+  (owner: State.Owner, processes: Processes, telemetry: Telemetry) => (why: string): Effect.Effect<void> =>
+    Effect.uninterruptible(
+      owner.apply(State.fail).pipe(
+        Effect.andThen(telemetry.note("stopped", why)),
+        Effect.andThen(
+          Effect.suspend(() => processes.newest === undefined ? Effect.void : processes.newest.proc.shutdown)
+        )
+      )
+    ).pipe(telemetry.withLogContext)

@@ -40,7 +40,9 @@ export const restartPolicy = (
     onSome: (duration) => (Duration.isFinite(duration) ? Duration.toMillis(duration) : Number.NaN)
   })
   const issues = [
-    ...(Number.isInteger(maxRestarts) && maxRestarts >= 0 ? [] : ["restart.maxRestarts must be a non-negative integer"]),
+    ...(Number.isInteger(maxRestarts) && maxRestarts >= 0
+      ? []
+      : ["restart.maxRestarts must be a non-negative integer"]),
     ...(windowMs > 0 ? [] : ["restart.window must be a positive, finite duration"])
   ]
   return issues.length === 0
@@ -75,6 +77,7 @@ export interface Supervisor {
   readonly start: Effect.Effect<void, ClaudeError.ClaudeError>
 }
 
+/** The supervisor of one session; nothing runs until `start`. */
 export const make = (wiring: Wiring): Supervisor => {
   const { owner, conversation, processes, control, turns, telemetry, fail, restart } = wiring
   /** When the replacements of the current window happened (Clock millis). */
@@ -91,7 +94,10 @@ export const make = (wiring: Wiring): Supervisor => {
         const started = yield* Effect.exit(restore(Effect.gen(function*() {
           const proc = yield* wiring.spawner.spawn({
             options: launchWith,
-            args: [...ClaudeOptions.toArgs(launchWith, { permissionPromptTool: wiring.permissionPromptTool }), ...wiring.extraArgs]
+            args: [
+              ...ClaudeOptions.toArgs(launchWith, { permissionPromptTool: wiring.permissionPromptTool }),
+              ...wiring.extraArgs
+            ]
           }).pipe(Scope.provide(scope))
           const generation: Generation = { proc, scope, ready: false, dead: false }
           processes.newest = generation

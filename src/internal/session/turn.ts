@@ -119,6 +119,7 @@ export interface Turns {
   readonly lastEventAt: Effect.Effect<Option.Option<number>>
 }
 
+/** The turns of one session; one runs at a time (a permit of one). */
 export const make = (wiring: Wiring): Effect.Effect<Turns> =>
   Effect.map(Semaphore.make(1), (permit) => {
     const { owner, conversation, processes, control, telemetry, recorder, fail, stop, tracePrompts } = wiring
@@ -197,7 +198,9 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           Effect.andThen(Deferred.await(turn.ended)),
           Effect.timeoutOption(wiring.controlTimeout),
           Effect.ignore,
-          Effect.andThen(Effect.suspend(() => (current === turn ? stop("an abandoned turn did not end") : Effect.void))),
+          Effect.andThen(
+            Effect.suspend(() => (current === turn ? stop("an abandoned turn did not end") : Effect.void))
+          ),
           Effect.withSpan("Session.abandonTurn")
         )
       })
@@ -237,7 +240,9 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           return Effect.andThen(control.serve(event.frame, turn, hostAnswered), deliver)
         case "Frame": {
           const frame = event.frame
-          if (frame.type === "control_cancel_request") return Effect.andThen(control.withdraw(frame.request_id), deliver)
+          if (frame.type === "control_cancel_request") {
+            return Effect.andThen(control.withdraw(frame.request_id), deliver)
+          }
           if (frame.type === "control_response") return control.answered(frame)
           return deliver
         }
@@ -289,7 +294,10 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           // Idle first, then the result and the end of the stream: whoever the end of the stream wakes up
           // (`ask` returning, a pool taking the session back) finds the session ready for the next turn.
           current = undefined
-          return Effect.andThen(settle, Effect.andThen(deliver, end(turn, event.error === undefined ? undefined : fail(event.error))))
+          return Effect.andThen(
+            settle,
+            Effect.andThen(deliver, end(turn, event.error === undefined ? undefined : fail(event.error)))
+          )
         default:
           return deliver
       }
@@ -342,7 +350,9 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
       Effect.timeoutOrElse({
         duration: wiring.replacementWait,
         orElse: () =>
-          Effect.fail(fail(new ClaudeError.Timeout({ kind: "startup", durationMs: Duration.toMillis(wiring.replacementWait) })))
+          Effect.fail(
+            fail(new ClaudeError.Timeout({ kind: "startup", durationMs: Duration.toMillis(wiring.replacementWait) }))
+          )
       })
     )
 
@@ -353,7 +363,9 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           const verdict = yield* claim(turn)
           if (verdict._tag === "Claimed") return turn
           if (verdict._tag === "Refused") {
-            return yield* Effect.fail(fail(new ClaudeError.ProtocolError({ detail: `the session is ${verdict.state}` })))
+            return yield* Effect.fail(
+              fail(new ClaudeError.ProtocolError({ detail: `the session is ${verdict.state}` }))
+            )
           }
           yield* replaced
         }
@@ -399,6 +411,6 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
         if (current === undefined) return Effect.succeedNone
         const { lastEventAt } = current
         return control.hostBusy() ? Effect.map(Clock.currentTimeMillis, Option.some) : Effect.succeedSome(lastEventAt)
-      }),
+      })
     }
   })
