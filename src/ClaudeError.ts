@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Effect, Predicate, Schema } from "effect"
+import type * as DebugLog from "./DebugLog.ts"
 
 const id = (name: string) => `effect-claude-code/ClaudeError/${name}`
 
@@ -514,6 +515,11 @@ export class ClaudeError extends Schema.TaggedError<ClaudeError>("effect-claude-
   /** 1-based turn number within the session, when known. */
   turn: Schema.optionalKey(Schema.Int)
 }) {
+  /**
+   * The debug log of the session the error came from, as it was when the error reached the caller (read it
+   * with `DebugLog.of`). Not a field of the schema: never part of the message nor of the encoded form.
+   */
+  declare readonly debugLog?: DebugLog.DebugLog
   override get message() {
     return this.sessionId === undefined ? this.reason.message : `${this.reason.message} (session ${this.sessionId})`
   }
@@ -523,17 +529,36 @@ export class ClaudeError extends Schema.TaggedError<ClaudeError>("effect-claude-
 }
 
 /**
+ * Where an error happened: the session (its CLI session id), the turn, and the session's debug log.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Context {
+  readonly sessionId?: string | undefined
+  readonly turn?: number | undefined
+  /** Carried on the error, outside its schema (see {@link ClaudeError} `debugLog`). */
+  readonly debugLog?: DebugLog.DebugLog | undefined
+}
+
+/**
  * Wraps a reason into a `ClaudeError`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (reason: Reason, context?: { readonly sessionId?: string | undefined; readonly turn?: number }) =>
-  new ClaudeError({
+export const make = (reason: Reason, context?: Context): ClaudeError => {
+  const error = new ClaudeError({
     reason,
     ...(context?.sessionId === undefined || context.sessionId === "" ? {} : { sessionId: context.sessionId }),
     ...(context?.turn === undefined ? {} : { turn: context.turn })
   })
+  // Not enumerable: out of `JSON.stringify`, the encoded form and structural equality.
+  if (context?.debugLog !== undefined) {
+    Object.defineProperty(error, "debugLog", { value: context.debugLog, enumerable: false })
+  }
+  return error
+}
 
 /**
  * Fails with a `ClaudeError` made of the reason.
@@ -541,8 +566,7 @@ export const make = (reason: Reason, context?: { readonly sessionId?: string | u
  * @since 0.1.0
  * @category constructors
  */
-export const fail = (reason: Reason, context?: { readonly sessionId?: string | undefined; readonly turn?: number }) =>
-  Effect.fail(make(reason, context))
+export const fail = (reason: Reason, context?: Context) => Effect.fail(make(reason, context))
 
 /**
  * @since 0.1.0

@@ -16,9 +16,7 @@
  * @since 0.1.0
  */
 import { Option } from "effect"
-import type * as ClaudeError from "./ClaudeError.ts"
-import { attached } from "./internal/debugLog.ts"
-import type * as Session from "./Session.ts"
+import type { State } from "./internal/session/state.ts"
 
 /**
  * How much a session's {@link DebugLog} keeps.
@@ -101,7 +99,8 @@ export interface Frame {
  */
 export interface DebugLog {
   readonly sessionId: string | undefined
-  readonly state: Session.State
+  /** The session's state (`Session.State`). */
+  readonly state: State
   /** The newest CLI process (the live one, or the one being started). */
   readonly pid: number | undefined
   readonly turns: number
@@ -121,14 +120,15 @@ export interface DebugLog {
 /**
  * The debug log of the session an error came from, as it was when the error reached the caller: the
  * failures of `send`, `ask`, `reset`, `request` (and the methods built on it), and of starting a session,
- * carry one (so do those of `Claude.query` and of pool leases). It is attached to the error object, never
- * part of its message or its encoded form.
+ * carry one (so do those of `Claude.query` and of pool leases, and a `ClaudeError` that `Resilience`
+ * rebuilt from one). It travels on the error object (`ClaudeError` `debugLog`), never as part of its
+ * message or its encoded form.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const of = (error: ClaudeError.ClaudeError): Option.Option<DebugLog> =>
-  Option.fromNullishOr(attached.get(error))
+export const of = (error: { readonly debugLog?: DebugLog | undefined }): Option.Option<DebugLog> =>
+  Option.fromNullishOr(error.debugLog)
 
 const formatTime = (at: number) => new Date(at).toISOString()
 

@@ -1,5 +1,20 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Predicate, References, Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Option,
+  Predicate,
+  References,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import { TestClock } from "effect/testing"
 import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
@@ -208,7 +223,11 @@ describe("Session timeouts (TestClock)", () => {
       pumpClockOnFailure,
       Effect.scoped,
       Effect.provide(ClaudeOnFake({
-        turns: [{ text: "done", toolUse: { name: "Bash", input: { command: "ls" } }, controlRequests: [{ subtype: "can_use_tool", tool_name: "Bash", input: { command: "ls" } }] }]
+        turns: [{
+          text: "done",
+          toolUse: { name: "Bash", input: { command: "ls" } },
+          controlRequests: [{ subtype: "can_use_tool", tool_name: "Bash", input: { command: "ls" } }]
+        }]
       }))
     ))
 
@@ -311,7 +330,9 @@ describe("Session timeouts (TestClock)", () => {
       yield* assertStopped
       // There is no session to reuse, and nothing was spawned in its place.
       assert.strictEqual(userLines(yield* sessionProcess), 0, "no prompt was ever sent")
-      assert.deepStrictEqual((yield* fake.processes).map((p) => p.kind).filter((kind) => kind === "session"), ["session"])
+      assert.deepStrictEqual((yield* fake.processes).map((p) => p.kind).filter((kind) => kind === "session"), [
+        "session"
+      ])
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
@@ -506,7 +527,9 @@ describe("Session control protocol and turn lifecycle (TestClock)", () => {
             // end waits for the state, which waits for us.
             yield* settleUntil(
               Effect.map(session.debugLog, (log) =>
-                log.frames.some((f) => f.direction === "in" && Predicate.isObject(f.frame) && f.frame["type"] === "result")
+                log.frames.some((f) =>
+                    f.direction === "in" && Predicate.isObject(f.frame) && f.frame["type"] === "result"
+                  )
                   ? true
                   : undefined),
               "the result read by the session"
@@ -553,7 +576,8 @@ describe("Session control protocol and turn lifecycle (TestClock)", () => {
       yield* fake.waitUntil((ps) =>
         ps.some((p) =>
           p.stdin.some((line) =>
-            Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "set_model"
+            Predicate.isObject(line) && Predicate.isObject(line["request"]) &&
+            line["request"]["subtype"] === "set_model"
           )
         )
       )
@@ -586,7 +610,9 @@ describe("F05: control requests after a turn's result", () => {
       assert.strictEqual(first.text, "one")
       // The fake sends its requests after the result, while no turn runs; it takes no message before their answers.
       const [p] = yield* fake.waitUntil((ps) =>
-        ps.some((p) => p.kind === "session" && p.controlRequests.length === 2 && p.controlRequests.every((r) => r.answers.length > 0))
+        ps.some((p) =>
+          p.kind === "session" && p.controlRequests.length === 2 && p.controlRequests.every((r) => r.answers.length > 0)
+        )
       ).pipe(Effect.map((ps) => ps.filter((p) => p.kind === "session")))
       assert.deepStrictEqual(p?.controlRequests.map((r) => r.subtype), ["hook_callback", "can_use_tool"])
       assert.deepStrictEqual(asked.sort(), ["hook:Stop", "tool:Bash"])
@@ -676,7 +702,9 @@ const stateBecomes = (session: Session.Session, wanted: Session.State, within: D
     Stream.runLast,
     (waiting) => TestClock.withLive(Effect.timeoutOption(waiting, within)),
     Effect.flatMap((last) =>
-      Effect.sync(() => assert.deepStrictEqual(Option.flatten(last), Option.some(wanted), `the session became ${wanted}`))
+      Effect.sync(() =>
+        assert.deepStrictEqual(Option.flatten(last), Option.some(wanted), `the session became ${wanted}`)
+      )
     )
   )
 
@@ -728,7 +756,12 @@ describe("Session crash recovery (TestClock)", () => {
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
-      Effect.provide(ClaudeOnFake({ sharedTurns: true, turns: [{ text: "one" }, crashTurn, { text: "three is on the replacement" }] }))
+      Effect.provide(
+        ClaudeOnFake({
+          sharedTurns: true,
+          turns: [{ text: "one" }, crashTurn, { text: "three is on the replacement" }]
+        })
+      )
     ))
 
   it.effect("a CLI that exits non-zero mid-turn: ProcessExited, then a replacement", () =>
@@ -755,7 +788,9 @@ describe("Session crash recovery (TestClock)", () => {
       const first = yield* session.ask("one")
       // The fake exits 0 right after its result, as a one-shot run would: the session is left without a CLI.
       yield* stateBecomes(session, "Idle")
-      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.filter((p) => p.kind === "session").length === 2))
+      yield* FakeSpawner.FakeSpawnerState.use((fake) =>
+        fake.waitUntil((ps) => ps.filter((p) => p.kind === "session").length === 2)
+      )
       yield* stateBecomes(session, "Idle")
       assert.strictEqual(yield* session.restarts, 1)
       const [, replacement] = yield* sessionProcesses
@@ -768,34 +803,40 @@ describe("Session crash recovery (TestClock)", () => {
     ))
 
   it.effect("a turn asked for while the replacement starts waits for it, then runs on it", () =>
-    withSleepProbe((probe) => Effect.gen(function*() {
-      const fake = yield* FakeSpawner.FakeSpawnerState
-      const starting = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Effect.forkChild)
-      yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
-      yield* TestClock.adjust("1 second")
-      const session = yield* settled(starting, "start-up")
-      assert.strictEqual(reasonTag(yield* Effect.exit(session.ask("one"))), "ProcessCrashed")
-      // The replacement sleeps a second (Clock) before it answers `initialize`.
-      yield* fake.waitUntil((ps) => ps.filter((p) => p.kind === "session" && p.sleeping).length === 1 && ps.filter((p) => p.kind === "session").length === 2)
-      assert.strictEqual(yield* SubscriptionRef.get(session.state), "Starting")
-      const next = yield* startTurn(session, "two")
-      // The turn waits for the replacement, bounded by the start-up deadline and the ladder before it, for
-      // each restart the session may make: parked on the Clock, it cannot have sent anything.
-      const replacementWait = (Duration.toMillis(ClaudeOptions.defaultTimeouts.startup) + 2 * grace) * Session.defaultRestart.maxRestarts
-      yield* probe.parked(replacementWait, "the turn waiting for the replacement")
-      assert.isTrue(isRunning(next.fiber), "the turn waits for the replacement")
-      const [, replacement] = yield* sessionProcesses
-      assert.strictEqual(userLines(replacement ?? (yield* sessionProcess)), 0, "nothing was sent yet")
-      yield* TestClock.adjust("1 second")
-      assert.isTrue(Exit.isSuccess(yield* settled(next.fiber, "the turn")))
-      assert.strictEqual(next.events.at(-1)?._tag, "Result")
-      const [, after] = yield* sessionProcesses
-      assert.strictEqual(after?.turns, 1, "the turn ran on the replacement")
-    }).pipe(
-      pumpClockOnFailure,
-      Effect.scoped,
-      Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
-    )))
+    withSleepProbe((probe) =>
+      Effect.gen(function*() {
+        const fake = yield* FakeSpawner.FakeSpawnerState
+        const starting = yield* Claude.session({ options: { executable, timeouts: quick } }).pipe(Effect.forkChild)
+        yield* fake.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+        yield* TestClock.adjust("1 second")
+        const session = yield* settled(starting, "start-up")
+        assert.strictEqual(reasonTag(yield* Effect.exit(session.ask("one"))), "ProcessCrashed")
+        // The replacement sleeps a second (Clock) before it answers `initialize`.
+        yield* fake.waitUntil((ps) =>
+          ps.filter((p) => p.kind === "session" && p.sleeping).length === 1 &&
+          ps.filter((p) => p.kind === "session").length === 2
+        )
+        assert.strictEqual(yield* SubscriptionRef.get(session.state), "Starting")
+        const next = yield* startTurn(session, "two")
+        // The turn waits for the replacement, bounded by the start-up deadline and the ladder before it, for
+        // each restart the session may make: parked on the Clock, it cannot have sent anything.
+        const replacementWait = (Duration.toMillis(ClaudeOptions.defaultTimeouts.startup) + 2 * grace) *
+          Session.defaultRestart.maxRestarts
+        yield* probe.parked(replacementWait, "the turn waiting for the replacement")
+        assert.isTrue(isRunning(next.fiber), "the turn waits for the replacement")
+        const [, replacement] = yield* sessionProcesses
+        assert.strictEqual(userLines(replacement ?? (yield* sessionProcess)), 0, "nothing was sent yet")
+        yield* TestClock.adjust("1 second")
+        assert.isTrue(Exit.isSuccess(yield* settled(next.fiber, "the turn")))
+        assert.strictEqual(next.events.at(-1)?._tag, "Result")
+        const [, after] = yield* sessionProcesses
+        assert.strictEqual(after?.turns, 1, "the turn ran on the replacement")
+      }).pipe(
+        pumpClockOnFailure,
+        Effect.scoped,
+        Effect.provide(ClaudeOnFake({ sharedTurns: true, startupDelay: "1 second", turns: [crashTurn, {}] }))
+      )
+    ))
 
   it.effect("restart intensity: a third death within the window fails the session; no replacement is left", () =>
     Effect.gen(function*() {
@@ -910,12 +951,18 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
       const error = failureOf(yield* settled(fiber, "the turn"))
       assert.strictEqual(error.reason._tag, expected)
       assert.isFalse(error.isRetryable)
-      assert.deepStrictEqual(events.map((e) => e._tag), ["SessionStarted", "ApiRetry"], "one retry frame, nothing after")
+      assert.deepStrictEqual(
+        events.map((e) => e._tag),
+        ["SessionStarted", "ApiRetry"],
+        "one retry frame, nothing after"
+      )
       // The CLI was told to stop the turn, then got stdin EOF and exited: no signal needed, no replacement.
       const p = yield* sessionProcess
-      assert.isTrue(p.stdin.some((line) =>
-        Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
-      ))
+      assert.isTrue(
+        p.stdin.some((line) =>
+          Predicate.isObject(line) && Predicate.isObject(line["request"]) && line["request"]["subtype"] === "interrupt"
+        )
+      )
       assert.isTrue(p.stdinClosed)
       assert.isFalse(p.running)
       assert.deepStrictEqual(p.signals, [])
@@ -926,10 +973,18 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
     })
 
   it.effect("F12: the first api_retry of a 401 fails the turn with AuthenticationFailed and stops the CLI", () =>
-    failsFast("AuthenticationFailed").pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [retried(401)] }))))
+    failsFast("AuthenticationFailed").pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [retried(401)] }))
+    ))
 
   it.effect("F12: a retried 403 fails the turn with PermissionRefused", () =>
-    failsFast("PermissionRefused").pipe(pumpClockOnFailure, Effect.scoped, Effect.provide(ClaudeOnFake({ turns: [retried(403)] }))))
+    failsFast("PermissionRefused").pipe(
+      pumpClockOnFailure,
+      Effect.scoped,
+      Effect.provide(ClaudeOnFake({ turns: [retried(403)] }))
+    ))
 
   it.effect("no fail-fast for a 529: the CLI's retries are waited for, and the turn succeeds once one does", () =>
     Effect.gen(function*() {
@@ -946,7 +1001,10 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
       pumpClockOnFailure,
       Effect.scoped,
       Effect.provide(ClaudeOnFake({
-        turns: [{ text: "at last", apiRetries: [{ errorStatus: 529, delay: "1 second" }, { errorStatus: 529, delay: "2 seconds" }] }]
+        turns: [{
+          text: "at last",
+          apiRetries: [{ errorStatus: 529, delay: "1 second" }, { errorStatus: 529, delay: "2 seconds" }]
+        }]
       }))
     ))
 })
@@ -955,14 +1013,17 @@ describe("F12: fail fast on a refused credential (TestClock)", () => {
 // Debug log and logs (issue 5)
 // ---------------------------------------------------------------------------------------------------------
 
-const lifecycleOf = (log: DebugLog.DebugLog) => log.lifecycle.map((e) => (e.detail === undefined ? e.event : `${e.event}: ${e.detail}`))
+const lifecycleOf = (log: DebugLog.DebugLog) =>
+  log.lifecycle.map((e) => (e.detail === undefined ? e.event : `${e.event}: ${e.detail}`))
 
 describe("Session debug log (TestClock)", () => {
   it.effect("lifecycle with Clock timestamps, the last frames both ways (prompts left out), the stderr tail", () =>
     Effect.gen(function*() {
       const session = yield* Claude.session({ options: { executable, timeouts: quick }, debugLog: { frames: 6 } })
       const fiber = yield* Effect.forkChild(session.ask("the secret plan"))
-      yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1)))
+      yield* FakeSpawner.FakeSpawnerState.use((fake) =>
+        fake.waitUntil((ps) => ps.some((p) => p.sleeping && userLines(p) === 1))
+      )
       yield* TestClock.adjust("2 seconds")
       const result = yield* Fiber.join(fiber)
       const log = yield* session.debugLog
@@ -979,16 +1040,24 @@ describe("Session debug log (TestClock)", () => {
 
       // The ring keeps the last 6 frames: the turn's, oldest first, ending with the result.
       assert.strictEqual(log.frames.length, 6)
-      const types = log.frames.map((f) => `${f.direction}:${Predicate.isObject(f.frame) ? String(f.frame["type"]) : "?"}`)
+      const types = log.frames.map((f) =>
+        `${f.direction}:${Predicate.isObject(f.frame) ? String(f.frame["type"]) : "?"}`
+      )
       assert.strictEqual(types.at(-1), "in:result")
       assert.include(types, "out:user")
       assert.include(types, "in:system")
       assert.isTrue(log.frames.every((f, i) => i === 0 || f.at >= (log.frames[i - 1]?.at ?? 0)))
       // The prompt is left out of the log (no tracePrompts).
       assert.notInclude(JSON.stringify(log), "the secret plan")
-      const sent = log.frames.find((f) => f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user")
+      const sent = log.frames.find((f) =>
+        f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user"
+      )
       assert.include(JSON.stringify(sent), "prompt left out: 15 characters")
-      assert.strictEqual(log.stderrTail, "fake-cli: starting up, key sk-ant-[REDACTED]\n", "credential-shaped text is redacted")
+      assert.strictEqual(
+        log.stderrTail,
+        "fake-cli: starting up, key sk-ant-[REDACTED]\n",
+        "credential-shaped text is redacted"
+      )
       assert.isUndefined(log.debugFile)
       assert.isUndefined(log.debugFileTail)
 
@@ -998,7 +1067,12 @@ describe("Session debug log (TestClock)", () => {
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
-      Effect.provide(ClaudeOnFake({ stderr: "fake-cli: starting up, key sk-ant-api03-NOTREAL0123456789", turns: [{ delay: "2 seconds", text: "on it" }] }))
+      Effect.provide(
+        ClaudeOnFake({
+          stderr: "fake-cli: starting up, key sk-ant-api03-NOTREAL0123456789",
+          turns: [{ delay: "2 seconds", text: "on it" }]
+        })
+      )
     ))
 
   it.effect("tracePrompts keeps the prompt in the log's frames", () =>
@@ -1006,7 +1080,9 @@ describe("Session debug log (TestClock)", () => {
       const session = yield* Claude.session({ options: { executable, timeouts: quick }, tracePrompts: true })
       yield* session.ask("the open plan")
       const log = yield* session.debugLog
-      const sent = log.frames.find((f) => f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user")
+      const sent = log.frames.find((f) =>
+        f.direction === "out" && Predicate.isObject(f.frame) && f.frame["type"] === "user"
+      )
       assert.include(JSON.stringify(sent?.frame), "the open plan")
     }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
 
@@ -1030,14 +1106,21 @@ describe("Session debug log (TestClock)", () => {
       assert.strictEqual(log.value.state, "Failed")
       assert.include(log.value.stderrTail, "fake-cli: hanging (simulated)")
       const lastIn = log.value.frames.filter((f) => f.direction === "in").at(-1)
-      assert.strictEqual(Predicate.isObject(lastIn?.frame) ? lastIn.frame["type"] : undefined, "assistant", "the last frame before the stall")
+      assert.strictEqual(
+        Predicate.isObject(lastIn?.frame) ? lastIn.frame["type"] : undefined,
+        "assistant",
+        "the last frame before the stall"
+      )
       // Not in the message, nor in the encoded error.
       assert.notInclude(error.message, "fake-cli")
       assert.notInclude(JSON.stringify(error), "fake-cli")
       // A turn refused afterwards (the session is Failed) says why, in its log.
       const refused = failureOf(yield* Effect.exit(session.ask("again")))
       assert.strictEqual(refused.reason._tag, "ProtocolError")
-      assert.include(Option.map(DebugLog.of(refused), lifecycleOf).pipe(Option.getOrElse(() => [])), "stopped: idle timeout")
+      assert.include(
+        Option.map(DebugLog.of(refused), lifecycleOf).pipe(Option.getOrElse(() => [])),
+        "stopped: idle timeout"
+      )
     }).pipe(
       pumpClockOnFailure,
       Effect.scoped,
@@ -1046,7 +1129,9 @@ describe("Session debug log (TestClock)", () => {
 
   it.effect("a session that fails to start: its error has the log (spawnFailed, the stderr tail)", () =>
     Effect.gen(function*() {
-      const starting = yield* Effect.forkChild(Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 3000 } } })))
+      const starting = yield* Effect.forkChild(
+        Effect.exit(Claude.session({ options: { executable, timeouts: { ...quick, startup: 3000 } } }))
+      )
       yield* FakeSpawner.FakeSpawnerState.use((fake) => fake.waitUntil((ps) => ps.some((p) => p.kind === "session")))
       const error = failureOf(yield* joinAdjusting(starting, "the start-up"))
       const log = Option.getOrUndefined(DebugLog.of(error))
@@ -1087,7 +1172,15 @@ describe("Session debug log (TestClock)", () => {
     ))
 
   const capturingLogger = (lines: Array<unknown>) =>
-    Logger.layer([Logger.make((options) => lines.push({ level: options.logLevel, message: options.message, annotations: options.fiber.getRef(References.CurrentLogAnnotations) }))])
+    Logger.layer([
+      Logger.make((options) =>
+        lines.push({
+          level: options.logLevel,
+          message: options.message,
+          annotations: options.fiber.getRef(References.CurrentLogAnnotations)
+        })
+      )
+    ])
 
   it.effect("logs: nothing at the default level for a routine session", () => {
     const lines: Array<unknown> = []
@@ -1097,8 +1190,7 @@ describe("Session debug log (TestClock)", () => {
       yield* session.reset
     }).pipe(
       Effect.scoped,
-      Effect.provide(ClaudeOnFake({})),
-      Effect.provide(capturingLogger(lines)),
+      Effect.provide(ClaudeOnFake({}).pipe(Layer.provideMerge(capturingLogger(lines)))),
       Effect.andThen(Effect.sync(() => assert.deepStrictEqual(lines, [])))
     )
   })
@@ -1111,17 +1203,18 @@ describe("Session debug log (TestClock)", () => {
       return { result, pid: session.pid }
     }).pipe(
       Effect.scoped,
-      Effect.provide(ClaudeOnFake({})),
-      Effect.provide(Layer.merge(
-        Logger.layer([Logger.make((options) =>
-          lines.push({
-            level: options.logLevel,
-            message: options.message,
-            annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
-          })
-        )]),
-        Layer.succeed(References.MinimumLogLevel, "Debug")
-      )),
+      Effect.provide(
+        ClaudeOnFake({}).pipe(Layer.provideMerge(Layer.merge(
+          Logger.layer([Logger.make((options) =>
+            lines.push({
+              level: options.logLevel,
+              message: options.message,
+              annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) }
+            })
+          )]),
+          Layer.succeed(References.MinimumLogLevel, "Debug")
+        )))
+      ),
       Effect.map(({ result, pid }) => {
         const ours = lines.filter((l) => String(l.message).startsWith("session: "))
         assert.deepStrictEqual(ours.map((l) => [l.level, String(l.message)]), [

@@ -6,9 +6,9 @@ import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
-import * as Metrics from "../src/Metrics.ts"
 import * as DebugLog from "../src/DebugLog.ts"
-import * as Session from "../src/Session.ts"
+import * as Metrics from "../src/Metrics.ts"
+import type * as Session from "../src/Session.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import { ClaudeTest, eventually, isAlive, processesWithHome, quickShutdown, tempDir } from "./utils.ts"
 
@@ -236,30 +236,32 @@ describe("Session against the real CLI", () => {
         assert.include(history, "go SLOW please")
         assert.include(history, "slow-0 ")
         assert.include(history, "[Request interrupted by user]")
-      })
-    )
+      }))
   })
 
   it.live("continue: a new session in the same cwd sees the earlier turn", () =>
-    withRealCli([FakeApi.text("Noted."), FakeApi.text("It was DURIAN-5521.")], ({ api, options }) =>
-      Effect.gen(function*() {
-        const first = yield* Effect.scoped(
-          Effect.flatMap(Claude.session({ options }), (s) => s.ask("remember the code DURIAN-5521"))
-        )
-        const continued = yield* Effect.scoped(
-          Effect.flatMap(Claude.session({ options: { ...options, continue: true } }), (s) => s.ask("which code?"))
-        )
-        assert.strictEqual(continued.text, "It was DURIAN-5521.")
-        const requests = yield* api.conversationRequests
-        assert.strictEqual(requests.length, 2)
-        // The first request of the continued session carries the earlier prompt and answer.
-        const body = JSON.stringify(requests[1]?.body)
-        assert.include(body, "remember the code DURIAN-5521")
-        assert.include(body, "Noted.")
-        assert.include(FakeApi.lastUserText(requests[1]!), "which code?")
-        // Plain continue appends to the same conversation.
-        assert.strictEqual(continued.sessionId, first.sessionId)
-      })))
+    withRealCli(
+      [FakeApi.text("Noted."), FakeApi.text("It was DURIAN-5521.")],
+      ({ api, options }) =>
+        Effect.gen(function*() {
+          const first = yield* Effect.scoped(
+            Effect.flatMap(Claude.session({ options }), (s) => s.ask("remember the code DURIAN-5521"))
+          )
+          const continued = yield* Effect.scoped(
+            Effect.flatMap(Claude.session({ options: { ...options, continue: true } }), (s) => s.ask("which code?"))
+          )
+          assert.strictEqual(continued.text, "It was DURIAN-5521.")
+          const requests = yield* api.conversationRequests
+          assert.strictEqual(requests.length, 2)
+          // The first request of the continued session carries the earlier prompt and answer.
+          const body = JSON.stringify(requests[1]?.body)
+          assert.include(body, "remember the code DURIAN-5521")
+          assert.include(body, "Noted.")
+          assert.include(FakeApi.lastUserText(requests[1]!), "which code?")
+          // Plain continue appends to the same conversation.
+          assert.strictEqual(continued.sessionId, first.sessionId)
+        })
+    ))
 
   it.live("resume + forkSession: a new session id, with the earlier turn in the request", () =>
     withRealCli(
@@ -392,41 +394,53 @@ describe("Session against the real CLI", () => {
 
 describe("Session observability against the real CLI", () => {
   it.live("debug: true runs the CLI with --debug-file in a temp dir of the session, folded into its debug log, removed on close", () =>
-    withRealCli([FakeApi.toolUse("Bash", { command: "echo hi-from-tool" }), FakeApi.text("done")], ({ options }) =>
-      Effect.gen(function*() {
-        const { log, raw, dir } = yield* Effect.scoped(Effect.gen(function*() {
-          const session = yield* Claude.session({ options: { ...options, allowedTools: ["Bash"] }, debug: true })
-          yield* session.ask("run the echo")
-          const log = yield* session.debugLog
-          const file = log.debugFile ?? ""
-          assert.isTrue(fs.existsSync(file), "the CLI writes its debug log there")
-          return { log, raw: fs.readFileSync(file, "utf8"), dir: path.dirname(file) }
-        }))
-        assert.match(log.debugFile ?? "", /effect-claude-code-debug-[^/]+\/cli-debug\.log$/)
-        assert.include(log.debugFileTail, "[DEBUG]")
-        assert.include(log.debugFileTail, "tool_dispatch_start tool=Bash")
-        assert.isAtMost(Buffer.byteLength(log.debugFileTail ?? ""), DebugLog.defaultLimits.debugFileBytes)
-        // The session's temp dir went with the session.
-        assert.isFalse(fs.existsSync(dir), "removed when the session closed")
-        // The credential the CLI ran with is in neither the CLI's debug file nor the log.
-        assert.notInclude(raw, FakeApi.fakeApiKey)
-        assert.notInclude(JSON.stringify(log), FakeApi.fakeApiKey)
-        assert.notMatch(JSON.stringify(log), /sk-ant-(api|oat)\d\d-[A-Za-z0-9_-]{8,}/)
-        assert.deepStrictEqual(log.lifecycle.map((e) => e.event), ["spawned", "ready", "turnStarted", "turnEnded"])
-      })))
+    withRealCli(
+      [FakeApi.toolUse("Bash", { command: "echo hi-from-tool" }), FakeApi.text("done")],
+      ({ options }) =>
+        Effect.gen(function*() {
+          const { log, raw, dir } = yield* Effect.scoped(Effect.gen(function*() {
+            const session = yield* Claude.session({ options: { ...options, allowedTools: ["Bash"] }, debug: true })
+            yield* session.ask("run the echo")
+            const log = yield* session.debugLog
+            const file = log.debugFile ?? ""
+            assert.isTrue(fs.existsSync(file), "the CLI writes its debug log there")
+            return { log, raw: fs.readFileSync(file, "utf8"), dir: path.dirname(file) }
+          }))
+          assert.match(log.debugFile ?? "", /effect-claude-code-debug-[^/]+\/cli-debug\.log$/)
+          assert.include(log.debugFileTail, "[DEBUG]")
+          assert.include(log.debugFileTail, "tool_dispatch_start tool=Bash")
+          assert.isAtMost(Buffer.byteLength(log.debugFileTail ?? ""), DebugLog.defaultLimits.debugFileBytes)
+          // The session's temp dir went with the session.
+          assert.isFalse(fs.existsSync(dir), "removed when the session closed")
+          // The credential the CLI ran with is in neither the CLI's debug file nor the log.
+          assert.notInclude(raw, FakeApi.fakeApiKey)
+          assert.notInclude(JSON.stringify(log), FakeApi.fakeApiKey)
+          assert.notMatch(JSON.stringify(log), /sk-ant-(api|oat)\d\d-[A-Za-z0-9_-]{8,}/)
+          assert.deepStrictEqual(log.lifecycle.map((e) => e.event), ["spawned", "ready", "turnStarted", "turnEnded"])
+        })
+    ))
 
   it.live("cost: a resumed conversation's earlier cost is read from the CLI (get_usage) and not counted again", () =>
     withRealCli([FakeApi.text("one"), FakeApi.text("two")], ({ options }) =>
       Effect.gen(function*() {
-        const first = yield* Effect.scoped(Effect.flatMap(Claude.session({ options }), (session) => session.ask("first")))
+        const first = yield* Effect.scoped(
+          Effect.flatMap(Claude.session({ options }), (session) => session.ask("first"))
+        )
         const second = yield* Effect.scoped(
-          Effect.flatMap(Claude.session({ options: { ...options, resume: first.sessionId } }), (session) => session.ask("second"))
+          Effect.flatMap(
+            Claude.session({ options: { ...options, resume: first.sessionId } }),
+            (session) => session.ask("second")
+          )
         )
         // The CLI's figure is the conversation's: the second result includes the first turn's cost.
         assert.isAbove(second.costUsd ?? 0, first.costUsd ?? 0)
         const series = (yield* Metric.snapshot).filter((m) => m.id === Metrics.costUsdTotal.id)
         assert.strictEqual(series.length, 1, "one model")
         const counted = series.reduce((sum, m) => sum + (m.type === "Counter" ? Number(m.state.count) : 0), 0)
-        assert.isBelow(Math.abs(counted - (second.costUsd ?? 0)), 1e-12, `counted ${counted}, the conversation cost ${second.costUsd}`)
+        assert.isBelow(
+          Math.abs(counted - (second.costUsd ?? 0)),
+          1e-12,
+          `counted ${counted}, the conversation cost ${second.costUsd}`
+        )
       }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))))
 })

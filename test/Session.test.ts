@@ -1,9 +1,9 @@
+import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, Option, Predicate, Scope, Stream, SubscriptionRef } from "effect"
+import { Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { NodeServices } from "@effect/platform-node"
-import { Layer } from "effect"
 import * as Claude from "../src/Claude.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as Session from "../src/Session.ts"
@@ -22,7 +22,9 @@ describe("Session (against the FakeCli)", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir("session")
       const recordArgv = path.join(dir, "argv.jsonl")
-      const session = yield* Claude.session({ options: { ...FakeCli.options({ recordArgv, reply: ["one", "two"] }), timeouts: quickShutdown } })
+      const session = yield* Claude.session({
+        options: { ...FakeCli.options({ recordArgv, reply: ["one", "two"] }), timeouts: quickShutdown }
+      })
       assert.strictEqual(yield* SubscriptionRef.get(session.state), "Idle")
       const first = yield* session.ask("first")
       const second = yield* session.ask("second")
@@ -56,13 +58,19 @@ describe("Session (against the FakeCli)", () => {
             return { behavior: "deny", message: "not today" } as const
           }),
         hooks: {
-          PreToolUse: [{ matcher: "Bash", handle: () => Effect.sync(() => asked.push("hook")).pipe(Effect.as({ continue: true })) }]
+          PreToolUse: [{
+            matcher: "Bash",
+            handle: () => Effect.sync(() => asked.push("hook")).pipe(Effect.as({ continue: true }))
+          }]
         }
       })
       const result = yield* session.ask("go")
       assert.deepStrictEqual(asked.sort(), ["hook", "tool:Bash"])
       const answers: ReadonlyArray<FakeCli.ControlAnswer> = Reflect.get(result.frame, "fake_control_answers")
-      assert.deepStrictEqual(answers.map((a) => [a.subtype, a.count]), [["can_use_tool", 1], ["hook_callback", 1], ["something_new", 1]])
+      assert.deepStrictEqual(answers.map((a) => [a.subtype, a.count]), [["can_use_tool", 1], ["hook_callback", 1], [
+        "something_new",
+        1
+      ]])
       assert.strictEqual(Reflect.get(answers[0]?.response?.response ?? {}, "message"), "not today")
       assert.strictEqual(answers[2]?.response?.subtype, "error")
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
@@ -80,7 +88,9 @@ describe("Session (against the FakeCli)", () => {
       const running = yield* Deferred.make<void>()
       const events: Array<string> = []
       const turn = yield* session.send("slow one").pipe(
-        Stream.runForEach((event) => Effect.andThen(Effect.sync(() => events.push(event._tag)), Deferred.succeed(running, undefined))),
+        Stream.runForEach((event) =>
+          Effect.andThen(Effect.sync(() => events.push(event._tag)), Deferred.succeed(running, undefined))
+        ),
         Effect.exit,
         Effect.forkChild
       )
@@ -98,9 +108,14 @@ describe("Session (against the FakeCli)", () => {
 
   it.live("F04: a silent turn fails with Timeout(idle) and the session is Failed, never reused", () =>
     Effect.gen(function*() {
-      const session = yield* Claude.session({ options: { ...FakeCli.options({ hang: "midTurn" }), timeouts: { ...quickShutdown, idle: 400 } } })
+      const session = yield* Claude.session({
+        options: { ...FakeCli.options({ hang: "midTurn" }), timeouts: { ...quickShutdown, idle: 400 } }
+      })
       const events: Array<string> = []
-      const exit = yield* session.send("hi").pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e._tag))), Effect.exit)
+      const exit = yield* session.send("hi").pipe(
+        Stream.runForEach((e) => Effect.sync(() => events.push(e._tag))),
+        Effect.exit
+      )
       const reason = reasonOf(exit)
       assert.isTrue(reason?._tag === "Timeout" && Reflect.get(reason, "kind") === "idle")
       assert.include(events, "SessionStarted")
@@ -151,7 +166,9 @@ describe("Session (against the FakeCli)", () => {
 
   it.live("a session that never becomes ready fails with Timeout(startup)", () =>
     Effect.gen(function*() {
-      const exit = yield* Claude.session({ options: { ...FakeCli.options({ hang: "beforeInit" }), timeouts: { ...quickShutdown, startup: 300 } } }).pipe(Effect.exit)
+      const exit = yield* Claude.session({
+        options: { ...FakeCli.options({ hang: "beforeInit" }), timeouts: { ...quickShutdown, startup: 300 } }
+      }).pipe(Effect.exit)
       const reason = reasonOf(exit)
       assert.isTrue(reason?._tag === "Timeout" && Reflect.get(reason, "kind") === "startup")
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
@@ -178,7 +195,9 @@ describe("Session (against the FakeCli)", () => {
       assert.strictEqual(third.sessionId, first.sessionId)
       assert.strictEqual(yield* session.restarts, 1)
       const argv = fs.readFileSync(recordArgv, "utf8").trim().split("\n").map((line): unknown => JSON.parse(line))
-      const args = argv.map((line) => (Predicate.isObject(line) && Array.isArray(line["argv"]) ? line["argv"].filter(Predicate.isString) : []))
+      const args = argv.map((
+        line
+      ) => (Predicate.isObject(line) && Array.isArray(line["argv"]) ? line["argv"].filter(Predicate.isString) : []))
       assert.strictEqual(args.length, 2, "one replacement")
       assert.notInclude(args[0] ?? [], `--resume=${first.sessionId}`)
       assert.include(args[1] ?? [], `--resume=${first.sessionId}`)
@@ -187,18 +206,27 @@ describe("Session (against the FakeCli)", () => {
   it.live("a CLI stopped for a resource limit fails the running turn with ResourceLimitExceeded, not as a crash", () =>
     Effect.gen(function*() {
       const session = yield* Session.make({
-        options: { ...FakeCli.options({ rssGrowMb: 200, frameDelayMs: 200 }), timeouts: quickShutdown, limits: { maxRssBytes: 128 * 1024 * 1024 } },
+        options: {
+          ...FakeCli.options({ rssGrowMb: 200, frameDelayMs: 200 }),
+          timeouts: quickShutdown,
+          limits: { maxRssBytes: 128 * 1024 * 1024 }
+        },
         restart: { maxRestarts: 0 }
       })
       const exit = yield* Effect.exit(session.ask("grow"))
       assert.strictEqual(reasonOf(exit)?._tag, "ResourceLimitExceeded")
       const log = yield* session.debugLog
-      assert.isTrue(log.lifecycle.some((e) => e.event === "died" && (e.detail ?? "").includes("rssBytes limit")), JSON.stringify(log.lifecycle))
+      assert.isTrue(
+        log.lifecycle.some((e) => e.event === "died" && (e.detail ?? "").includes("rssBytes limit")),
+        JSON.stringify(log.lifecycle)
+      )
     }).pipe(
       Effect.scoped,
-      Effect.provide(ProcessManager.layer({ resourceLimits: { sampleInterval: "100 millis", killGrace: "300 millis" } }).pipe(
-        Layer.provideMerge(TokenManager.layerTest(Option.none())),
-        Layer.provideMerge(NodeServices.layer)
-      ))
+      Effect.provide(
+        ProcessManager.layer({ resourceLimits: { sampleInterval: "100 millis", killGrace: "300 millis" } }).pipe(
+          Layer.provideMerge(TokenManager.layerTest(Option.none())),
+          Layer.provideMerge(NodeServices.layer)
+        )
+      )
     ))
 })

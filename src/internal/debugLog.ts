@@ -1,15 +1,12 @@
 /**
  * The parts of a session's debug log: bounded rings that record without allocating per entry, secret
- * redaction for text the CLI wrote, and the tail of the CLI's `--debug-file`.
+ * redaction for text the CLI wrote, the tail of the CLI's `--debug-file`, and the log as a whole.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
-import type * as ClaudeError from "../ClaudeError.ts"
-import type * as DebugLog from "../DebugLog.ts"
-
-/** The debug log each session error reached its caller with (`DebugLog.of`): on the object, not in it. */
-export const attached = new WeakMap<ClaudeError.ClaudeError, DebugLog.DebugLog>()
+import { NodeFileSystem } from "@effect/platform-node"
+import { Effect, FileSystem, Option, type Scope } from "effect"
+import * as ClaudeError from "../ClaudeError.ts"
+import * as DebugLog from "../DebugLog.ts"
+import type { State } from "./session/state.ts"
 
 /**
  * The last `capacity` values, oldest first when read. Pushing stores a reference and a number in
@@ -66,7 +63,10 @@ export class Recorder {
   readonly #frames: Ring<unknown>
   readonly #lifecycle: Ring<DebugLog.LifecycleEvent>
 
-  constructor(limits: DebugLog.Limits | undefined, defaults: { readonly frames: number; readonly lifecycleEvents: number }) {
+  constructor(
+    limits: DebugLog.Limits | undefined,
+    defaults: { readonly frames: number; readonly lifecycleEvents: number }
+  ) {
     this.#frames = new Ring(Math.max(0, limits?.frames ?? defaults.frames))
     this.#lifecycle = new Ring(Math.max(0, limits?.lifecycleEvents ?? defaults.lifecycleEvents))
   }
@@ -104,46 +104,101 @@ export const redactSecrets = (text: string): string =>
  * The last `maxBytes` of a file as text, starting at a line boundary when it was cut; `undefined` when the
  * file cannot be read (not written yet, or already removed).
  */
-export const readTail = (file: string, maxBytes: number): string | undefined => {
-  let fd: number | undefined
-  try {
-    fd = fs.openSync(file, "r")
-    const size = fs.fstatSync(fd).size
+export const readTail = (
+  fs: FileSystem.FileSystem,
+  file: string,
+  maxBytes: number
+): Effect.Effect<string | undefined> =>
+  Effect.gen(function*() {
+    const handle = yield* fs.open(file, { flag: "r" })
+    const size = Number((yield* handle.stat).size)
     const length = Math.min(size, Math.max(0, maxBytes))
-    const buffer = Buffer.alloc(length)
-    fs.readSync(fd, buffer, 0, length, size - length)
-    const text = buffer.toString("utf8")
+    const bytes = length === 0 ? new Uint8Array(0) : Option.getOrElse(
+      yield* handle.readAlloc(length, { position: BigInt(size - length) }),
+      () => new Uint8Array(0)
+    )
+    const text = new TextDecoder().decode(bytes)
     if (length === size) return text
     const newline = text.indexOf("\n")
     return newline >= 0 ? text.slice(newline + 1) : text
-  } catch {
-    return undefined
-  } finally {
-    if (fd !== undefined) closeQuietly(fd)
-  }
+  }).pipe(Effect.scoped, Effect.orElseSucceed(() => undefined))
+
+/** Where a session in debug mode has the CLI write its own debug log, and how much of its end to keep. */
+export interface DebugFile {
+  readonly fs: FileSystem.FileSystem
+  readonly path: string
+  readonly tailBytes: number
 }
 
-const closeQuietly = (fd: number): void => {
-  try {
-    fs.closeSync(fd)
-  } catch {
-    // nothing to do
-  }
+/**
+ * Debug mode: a temp dir of the session's for the CLI's `--debug-file`, removed when the scope closes. On
+ * the context's `FileSystem`, else Node's.
+ */
+export const debugFileIn = (
+  limits: DebugLog.Limits | undefined
+): Effect.Effect<DebugFile, ClaudeError.ClaudeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const found = yield* Effect.serviceOption(FileSystem.FileSystem)
+    const fs = Option.isSome(found)
+      ? found.value
+      : yield* Effect.provide(Effect.service(FileSystem.FileSystem), NodeFileSystem.layer)
+    const dir = yield* Effect.acquireRelease(
+      fs.makeTempDirectory({ prefix: "effect-claude-code-debug-" }),
+      // Already gone, or not ours to remove: nothing to do.
+      (dir) => Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
+    ).pipe(
+      Effect.mapError(() =>
+        ClaudeError.make(
+          new ClaudeError.InvalidOptions({ issues: "debug: could not create a temp dir for the CLI's debug log" })
+        )
+      )
+    )
+    const tailBytes = Math.max(0, limits?.debugFileBytes ?? DebugLog.defaultLimits.debugFileBytes)
+    return { fs, path: `${dir}/cli-debug.log`, tailBytes }
+  })
+
+/** What a session's debug log is made of, read when the log is taken. */
+export interface Sources {
+  readonly recorder: Recorder
+  readonly state: Effect.Effect<State>
+  readonly sessionId: () => string | undefined
+  readonly pid: () => number | undefined
+  readonly turns: () => number
+  readonly restarts: () => number
+  readonly stderrTail: Effect.Effect<string>
+  readonly debugFile: DebugFile | undefined
 }
 
-/** A directory of its own under the OS temp dir; `undefined` when it cannot be made. */
-export const makeTempDir = (prefix: string): string | undefined => {
-  try {
-    return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-  } catch {
-    return undefined
-  }
-}
+/** The debug log as it is now. */
+export const snapshot = (sources: Sources): Effect.Effect<DebugLog.DebugLog> =>
+  Effect.gen(function*() {
+    const stderr = yield* sources.stderrTail
+    const { debugFile } = sources
+    const tail = debugFile === undefined
+      ? undefined
+      : yield* readTail(debugFile.fs, debugFile.path, debugFile.tailBytes)
+    return {
+      sessionId: sources.sessionId(),
+      state: yield* sources.state,
+      pid: sources.pid(),
+      turns: sources.turns(),
+      restarts: sources.restarts(),
+      lifecycle: sources.recorder.lifecycle(),
+      frames: sources.recorder.frames(),
+      stderrTail: redactSecrets(stderr),
+      debugFile: debugFile?.path,
+      debugFileTail: tail === undefined ? undefined : redactSecrets(tail)
+    }
+  })
 
-export const removeDir = (dir: string): void => {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true })
-  } catch {
-    // already gone, or not ours to remove
-  }
-}
+/**
+ * A session error as its caller gets it: with the session's debug log as it is now, unless it has one (the
+ * first to see it gives it one).
+ */
+export const carrying = (debugLog: Effect.Effect<DebugLog.DebugLog>) => (error: ClaudeError.ClaudeError) =>
+  error.debugLog === undefined
+    ? Effect.map(
+      debugLog,
+      (log) => ClaudeError.make(error.reason, { sessionId: error.sessionId, turn: error.turn, debugLog: log })
+    )
+    : Effect.succeed(error)

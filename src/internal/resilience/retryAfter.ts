@@ -49,6 +49,7 @@ export const withRetryAfter = (error: ClaudeError.ClaudeError, seen: Seen, nowMs
   }
   return ClaudeError.make(
     new ClaudeError.RateLimited({ detail: reason.detail, retryAfterMs: Math.max(0, seen.rateLimitResetsAtMs - nowMs) }),
-    { sessionId: error.sessionId, ...(error.turn === undefined ? {} : { turn: error.turn }) }
+    // The session's debug log travels on: the caller reads it from the rebuilt error as from the original.
+    { sessionId: error.sessionId, turn: error.turn, debugLog: error.debugLog }
   )
 }

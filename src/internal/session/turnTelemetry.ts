@@ -6,9 +6,9 @@
  * @internal
  */
 import { Effect, Metric, type Tracer } from "effect"
-import type { ClaudeEvent } from "../ClaudeEvent.ts"
-import * as Metrics from "../Metrics.ts"
-import { seriesBy } from "./metricSeries.ts"
+import type { ClaudeEvent } from "../../ClaudeEvent.ts"
+import * as Metrics from "../../Metrics.ts"
+import { seriesBy } from "../metricSeries.ts"
 
 type ResultEvent = Extract<ClaudeEvent, { readonly _tag: "Result" }>
 

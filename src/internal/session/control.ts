@@ -1,0 +1,303 @@
+/**
+ * A session's control channel, both ways.
+ *
+ * - **Ours** (`initialize`, `interrupt`, `set_model`, ...): pending by request id until the CLI answers,
+ *   each within its deadline; all failed at once when the process that would answer dies or the session
+ *   closes.
+ * - **The CLI's** (a permission request, a hook callback, ...): each served on a fiber of its own, kept on a
+ *   `FiberMap` by request id, concurrently with ours, and answered exactly once whatever its handler does
+ *   (the permission callback, a hook handler, or the default answer), unless the CLI withdraws it first
+ *   (`control_cancel_request`): then its fiber is interrupted and nothing is written. While a handler runs,
+ *   the host is busy: the watchdog does not count that time as the CLI's silence.
+ *
+ * @internal
+ */
+import { Clock, Deferred, Duration, Effect, Exit, FiberMap, Schema, type Scope, Tracer } from "effect"
+import * as ClaudeError from "../../ClaudeError.ts"
+import * as Protocol from "../../Protocol.ts"
+
+const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
+const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
+
+/** What the permission callback is asked (the public `Session.PermissionRequest`). */
+interface PermissionAsk {
+  readonly toolName: string
+  readonly input: unknown
+  readonly toolUseId: string | undefined
+  readonly request: Protocol.ControlRequest["request"]
+}
+
+/** The host's handlers of the CLI's requests (the public `Session.Config` fields). */
+export interface Handlers {
+  readonly canUseTool?:
+    | ((request: PermissionAsk) => Effect.Effect<
+      { readonly behavior: "allow"; readonly updatedInput?: unknown } | {
+        readonly behavior: "deny"
+        readonly message: string
+      }
+    >)
+    | undefined
+  readonly hooks?:
+    | Partial<
+      Record<
+        string,
+        ReadonlyArray<{ readonly matcher?: string; readonly handle: (input: unknown) => Effect.Effect<unknown> }>
+      >
+    >
+    | undefined
+}
+
+/** The spans of the running turn: a control request's span hangs under the tool call it is about, else the turn. */
+export interface TurnSpans {
+  readonly span: Tracer.Span | undefined
+  /** The tracer the turn's span was made with: its children are made with it too. */
+  readonly tracer: Tracer.Tracer
+  readonly tools: ReadonlyMap<string, Tracer.Span>
+}
+
+/** What a host with no handler for a request answers, so nothing ever waits on it (F06). */
+export const defaultAnswer = (request: Protocol.ControlRequest): unknown => {
+  switch (request.request.subtype) {
+    case "can_use_tool":
+      return Protocol.controlSuccess(request.request_id, {
+        behavior: "deny",
+        message: "No permission callback is configured; effect-claude-code denies tool use by default."
+      })
+    case "hook_callback":
+      return Protocol.controlSuccess(request.request_id, { continue: true })
+    default:
+      return Protocol.controlError(
+        request.request_id,
+        `effect-claude-code does not handle control requests of subtype "${request.request.subtype}"`,
+        "unsupported_request"
+      )
+  }
+}
+
+/** Hook callbacks are registered in `initialize` under ids the channel maps back to handlers. */
+const registerHooks = (hooks: Handlers["hooks"]) => {
+  const handlers = new Map<string, { readonly handle: (input: unknown) => Effect.Effect<unknown> }>()
+  const config: Record<string, Array<{ matcher?: string; hookCallbackIds: Array<string> }>> = {}
+  for (const [event, list] of Object.entries(hooks ?? {})) {
+    config[event] = (list ?? []).map((handler) => {
+      const id = `hook_${handlers.size}`
+      handlers.set(id, handler)
+      return { ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }), hookCallbackIds: [id] }
+    })
+  }
+  return { handlers, initialize: Object.keys(config).length === 0 ? undefined : { hooks: config } }
+}
+
+const attributesOf = (
+  direction: "incoming" | "outgoing",
+  requestId: string | undefined,
+  body: { readonly subtype: string }
+) => {
+  const attributes: Record<string, unknown> = {
+    "claude.control.subtype": body.subtype,
+    "claude.control.direction": direction
+  }
+  if (requestId !== undefined) attributes["claude.control.request_id"] = requestId
+  if (isCanUseTool(body)) {
+    attributes["claude.tool.name"] = body.tool_name
+    if (body.tool_use_id !== undefined) attributes["claude.tool.use_id"] = body.tool_use_id
+  }
+  return attributes
+}
+
+/** What the channel needs of the session. */
+export interface Wiring {
+  readonly handlers: Handlers
+  /** Writes a frame to the newest process; `false` when its stdin is closed. */
+  readonly write: (frame: unknown) => Effect.Effect<boolean>
+  /** A session error of `reason`, naming the conversation and turn. */
+  readonly fail: (reason: ClaudeError.Reason) => ClaudeError.ClaudeError
+  readonly withLogContext: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/** One session's control channel. */
+export interface ControlChannel {
+  /** What `initialize` carries: the hooks to call back, if any. */
+  readonly initialize: Readonly<Record<string, unknown>> | undefined
+  /** A handler of the host is running: the CLI waits for it, it is not silent. */
+  readonly hostBusy: () => boolean
+  /**
+   * Sends a control request of ours, its span under `turn` (the running one) if any; its answer within
+   * `deadline`, or a Timeout of that `kind`.
+   */
+  readonly send: (
+    subtype: string,
+    payload: Readonly<Record<string, unknown>> | undefined,
+    deadline: Duration.Duration,
+    kind: ClaudeError.TimeoutKind,
+    turn: TurnSpans | undefined
+  ) => Effect.Effect<unknown, ClaudeError.ClaudeError>
+  /** The CLI answered a request of ours. */
+  readonly answered: (frame: Protocol.ControlResponse) => Effect.Effect<void>
+  /**
+   * Serves a request of the CLI in the background, its span under `turn` (the running one) if any;
+   * `answered` is told when (Clock millis) the host's handler was done.
+   */
+  readonly serve: (
+    request: Protocol.ControlRequest,
+    turn: TurnSpans | undefined,
+    answered: (now: number) => void
+  ) => Effect.Effect<void>
+  /**
+   * The CLI withdrew a request of its own (it was interrupted while the host decided): its handler is
+   * interrupted; this returns once it has ended, so the watchdog counts the CLI's silence from here.
+   */
+  readonly withdraw: (requestId: string) => Effect.Effect<void>
+  /** The process that asked died: its requests are nobody's to answer now. */
+  readonly dropIncoming: Effect.Effect<void>
+  /** Our pending requests fail with `error`: nobody will answer them. */
+  readonly failPending: (error: ClaudeError.ClaudeError) => Effect.Effect<void>
+}
+
+/** Makes the channel; closing the scope interrupts the handlers still running. */
+export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope.Scope> =>
+  Effect.map(FiberMap.make<string>(), (serving) => {
+    const { handlers, initialize } = registerHooks(wiring.handlers.hooks)
+    const canUseTool = wiring.handlers.canUseTool
+    const pending = new Map<string, Deferred.Deferred<unknown, ClaudeError.ClaudeError>>()
+    let nextRequest = 0
+    let hostBusy = 0
+
+    // A control request's span: under the tool call it is about, else the running turn (both made with the
+    // turn's tracer), else the caller's.
+    const underTurn = <A, E, R>(
+      effect: Effect.Effect<A, E, R>,
+      turn: TurnSpans | undefined,
+      attributes: Record<string, unknown>,
+      toolUseId?: string
+    ) => {
+      if (turn === undefined) return Effect.withSpan(effect, "Claude.control_request", { attributes })
+      const parent = (toolUseId === undefined ? undefined : turn.tools.get(toolUseId)) ?? turn.span
+      return effect.pipe(
+        Effect.withSpan("Claude.control_request", parent === undefined ? { attributes } : { attributes, parent }),
+        Effect.provideService(Tracer.Tracer, turn.tracer)
+      )
+    }
+
+    const answer = (request: Protocol.ControlRequest): Effect.Effect<unknown> => {
+      const { request: body, request_id: id } = request
+      if (isCanUseTool(body) && canUseTool !== undefined) {
+        return canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body })
+          .pipe(
+            Effect.tap((decision) => Effect.annotateCurrentSpan("claude.permission.behavior", decision.behavior)),
+            Effect.map((decision) =>
+              Protocol.controlSuccess(
+                id,
+                decision.behavior === "allow"
+                  ? { behavior: "allow", updatedInput: decision.updatedInput ?? body.input }
+                  : decision
+              )
+            )
+          )
+      }
+      const hook = isHookCallback(body) ? handlers.get(body.callback_id) : undefined
+      if (hook !== undefined && isHookCallback(body)) {
+        return hook.handle(body.input).pipe(Effect.map((output) => Protocol.controlSuccess(id, output)))
+      }
+      return Effect.succeed(defaultAnswer(request))
+    }
+
+    const serve = (request: Protocol.ControlRequest, turn: TurnSpans | undefined, answered: (now: number) => void) =>
+      FiberMap.run(
+        serving,
+        request.request_id,
+        Effect.acquireUseRelease(
+          Effect.sync(() => {
+            hostBusy++
+          }),
+          () =>
+            answer(request).pipe(
+              // Failures and defects of the handler get an error answer; an interruption (a withdrawn
+              // request, a closing session) is not caught, so nothing is written for it.
+              Effect.catchCause(() =>
+                Effect.succeed(Protocol.controlError(request.request_id, "the host's handler failed"))
+              ),
+              Effect.flatMap(wiring.write)
+            ),
+          () =>
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              hostBusy--
+              answered(now)
+            })
+        ).pipe(
+          (served) =>
+            underTurn(
+              served,
+              turn,
+              attributesOf("incoming", request.request_id, request.request),
+              isCanUseTool(request.request) ? request.request.tool_use_id : undefined
+            ),
+          wiring.withLogContext
+        )
+      ).pipe(Effect.asVoid)
+
+    const sendNow = Effect.fnUntraced(function*(
+      subtype: string,
+      payload: Readonly<Record<string, unknown>> | undefined,
+      deadline: Duration.Duration,
+      kind: ClaudeError.TimeoutKind
+    ) {
+      const id = `req_${++nextRequest}`
+      yield* Effect.annotateCurrentSpan("claude.control.request_id", id)
+      const deferred = yield* Deferred.make<unknown, ClaudeError.ClaudeError>()
+      pending.set(id, deferred)
+      if (!(yield* wiring.write(Protocol.controlRequest(id, { ...payload, subtype })))) {
+        pending.delete(id)
+        return yield* Effect.fail(wiring.fail(new ClaudeError.ProtocolError({ detail: "the CLI's stdin is closed" })))
+      }
+      return yield* Deferred.await(deferred).pipe(
+        Effect.timeoutOrElse({
+          duration: deadline,
+          orElse: () =>
+            Effect.suspend(() => {
+              pending.delete(id)
+              return Effect.fail(
+                wiring.fail(new ClaudeError.Timeout({ kind, durationMs: Duration.toMillis(deadline) }))
+              )
+            })
+        }),
+        // A caller that gives up (a shorter deadline of its own) leaves no pending entry behind.
+        Effect.onInterrupt(() => Effect.sync(() => pending.delete(id)))
+      )
+    })
+
+    return {
+      initialize,
+      hostBusy: () => hostBusy > 0,
+      send: (subtype, payload, deadline, kind, turn) =>
+        underTurn(sendNow(subtype, payload, deadline, kind), turn, attributesOf("outgoing", undefined, { subtype }))
+          .pipe(
+            wiring.withLogContext
+          ),
+      answered: ({ response }) =>
+        Effect.suspend(() => {
+          const deferred = pending.get(response.request_id)
+          if (deferred === undefined) return Effect.void
+          pending.delete(response.request_id)
+          return Deferred.done(
+            deferred,
+            response.subtype === "success"
+              ? Exit.succeed(response.response)
+              : Exit.fail(
+                wiring.fail(
+                  new ClaudeError.ProtocolError({ detail: `the CLI refused the control request: ${response.error}` })
+                )
+              )
+          )
+        }),
+      serve,
+      withdraw: (requestId) => FiberMap.remove(serving, requestId),
+      dropIncoming: FiberMap.clear(serving),
+      failPending: (error) =>
+        Effect.suspend(() => {
+          const waiting = [...pending.values()]
+          pending.clear()
+          return Effect.forEach(waiting, (deferred) => Deferred.fail(deferred, error), { discard: true })
+        })
+    }
+  })
