@@ -429,14 +429,21 @@ const resolvePath = (): string => {
 export const path: string = resolvePath()
 
 /**
- * The environment additions that configure the fake: `{ FAKE_CLI_BEHAVIOR: <behavior as JSON> }`.
+ * The environment additions that configure the fake: `{ FAKE_CLI_BEHAVIOR: <behavior as JSON> }`, plus the
+ * host's `NODE_V8_COVERAGE` when it has one, so that a test run collecting V8 coverage (vitest's
+ * `coverage.autoAttachSubprocess`, c8) counts the fake's code too: the CLI's environment is an allow-list,
+ * which leaves that variable out.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const environment = (behavior: Behavior = {}): Record<string, string> => ({
-  FAKE_CLI_BEHAVIOR: JSON.stringify(behavior)
-})
+export const environment = (behavior: Behavior = {}): Record<string, string> => {
+  const coverage = process.env.NODE_V8_COVERAGE
+  return {
+    FAKE_CLI_BEHAVIOR: JSON.stringify(behavior),
+    ...(coverage === undefined || coverage === "" ? {} : { NODE_V8_COVERAGE: coverage })
+  }
+}
 
 /**
  * Session options that run the fake instead of the real CLI: spread them into a session's options.
