@@ -7,7 +7,9 @@
 import { concurrentFake, concurrentReal } from "./concurrent.ts"
 import { containmentOverhead } from "./containment.ts"
 import { decodeThroughput } from "./decode.ts"
+import { turnOverheadHost } from "./host.ts"
 import { acquireP99, ttfeWarmVsCold } from "./pool.ts"
+import { ttfeWarmVsRaw } from "./poolRaw.ts"
 import { type Entry, isSkipped, type Result, table, write } from "./report.ts"
 import { soakHeap } from "./soak.ts"
 import { leftoverProcesses } from "./support.ts"
@@ -44,7 +46,9 @@ const bench = async (id: string, unit: string, target: string, run: () => Entry 
 
 await bench("decode.throughput", "MiB/s", ">= 0.5", () => decodeThroughput())
 await bench("turn.overhead.firstEvent", "ms", "<= 1 ms overhead", () => turnOverhead())
+await bench("turn.overhead.host", "ms", "<= 0.5 ms overhead", () => turnOverheadHost())
 await bench("pool.ttfe.warmVsCold", "ms", "<= 0.10", () => ttfeWarmVsCold())
+await bench("pool.ttfe.warmVsRaw", "ms", "<= 1.05", () => ttfeWarmVsRaw())
 await bench("spawn.containment.overhead", "ms", "<= 10 ms per spawn", () => containmentOverhead())
 await bench("pool.acquire", "ms", "p99 <= 1 ms", () => acquireP99())
 await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurrentFake())

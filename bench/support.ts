@@ -3,7 +3,8 @@
  * the library's layers (real CLI or in-process fake), and leftover checks.
  */
 import { NodeFileSystem, NodePath, NodeServices } from "@effect/platform-node"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Sink, Stream } from "effect"
+import { ChildProcessSpawner } from "effect/process"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -14,6 +15,7 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as Leftovers from "../src/testing/Leftovers.ts"
 import * as TokenManager from "../src/TokenManager.ts"
+import { median } from "./report.ts"
 
 export const claudeBin = path.join(import.meta.dirname, "..", "node_modules", ".bin", "claude")
 
@@ -53,6 +55,55 @@ export const stats = (values: ReadonlyArray<number>, options?: { readonly sample
 
 export const MiB = 1024 * 1024
 
+/** Samples of two sides run in turns: what each side measured, and what `compare` made of each pair. */
+export interface Interleaved<S> {
+  readonly ours: Array<S>
+  readonly baseline: Array<S>
+  /** `compare(ours, baseline)` for each pair in which both runs succeeded. */
+  readonly paired: Array<number>
+  /** Why runs failed (a run fails by returning a string), warm-ups included. */
+  readonly failures: Array<string>
+}
+
+/**
+ * One warm-up run of each side (discarded), then `pairs` pairs run in turns: ours, baseline, ours, ...
+ * A run gives its sample, or a string saying why it failed.
+ */
+export const interleaved = <S, E, R>(
+  pairs: number,
+  ours: Effect.Effect<S | string, E, R>,
+  baseline: Effect.Effect<S | string, E, R>,
+  compare: (ours: S, baseline: S) => number
+) =>
+  Effect.gen(function*() {
+    const result: Interleaved<S> = { ours: [], baseline: [], paired: [], failures: [] }
+    const keep = (into: Array<S> | undefined, outcome: S | string): S | undefined => {
+      if (typeof outcome === "string") {
+        result.failures.push(outcome)
+        return undefined
+      }
+      into?.push(outcome)
+      return outcome
+    }
+    keep(undefined, yield* ours)
+    keep(undefined, yield* baseline)
+    for (let i = 0; i < pairs; i++) {
+      const a = keep(result.ours, yield* ours)
+      const b = keep(result.baseline, yield* baseline)
+      if (a !== undefined && b !== undefined) result.paired.push(compare(a, b))
+    }
+    return result
+  })
+
+/** The median and quartiles of paired comparisons, with the samples, for a benchmark's detail. */
+export const pairedSummary = (note: string, paired: ReadonlyArray<number>) => ({
+  note,
+  median: round(median(paired)),
+  p25: round(quantile(paired, 0.25)),
+  p75: round(quantile(paired, 0.75)),
+  samples: paired.map((d) => round(d))
+})
+
 /** The library on Node with no credential of the host's (the real CLI gets the FakeApi's through `env`). */
 export const realLayer = (pool: SessionPool.Settings = { minIdle: 0 }, processes?: ProcessManager.Settings) =>
   Claude.layerNoDeps.pipe(
@@ -70,6 +121,69 @@ export const fakeLayer = (script: FakeSpawner.Script = {}, pool: SessionPool.Set
     Layer.provideMerge(TokenManager.layerTest(Option.none())),
     Layer.provideMerge(FakeSpawner.layer(script)),
     Layer.provideMerge(Layer.merge(NodeFileSystem.layer, NodePath.layer))
+  )
+
+/** What a tapped spawner shows of one child's pipes, chunk by chunk, as they meet the Effect streams. */
+export interface ChunkTaps {
+  readonly stdin?: (chunk: Uint8Array) => void
+  readonly stdout?: (chunk: Uint8Array) => void
+}
+
+/**
+ * The spawner of the context with taps on each child's stdin sink and stdout stream, where the Node streams
+ * become Effect ones; `onSpawn` is asked at each spawn (`undefined`: that child is not tapped).
+ */
+export const tappedSpawner = (onSpawn: () => ChunkTaps | undefined) =>
+  Layer.effect(
+    ChildProcessSpawner.ChildProcessSpawner,
+    Effect.map(Effect.service(ChildProcessSpawner.ChildProcessSpawner), (real) =>
+      ChildProcessSpawner.make((command) =>
+        Effect.map(real.spawn(command), (handle) => {
+          const taps = onSpawn()
+          if (taps === undefined) return handle
+          const { stdin, stdout } = taps
+          return ChildProcessSpawner.makeHandle({
+            ...handle,
+            stdin: stdin === undefined ? handle.stdin : Sink.mapInput(handle.stdin, (chunk: Uint8Array) => {
+              stdin(chunk)
+              return chunk
+            }),
+            stdout: stdout === undefined ? handle.stdout : handle.stdout.pipe(Stream.map((chunk) => {
+              stdout(chunk)
+              return chunk
+            }))
+          })
+        })
+      ))
+  )
+
+/**
+ * The ProcessManager with a tap on each process's `write` (the line as the session hands it over, before
+ * the stdin queue); `onSpawn` is asked at each spawn (`undefined`: that process is not tapped).
+ */
+export const tappedProcessManager = (
+  onSpawn: () => ((line: string) => void) | undefined,
+  settings?: ProcessManager.Settings
+) =>
+  Layer.effect(
+    ProcessManager.ProcessManager,
+    Effect.map(ProcessManager.make(settings), (real) =>
+      ProcessManager.ProcessManager.of({
+        resolveExecutable: real.resolveExecutable,
+        spawn: (request) =>
+          Effect.map(real.spawn(request), (proc): ProcessManager.CliProcess => {
+            const onWrite = onSpawn()
+            if (onWrite === undefined) return proc
+            return {
+              ...proc,
+              write: (line) =>
+                Effect.suspend(() => {
+                  onWrite(line)
+                  return proc.write(line)
+                })
+            }
+          })
+      }))
   )
 
 /** Pids of live processes (not this one) whose HOME is a benchmark scratch HOME. */

@@ -16,34 +16,33 @@
  * moment the consumer sees it (`detail.hostOverheadMs`).
  */
 import { NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Option, Sink, Stream } from "effect"
-import { ChildProcessSpawner } from "effect/process"
+import { Cause, Effect, Exit, Layer, Option, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as os from "node:os"
 import * as Readline from "node:readline"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
-import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import { median, type Result } from "./report.ts"
-import { claudeBin, freshHome, quantile, removeHome, scopedHome } from "./support.ts"
+import { frameOf, INITIALIZE_LINE, rawEnvironment, userLine } from "./raw.ts"
+import {
+  claudeBin,
+  freshHome,
+  interleaved,
+  pairedSummary,
+  quantile,
+  removeHome,
+  scopedHome,
+  tappedProcessManager,
+  tappedSpawner
+} from "./support.ts"
 
 const PROMPT = "Say hello for the benchmark."
 const REPLY = "Hello from the benchmark."
 const RUN_TIMEOUT_MS = 20_000
 const USER_PREFIX = "{\"type\":\"user\""
-const INITIALIZE_LINE =
-  "{\"type\":\"control_request\",\"request_id\":\"initialize\",\"request\":{\"subtype\":\"initialize\"}}\n"
-const userLine = (text: string) =>
-  JSON.stringify({
-    type: "user",
-    session_id: "",
-    message: { role: "user", content: [{ type: "text", text }] },
-    parent_tool_use_id: null
-  }) + "\n"
-
 /** Timestamps (`performance.now()`) of one turn. */
 interface Probe {
   /** The stdout chunk holding the `initialize` control_response arrived. */
@@ -102,6 +101,7 @@ const observeChunk = (probe: Probe, chunk: Uint8Array) => {
   if (probe.eventChunkAt === undefined && buffer.includes("\"stream_event\"")) probe.eventChunkAt = now
 }
 
+
 const startsWithUser = (chunk: Uint8Array) =>
   chunk.byteLength >= USER_PREFIX.length &&
   Buffer.from(chunk.buffer, chunk.byteOffset, USER_PREFIX.length).toString("latin1") === USER_PREFIX
@@ -116,53 +116,23 @@ interface ProbeSlot {
 }
 
 const instrumentedSpawner = (slot: ProbeSlot) =>
-  Layer.effect(
-    ChildProcessSpawner.ChildProcessSpawner,
-    Effect.map(Effect.service(ChildProcessSpawner.ChildProcessSpawner), (real) =>
-      ChildProcessSpawner.make((command) =>
-        Effect.map(real.spawn(command), (handle) => {
-          const probe = slot.current
-          if (probe === undefined) {
-            return handle
-          }
-          return ChildProcessSpawner.makeHandle({
-            ...handle,
-            stdin: Sink.mapInput(handle.stdin, (chunk: Uint8Array) => {
-              if (probe.promptPipedAt === undefined && startsWithUser(chunk)) {
-                probe.promptPipedAt = performance.now()
-              }
-              return chunk
-            }),
-            stdout: handle.stdout.pipe(Stream.map((chunk) => {
-              observeChunk(probe, chunk)
-              return chunk
-            }))
-          })
-        })
-      ))
-  )
+  tappedSpawner(() => {
+    const probe = slot.current
+    return probe === undefined ? undefined : {
+      stdin: (chunk) => {
+        if (probe.promptPipedAt === undefined && startsWithUser(chunk)) probe.promptPipedAt = performance.now()
+      },
+      stdout: (chunk) => observeChunk(probe, chunk)
+    }
+  })
 
 const instrumentedProcessManager = (slot: ProbeSlot) =>
-  Layer.effect(
-    ProcessManager.ProcessManager,
-    Effect.map(ProcessManager.make(), (real) =>
-      ProcessManager.ProcessManager.of({
-        resolveExecutable: real.resolveExecutable,
-        spawn: (request) =>
-          Effect.map(real.spawn(request), (proc): ProcessManager.CliProcess => {
-            const probe = slot.current
-            if (probe === undefined) return proc
-            return {
-              ...proc,
-              write: (line) =>
-                Effect.suspend(() => {
-                  if (probe.promptAt === undefined && line.startsWith(USER_PREFIX)) probe.promptAt = performance.now()
-                  return proc.write(line)
-                })
-            }
-          })
-      }))
-  )
+  tappedProcessManager(() => {
+    const probe = slot.current
+    return probe === undefined ? undefined : (line) => {
+      if (probe.promptAt === undefined && line.startsWith(USER_PREFIX)) probe.promptAt = performance.now()
+    }
+  })
 
 /**
  * What every run of ours shares: the (instrumented) ProcessManager, whose version check of the executable
@@ -219,21 +189,6 @@ const runOurs = (api: FakeApi.FakeApi["Service"], slot: ProbeSlot) =>
 // -----------------------------------------------------------------------------
 // raw: node:child_process, readline, JSON.parse
 // -----------------------------------------------------------------------------
-
-const frameOf = (line: string): { readonly type: unknown; readonly requestId: unknown } | undefined => {
-  let value: unknown
-  try {
-    value = JSON.parse(line)
-  } catch {
-    return undefined
-  }
-  if (typeof value !== "object" || value === null || !("type" in value)) return undefined
-  const response = "response" in value ? value.response : undefined
-  const requestId = typeof response === "object" && response !== null && "request_id" in response
-    ? response.request_id
-    : undefined
-  return { type: value.type, requestId }
-}
 
 const rawTurn = (args: ReadonlyArray<string>, env: Record<string, string>): Promise<Sample | string> =>
   new Promise((resolve) => {
@@ -305,20 +260,10 @@ const rawTurn = (args: ReadonlyArray<string>, env: Record<string, string>): Prom
     child.stdin.write(INITIALIZE_LINE)
   })
 
-/** The environment `ProcessManager` gives the CLI: the allow-listed host variables, then the options' `env`. */
-const rawEnvironment = (api: FakeApi.FakeApi["Service"], home: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const name of ProcessManager.hostEnvironmentAllowList) {
-    const value = process.env[name]
-    if (value !== undefined) env[name] = value
-  }
-  return { ...env, ...FakeApi.cliEnvironment(api, home) }
-}
-
 const runRaw = (api: FakeApi.FakeApi["Service"], args: ReadonlyArray<string>) =>
   Effect.acquireUseRelease(
     Effect.sync(freshHome),
-    (home) => Effect.promise(() => rawTurn(args, rawEnvironment(api, home))),
+    (home) => Effect.promise(() => rawTurn(args, rawEnvironment(FakeApi.cliEnvironment(api, home)))),
     (home) => Effect.sync(() => removeHome(home))
   )
 
@@ -355,26 +300,13 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
     const validated = yield* ClaudeOptions.validate(oursOptions(api, os.tmpdir()))
     const args = ClaudeOptions.toArgs(validated)
 
-    const ours: Array<Sample> = []
-    const raw: Array<Sample> = []
-    const paired: Array<number> = []
-    const failures: Array<string> = []
-    const record = (into: Array<Sample> | undefined, outcome: Sample | string) => {
-      if (typeof outcome === "string") {
-        failures.push(outcome)
-        return undefined
-      }
-      into?.push(outcome)
-      return outcome
-    }
     // Warm-up (version check of the executable, JIT, page cache): one of each, discarded.
-    record(undefined, yield* runOurs(api, slot))
-    record(undefined, yield* runRaw(api, args))
-    for (let i = 0; i < runs; i++) {
-      const a = record(ours, yield* runOurs(api, slot))
-      const b = record(raw, yield* runRaw(api, args))
-      if (a !== undefined && b !== undefined) paired.push(a.firstEventMs - b.firstEventMs)
-    }
+    const { baseline: raw, failures, ours, paired } = yield* interleaved(
+      runs,
+      runOurs(api, slot),
+      runRaw(api, args),
+      (a, b) => a.firstEventMs - b.firstEventMs
+    )
     const requests = yield* api.conversationRequests
     return { ours, raw, paired, failures, args, conversationRequests: requests.length }
   }).pipe(Effect.scoped, Effect.provide(oursLayer(slot)))
@@ -398,19 +330,14 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
           "from the prompt write (ours: offered to the library's stdin queue) to the consumer seeing the first event of a stream_event frame",
         hostMs:
           "host-side latency only, without the CLI's: stdout chunk with the initialize control_response -> prompt bytes reach the child's stdin stream (promptLatencyMs), plus stdout chunk with the first stream_event -> consumer sees it (eventLatencyMs). Ours: chunks timestamped where the spawner's Node streams become Effect streams; raw: in a 'data' listener",
-        queueMs:
-          "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
-        pairedDifferenceMs: {
-          note: "firstEventMs of ours minus raw within each interleaved pair where both runs succeeded",
-          median: round(median(paired)),
-          p25: round(quantile(paired, 0.25)),
-          p75: round(quantile(paired, 0.75)),
-          samples: paired.map(round)
-        },
+        queueMs: "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
+        pairedDifferenceMs: pairedSummary(
+          "firstEventMs of ours minus raw within each interleaved pair where both runs succeeded",
+          paired
+        ),
         hostOverheadMs: round(median(ours.map((s) => s.hostMs)) - median(raw.map((s) => s.hostMs))),
         turnMs: "from starting the turn (ours: running the query stream; raw: spawn) to the end of the stream / exit",
-        oursSetup:
-          "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
+        oursSetup: "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
         requestedRuns: runs,
         warmupRuns: 1,
         order: "interleaved: ours, raw, ours, raw, ...",
