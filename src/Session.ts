@@ -269,6 +269,13 @@ export interface Session {
   readonly debugLog: Effect.Effect<DebugLog.DebugLog>
 }
 
+// The session is wired from modules of one job (src/internal/session/): `state` (the state machine and its
+// one owner: every transition is a step of it), `conversation` (what the CLI said of the conversation),
+// `processes` (the newest and the live process), `control` (the control channel both ways), `turn` (turns:
+// claimed, sent, routed, ended, abandoned), `watchdog` (a turn's deadlines), `supervisor` (launch, death,
+// respawn, restart intensity), `telemetry` and `turnTelemetry`, and `methods` (send, ask, command, reset,
+// request). The order below is the order of their finalizers, run in reverse when the scope closes.
+
 /**
  * Starts a session: spawns the CLI, sends `initialize`, and waits until it is ready.
  * Closing the scope stops the process with the shutdown ladder.

@@ -45,14 +45,15 @@ export class Processes {
   }
 
   /**
-   * Writes a frame to a process's stdin (the newest, unless told), `recorded` in the debug log in its
-   * place; `false` when there is no process or its stdin is closed.
+   * Writes a frame to a process's stdin (`to`, else the newest when it is written), `recorded` in the debug
+   * log in its place; `false` when there is no process or its stdin is closed.
    */
-  write(frame: unknown, recorded: unknown = frame, to: Generation | undefined = this.newest): Effect.Effect<boolean> {
+  write(frame: unknown, recorded: unknown = frame, to?: Generation): Effect.Effect<boolean> {
     return Effect.suspend(() => {
-      if (to === undefined) return Effect.succeed(false)
+      const target = to ?? this.newest
+      if (target === undefined) return Effect.succeed(false)
       this.#recorder.frame(recorded, "out", this.#now())
-      return to.proc.write(Protocol.encodeLine(frame))
+      return target.proc.write(Protocol.encodeLine(frame))
     })
   }
 
