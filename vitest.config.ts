@@ -5,7 +5,10 @@ import { faultCatalogue } from "./test/faults/catalogueReporter.ts"
 export default defineConfig(({ mode }) => {
   const coverage = mode === "coverage"
   return {
+    // The package's own source condition (package.json "exports"), for imports of "effect-claude-code" in the
+    // examples: Vitest runs them in its SSR environment, whose conditions are its own.
     resolve: { conditions: ["effect-claude-code-source"] },
+    ssr: { resolve: { conditions: ["effect-claude-code-source"], externalConditions: ["effect-claude-code-source"] } },
     // A run of the whole suite fails when a row of docs/FAILURES.md has no test that passed (skipped ones
     // cover nothing), whichever reporters the command line chose.
     plugins: [faultCatalogue()],

@@ -67,7 +67,9 @@ const isStubMarks = (value: unknown): value is StubMarks =>
 /** The marks of every prompt turn the stubs writing to `file` ran, in order. */
 export const readMarks = (file: string): Array<StubMarks> => {
   if (!fs.existsSync(file)) return []
-  return fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "").map((line): unknown => JSON.parse(line))
+  return fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "").map((line): unknown =>
+    JSON.parse(line)
+  )
     .filter(isStubMarks)
 }
 
@@ -135,11 +137,13 @@ const isUserLine = (chunk: Uint8Array) =>
  */
 const oursLayer = ProcessManager.layer().pipe(
   Layer.provideMerge(TokenManager.layerTest(Option.none())),
-  Layer.provide(tappedSpawner(() => ({
-    stdin: (chunk) => {
-      if (isUserLine(chunk)) markHanded()
-    }
-  })).pipe(Layer.provide(NodeServices.layer))),
+  Layer.provide(
+    tappedSpawner(() => ({
+      stdin: (chunk) => {
+        if (isUserLine(chunk)) markHanded()
+      }
+    })).pipe(Layer.provide(NodeServices.layer))
+  ),
   Layer.provideMerge(NodeServices.layer)
 )
 
@@ -208,7 +212,9 @@ const rawRun = async (args: ReadonlyArray<string>): Promise<Sample | string> => 
 // -----------------------------------------------------------------------------
 
 /** Offsets (µs) of a clock-mode stub's clock against ours, one per ping, and the round trips (µs). */
-const clockPings = (pings: number): Promise<{ readonly offsetsUs: Array<number>; readonly roundTripsUs: Array<number> }> =>
+const clockPings = (
+  pings: number
+): Promise<{ readonly offsetsUs: Array<number>; readonly roundTripsUs: Array<number> }> =>
   new Promise((resolve, reject) => {
     const child = ChildProcess.spawn(stubCli, [], {
       env: { ...process.env, BENCH_STUB_MODE: "clock" },
@@ -293,16 +299,17 @@ export const turnOverheadHost = async (options?: { readonly runs?: number }): Pr
     met: ours.length >= 12 && raw.length >= 12 && overhead <= TARGET_MS,
     detail: {
       ratio: "ours - baseline (ms): median hostMs of ours minus median hostMs of raw",
-      hostMs:
-        "promptLegMs + eventLegMs, on the clock all processes share (performance.timeOrigin + performance.now())",
+      hostMs: "promptLegMs + eventLegMs, on the clock all processes share (performance.timeOrigin + performance.now())",
       promptLegMs:
         "the stub is about to write its initialize reply -> the user line is handed to the child's stdin stream. Ours: the session's reader, initialize answered, the session ready, the pool's hand-off and lease, Claude.query's send (turn span, queue, watchdog), the user frame's encoding, the stdin queue and its writer fiber (marked in the spawner's stdin sink); raw: readline, JSON.parse, then the mark just before stdin.write",
       eventLegMs:
         "the stub is about to write its first stream_event line -> the consumer sees it. Ours: stdout stream, StreamHandler (lines, decode), the session's routing, the turn's queue, Claude.query's stream; raw: readline, JSON.parse",
       stdinToStubMs:
         "not in the figure: the user line handed to the stdin stream -> the stub's blocking read of it returned (pipe transit and the stub being woken and scheduled)",
-      cli: "bench/stub-cli.mjs: synchronous stub, system/init at once, the first stream_event alone 20 ms later, the rest 20 ms after",
-      ours: "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: a cold process each run",
+      cli:
+        "bench/stub-cli.mjs: synchronous stub, system/init at once, the first stream_event alone 20 ms later, the rest 20 ms after",
+      ours:
+        "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: a cold process each run",
       pairedDifferenceMs: pairedSummary(
         "hostMs of ours minus raw within each interleaved pair where both runs succeeded",
         paired

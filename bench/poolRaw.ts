@@ -22,7 +22,7 @@ import * as Claude from "../src/Claude.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
-import { INITIALIZE_LINE, rawEnvironment, type RawCli, spawnRaw, stringField, userLine } from "./raw.ts"
+import { INITIALIZE_LINE, type RawCli, rawEnvironment, spawnRaw, stringField, userLine } from "./raw.ts"
 import { median, type Result } from "./report.ts"
 import { claudeBin, interleaved, pairedSummary, realLayer, round, scopedHome, stats } from "./support.ts"
 
@@ -119,7 +119,10 @@ const warmRawCli = (args: ReadonlyArray<string>, env: Record<string, string>, cw
   Effect.acquireRelease(
     Effect.promise(async () => {
       const cli = spawnRaw(claudeBin, args, env, cwd)
-      const initialized = cli.until((frame) => frame.type === "control_response" && frame.requestId === "initialize", SAMPLE_TIMEOUT_MS)
+      const initialized = cli.until(
+        (frame) => frame.type === "control_response" && frame.requestId === "initialize",
+        SAMPLE_TIMEOUT_MS
+      )
       cli.write(INITIALIZE_LINE)
       await initialized
       const first = await rawTurn(cli, PROMPT)
@@ -202,9 +205,12 @@ export const ttfeWarmVsRaw = async (options?: { readonly pairs?: number }): Prom
         "ours: just before Claude.query's stream is run -> the consumer sees the first StreamEvent/TextDelta; raw: just before stdin.write of the user line -> readline hands over the first stream_event line",
       requestMs:
         "the same start -> the FakeApi has the turn's Messages request: the CLI's own work before it asks the API (and ours' path to the CLI's stdin); ttfe - requestMs is the API's first bytes reaching the consumer",
-      ours: "SessionPool max 1, minIdle 0, through Claude.query: its one process served a conversation and was recycled with a verified /clear before each sample",
-      raw: "one CLI, initialized, one conversation served, then a /clear verified (conversation_reset and a new session id) before each sample",
-      order: `interleaved: ours, raw, ... after one warm-up of each; before each sample the other side's reset is done and both CLIs were left alone for ${QUIET_MS} ms`,
+      ours:
+        "SessionPool max 1, minIdle 0, through Claude.query: its one process served a conversation and was recycled with a verified /clear before each sample",
+      raw:
+        "one CLI, initialized, one conversation served, then a /clear verified (conversation_reset and a new session id) before each sample",
+      order:
+        `interleaved: ours, raw, ... after one warm-up of each; before each sample the other side's reset is done and both CLIs were left alone for ${QUIET_MS} ms`,
       cwd: "both CLIs in one empty scratch directory, a HOME of their own each",
       pairs,
       pairedRatio: pairedSummary("ours / raw ttfe within each interleaved pair", run.paired),

@@ -122,7 +122,10 @@ export const spawnRaw = (
     until: (onFrame, timeoutMs) =>
       new Promise<void>((resolve, reject) => {
         if (exited) return reject(new Error(`the CLI has exited; stderr: ${stderr.slice(-500)}`))
-        const timer = setTimeout(() => done(`no such frame within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`), timeoutMs)
+        const timer = setTimeout(
+          () => done(`no such frame within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`),
+          timeoutMs
+        )
         const done = (problem?: string) => {
           clearTimeout(timer)
           waiter = undefined

@@ -119,7 +119,10 @@ const promptTurn = (message, promptAt) => {
   writeFrames(first)
   // Before the result: whoever reads the marks once the turn has ended finds this turn's.
   if (marksFile !== undefined) {
-    appendFileSync(marksFile, `${JSON.stringify({ pid: process.pid, turn: turns, initRepliedAt, promptAt, eventAt })}\n`)
+    appendFileSync(
+      marksFile,
+      `${JSON.stringify({ pid: process.pid, turn: turns, initRepliedAt, promptAt, eventAt })}\n`
+    )
   }
   sleep(gapMs)
   writeFrames(...rest, frames.result(turn, { result: REPLY }))

@@ -140,7 +140,9 @@ export const tappedSpawner = (onSpawn: () => ChunkTaps | undefined) =>
       ChildProcessSpawner.make((command) =>
         Effect.map(real.spawn(command), (handle) => {
           const taps = onSpawn()
-          if (taps === undefined) return handle
+          if (taps === undefined) {
+            return handle
+          }
           const { stdin, stdout } = taps
           return ChildProcessSpawner.makeHandle({
             ...handle,

@@ -25,8 +25,8 @@ import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import { median, type Result } from "./report.ts"
 import { frameOf, INITIALIZE_LINE, rawEnvironment, userLine } from "./raw.ts"
+import { median, type Result } from "./report.ts"
 import {
   claudeBin,
   freshHome,
@@ -100,7 +100,6 @@ const observeChunk = (probe: Probe, chunk: Uint8Array) => {
   if (probe.controlChunkAt === undefined && buffer.includes("\"control_response\"")) probe.controlChunkAt = now
   if (probe.eventChunkAt === undefined && buffer.includes("\"stream_event\"")) probe.eventChunkAt = now
 }
-
 
 const startsWithUser = (chunk: Uint8Array) =>
   chunk.byteLength >= USER_PREFIX.length &&
@@ -330,14 +329,16 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
           "from the prompt write (ours: offered to the library's stdin queue) to the consumer seeing the first event of a stream_event frame",
         hostMs:
           "host-side latency only, without the CLI's: stdout chunk with the initialize control_response -> prompt bytes reach the child's stdin stream (promptLatencyMs), plus stdout chunk with the first stream_event -> consumer sees it (eventLatencyMs). Ours: chunks timestamped where the spawner's Node streams become Effect streams; raw: in a 'data' listener",
-        queueMs: "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
+        queueMs:
+          "ours only: the prompt offered to the library's stdin queue -> its bytes reach the spawner's stdin sink",
         pairedDifferenceMs: pairedSummary(
           "firstEventMs of ours minus raw within each interleaved pair where both runs succeeded",
           paired
         ),
         hostOverheadMs: round(median(ours.map((s) => s.hostMs)) - median(raw.map((s) => s.hostMs))),
         turnMs: "from starting the turn (ours: running the query stream; raw: spawn) to the end of the stream / exit",
-        oursSetup: "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
+        oursSetup:
+          "Claude.query on a SessionPool of its own per run (max 1, minIdle 0), closed after the run: one cold process per run, no idle CLI or background /clear left to overlap the next run",
         requestedRuns: runs,
         warmupRuns: 1,
         order: "interleaved: ours, raw, ours, raw, ...",

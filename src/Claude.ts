@@ -10,8 +10,8 @@ import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
-import { validatePrompt, validateQuery } from "./internal/validation.ts"
 import * as SlashCommands from "./internal/slashCommands.ts"
+import { validatePrompt, validateQuery } from "./internal/validation.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -205,9 +205,11 @@ export const layerWith = (settings: LayerSettings = {}) =>
   layerNoDeps.pipe(
     Layer.provideMerge(Layer.merge(SessionPool.layer(settings.pool), Resilience.layer(settings.resilience ?? {}))),
     Layer.provideMerge(settings.health === false ? Layer.empty : HealthChecker.layer(settings.health)),
-    Layer.provide(ProcessManager.layer(settings.processes).pipe(
-      Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer())
-    )),
+    Layer.provide(
+      ProcessManager.layer(settings.processes).pipe(
+        Layer.provide(settings.reaper === false ? Layer.empty : ProcessReaper.layer())
+      )
+    ),
     Layer.provide(TokenManager.layerConfig()),
     Layer.provide(NodeServices.layer)
   )

@@ -121,7 +121,9 @@ export class TranscriptLost extends Schema.TaggedError<TranscriptLost>(id("Trans
     const what = this.transcript === "missing"
       ? "is not on disk"
       : `lacks the results of tool calls ${this.toolUseIds.join(", ")}`
-    const tools = this.toolsMayHaveRun ? "; tools of the turn may have run: check their effects before sending it again" : ""
+    const tools = this.toolsMayHaveRun
+      ? "; tools of the turn may have run: check their effects before sending it again"
+      : ""
     return `The transcript of CLI session ${this.sessionId} ${what}, so it cannot be resumed. The turn was not sent again${tools}`
   }
   get isRetryable() {

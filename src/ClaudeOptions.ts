@@ -114,7 +114,9 @@ const ToolName = NonEmptyText
  * @category schemas
  */
 export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown).check(
-  Schema.makeFilter((config) => !valueNestsDeeperThan(config, maxDepth) || `must not nest deeper than ${maxDepth} levels`)
+  Schema.makeFilter((config) =>
+    !valueNestsDeeperThan(config, maxDepth) || `must not nest deeper than ${maxDepth} levels`
+  )
 )
 
 /**

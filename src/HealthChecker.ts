@@ -43,7 +43,23 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Fiber, type FileSystem, Layer, Metric, Option, PubSub, Result, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  type FileSystem,
+  Layer,
+  Metric,
+  Option,
+  PubSub,
+  Result,
+  Schedule,
+  type Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
@@ -237,7 +253,13 @@ export const aggregateOf = (healths: Iterable<Health>): Aggregate => {
   let healthy = 0
   let unhealthy = 0
   let unknown = 0
-  const problems: Record<Problem["_tag"], number> = { Dead: 0, Failed: 0, Unresponsive: 0, OverThreshold: 0, Stalled: 0 }
+  const problems: Record<Problem["_tag"], number> = {
+    Dead: 0,
+    Failed: 0,
+    Unresponsive: 0,
+    OverThreshold: 0,
+    Stalled: 0
+  }
   for (const health of healths) {
     total++
     if (health.status === "healthy") healthy++
@@ -250,9 +272,9 @@ export const aggregateOf = (healths: Iterable<Health>): Aggregate => {
 }
 
 /** Two healths differ for the streams when their status or their kinds of problems differ. */
-const sameHealth = (a: Health, b: Health) =>
-  a.status === b.status && signature(a.problems) === signature(b.problems)
-const signature = (problems: ReadonlyArray<Problem>) => problemTags.filter((tag) => problems.some((p) => p._tag === tag)).join(",")
+const sameHealth = (a: Health, b: Health) => a.status === b.status && signature(a.problems) === signature(b.problems)
+const signature = (problems: ReadonlyArray<Problem>) =>
+  problemTags.filter((tag) => problems.some((p) => p._tag === tag)).join(",")
 
 const sameAggregate = (a: Aggregate, b: Aggregate) =>
   a.status === b.status && a.total === b.total && a.healthy === b.healthy && a.unhealthy === b.unhealthy &&
@@ -304,12 +326,19 @@ const makeWith = Effect.fnUntraced(function*(settings: Settings, readers: Reader
       const answer = yield* target.request(probe).pipe(Effect.timeoutOption(deadline), Effect.result)
       const deadlineMs = Duration.toMillis(deadline)
       if (Result.isFailure(answer)) {
-        return { responseMs: Option.none<number>(), problem: Option.some<Problem>({ _tag: "Unresponsive", deadlineMs, detail: answer.failure.message }) }
+        return {
+          responseMs: Option.none<number>(),
+          problem: Option.some<Problem>({ _tag: "Unresponsive", deadlineMs, detail: answer.failure.message })
+        }
       }
       if (Option.isNone(answer.success)) {
         return {
           responseMs: Option.none<number>(),
-          problem: Option.some<Problem>({ _tag: "Unresponsive", deadlineMs, detail: `no answer to ${probe} within ${deadlineMs} ms` })
+          problem: Option.some<Problem>({
+            _tag: "Unresponsive",
+            deadlineMs,
+            detail: `no answer to ${probe} within ${deadlineMs} ms`
+          })
         }
       }
       const answeredAt = yield* Clock.currentTimeMillis
@@ -334,7 +363,13 @@ const makeWith = Effect.fnUntraced(function*(settings: Settings, readers: Reader
     }
     if (state === "Failed") {
       const isAlive = yield* alive(pid)
-      return { ...base, status: "unhealthy", problems: [{ _tag: "Failed" }], alive: isAlive, checkedAt: startedAt } satisfies Health
+      return {
+        ...base,
+        status: "unhealthy",
+        problems: [{ _tag: "Failed" }],
+        alive: isAlive,
+        checkedAt: startedAt
+      } satisfies Health
     }
     const problems: Array<Problem> = []
     const isAlive = yield* alive(pid)
@@ -343,10 +378,20 @@ const makeWith = Effect.fnUntraced(function*(settings: Settings, readers: Reader
     if (Option.isSome(usage)) {
       const { cpuSeconds, ioBytes, rssBytes } = usage.value
       if (settings.maxRssBytes !== undefined && rssBytes > settings.maxRssBytes) {
-        problems.push({ _tag: "OverThreshold", resource: "rssBytes", threshold: settings.maxRssBytes, observed: rssBytes })
+        problems.push({
+          _tag: "OverThreshold",
+          resource: "rssBytes",
+          threshold: settings.maxRssBytes,
+          observed: rssBytes
+        })
       }
       if (settings.maxCpuSeconds !== undefined && cpuSeconds > settings.maxCpuSeconds) {
-        problems.push({ _tag: "OverThreshold", resource: "cpuSeconds", threshold: settings.maxCpuSeconds, observed: cpuSeconds })
+        problems.push({
+          _tag: "OverThreshold",
+          resource: "cpuSeconds",
+          threshold: settings.maxCpuSeconds,
+          observed: cpuSeconds
+        })
       }
       if (ioBytes !== undefined && ioBytes !== tracker.ioBytes) {
         tracker.ioBytes = ioBytes

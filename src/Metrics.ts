@@ -66,7 +66,21 @@ export const turnsTotal = Metric.counter("claude_turns_total", {
  * @category boundaries
  */
 export const turnDurationBoundaries: ReadonlyArray<number> = [
-  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  20,
+  30,
+  60,
+  120,
+  300,
+  600,
+  1200,
+  1800
 ]
 
 /**
@@ -89,7 +103,20 @@ export const turnDuration = Metric.histogram("claude_turn_duration_seconds", {
  * @category boundaries
  */
 export const timeToFirstEventBoundaries: ReadonlyArray<number> = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120
 ]
 
 /**
@@ -243,7 +270,20 @@ export const poolSessions = Metric.gauge("claude_pool_sessions", {
  * @category boundaries
  */
 export const poolWaitBoundaries: ReadonlyArray<number> = [
-  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
+  0.001,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60
 ]
 
 /**

@@ -55,15 +55,16 @@
  *   rather than as a crash.
  *
  * @since 0.1.0
- */import { Context, Deferred, Duration, Effect, Layer, Option, Path, type Scope, Stream } from "effect"
+ */
+import { Context, Deferred, Duration, Effect, Layer, Option, Path, type Scope, Stream } from "effect"
 import { ChildProcessSpawner } from "effect/process"
 import { fileURLToPath } from "node:url"
 import * as ClaudeError from "./ClaudeError.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Containment from "./internal/containment.ts"
 import * as Credential from "./internal/process/credential.ts"
-import * as ExitStatus from "./internal/process/exitStatus.ts"
 import * as Executables from "./internal/process/executable.ts"
+import * as ExitStatus from "./internal/process/exitStatus.ts"
 import * as Launcher from "./internal/process/launcher.ts"
 import * as LimitEnforcement from "./internal/process/limitEnforcement.ts"
 import * as Preflight from "./internal/process/preflight.ts"
@@ -380,7 +381,9 @@ export const make = Effect.fnUntraced(function*(settings?: Settings) {
       executable,
       stdout: handle.stdout.pipe(
         Stream.mapError((error) =>
-          ClaudeError.make(new ClaudeError.ProtocolError({ detail: `reading the CLI's stdout failed: ${error.message}` }))
+          ClaudeError.make(
+            new ClaudeError.ProtocolError({ detail: `reading the CLI's stdout failed: ${error.message}` })
+          )
         )
       ),
       write,

@@ -26,7 +26,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
+import type { Cause } from "effect"
+import { Context, Duration, Effect, Layer, Option, Queue, Scope, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { markerVariable } from "./internal/containment.ts"
 

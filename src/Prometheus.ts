@@ -30,7 +30,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Metric } from "effect"
+import type { Layer } from "effect"
+import { Effect, Metric } from "effect"
 import { HttpRouter, HttpServerResponse } from "effect/http"
 
 /**
@@ -244,7 +245,9 @@ const sample = (
     case "Summary": {
       const { count, quantiles, sum } = snapshot.state
       for (const [quantile, estimate] of quantiles) {
-        lines.push(`${name}${renderLabels([...labels, ["quantile", value(quantile)]])} ${value(estimate ?? Number.NaN)}`)
+        lines.push(
+          `${name}${renderLabels([...labels, ["quantile", value(quantile)]])} ${value(estimate ?? Number.NaN)}`
+        )
       }
       lines.push(`${name}_sum${renderLabels(labels)} ${value(sum)}`)
       lines.push(`${name}_count${renderLabels(labels)} ${value(count)}`)

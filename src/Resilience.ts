@@ -81,7 +81,18 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Duration, Effect, type FileSystem, Layer, Option, type Path, type Schedule, Stream } from "effect"
+import {
+  Config,
+  Context,
+  Duration,
+  Effect,
+  type FileSystem,
+  Layer,
+  Option,
+  type Path,
+  type Schedule,
+  Stream
+} from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
@@ -315,12 +326,14 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     maxRetryAfterMs: Duration.toMillis(Duration.fromInputUnsafe(retry.maxRetryAfter ?? Duration.seconds(60))),
     deadlineMs: Duration.toMillis(Duration.fromInputUnsafe(retry.deadline ?? Duration.seconds(60))),
     continuationPrompt: retry.continuationPrompt ?? defaultContinuationPrompt,
-    circuits: yield* Circuit.make(circuit.enabled === false ? undefined : {
-      tripPolicy: circuit.tripPolicy ?? CircuitBreaker.consecutive(5),
-      openDuration: circuit.openDuration ?? Duration.seconds(30),
-      maxOpenDuration: circuit.maxOpenDuration,
-      countsAgainst: circuit.countsAgainst ?? countsAgainstCircuit
-    }),
+    circuits: yield* Circuit.make(
+      circuit.enabled === false ? undefined : {
+        tripPolicy: circuit.tripPolicy ?? CircuitBreaker.consecutive(5),
+        openDuration: circuit.openDuration ?? Duration.seconds(30),
+        maxOpenDuration: circuit.maxOpenDuration,
+        countsAgainst: circuit.countsAgainst ?? countsAgainstCircuit
+      }
+    ),
     transcripts
   }
 

@@ -273,7 +273,10 @@ const readerOf = (fs: FileSystem.FileSystem, available: boolean): Proc => {
         Effect.forEach(
           Option.getOrElse(entries, (): ReadonlyArray<string> => []).filter((entry) => /^\d+$/.test(entry)),
           (entry) =>
-            Effect.map(readText(`/proc/${entry}/stat`), Option.exists((stat) => running(stat) && statFields(stat)[2] === pgid)),
+            Effect.map(
+              readText(`/proc/${entry}/stat`),
+              Option.exists((stat) => running(stat) && statFields(stat)[2] === pgid)
+            ),
           { concurrency: 16 }
         )
       ),
@@ -289,7 +292,9 @@ const readerOf = (fs: FileSystem.FileSystem, available: boolean): Proc => {
     const fields = statFields(stat.value)
     if (fields[0] === "Z" || fields[0] === "X") return Option.none()
     const [openFiles, processes] = yield* Effect.all([
-      request?.openFiles === true ? Effect.map(listDir(`/proc/${pid}/fd`), Option.map((fds) => fds.length)) : Effect.succeedNone,
+      request?.openFiles === true
+        ? Effect.map(listDir(`/proc/${pid}/fd`), Option.map((fds) => fds.length))
+        : Effect.succeedNone,
       // The group the process belongs to (the CLI leads it, or the unshare that forked it into a namespace).
       request?.processes === true ? Effect.asSome(countGroup(fields[2] ?? String(pid))) : Effect.succeedNone
     ], { concurrency: "unbounded" })
@@ -352,7 +357,8 @@ let hasProc: boolean | undefined
  * @since 0.1.0
  * @category proc
  */
-export const procAvailable = (): boolean => (hasProc ??= process.platform === "linux" && nodeFs.existsSync("/proc/self/stat"))
+export const procAvailable =
+  (): boolean => (hasProc ??= process.platform === "linux" && nodeFs.existsSync("/proc/self/stat"))
 
 /**
  * {@link Proc} `sample`, on Node's file system.
@@ -510,7 +516,9 @@ export const fromExit = (
   if (cpu !== undefined && applied.kernel.includes("cpuSeconds") && exit._tag === "Signaled") {
     const used = Option.match(evidence.lastUsage, { onNone: () => 0, onSome: (u) => u.cpuSeconds })
     if (exit.signal === "SIGXCPU" || (exit.signal === "SIGKILL" && used >= cpu)) {
-      return Option.some(new ClaudeError.ResourceLimitExceeded({ resource: "cpuSeconds", limit: cpu, observed: Math.max(cpu, used) }))
+      return Option.some(
+        new ClaudeError.ResourceLimitExceeded({ resource: "cpuSeconds", limit: cpu, observed: Math.max(cpu, used) })
+      )
     }
   }
   const files = limits?.maxOpenFiles

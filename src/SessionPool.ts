@@ -46,10 +46,24 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Duration, Effect, Exit, FiberSet, Layer, Metric, Option, Scope, SubscriptionRef } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Metric,
+  Option,
+  Scope,
+  SubscriptionRef
+} from "effect"
 import type * as ClaudeError from "./ClaudeError.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
+import { seriesBy } from "./internal/metricSeries.ts"
 import { startHousekeeping } from "./internal/pool/housekeeping.ts"
 import * as Key from "./internal/pool/key.ts"
 import { leasedSession, makeReturns, newLease } from "./internal/pool/leases.ts"
@@ -57,7 +71,6 @@ import type { Status } from "./internal/pool/planner.ts"
 import { makeLifecycle } from "./internal/pool/processes.ts"
 import { makeTable, type PoolState, type Request } from "./internal/pool/state.ts"
 import { makeDispatcher } from "./internal/pool/waiters.ts"
-import { seriesBy } from "./internal/metricSeries.ts"
 import { withSpanNotHolding } from "./internal/spanValue.ts"
 import { validateLeaseConfig } from "./internal/validation.ts"
 import * as Metrics from "./Metrics.ts"

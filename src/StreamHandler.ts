@@ -55,27 +55,33 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
   switch (decoded.kind) {
     case "system_init": {
       const frame = decoded.frame
-      return [make({ _tag: "SessionStarted", 
-        sessionId: frame.session_id,
-        model: frame.model,
-        cwd: frame.cwd,
-        tools: frame.tools ?? [],
-        frame
-      })]
+      return [
+        make({
+          _tag: "SessionStarted",
+          sessionId: frame.session_id,
+          model: frame.model,
+          cwd: frame.cwd,
+          tools: frame.tools ?? [],
+          frame
+        })
+      ]
     }
     case "api_retry": {
       const frame = decoded.frame
-      return [make({ _tag: "ApiRetry", 
-        attempt: frame.attempt,
-        maxRetries: frame.max_retries,
-        delayMs: frame.retry_delay_ms,
-        status: frame.error_status ?? null,
-        error: frame.error ?? null,
-        frame
-      })]
+      return [
+        make({
+          _tag: "ApiRetry",
+          attempt: frame.attempt,
+          maxRetries: frame.max_retries,
+          delayMs: frame.retry_delay_ms,
+          status: frame.error_status ?? null,
+          error: frame.error ?? null,
+          frame
+        })
+      ]
     }
     case "permission_denied":
-      return [make({ _tag: "PermissionDenied",  frame: decoded.frame })]
+      return [make({ _tag: "PermissionDenied", frame: decoded.frame })]
     case "stream_event":
       return [fromStreamEvent(decoded.frame)]
     case "assistant":
@@ -85,36 +91,44 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     case "result":
       return [fromResult(decoded.frame)]
     case "control_request":
-      return [make({ _tag: "ControlRequest", 
-        requestId: decoded.frame.request_id,
-        subtype: decoded.frame.request.subtype,
-        frame: decoded.frame
-      })]
+      return [
+        make({
+          _tag: "ControlRequest",
+          requestId: decoded.frame.request_id,
+          subtype: decoded.frame.request.subtype,
+          frame: decoded.frame
+        })
+      ]
     case "conversation_reset":
-      return [make({ _tag: "ConversationReset", 
-        newConversationId: decoded.frame.new_conversation_id,
-        frame: decoded.frame
-      })]
+      return [
+        make({ _tag: "ConversationReset", newConversationId: decoded.frame.new_conversation_id, frame: decoded.frame })
+      ]
     case "rate_limit_event":
-      return [make({ _tag: "RateLimit", 
-        status: decoded.frame.rate_limit_info?.status,
-        resetsAt: decoded.frame.rate_limit_info?.resetsAt,
-        frame: decoded.frame
-      })]
+      return [
+        make({
+          _tag: "RateLimit",
+          status: decoded.frame.rate_limit_info?.status,
+          resetsAt: decoded.frame.rate_limit_info?.resetsAt,
+          frame: decoded.frame
+        })
+      ]
     case "system":
     case "command_lifecycle":
     case "control_response":
     case "control_cancel_request":
     case "keep_alive":
-      return [make({ _tag: "Frame",  frame: decoded.frame })]
+      return [make({ _tag: "Frame", frame: decoded.frame })]
     case "unknown":
-      return [make({ _tag: "Unknown",  type: decoded.frame.type, mismatch: decoded.mismatch, frame: decoded.frame })]
+      return [make({ _tag: "Unknown", type: decoded.frame.type, mismatch: decoded.mismatch, frame: decoded.frame })]
     case "not_a_frame":
-      return [make({ _tag: "Malformed", 
-        line,
-        text: preview(JSON.stringify(decoded.value) ?? ""),
-        error: "valid JSON, but not an object with a string `type`"
-      })]
+      return [
+        make({
+          _tag: "Malformed",
+          line,
+          text: preview(JSON.stringify(decoded.value) ?? ""),
+          error: "valid JSON, but not an object with a string `type`"
+        })
+      ]
   }
 }
 
@@ -125,16 +139,16 @@ const fromStreamEvent = (frame: Protocol.StreamEventFrame): ClaudeEvent => {
   if (event.type === "content_block_delta" && isDelta(event.delta)) {
     const delta = event.delta
     if (delta.type === "text_delta" && typeof delta.text === "string") {
-      return make({ _tag: "TextDelta",  text: delta.text, index, parentToolUseId, frame })
+      return make({ _tag: "TextDelta", text: delta.text, index, parentToolUseId, frame })
     }
     if (delta.type === "thinking_delta" && typeof delta.thinking === "string") {
-      return make({ _tag: "ThinkingDelta",  thinking: delta.thinking, index, parentToolUseId, frame })
+      return make({ _tag: "ThinkingDelta", thinking: delta.thinking, index, parentToolUseId, frame })
     }
     if (delta.type === "input_json_delta" && typeof delta.partial_json === "string") {
-      return make({ _tag: "ToolInputDelta",  partialJson: delta.partial_json, index, parentToolUseId, frame })
+      return make({ _tag: "ToolInputDelta", partialJson: delta.partial_json, index, parentToolUseId, frame })
     }
   }
-  return make({ _tag: "StreamEvent",  eventType: event.type, frame })
+  return make({ _tag: "StreamEvent", eventType: event.type, frame })
 }
 
 interface Delta {
@@ -151,34 +165,38 @@ const fromAssistant = (frame: Protocol.AssistantFrame): Array<ClaudeEvent> => {
   const messageId = frame.message.id
   const events = frame.message.content.map((block): ClaudeEvent => {
     if (Protocol.isTextBlock(block)) {
-      return make({ _tag: "AssistantText",  text: block.text, messageId, parentToolUseId, frame })
+      return make({ _tag: "AssistantText", text: block.text, messageId, parentToolUseId, frame })
     }
     if (Protocol.isThinkingBlock(block)) {
-      return make({ _tag: "AssistantThinking",  thinking: block.thinking, messageId, frame })
+      return make({ _tag: "AssistantThinking", thinking: block.thinking, messageId, frame })
     }
     if (Protocol.isToolUseBlock(block)) {
-      return make({ _tag: "ToolUse",  id: block.id, name: block.name, input: block.input, parentToolUseId, frame })
+      return make({ _tag: "ToolUse", id: block.id, name: block.name, input: block.input, parentToolUseId, frame })
     }
-    return make({ _tag: "AssistantBlock",  block, frame })
+    return make({ _tag: "AssistantBlock", block, frame })
   })
-  return events.length > 0 ? events : [make({ _tag: "Frame",  frame })]
+  return events.length > 0 ? events : [make({ _tag: "Frame", frame })]
 }
 
 const fromUser = (frame: Protocol.UserFrame): Array<ClaudeEvent> => {
   const content = frame.message.content
-  const results = typeof content === "string" ? [] : content.filter(Protocol.isToolResultBlock).map((block) =>
-    make({ _tag: "ToolResult", 
-      toolUseId: block.tool_use_id,
-      content: block.content,
-      isError: block.is_error === true,
-      frame
-    })
-  )
-  return results.length > 0 ? results : [make({ _tag: "UserMessage",  frame })]
+  const results = typeof content === "string" ?
+    [] :
+    content.filter(Protocol.isToolResultBlock).map((block) =>
+      make({
+        _tag: "ToolResult",
+        toolUseId: block.tool_use_id,
+        content: block.content,
+        isError: block.is_error === true,
+        frame
+      })
+    )
+  return results.length > 0 ? results : [make({ _tag: "UserMessage", frame })]
 }
 
 const fromResult = (frame: Protocol.ResultFrame): ClaudeEvent =>
-  make({ _tag: "Result", 
+  make({
+    _tag: "Result",
     sessionId: frame.session_id,
     subtype: frame.subtype,
     isError: frame.is_error,
@@ -192,7 +210,8 @@ const fromResult = (frame: Protocol.ResultFrame): ClaudeEvent =>
     frame
   })
 
-const tooDeep = `nested deeper than ${maxDepth} levels of objects and arrays: dropped, since serialising it would overflow the stack`
+const tooDeep =
+  `nested deeper than ${maxDepth} levels of objects and arrays: dropped, since serialising it would overflow the stack`
 
 const preview = (text: string) => (text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text)
 
@@ -222,7 +241,7 @@ export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
     return [make({ _tag: "Malformed", line, text: preview(text), error: tooDeep })]
   }
   const parsed = parseJson(text)
-  if (!parsed.ok) return [make({ _tag: "Malformed",  line, text: preview(text), error: parsed.error })]
+  if (!parsed.ok) return [make({ _tag: "Malformed", line, text: preview(text), error: parsed.error })]
   return fromDecoded(Protocol.decode(parsed.value), line)
 }
 
@@ -235,7 +254,7 @@ export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
 export const fromLineItem = (item: LineItem, limit: number): Array<ClaudeEvent> =>
   item._tag === "Line"
     ? fromLine(item.text, item.line)
-    : [make({ _tag: "Oversized",  line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]
+    : [make({ _tag: "Oversized", line: item.line, bytes: item.bytes, limit, head: preview(item.head) })]
 
 const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<ClaudeEvent> => {
   const events: Array<ClaudeEvent> = []

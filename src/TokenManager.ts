@@ -144,6 +144,7 @@ export const problemOf = (
 ): string | undefined => {
   const value = Redacted.value(credential.value)
   if (value.length === 0) return "it is empty"
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\s\u0000-\u001f\u007f]/.test(value)) return "it contains whitespace or control characters"
   if (options?.anyPrefix === true) return undefined
   const prefix = credential.variable === "CLAUDE_CODE_OAUTH_TOKEN" ? OAUTH_PREFIX : KEY_PREFIX
@@ -202,7 +203,9 @@ const noEnvironment: Environment = { oauth: Option.none(), apiKey: Option.none()
 
 // What tells a changed file: a rewrite, a replacement (a new inode: a rotated Kubernetes secret), a truncation.
 const stampOf = (info: FileSystem.File.Info): string =>
-  `${Option.getOrUndefined(Option.map(info.mtime, (date) => date.getTime()))}:${info.size}:${Option.getOrUndefined(info.ino)}`
+  `${Option.getOrUndefined(Option.map(info.mtime, (date) => date.getTime()))}:${info.size}:${
+    Option.getOrUndefined(info.ino)
+  }`
 
 // Why a file could not be read, in the words of `InvalidCredential.problem`.
 const unreadableBecause = (error: PlatformError.PlatformError): string => {
@@ -245,7 +248,10 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
 
   const unreadable = (error: PlatformError.PlatformError) =>
     ClaudeError.fail(
-      new ClaudeError.InvalidCredential({ source: `the file ${settings.file ?? ""}`, problem: unreadableBecause(error) })
+      new ClaudeError.InvalidCredential({
+        source: `the file ${settings.file ?? ""}`,
+        problem: unreadableBecause(error)
+      })
     )
 
   // Read again only when its stamp changed: a `stat` each time a credential is asked for, not a read.
@@ -296,12 +302,18 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}, environ
       environment.oauth
     )
     return oauth.pipe(
-      Effect.flatMap((found) => Option.isSome(found) ? Effect.succeed(found) : fromEnvironment("ANTHROPIC_API_KEY", environment.apiKey)),
       Effect.flatMap((found) =>
-        Option.isSome(found) || settings.file === undefined ? Effect.succeed(found) : Effect.asSome(readFile(settings.file))
+        Option.isSome(found) ? Effect.succeed(found) : fromEnvironment("ANTHROPIC_API_KEY", environment.apiKey)
       ),
       Effect.flatMap((found) =>
-        Option.isSome(found) || settings.fromEffect === undefined ? Effect.succeed(found) : fromVault(settings.fromEffect)
+        Option.isSome(found) || settings.file === undefined
+          ? Effect.succeed(found)
+          : Effect.asSome(readFile(settings.file))
+      ),
+      Effect.flatMap((found) =>
+        Option.isSome(found) || settings.fromEffect === undefined
+          ? Effect.succeed(found)
+          : fromVault(settings.fromEffect)
       )
     )
   })
@@ -384,7 +396,9 @@ export const layer = (settings: Settings = {}): Layer.Layer<TokenManager, never,
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (settings: Settings = {}): Layer.Layer<TokenManager, Config.ConfigError, FileSystem.FileSystem> =>
+export const layerConfig = (
+  settings: Settings = {}
+): Layer.Layer<TokenManager, Config.ConfigError, FileSystem.FileSystem> =>
   Layer.effect(
     TokenManager,
     Effect.gen(function*() {

@@ -37,7 +37,9 @@ const blocksOf = (entry: unknown): ReadonlyArray<unknown> => {
   return Array.isArray(content) ? content : []
 }
 
-const parseLine: (line: string) => Option.Option<unknown> = Option.liftThrowable((line: string): unknown => JSON.parse(line))
+const parseLine: (line: string) => Option.Option<unknown> = Option.liftThrowable((line: string): unknown =>
+  JSON.parse(line)
+)
 
 /**
  * Reads the tool calls and results out of a transcript's text. Lines that are not JSON (a write cut off by
@@ -54,7 +56,9 @@ export const parse = (path: string, text: string): Contents => {
     for (const block of blocksOf(Option.getOrUndefined(parseLine(line)))) {
       if (!Predicate.isObject(block)) continue
       if (block["type"] === "tool_use" && typeof block["id"] === "string") toolUseIds.push(block["id"])
-      if (block["type"] === "tool_result" && typeof block["tool_use_id"] === "string") toolResultIds.add(block["tool_use_id"])
+      if (block["type"] === "tool_result" && typeof block["tool_use_id"] === "string") {
+        toolResultIds.add(block["tool_use_id"])
+      }
     }
   }
   return { path, toolUseIds, toolResultIds }

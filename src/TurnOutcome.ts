@@ -164,7 +164,10 @@ export const classify = (evidence: Evidence, nowMs?: number): ClaudeError.Reason
   const stderrTail = evidence.stderrTail ?? ""
   const lastRetry = evidence.apiRetries?.at(-1)
   if (lastRetry !== undefined && (lastRetry.error_status === 401 || lastRetry.error_status === 403)) {
-    return fromStatus(lastRetry.error_status, `the API answered ${lastRetry.error_status} (${lastRetry.error ?? "error"})`)
+    return fromStatus(
+      lastRetry.error_status,
+      `the API answered ${lastRetry.error_status} (${lastRetry.error ?? "error"})`
+    )
   }
   if (authPattern.test(stderrTail)) {
     return new ClaudeError.AuthenticationFailed({ status: null, detail: lastLine(stderrTail) })

@@ -8,7 +8,9 @@ import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
 
 /** The `system/api_retry` frames of a turn, as `[status, attempt, max_retries]`. */
 const retriesOf = (events: ReadonlyArray<ClaudeEvent>) =>
-  events.flatMap((e) => (e._tag === "ApiRetry" ? [[e.frame.error_status ?? null, e.frame.attempt, e.frame.max_retries]] : []))
+  events.flatMap((
+    e
+  ) => (e._tag === "ApiRetry" ? [[e.frame.error_status ?? null, e.frame.attempt, e.frame.max_retries]] : []))
 
 const collectExit = <E, R>(stream: Stream.Stream<ClaudeEvent, E, R>) => {
   const events: Array<ClaudeEvent> = []
@@ -36,7 +38,9 @@ const withRealCli = <A, E>(
     return result
   }).pipe(Effect.scoped)
 
-const failureOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string; readonly isRetryable: boolean } }>) => {
+const failureOf = (
+  exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string; readonly isRetryable: boolean } }>
+) => {
   if (!Exit.isFailure(exit)) return undefined
   const reason = exit.cause.reasons[0]
   return reason?._tag === "Fail" ? reason.error.reason : undefined
@@ -146,40 +150,47 @@ describe("Claude.query against the real CLI", () => {
       })))
 
   it.live("partial messages stream as TextDelta events, chunk by chunk", () =>
-    withRealCli([FakeApi.text(["Stream", "ing in ", "three parts."], { delayMs: 20 })], (options) =>
-      Effect.gen(function*() {
-        const events = yield* Claude.query("stream please", { ...options, includePartialMessages: true }).pipe(
-          Stream.runCollect
-        )
-        const deltas = events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : []))
-        assert.deepStrictEqual(deltas, ["Stream", "ing in ", "three parts."])
-        // Deltas come before the completed block.
-        const firstDelta = events.findIndex((e) => e._tag === "TextDelta")
-        const block = events.findIndex((e) => e._tag === "AssistantText")
-        assert.isTrue(firstDelta >= 0 && firstDelta < block)
-        assert.deepStrictEqual(texts(events), ["Streaming in three parts."])
-      })))
+    withRealCli(
+      [FakeApi.text(["Stream", "ing in ", "three parts."], { delayMs: 20 })],
+      (options) =>
+        Effect.gen(function*() {
+          const events = yield* Claude.query("stream please", { ...options, includePartialMessages: true }).pipe(
+            Stream.runCollect
+          )
+          const deltas = events.flatMap((e) => (e._tag === "TextDelta" ? [e.text] : []))
+          assert.deepStrictEqual(deltas, ["Stream", "ing in ", "three parts."])
+          // Deltas come before the completed block.
+          const firstDelta = events.findIndex((e) => e._tag === "TextDelta")
+          const block = events.findIndex((e) => e._tag === "AssistantText")
+          assert.isTrue(firstDelta >= 0 && firstDelta < block)
+          assert.deepStrictEqual(texts(events), ["Streaming in three parts."])
+        })
+    ))
 
   it.live("a session: two turns on one process, the second request carries the first turn", () =>
-    withRealCli([FakeApi.text("First answer."), FakeApi.text("Second answer.")], (options, api) =>
-      Effect.scoped(Effect.gen(function*() {
-        const session = yield* Claude.session({ options })
-        const first = yield* session.ask("remember the word PAPAYA")
-        const second = yield* session.ask("what was the word?")
-        assert.strictEqual(first.text, "First answer.")
-        assert.strictEqual(second.text, "Second answer.")
-        assert.strictEqual(first.sessionId, second.sessionId)
-        const requests = yield* api.conversationRequests
-        assert.strictEqual(requests.length, 2)
-        assert.include(JSON.stringify(requests[1]?.body), "PAPAYA")
-      }))))
+    withRealCli(
+      [FakeApi.text("First answer."), FakeApi.text("Second answer.")],
+      (options, api) =>
+        Effect.scoped(Effect.gen(function*() {
+          const session = yield* Claude.session({ options })
+          const first = yield* session.ask("remember the word PAPAYA")
+          const second = yield* session.ask("what was the word?")
+          assert.strictEqual(first.text, "First answer.")
+          assert.strictEqual(second.text, "Second answer.")
+          assert.strictEqual(first.sessionId, second.sessionId)
+          const requests = yield* api.conversationRequests
+          assert.strictEqual(requests.length, 2)
+          assert.include(JSON.stringify(requests[1]?.body), "PAPAYA")
+        }))
+    ))
 
   it.live("resume: a new process with resume sees the earlier turns", () =>
     withRealCli([FakeApi.text("Noted."), FakeApi.text("It was MANGO.")], (options, api) =>
       Effect.gen(function*() {
         const first = yield* Effect.scoped(Effect.flatMap(Claude.session({ options }), (s) => s.ask("remember MANGO")))
         const resumed = yield* Effect.scoped(
-          Effect.flatMap(Claude.session({ options: { ...options, resume: first.sessionId } }), (s) => s.ask("which fruit?"))
+          Effect.flatMap(Claude.session({ options: { ...options, resume: first.sessionId } }), (s) =>
+            s.ask("which fruit?"))
         )
         assert.strictEqual(resumed.text, "It was MANGO.")
         const requests = yield* api.conversationRequests
@@ -187,19 +198,22 @@ describe("Claude.query against the real CLI", () => {
       })))
 
   it.live("F18: after reset (/clear) the next request carries none of the previous conversation", () =>
-    withRealCli([FakeApi.text("Stored."), FakeApi.text("Fresh start.")], (options, api) =>
-      Effect.scoped(Effect.gen(function*() {
-        const session = yield* Claude.session({ options })
-        const first = yield* session.ask("the secret is KIWI-4471")
-        const newId = yield* session.reset
-        assert.notStrictEqual(newId, first.sessionId)
-        const second = yield* session.ask("hello again")
-        assert.strictEqual(second.text, "Fresh start.")
-        assert.strictEqual(second.sessionId, newId)
-        const requests = yield* api.conversationRequests
-        const last = JSON.stringify(requests.at(-1)?.body)
-        assert.include(last, "hello again")
-        assert.notInclude(last, "KIWI-4471")
-        assert.notInclude(last, "Stored.")
-      }))))
+    withRealCli(
+      [FakeApi.text("Stored."), FakeApi.text("Fresh start.")],
+      (options, api) =>
+        Effect.scoped(Effect.gen(function*() {
+          const session = yield* Claude.session({ options })
+          const first = yield* session.ask("the secret is KIWI-4471")
+          const newId = yield* session.reset
+          assert.notStrictEqual(newId, first.sessionId)
+          const second = yield* session.ask("hello again")
+          assert.strictEqual(second.text, "Fresh start.")
+          assert.strictEqual(second.sessionId, newId)
+          const requests = yield* api.conversationRequests
+          const last = JSON.stringify(requests.at(-1)?.body)
+          assert.include(last, "hello again")
+          assert.notInclude(last, "KIWI-4471")
+          assert.notInclude(last, "Stored.")
+        }))
+    ))
 })

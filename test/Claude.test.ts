@@ -7,7 +7,15 @@ import * as DebugLog from "../src/DebugLog.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
-import { captureSpans, ClaudeOnFake, eventually, isAlive, pumpClockOnFailure, quickShutdown, settleUntil } from "./utils.ts"
+import {
+  captureSpans,
+  ClaudeOnFake,
+  eventually,
+  isAlive,
+  pumpClockOnFailure,
+  quickShutdown,
+  settleUntil
+} from "./utils.ts"
 
 // Claude.query's config (permission callback, hooks, sticky, debug, prompt tracing) reaching the pooled
 // session it runs on, on the in-process FakeSpawner: every timer is on the TestClock.
@@ -34,7 +42,11 @@ const answersTo = (subtype: string) =>
 const settled = SessionPool.SessionPool.use((pool) =>
   settleUntil(
     Effect.map(pool.stats, (stats) =>
-      stats.keys.every((key) => key.starting === 0 && key.resetting === 0 && key.busy === 0) ? stats : undefined),
+      stats.keys.every((key) =>
+          key.starting === 0 && key.resetting === 0 && key.busy === 0
+        )
+        ? stats
+        : undefined),
     "no process of the pool starting, resetting or busy"
   )
 )
@@ -115,7 +127,8 @@ const reapers = (): Array<number> =>
   fs.readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
     try {
       const ppid = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]
-      return Number(ppid) === process.pid && fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`process.stdin.on("end", reap)`)
+      return Number(ppid) === process.pid &&
+        fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`process.stdin.on("end", reap)`)
     } catch {
       return false
     }
@@ -126,13 +139,18 @@ const reapersStartedBy = (settings: Claude.LayerSettings) =>
   Effect.gen(function*() {
     const before = reapers()
     const started = yield* Effect.gen(function*() {
-      const events = yield* Claude.query("hi", { ...FakeCli.options({ reply: "ok" }), timeouts: quickShutdown }).pipe(Stream.runCollect)
+      const events = yield* Claude.query("hi", { ...FakeCli.options({ reply: "ok" }), timeouts: quickShutdown }).pipe(
+        Stream.runCollect
+      )
       assert.strictEqual(events.at(-1)?._tag, "Result")
       return reapers().filter((pid) => !before.includes(pid))
     }).pipe(
       Effect.provide(Claude.layerWith({ ...settings, pool: { minIdle: 0 }, health: false })),
-      // The environment's credentials, if any, are not the test's.
-      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
+      // The environment's credentials, if any, are not the test's; PATH finds the fake CLI's node.
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({ env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "" } })
+      )
     )
     // Closing the layer ends the reaper's input: it exits.
     yield* eventually(() => (started.every((pid) => !isAlive(pid)) ? true : undefined), "5 seconds")

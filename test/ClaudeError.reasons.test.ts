@@ -239,7 +239,10 @@ describe("ClaudeError reason details", () => {
     assert.isFalse(retryable(400))
     assert.isFalse(retryable(404))
     assert.isFalse(retryable(499))
-    assert.strictEqual(new ClaudeError.ApiError({ status: null, detail: "ECONNREFUSED" }).message, "API error: ECONNREFUSED")
+    assert.strictEqual(
+      new ClaudeError.ApiError({ status: null, detail: "ECONNREFUSED" }).message,
+      "API error: ECONNREFUSED"
+    )
   })
 
   it("ExecutionError without error texts names the subtype alone", () => {

@@ -85,7 +85,10 @@ describe("ClaudeOptions", () => {
 
   it.effect("maxApiRetries maps to the child's CLAUDE_CODE_MAX_RETRIES, over one in env, and never to argv", () =>
     Effect.gen(function*() {
-      const options = yield* ClaudeOptions.validate({ maxApiRetries: 2, env: { CLAUDE_CODE_MAX_RETRIES: "10", OTHER: "x" } })
+      const options = yield* ClaudeOptions.validate({
+        maxApiRetries: 2,
+        env: { CLAUDE_CODE_MAX_RETRIES: "10", OTHER: "x" }
+      })
       assert.deepStrictEqual(ClaudeOptions.toEnv(options), { CLAUDE_CODE_MAX_RETRIES: "2", OTHER: "x" })
       assert.deepStrictEqual(ClaudeOptions.toArgs(options), [...ClaudeOptions.sessionFlags])
       const none = yield* ClaudeOptions.validate({ maxApiRetries: 0 })

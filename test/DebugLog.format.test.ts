@@ -55,7 +55,9 @@ describe("DebugLog.format", () => {
   it("a session not yet started: no session id, no pid, nothing logged, no debug log section", () => {
     assert.strictEqual(
       DebugLog.format({ ...base, sessionId: undefined, pid: undefined, state: "Starting", turns: 0, restarts: 0 }),
-      ["session (no session id yet): Starting, pid -, 0 turns, 0 restarts", "lifecycle:", "frames:", "stderr:"].join("\n")
+      ["session (no session id yet): Starting, pid -, 0 turns, 0 restarts", "lifecycle:", "frames:", "stderr:"].join(
+        "\n"
+      )
     )
   })
 })

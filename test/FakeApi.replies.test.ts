@@ -4,7 +4,10 @@ import * as Http from "node:http"
 import { FakeApi } from "../src/testing/index.ts"
 
 /** A request as the fake records it, with a messages body. */
-const request = (body: FakeApi.MessagesRequest | undefined, fields?: Partial<FakeApi.RequestInfo>): FakeApi.RequestInfo => ({
+const request = (
+  body: FakeApi.MessagesRequest | undefined,
+  fields?: Partial<FakeApi.RequestInfo>
+): FakeApi.RequestInfo => ({
   sequence: 0,
   method: "POST",
   path: "/v1/messages",
@@ -23,7 +26,10 @@ describe("FakeApi: how a request is classified and answered without a script", (
     const conversation = { max_tokens: 1000, thinking: { type: "adaptive" }, messages: [] }
     assert.isTrue(FakeApi.isConversationRequest(request(conversation)))
     assert.isTrue(FakeApi.isConversationRequest(request({ max_tokens: 1000, tools: [{ name: "Bash" }], messages: [] })))
-    assert.isFalse(FakeApi.isConversationRequest(request({ max_tokens: 1000, tools: [], messages: [] })), "no tools, no thinking")
+    assert.isFalse(
+      FakeApi.isConversationRequest(request({ max_tokens: 1000, tools: [], messages: [] })),
+      "no tools, no thinking"
+    )
     assert.isFalse(FakeApi.isConversationRequest(request({ ...conversation, max_tokens: 1 })), "a one-token probe")
     assert.isFalse(FakeApi.isConversationRequest(request({ thinking: {}, messages: [] })), "no max_tokens")
     assert.isFalse(
@@ -90,13 +96,20 @@ describe("FakeApi: how a request is classified and answered without a script", (
     }))
     assert.deepStrictEqual(
       structured,
-      FakeApi.text(JSON.stringify({ title: "Fake title", score: 0, count: 0, done: false, tags: [], meta: {}, anything: null }))
+      FakeApi.text(
+        JSON.stringify({ title: "Fake title", score: 0, count: 0, done: false, tags: [], meta: {}, anything: null })
+      )
     )
     assert.deepStrictEqual(
-      FakeApi.sideReply(request({ max_tokens: 100, messages: [], output_config: { format: { type: "json_schema", schema: {} } } })),
+      FakeApi.sideReply(
+        request({ max_tokens: 100, messages: [], output_config: { format: { type: "json_schema", schema: {} } } })
+      ),
       FakeApi.text("{}")
     )
-    assert.deepStrictEqual(FakeApi.sideReply(request({ max_tokens: 100, messages: [user("hi")] })), FakeApi.text("Hello from the fake API."))
+    assert.deepStrictEqual(
+      FakeApi.sideReply(request({ max_tokens: 100, messages: [user("hi")] })),
+      FakeApi.text("Hello from the fake API.")
+    )
   })
 
   it("error replies take their type from the status", () => {
@@ -192,13 +205,19 @@ describe("FakeApi over HTTP: what the CLI may send besides a conversation", () =
       const midStream = yield* postJson(`${api.url}/v1/messages`, conversation(true))
       assert.strictEqual(midStream.status, 200)
       assert.match(midStream.body, /^event: message_start\n/)
-      assert.include(midStream.body, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded (fake)\"}}")
+      assert.include(
+        midStream.body,
+        "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded (fake)\"}}"
+      )
 
       // node:http rather than fetch: it hands over the bytes that came before the connection dropped.
       const cut = yield* Effect.promise(() =>
         new Promise<{ readonly received: string; readonly cut: boolean }>((resolve) => {
           let received = ""
-          const req = Http.request(`${api.url}/v1/messages`, { method: "POST", headers: { "content-type": "application/json" } }, (res) => {
+          const req = Http.request(`${api.url}/v1/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json" }
+          }, (res) => {
             res.setEncoding("utf8")
             res.on("data", (chunk: string) => {
               received += chunk

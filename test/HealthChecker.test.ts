@@ -401,7 +401,12 @@ describe("HealthChecker without readers of its own: the host's /proc through the
       const over = yield* checker.check(target)
       assert.isTrue(over.alive)
       assert.deepStrictEqual(over.usage, Option.some({ rssBytes: 300 * MiB, cpuSeconds: 3 }))
-      assert.deepStrictEqual(over.problems, [{ _tag: "OverThreshold", resource: "rssBytes", threshold: 100 * MiB, observed: 300 * MiB }])
+      assert.deepStrictEqual(over.problems, [{
+        _tag: "OverThreshold",
+        resource: "rssBytes",
+        threshold: 100 * MiB,
+        observed: 300 * MiB
+      }])
       // Its CLI became a zombie: dead, and not sampled.
       fake.files.set("/proc/42/stat", stat("Z"))
       const dead = yield* checker.check(target)

@@ -43,11 +43,16 @@ describe("ProcessManager", () => {
       const fiber = yield* SessionPool.SessionPool.use((pool) =>
         Effect.scoped(Effect.gen(function*() {
           const session = yield* pool.acquire({
-            options: { ...FakeCli.options({ ignoreSigterm: true, spawnChildren: 2, pidFile, hang: "midTurn" }), timeouts: quickShutdown },
+            options: {
+              ...FakeCli.options({ ignoreSigterm: true, spawnChildren: 2, pidFile, hang: "midTurn" }),
+              timeouts: quickShutdown
+            },
             controlTimeout: "300 millis"
           })
           yield* session.send("work").pipe(
-            Stream.runForEach((event) => event._tag === "AssistantText" ? Deferred.succeed(midTurn, undefined) : Effect.void)
+            Stream.runForEach((event) =>
+              event._tag === "AssistantText" ? Deferred.succeed(midTurn, undefined) : Effect.void
+            )
           )
         }))
       ).pipe(Effect.forkChild)
@@ -112,10 +117,15 @@ describe("ProcessManager", () => {
         }
       }
       // The host carries on: the next query on the same pool runs to its result.
-      const events = yield* Claude.query("again", { ...FakeCli.options({ reply: "still here" }), timeouts: quickShutdown }).pipe(
+      const events = yield* Claude.query("again", {
+        ...FakeCli.options({ reply: "still here" }),
+        timeouts: quickShutdown
+      }).pipe(
         Stream.runCollect
       )
-      assert.deepStrictEqual(events.flatMap((event) => (event._tag === "AssistantText" ? [event.text] : [])), ["still here"])
+      assert.deepStrictEqual(events.flatMap((event) => (event._tag === "AssistantText" ? [event.text] : [])), [
+        "still here"
+      ])
       assert.strictEqual(events.at(-1)?._tag, "Result")
     }).pipe(Effect.provide(ClaudeTest)))
 
@@ -134,7 +144,9 @@ describe("ProcessManager", () => {
       )
       assert.isFalse(closed, "stdin never closed after the EPIPE")
       // Past the queue's capacity (64): every write says false at once.
-      const later = yield* Effect.forEach(Array.from({ length: 100 }, () => line), proc.write).pipe(Effect.timeout("1 second"))
+      const later = yield* Effect.forEach(Array.from({ length: 100 }, () => line), proc.write).pipe(
+        Effect.timeout("1 second")
+      )
       assert.deepStrictEqual(new Set(later), new Set([false]))
     }).pipe(Effect.scoped, Effect.provide(ClaudeTest)))
 
@@ -261,7 +273,9 @@ describe("ProcessManager", () => {
   const timeoutKindOf = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag: string } }>) => {
     if (!Exit.isFailure(exit)) return undefined
     const reason = exit.cause.reasons[0]
-    return reason?._tag === "Fail" && reason.error.reason._tag === "Timeout" ? Reflect.get(reason.error.reason, "kind") : undefined
+    return reason?._tag === "Fail" && reason.error.reason._tag === "Timeout"
+      ? Reflect.get(reason.error.reason, "kind")
+      : undefined
   }
 
   it.live("F04: a CLI that never becomes ready fails with Timeout(startup) and is stopped", () =>

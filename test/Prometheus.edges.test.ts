@@ -4,12 +4,16 @@ import { HttpRouter } from "effect/http"
 import { Prometheus } from "../src/index.ts"
 
 /** Runs with a registry of its own, so no metric of the library (or of another test) shows up. */
-const isolated = <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.provideService(self, Metric.MetricRegistry, new Map())
+const isolated = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.provideService(self, Metric.MetricRegistry, new Map())
 
 describe("Prometheus: values and names at the edges of the format", () => {
   it.effect("a bigint counter is printed exactly, past what a double holds", () =>
     isolated(Effect.gen(function*() {
-      yield* Metric.update(Metric.counter("claude_test_bytes_total", { bigint: true, incremental: true }), 2n ** 70n + 1n)
+      yield* Metric.update(
+        Metric.counter("claude_test_bytes_total", { bigint: true, incremental: true }),
+        2n ** 70n + 1n
+      )
       assert.strictEqual(
         yield* Prometheus.text,
         "# TYPE claude_test_bytes_total counter\nclaude_test_bytes_total 1180591620717411303425\n"
@@ -38,7 +42,13 @@ describe("Prometheus: values and names at the edges of the format", () => {
       yield* Metric.update(Metric.counter("claude-test/odd name"), 2)
       assert.strictEqual(
         yield* Prometheus.textWith({ prefix: "" }),
-        ["# TYPE _9lives_total counter", "_9lives_total 1", "# TYPE claude_test_odd_name counter", "claude_test_odd_name 2", ""]
+        [
+          "# TYPE _9lives_total counter",
+          "_9lives_total 1",
+          "# TYPE claude_test_odd_name counter",
+          "claude_test_odd_name 2",
+          ""
+        ]
           .join("\n")
       )
     })))

@@ -66,7 +66,11 @@ describe("Protocol.decode", () => {
       kind: "assistant",
       valid: [
         { type: "assistant", message: { content: [] } },
-        { type: "assistant", message: { id: "m", content: [{ type: "text", text: "t" }, { type: "image" }] }, error: null }
+        {
+          type: "assistant",
+          message: { id: "m", content: [{ type: "text", text: "t" }, { type: "image" }] },
+          error: null
+        }
       ],
       invalid: [
         { type: "assistant" },
@@ -188,19 +192,51 @@ describe("Protocol.decode", () => {
     assert.isFalse(Protocol.isTextBlock({ type: "text" }))
     assert.isTrue(Protocol.isThinkingBlock({ type: "thinking", thinking: "t" }))
     assert.isTrue(Protocol.isToolUseBlock({ type: "tool_use", id: "i", name: "n", input: null }))
-    assert.isFalse(Protocol.isToolUseBlock({ type: "tool_use", id: "i", name: "n" }), "input is required, even if unknown")
+    assert.isFalse(
+      Protocol.isToolUseBlock({ type: "tool_use", id: "i", name: "n" }),
+      "input is required, even if unknown"
+    )
     assert.isTrue(Protocol.isToolResultBlock({ type: "tool_result", tool_use_id: "t", is_error: null }))
     assert.isFalse(Protocol.isToolResultBlock({ type: "tool_result", tool_use_id: "t", is_error: "yes" }))
   })
 
   it("the namespace is the schemas, guards and builders of both directions, and no helper of the modules behind it", () => {
     assert.deepStrictEqual(Object.keys(Protocol).sort(), [
-      "AnyBlock", "AssistantFrame", "CanUseToolRequest", "CommandLifecycle", "ControlCancelRequest", "ControlRequest",
-      "ControlResponse", "ConversationReset", "HookCallbackRequest", "ImageBlock", "KeepAlive", "RateLimitEvent",
-      "ResultFrame", "StreamEventFrame", "SystemApiRetry", "SystemInit", "SystemOther", "SystemPermissionDenied",
-      "TextBlock", "ThinkingBlock", "ToolResultBlock", "ToolUseBlock", "UserContent", "UserFrame", "UserMessage",
-      "controlError", "controlRequest", "controlSuccess", "decode", "encodeLine", "isTextBlock", "isThinkingBlock",
-      "isToolResultBlock", "isToolUseBlock", "userMessage"
+      "AnyBlock",
+      "AssistantFrame",
+      "CanUseToolRequest",
+      "CommandLifecycle",
+      "ControlCancelRequest",
+      "ControlRequest",
+      "ControlResponse",
+      "ConversationReset",
+      "HookCallbackRequest",
+      "ImageBlock",
+      "KeepAlive",
+      "RateLimitEvent",
+      "ResultFrame",
+      "StreamEventFrame",
+      "SystemApiRetry",
+      "SystemInit",
+      "SystemOther",
+      "SystemPermissionDenied",
+      "TextBlock",
+      "ThinkingBlock",
+      "ToolResultBlock",
+      "ToolUseBlock",
+      "UserContent",
+      "UserFrame",
+      "UserMessage",
+      "controlError",
+      "controlRequest",
+      "controlSuccess",
+      "decode",
+      "encodeLine",
+      "isTextBlock",
+      "isThinkingBlock",
+      "isToolResultBlock",
+      "isToolUseBlock",
+      "userMessage"
     ])
   })
 })

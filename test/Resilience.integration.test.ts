@@ -158,19 +158,27 @@ const collect = <R>(stream: Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, 
 
 describe("Resilience against the real CLI", () => {
   it.live("F13: a 429 with retry-after, then success, with the CLI's own retries off: the library retries after its backoff", () =>
-    withRealCli([FakeApi.error(429, { retryAfterSeconds: 2 }), FakeApi.text("Recovered after the rate limit.")], (options, api) =>
-      Effect.gen(function*() {
-        const [events, ms] = yield* timed(Claude.query("hi", options).pipe(Stream.runCollect))
-        const [retrying] = retryings(events)
-        // CLI 2.1.329 does not pass the retry-after header on when it gives up: the library's backoff applies.
-        assert.strictEqual(retrying?.reason._tag, "RateLimited")
-        assert.isTrue((retrying?.delayMs ?? 0) >= 800 && (retrying?.delayMs ?? 0) <= 1200, "the first backoff: 1 s ±20 %")
-        const result = events.at(-1)
-        assert.isTrue(result?._tag === "Result" && result.error === undefined)
-        assert.deepStrictEqual(texts(events).at(-1), "Recovered after the rate limit.")
-        assert.strictEqual((yield* api.conversationRequests).length, 2)
-        yield* Console.log(`F13 429 (retry-after 2 s, CLI retries off) then success: ${ms} ms, library retry after ${retrying?.delayMs} ms`)
-      })))
+    withRealCli(
+      [FakeApi.error(429, { retryAfterSeconds: 2 }), FakeApi.text("Recovered after the rate limit.")],
+      (options, api) =>
+        Effect.gen(function*() {
+          const [events, ms] = yield* timed(Claude.query("hi", options).pipe(Stream.runCollect))
+          const [retrying] = retryings(events)
+          // CLI 2.1.329 does not pass the retry-after header on when it gives up: the library's backoff applies.
+          assert.strictEqual(retrying?.reason._tag, "RateLimited")
+          assert.isTrue(
+            (retrying?.delayMs ?? 0) >= 800 && (retrying?.delayMs ?? 0) <= 1200,
+            "the first backoff: 1 s ±20 %"
+          )
+          const result = events.at(-1)
+          assert.isTrue(result?._tag === "Result" && result.error === undefined)
+          assert.deepStrictEqual(texts(events).at(-1), "Recovered after the rate limit.")
+          assert.strictEqual((yield* api.conversationRequests).length, 2)
+          yield* Console.log(
+            `F13 429 (retry-after 2 s, CLI retries off) then success: ${ms} ms, library retry after ${retrying?.delayMs} ms`
+          )
+        })
+    ))
 
   it.live("F13: 429s with retry-after, the CLI retrying once itself: the library waits at least the CLI's retry-after wait, then succeeds", () =>
     withRealCli(
@@ -203,25 +211,33 @@ describe("Resilience against the real CLI", () => {
     ))
 
   it.live("F13: a 529, then success: the turn succeeds after the backoff", () =>
-    withRealCli([FakeApi.error(529), FakeApi.text("Recovered after the overload.")], (options, api) =>
-      Effect.gen(function*() {
-        const [events, ms] = yield* timed(Claude.query("hi", options).pipe(Stream.runCollect))
-        const [retrying] = retryings(events)
-        assert.strictEqual(retrying?.reason._tag, "Overloaded")
-        assert.isTrue((retrying?.delayMs ?? 0) >= 800 && (retrying?.delayMs ?? 0) <= 1200, "the first backoff: 1 s ±20 %")
-        const result = events.at(-1)
-        assert.isTrue(result?._tag === "Result" && result.error === undefined)
-        assert.deepStrictEqual(texts(events).at(-1), "Recovered after the overload.")
-        assert.strictEqual((yield* api.conversationRequests).length, 2)
-        yield* Console.log(`F13 529 then success: ${ms} ms, retry delay ${retrying?.delayMs} ms`)
-      })))
+    withRealCli(
+      [FakeApi.error(529), FakeApi.text("Recovered after the overload.")],
+      (options, api) =>
+        Effect.gen(function*() {
+          const [events, ms] = yield* timed(Claude.query("hi", options).pipe(Stream.runCollect))
+          const [retrying] = retryings(events)
+          assert.strictEqual(retrying?.reason._tag, "Overloaded")
+          assert.isTrue(
+            (retrying?.delayMs ?? 0) >= 800 && (retrying?.delayMs ?? 0) <= 1200,
+            "the first backoff: 1 s ±20 %"
+          )
+          const result = events.at(-1)
+          assert.isTrue(result?._tag === "Result" && result.error === undefined)
+          assert.deepStrictEqual(texts(events).at(-1), "Recovered after the overload.")
+          assert.strictEqual((yield* api.conversationRequests).length, 2)
+          yield* Console.log(`F13 529 then success: ${ms} ms, retry delay ${retrying?.delayMs} ms`)
+        })
+    ))
 
   it.live("F13: 529s past the last retry: the stream fails with Overloaded after the whole backoff", () =>
     withRealCli(() => FakeApi.error(529), (options, api) =>
       Effect.gen(function*() {
         const [exit, ms] = yield* timed(Claude.query("hi", options).pipe(Stream.runCollect, Effect.exit))
         assert.isTrue(Exit.isFailure(exit))
-        const reason = Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail" ? exit.cause.reasons[0].error.reason : undefined
+        const reason = Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail"
+          ? exit.cause.reasons[0].error.reason
+          : undefined
         assert.strictEqual(reason?._tag, "Overloaded")
         assert.strictEqual((yield* api.conversationRequests).length, 3)
         yield* Console.log(`F13 529 until the policy ends (2 retries): ${ms} ms`)
@@ -247,7 +263,9 @@ describe("Resilience against the real CLI", () => {
           assert.isTrue(Exit.isSuccess(probe))
           const resilience = yield* Resilience.Resilience
           assert.strictEqual((yield* resilience.circuitState(options))._tag, "Closed")
-          yield* Console.log(`F13 circuit: open rejection in ${rejectedMs} ms; probe after the 1 s window succeeded in ${probeMs} ms`)
+          yield* Console.log(
+            `F13 circuit: open rejection in ${rejectedMs} ms; probe after the 1 s window succeeded in ${probeMs} ms`
+          )
         }),
       { retry: { times: 0 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "1 second" } }
     ))
@@ -293,7 +311,10 @@ describe("Resilience against the real CLI", () => {
         const run = yield* startF14(options, home)
         const toolUse = yield* eventually(() => run.toolUse(), "30 seconds")
         // The window after: the transcript holds the tool's result.
-        yield* eventually(() => (run.transcript().includes(`"tool_use_id":"${toolUse.id}"`) ? true : undefined), "30 seconds")
+        yield* eventually(
+          () => (run.transcript().includes(`"tool_use_id":"${toolUse.id}"`) ? true : undefined),
+          "30 seconds"
+        )
         assert.strictEqual(runsOf(home), "ran\n")
         killAll(home)
         const exit = yield* Fiber.join(run.fiber).pipe(Effect.timeout("60 seconds"))
@@ -310,7 +331,11 @@ describe("Resilience against the real CLI", () => {
         assert.strictEqual(runsOf(home), "ran\n")
         const last = (yield* api.conversationRequests).at(-1)
         const userTexts = last === undefined ? [] : FakeApi.userTexts(last)
-        assert.strictEqual(userTexts.filter((text) => text.includes(f14Prompt)).length, 1, "the prompt is not sent again")
+        assert.strictEqual(
+          userTexts.filter((text) => text.includes(f14Prompt)).length,
+          1,
+          "the prompt is not sent again"
+        )
         assert.isTrue(userTexts.some((text) => text.includes(Resilience.defaultContinuationPrompt)))
         assert.include(JSON.stringify(last?.body), "hi-from-tool")
         yield* Console.log(`F14 after the transcript write: resumed, retry delay ${retrying?.delayMs} ms`)
@@ -340,7 +365,11 @@ describe("Resilience against the real CLI", () => {
         }
         assert.isFalse(fs.existsSync(run.transcriptPath()), "no transcript on disk")
         assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
-        assert.strictEqual((yield* api.conversationRequests).length, 2, "neither the prompt nor a continuation was sent")
+        assert.strictEqual(
+          (yield* api.conversationRequests).length,
+          2,
+          "neither the prompt nor a continuation was sent"
+        )
         yield* Console.log(`F14 before any transcript write: ${reason?._tag}`)
       })))
 
@@ -380,7 +409,11 @@ describe("Resilience against the real CLI", () => {
           assert.deepStrictEqual(reason.toolUseIds, [run.toolUse()?.id ?? "?"])
         }
         assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
-        assert.strictEqual((yield* api.conversationRequests).length, 2, "neither the prompt nor a continuation was sent")
+        assert.strictEqual(
+          (yield* api.conversationRequests).length,
+          2,
+          "neither the prompt nor a continuation was sent"
+        )
         yield* Console.log(`F14 tool call not on disk: ${reason?._tag}`)
       })))
 
@@ -403,7 +436,11 @@ describe("Resilience against the real CLI", () => {
         }
         assert.notInclude(run.transcript(), `"tool_use_id":"${toolUse.id}"`)
         assert.strictEqual(runsOf(home), "ran\n", "the tool ran once")
-        assert.strictEqual((yield* api.conversationRequests).length, 1, "neither the prompt nor a continuation was sent")
+        assert.strictEqual(
+          (yield* api.conversationRequests).length,
+          1,
+          "neither the prompt nor a continuation was sent"
+        )
         yield* Console.log(`F14 dangling tool call: ${reason?._tag}`)
       })))
 })

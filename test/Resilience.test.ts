@@ -21,6 +21,8 @@ import {
 import { CircuitBreaker } from "effect/persistence"
 import { ChildProcessSpawner } from "effect/process"
 import { TestClock } from "effect/testing"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import * as ClaudeError from "../src/ClaudeError.ts"
 import { ClaudeEvent } from "../src/ClaudeEvent.ts"
@@ -30,8 +32,6 @@ import * as Resilience from "../src/Resilience.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { pumpClockOnFailure, settleUntil, tempDir, withSleepProbe } from "./utils.ts"
 
 // Claude.query with a Resilience layer on in-process fake CLIs: every backoff, every open circuit is on the
@@ -74,7 +74,11 @@ const ClaudeOn = (
 
 const ClaudeWith = (
   fakes: Layer.Layer<ChildProcessSpawner.ChildProcessSpawner | Fakes>,
-  resilience: Layer.Layer<Resilience.Resilience, Config.ConfigError, Layer.Services<ReturnType<typeof Resilience.layer>>>,
+  resilience: Layer.Layer<
+    Resilience.Resilience,
+    Config.ConfigError,
+    Layer.Services<ReturnType<typeof Resilience.layer>>
+  >,
   pool: SessionPool.Settings = { minIdle: 0 }
 ) =>
   Claude.layerNoDeps.pipe(
@@ -105,9 +109,11 @@ const userTexts = (processes: ReadonlyArray<FakeSpawner.ProcessRecord>) =>
       const content = Predicate.isObject(message) ? message["content"] : undefined
       if (typeof content === "string") return [content]
       if (!Array.isArray(content)) return []
-      return [content.flatMap((block: unknown) =>
-        Predicate.isObject(block) && typeof block["text"] === "string" ? [block["text"]] : []
-      ).join("\n")]
+      return [
+        content.flatMap((block: unknown) =>
+          Predicate.isObject(block) && typeof block["text"] === "string" ? [block["text"]] : []
+        ).join("\n")
+      ]
     })
   ).filter((text) => text !== "/clear")
 
@@ -207,40 +213,42 @@ const noJitter = { retry: { jitter: false } } as const
 
 describe("Resilience: retry (FakeSpawner, TestClock)", () => {
   it.effect("F13: a 529, then success after the backoff; the stream marks the retry between the attempts", () =>
-    withSleepProbe((probe) => Effect.gen(function*() {
-      const { primary } = yield* Fakes
-      const { events, fiber } = yield* start("hello")
-      yield* until(() => retryings(events).length === 1, "the Retrying event")
-      const [retrying] = retryings(events)
-      assert.strictEqual(retrying?.attempt, 1)
-      assert.strictEqual(retrying?.reason._tag, "Overloaded")
-      assert.isUndefined(retrying?.resume, "no tool ran: the prompt is sent again")
-      // The default policy's first delay: 1 s, jittered by ±20 %.
-      const delayMs = retrying?.delayMs ?? 0
-      assert.isTrue(delayMs >= 800 && delayMs <= 1200, `delay ${delayMs}`)
+    withSleepProbe((probe) =>
+      Effect.gen(function*() {
+        const { primary } = yield* Fakes
+        const { events, fiber } = yield* start("hello")
+        yield* until(() => retryings(events).length === 1, "the Retrying event")
+        const [retrying] = retryings(events)
+        assert.strictEqual(retrying?.attempt, 1)
+        assert.strictEqual(retrying?.reason._tag, "Overloaded")
+        assert.isUndefined(retrying?.resume, "no tool ran: the prompt is sent again")
+        // The default policy's first delay: 1 s, jittered by ±20 %.
+        const delayMs = retrying?.delayMs ?? 0
+        assert.isTrue(delayMs >= 800 && delayMs <= 1200, `delay ${delayMs}`)
 
-      const backoff = yield* probe.parked(delayMs, "the backoff")
-      yield* TestClock.adjust(Duration.millis(delayMs - 1))
-      // 1 ms short of its end the backoff is still a pending sleep: the next attempt cannot have started.
-      assert.deepInclude(probe.pending(delayMs), backoff, "the backoff still waits")
-      assert.strictEqual(yield* turnsStarted(primary), 1, "no second attempt before the backoff ran out")
-      yield* TestClock.adjust("1 millis")
-      yield* until(() => isDone(fiber), "the turn's end")
-      const exit = yield* Fiber.join(fiber)
-      assert.isTrue(Exit.isSuccess(exit))
+        const backoff = yield* probe.parked(delayMs, "the backoff")
+        yield* TestClock.adjust(Duration.millis(delayMs - 1))
+        // 1 ms short of its end the backoff is still a pending sleep: the next attempt cannot have started.
+        assert.deepInclude(probe.pending(delayMs), backoff, "the backoff still waits")
+        assert.strictEqual(yield* turnsStarted(primary), 1, "no second attempt before the backoff ran out")
+        yield* TestClock.adjust("1 millis")
+        yield* until(() => isDone(fiber), "the turn's end")
+        const exit = yield* Fiber.join(fiber)
+        assert.isTrue(Exit.isSuccess(exit))
 
-      // Attempt 1's events (its failed Result included), the marker, attempt 2's events.
-      const tags = events.map((e) => e._tag)
-      const marker = tags.indexOf("Retrying")
-      const [failed, final] = results(events)
-      assert.strictEqual(failed?.error?._tag, "Overloaded")
-      assert.isTrue(events.indexOf(failed!) < marker && marker < events.indexOf(final!))
-      assert.strictEqual(tags.slice(marker + 1)[0], "SessionStarted", "the next attempt starts after the marker")
-      assert.isUndefined(final?.error)
-      assert.strictEqual(tags.at(-1), "Result")
-      assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["hello", "hello"])
-      assert.strictEqual(yield* retriesOf("Overloaded"), 1)
-    }).pipe(Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false), {})))).pipe(
+        // Attempt 1's events (its failed Result included), the marker, attempt 2's events.
+        const tags = events.map((e) => e._tag)
+        const marker = tags.indexOf("Retrying")
+        const [failed, final] = results(events)
+        assert.strictEqual(failed?.error?._tag, "Overloaded")
+        assert.isTrue(events.indexOf(failed!) < marker && marker < events.indexOf(final!))
+        assert.strictEqual(tags.slice(marker + 1)[0], "SessionStarted", "the next attempt starts after the marker")
+        assert.isUndefined(final?.error)
+        assert.strictEqual(tags.at(-1), "Result")
+        assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["hello", "hello"])
+        assert.strictEqual(yield* retriesOf("Overloaded"), 1)
+      }).pipe(Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false), {})))
+    ).pipe(
       Effect.provideService(Metric.MetricRegistry, new Map()),
       pumpClockOnFailure
     ))
@@ -260,31 +268,38 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     ))
 
   it.effect("F13: a 429's retry-after is the minimum delay, above the backoff", () =>
-    withSleepProbe((probe) => Effect.gen(function*() {
-      const { primary } = yield* Fakes
-      const { events, fiber } = yield* start("hello")
-      yield* until(() => retryings(events).length === 1, "the Retrying event")
-      const [retrying] = retryings(events)
-      assert.strictEqual(retrying?.reason._tag, "RateLimited")
-      assert.strictEqual(retrying?.delayMs, 20_000)
-      const backoff = yield* probe.parked(20_000, "the retry-after wait")
-      yield* TestClock.adjust("19999 millis")
-      assert.deepInclude(probe.pending(20_000), backoff, "the wait is still pending at 19.999 s")
-      assert.strictEqual(yield* turnsStarted(primary), 1, "still waiting at 19.999 s")
-      yield* TestClock.adjust("1 millis")
-      yield* until(() => isDone(fiber), "the turn's end")
-      assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
-      assert.strictEqual(yield* turnsStarted(primary), 2)
-    }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes(
-          { turns: [{ result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 20)" } }, {}] },
-          {},
-          () => false
-        ),
-        noJitter
-      ))
-    )).pipe(pumpClockOnFailure))
+    withSleepProbe((probe) =>
+      Effect.gen(function*() {
+        const { primary } = yield* Fakes
+        const { events, fiber } = yield* start("hello")
+        yield* until(() => retryings(events).length === 1, "the Retrying event")
+        const [retrying] = retryings(events)
+        assert.strictEqual(retrying?.reason._tag, "RateLimited")
+        assert.strictEqual(retrying?.delayMs, 20_000)
+        const backoff = yield* probe.parked(20_000, "the retry-after wait")
+        yield* TestClock.adjust("19999 millis")
+        assert.deepInclude(probe.pending(20_000), backoff, "the wait is still pending at 19.999 s")
+        assert.strictEqual(yield* turnsStarted(primary), 1, "still waiting at 19.999 s")
+        yield* TestClock.adjust("1 millis")
+        yield* until(() => isDone(fiber), "the turn's end")
+        assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
+        assert.strictEqual(yield* turnsStarted(primary), 2)
+      }).pipe(
+        Effect.provide(ClaudeOn(
+          TwoFakes(
+            {
+              turns: [
+                { result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 20)" } },
+                {}
+              ]
+            },
+            {},
+            () => false
+          ),
+          noJitter
+        ))
+      )
+    ).pipe(pumpClockOnFailure))
 
   it.effect("F13: a retry-after longer than maxRetryAfter fails at once with the exact retry-after", () =>
     Effect.gen(function*() {
@@ -298,7 +313,12 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     }).pipe(
       Effect.provide(ClaudeOn(
         TwoFakes(
-          { turns: [{ result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 600)" } }, {}] },
+          {
+            turns: [
+              { result: { apiErrorStatus: 429, message: "API Error: 429 rate_limit_error (retry-after: 600)" } },
+              {}
+            ]
+          },
           {},
           () => false
         ),
@@ -339,7 +359,12 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt])
 
       const tags = events.map((e) => e._tag)
-      assert.deepStrictEqual(tags.slice(0, tags.indexOf("Retrying") + 1), ["SessionStarted", "ToolUse", "ToolResult", "Retrying"])
+      assert.deepStrictEqual(tags.slice(0, tags.indexOf("Retrying") + 1), [
+        "SessionStarted",
+        "ToolUse",
+        "ToolResult",
+        "Retrying"
+      ])
       assert.strictEqual(events.filter((e) => e._tag === "ToolUse").length, 1, "the tool ran once")
       const final = results(events).at(-1)
       assert.strictEqual(final?.sessionId, sessionId, "the same conversation goes on")
@@ -372,7 +397,9 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     ))
 
   /** The F14 turn up to its backoff's end, with the transcript `prepare` leaves on disk; then its exit. */
-  const lostTranscript = (prepare: (config: Effect.Success<typeof configDir>, sessionId: string, toolUseIds: ReadonlyArray<string>) => void) =>
+  const lostTranscript = (
+    prepare: (config: Effect.Success<typeof configDir>, sessionId: string, toolUseIds: ReadonlyArray<string>) => void
+  ) =>
     Effect.gen(function*() {
       const config = yield* configDir
       const { events, fiber } = yield* start("run the migration", config.options)
@@ -391,7 +418,12 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       const { primary, secondary } = yield* Fakes
       const { events, sessionId, exit } = yield* lostTranscript(() => {})
       const toolUseIds = toolUseIdsOf(events)
-      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds })
+      assert.deepStrictEqual(transcriptLost(exit), {
+        sessionId,
+        transcript: "missing",
+        toolsMayHaveRun: true,
+        toolUseIds
+      })
       assert.deepStrictEqual(userTexts(yield* sessions(primary)), ["run the migration"], "the prompt went once")
       assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
@@ -401,7 +433,12 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       const { secondary } = yield* Fakes
       const { events, exit, sessionId } = yield* lostTranscript((config, id, ids) => config.write(id, ids, false))
       const toolUseIds = toolUseIdsOf(events)
-      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "incomplete", toolsMayHaveRun: true, toolUseIds })
+      assert.deepStrictEqual(transcriptLost(exit), {
+        sessionId,
+        transcript: "incomplete",
+        toolsMayHaveRun: true,
+        toolUseIds
+      })
       assert.deepStrictEqual(yield* sessions(secondary), [], "no CLI was started to resume")
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, {}, resumed), noJitter)), pumpClockOnFailure))
 
@@ -417,8 +454,17 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       const { secondary } = yield* Fakes
       const { events, sessionId, exit } = yield* lostTranscript((config, id, ids) => config.write(id, ids, true))
       const toolUseIds = toolUseIdsOf(events)
-      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: true, toolUseIds })
-      assert.deepStrictEqual(userTexts(yield* sessions(secondary)), [Resilience.defaultContinuationPrompt], "only the continuation")
+      assert.deepStrictEqual(transcriptLost(exit), {
+        sessionId,
+        transcript: "missing",
+        toolsMayHaveRun: true,
+        toolUseIds
+      })
+      assert.deepStrictEqual(
+        userTexts(yield* sessions(secondary)),
+        [Resilience.defaultContinuationPrompt],
+        "only the continuation"
+      )
     }).pipe(
       Effect.provide(ClaudeOn(TwoFakes(crashAfterTool, noConversation, resumed), noJitter)),
       pumpClockOnFailure
@@ -428,7 +474,12 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const { events, exit } = yield* runNow("carry on", { ...options, resume: "0b7a3f4e-1111-4222-8333-444455556666" })
       const sessionId = "0b7a3f4e-1111-4222-8333-444455556666"
-      assert.deepStrictEqual(transcriptLost(exit), { sessionId, transcript: "missing", toolsMayHaveRun: false, toolUseIds: [] })
+      assert.deepStrictEqual(transcriptLost(exit), {
+        sessionId,
+        transcript: "missing",
+        toolsMayHaveRun: false,
+        toolUseIds: []
+      })
       assert.deepStrictEqual(retryings(events), [])
     }).pipe(Effect.provide(ClaudeOn(TwoFakes(noConversation, {}, () => false), noJitter)), pumpClockOnFailure))
 
@@ -450,7 +501,9 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.isFalse(resumed(second?.args ?? []), "a new conversation, not a resume")
     }).pipe(
       // The crashed process is replaced by a new one, which runs the secondary script.
-      Effect.provide(ClaudeOn(TwoFakes({ turns: [{ crash: { signal: "SIGKILL" } }] }, {}, afterFirstSession()), noJitter)),
+      Effect.provide(
+        ClaudeOn(TwoFakes({ turns: [{ crash: { signal: "SIGKILL" } }] }, {}, afterFirstSession()), noJitter)
+      ),
       pumpClockOnFailure
     ))
 
@@ -532,8 +585,11 @@ const recordTransitions = Effect.gen(function*() {
   return seen
 })
 
-const allSessions = Effect.flatMap(Fakes, ({ primary, secondary }) =>
-  Effect.map(Effect.all([sessions(primary), sessions(secondary)]), ([a, b]) => a.length + b.length))
+const allSessions = Effect.flatMap(
+  Fakes,
+  ({ primary, secondary }) =>
+    Effect.map(Effect.all([sessions(primary), sessions(secondary)]), ([a, b]) => a.length + b.length)
+)
 
 describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
   it.effect("F13: opens after 2 failures, rejects at once without spawning, a failing probe re-opens it, a good probe closes it, and it re-opens", () => {
@@ -658,7 +714,10 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
     }).pipe(
       Effect.provide(ClaudeOn(
         TwoFakes({ turns: [overloaded] }, {}, () => false),
-        { retry: { jitter: false }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" } },
+        {
+          retry: { jitter: false },
+          circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" }
+        },
         { minIdle: 0, maxTurnsPerProcess: 1 }
       )),
       pumpClockOnFailure
@@ -676,11 +735,18 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       assert.strictEqual((yield* stateOf)._tag, "Open")
     }).pipe(
       Effect.provide(ClaudeOn(
-        TwoFakes({
-          sharedTurns: true,
-          turns: [overloaded, { apiRetries: [{ errorStatus: 500 }], result: { apiErrorStatus: 500 } }]
-        }, {}, () => false),
-        { retry: { jitter: false, times: 1 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" } },
+        TwoFakes(
+          {
+            sharedTurns: true,
+            turns: [overloaded, { apiRetries: [{ errorStatus: 500 }], result: { apiErrorStatus: 500 } }]
+          },
+          {},
+          () => false
+        ),
+        {
+          retry: { jitter: false, times: 1 },
+          circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" }
+        },
         { minIdle: 0, maxTurnsPerProcess: 1 }
       )),
       pumpClockOnFailure
@@ -712,7 +778,13 @@ const recoversThenCrashes = (retries: ReadonlyArray<FakeSpawner.ApiRetry>, setti
   ClaudeOn(
     TwoFakes(
       // Frames: system/init, one per retry, the answer; then the crash.
-      { turns: [{ apiRetries: retries, text: "the API is back", crash: { signal: "SIGKILL", afterFrames: retries.length + 2 } }] },
+      {
+        turns: [{
+          apiRetries: retries,
+          text: "the API is back",
+          crash: { signal: "SIGKILL", afterFrames: retries.length + 2 }
+        }]
+      },
       { turns: [{ text: "done" }] },
       afterFirstSession()
     ),
@@ -751,7 +823,9 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       const [later] = yield* sessions(primary)
       assert.deepStrictEqual([later?.sleeps, later?.sleeping], [4, false], "no wait for a 5th request started")
     }).pipe(
-      Effect.provide(ClaudeOn(TwoFakes({ turns: [serverErrors(10)] }, {}, () => false), { circuitBreaker: { enabled: false } })),
+      Effect.provide(
+        ClaudeOn(TwoFakes({ turns: [serverErrors(10)] }, {}, () => false), { circuitBreaker: { enabled: false } })
+      ),
       pumpClockOnFailure
     ))
 
@@ -770,7 +844,10 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
     }).pipe(
       Effect.provide(ClaudeOn(
         TwoFakes({ turns: [serverErrors(10)] }, {}, () => false),
-        { retry: { times: 10 }, circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(3), openDuration: "30 seconds" } }
+        {
+          retry: { times: 10 },
+          circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(3), openDuration: "30 seconds" }
+        }
       )),
       pumpClockOnFailure
     ))
@@ -793,7 +870,10 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
     }).pipe(
       Effect.provide(ClaudeOn(
         TwoFakes({ turns: [overloaded] }, {}, () => false),
-        { retry: { schedule: Schedule.spaced("25 seconds").pipe(Schedule.upTo({ times: 10 })) }, circuitBreaker: { enabled: false } }
+        {
+          retry: { schedule: Schedule.spaced("25 seconds").pipe(Schedule.upTo({ times: 10 })) },
+          circuitBreaker: { enabled: false }
+        }
       )),
       Effect.provide(Logger.layer([collector])),
       pumpClockOnFailure
@@ -812,12 +892,16 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       assert.deepStrictEqual(retryings(events), [])
     }).pipe(
       Effect.provide(ClaudeOn(
-        TwoFakes({
-          turns: [{
-            apiRetries: [{ errorStatus: 500, delay: "4 seconds" }, { errorStatus: 500, delay: "8 seconds" }],
-            result: { apiErrorStatus: 500 }
-          }]
-        }, {}, () => false),
+        TwoFakes(
+          {
+            turns: [{
+              apiRetries: [{ errorStatus: 500, delay: "4 seconds" }, { errorStatus: 500, delay: "8 seconds" }],
+              result: { apiErrorStatus: 500 }
+            }]
+          },
+          {},
+          () => false
+        ),
         { retry: { times: 10, deadline: "10 seconds" }, circuitBreaker: { enabled: false } }
       )),
       pumpClockOnFailure
@@ -835,7 +919,9 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
     }).pipe(
-      Effect.provide(recoversThenCrashes(Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })), noJitter)),
+      Effect.provide(
+        recoversThenCrashes(Array.from({ length: 3 }, () => ({ errorStatus: 500, delay: "1 second" })), noJitter)
+      ),
       pumpClockOnFailure
     ))
 
@@ -852,7 +938,11 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       yield* until(() => isDone(fiber), "the turn's end")
       assert.isTrue(Exit.isSuccess(yield* Fiber.join(fiber)))
     }).pipe(
-      Effect.provide(recoversThenCrashes([{ errorStatus: 500, delay: "4 seconds" }], { retry: { jitter: false, deadline: "4500 millis" } })),
+      Effect.provide(
+        recoversThenCrashes([{ errorStatus: 500, delay: "4 seconds" }], {
+          retry: { jitter: false, deadline: "4500 millis" }
+        })
+      ),
       pumpClockOnFailure
     ))
 
@@ -861,7 +951,10 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       const { primary } = yield* Fakes
       const { events, fiber } = yield* start("hello")
       // A minute before each frame: once the fake sleeps before its next frame, a minute wakes it.
-      const asleepOrDone = Effect.map(sessions(primary), (ps) => (ps.some((p) => p.sleeping) || isDone(fiber) ? true : undefined))
+      const asleepOrDone = Effect.map(
+        sessions(primary),
+        (ps) => (ps.some((p) => p.sleeping) || isDone(fiber) ? true : undefined)
+      )
       for (let i = 0; i < 20; i++) {
         yield* settleUntil(asleepOrDone, "the fake asleep before a frame, or the turn's end")
         if (isDone(fiber)) break
@@ -895,7 +988,13 @@ const resultEvent = (
     durationApiMs: undefined,
     numTurns: 1,
     error,
-    frame: { type: "result", subtype: "success", is_error: error !== undefined, session_id: "s-1", total_cost_usd: costUsd }
+    frame: {
+      type: "result",
+      subtype: "success",
+      is_error: error !== undefined,
+      session_id: "s-1",
+      total_cost_usd: costUsd
+    }
   })
 
 describe("Resilience.run", () => {
@@ -907,10 +1006,23 @@ describe("Resilience.run", () => {
       const attempt: Resilience.Attempt = () => {
         calls++
         return calls === 1
-          ? Stream.make(resultEvent(0.25, { input_tokens: 10, output_tokens: 2, server_tool_use: { web_search_requests: 1 } }, overloadedReason)).pipe(
+          ? Stream.make(
+            resultEvent(
+              0.25,
+              { input_tokens: 10, output_tokens: 2, server_tool_use: { web_search_requests: 1 } },
+              overloadedReason
+            )
+          ).pipe(
             Stream.concat(Stream.fail(ClaudeError.make(overloadedReason)))
           )
-          : Stream.make(resultEvent(0.5, { input_tokens: 5, output_tokens: 3, server_tool_use: { web_search_requests: 0 }, service_tier: "standard" }, undefined))
+          : Stream.make(
+            resultEvent(0.5, {
+              input_tokens: 5,
+              output_tokens: 3,
+              server_tool_use: { web_search_requests: 0 },
+              service_tier: "standard"
+            }, undefined)
+          )
       }
       const events: Array<ClaudeEvent> = []
       const fiber = yield* resilience.run("hi", undefined, attempt).pipe(
@@ -932,9 +1044,11 @@ describe("Resilience.run", () => {
       assert.strictEqual(final?.frame.total_cost_usd, 0.5, "the frame stays the CLI's own")
       assert.deepStrictEqual(events.map((e) => e._tag), ["Result", "Retrying", "Result"])
     }).pipe(
-      Effect.provide(Resilience.layer(noJitter).pipe(
-        Layer.provide(Layer.mergeAll(TokenManager.layerTest(Option.none()), NodeFileSystem.layer, NodePath.layer))
-      )),
+      Effect.provide(
+        Resilience.layer(noJitter).pipe(
+          Layer.provide(Layer.mergeAll(TokenManager.layerTest(Option.none()), NodeFileSystem.layer, NodePath.layer))
+        )
+      ),
       pumpClockOnFailure
     ))
 
@@ -955,18 +1069,37 @@ describe("Resilience.run", () => {
     assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: null, detail: "" })))
     assert.isTrue(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: 503, detail: "" })))
     assert.isFalse(Resilience.countsAgainstCircuit(new ClaudeError.ApiError({ status: 400, detail: "" })))
-    assert.isFalse(Resilience.countsAgainstCircuit(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" })))
+    assert.isFalse(
+      Resilience.countsAgainstCircuit(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" }))
+    )
     const rateLimited = new ClaudeError.RateLimited({ detail: "" })
-    assert.deepStrictEqual(Resilience.minimumDelay(new ClaudeError.RateLimited({ detail: "", retryAfterMs: 1500 }), 0), { ms: 1500, exact: true })
-    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 1000, { rateLimitResetsAtMs: 61_000 }), { ms: 60_000, exact: true })
-    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 0, { cliRetryDelayMs: 2334 }), { ms: 2334, exact: false })
-    assert.deepStrictEqual(Resilience.minimumDelay(new ClaudeError.CircuitOpen({ halfOpenAtMs: 9000 }), 4000), { ms: 5000, exact: true })
+    assert.deepStrictEqual(
+      Resilience.minimumDelay(new ClaudeError.RateLimited({ detail: "", retryAfterMs: 1500 }), 0),
+      { ms: 1500, exact: true }
+    )
+    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 1000, { rateLimitResetsAtMs: 61_000 }), {
+      ms: 60_000,
+      exact: true
+    })
+    assert.deepStrictEqual(Resilience.minimumDelay(rateLimited, 0, { cliRetryDelayMs: 2334 }), {
+      ms: 2334,
+      exact: false
+    })
+    assert.deepStrictEqual(Resilience.minimumDelay(new ClaudeError.CircuitOpen({ halfOpenAtMs: 9000 }), 4000), {
+      ms: 5000,
+      exact: true
+    })
     assert.isUndefined(Resilience.minimumDelay(new ClaudeError.Overloaded({ detail: "" }), 0))
-    assert.isUndefined(Resilience.minimumDelay(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" }), 0, { cliRetryDelayMs: 5 }))
+    assert.isUndefined(
+      Resilience.minimumDelay(new ClaudeError.ProcessCrashed({ signal: "SIGKILL", stderrTail: "" }), 0, {
+        cliRetryDelayMs: 5
+      })
+    )
   })
 })
 
-describe("Resilience.layerConfig", () => {  const overloadedOnce = () => TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false)
+describe("Resilience.layerConfig", () => {
+  const overloadedOnce = () => TwoFakes({ turns: [overloaded, { text: "fine now" }] }, {}, () => false)
 
   it.effect("takes settings that may be Configs, read from the context's provider: times = 0 turns retrying off", () =>
     Effect.gen(function*() {
@@ -976,7 +1109,9 @@ describe("Resilience.layerConfig", () => {  const overloadedOnce = () => TwoFake
       assert.deepStrictEqual(retryings(events), [])
       assert.strictEqual(yield* turnsStarted(primary), 1)
     }).pipe(
-      Effect.provide(ClaudeWith(overloadedOnce(), Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } }))),
+      Effect.provide(
+        ClaudeWith(overloadedOnce(), Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } }))
+      ),
       Effect.provideService(ConfigProvider.ConfigProvider, overHost({ ECC_TEST_RETRIES: "0" })),
       pumpClockOnFailure
     ))
@@ -994,14 +1129,18 @@ describe("Resilience.layerConfig", () => {  const overloadedOnce = () => TwoFake
 
   it.effect("a setting the provider cannot give fails the layer with its ConfigError", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Layer.build(Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } })))
+      const exit = yield* Effect.exit(
+        Layer.build(Resilience.layerConfig({ retry: { times: Config.Int("ECC_TEST_RETRIES") } }))
+      )
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) {
         const reason = exit.cause.reasons[0]
         assert.isTrue(reason?._tag === "Fail" && reason.error instanceof Config.ConfigError, String(reason))
       }
     }).pipe(
-      Effect.provide(Layer.merge(TokenManager.layerTest(Option.none()), Layer.merge(NodeFileSystem.layer, NodePath.layer))),
+      Effect.provide(
+        Layer.merge(TokenManager.layerTest(Option.none()), Layer.merge(NodeFileSystem.layer, NodePath.layer))
+      ),
       Effect.provideService(ConfigProvider.ConfigProvider, overHost({ ECC_TEST_RETRIES: "three" }))
     ))
 })

@@ -9,8 +9,8 @@ import { Duration, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
+import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as Protocol from "../src/Protocol.ts"
 import * as ResourceLimits from "../src/ResourceLimits.ts"
@@ -21,7 +21,16 @@ import * as FakeCli from "../src/testing/FakeCli.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeFileSystem from "./support/fakeFileSystem.ts"
-import { eventually, hasPidNamespace, isAlive, joinAdjusting, pumpClockOnFailure, quickShutdown, readJson, tempDir } from "./utils.ts"
+import {
+  eventually,
+  hasPidNamespace,
+  isAlive,
+  joinAdjusting,
+  pumpClockOnFailure,
+  quickShutdown,
+  readJson,
+  tempDir
+} from "./utils.ts"
 
 const MiB = 1024 * 1024
 const hasPrlimit = process.platform === "linux" && fs.existsSync("/usr/bin/prlimit")
@@ -134,21 +143,24 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
   })
 
   // Outside a PID namespace: the first process of one is shielded from the kernel's SIGXCPU (see the next test).
-  it.live.skipIf(!hasPrlimit)("maxCpuSeconds through prlimit: a CLI burning CPU dies of SIGXCPU at the limit", () =>
-    Effect.gen(function*() {
-      const proc = yield* spawnFake({ burnCpuMs: 20_000 }, { maxCpuSeconds: 1 })
-      assert.deepStrictEqual(proc.enforcement.kernel, ["cpuSeconds"])
-      assert.deepStrictEqual(proc.enforcement.watchdog, [])
-      // The kernel holds the limit: soft 1 s (SIGXCPU), hard 2 s (SIGKILL); no core dump.
-      const limits = yield* limitsOnceExeced(proc.pid, /^Max cpu time\s+1\s+2\s+seconds/m)
-      assert.match(limits, /^Max core file size\s+0\s+0/m)
-      yield* runTurn(proc, "burn")
-      const { exit, reason } = yield* stopReason(proc)
-      assert.deepStrictEqual(exit, { _tag: "Signaled", signal: "SIGXCPU" })
-      assert.strictEqual(reason?.resource, "cpuSeconds")
-      assert.strictEqual(reason?.limit, 1)
-      assert.isFalse(isAlive(proc.pid))
-    }).pipe(Effect.scoped, Effect.provide(OnNode({}, "environmentSweep"))))
+  it.live.skipIf(!hasPrlimit)(
+    "maxCpuSeconds through prlimit: a CLI burning CPU dies of SIGXCPU at the limit",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* spawnFake({ burnCpuMs: 20_000 }, { maxCpuSeconds: 1 })
+        assert.deepStrictEqual(proc.enforcement.kernel, ["cpuSeconds"])
+        assert.deepStrictEqual(proc.enforcement.watchdog, [])
+        // The kernel holds the limit: soft 1 s (SIGXCPU), hard 2 s (SIGKILL); no core dump.
+        const limits = yield* limitsOnceExeced(proc.pid, /^Max cpu time\s+1\s+2\s+seconds/m)
+        assert.match(limits, /^Max core file size\s+0\s+0/m)
+        yield* runTurn(proc, "burn")
+        const { exit, reason } = yield* stopReason(proc)
+        assert.deepStrictEqual(exit, { _tag: "Signaled", signal: "SIGXCPU" })
+        assert.strictEqual(reason?.resource, "cpuSeconds")
+        assert.strictEqual(reason?.limit, 1)
+        assert.isFalse(isAlive(proc.pid))
+      }).pipe(Effect.scoped, Effect.provide(OnNode({}, "environmentSweep")))
+  )
 
   it.live.runIf(hasPidNamespace)(
     "maxCpuSeconds in a PID namespace: the watchdog's, since the kernel's SIGXCPU does not reach the namespace's first process",
@@ -179,32 +191,38 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.isFalse(isAlive(proc.pid))
     }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false, killGrace: "5 seconds" }))))
 
-  it.live.skipIf(!hasPrlimit)("maxOpenFiles through prlimit: opening more files fails with EMFILE; the CLI goes on", () =>
-    Effect.gen(function*() {
-      const proc = yield* spawnFake({ openFiles: 200, reply: "still here" }, { maxOpenFiles: 64 })
-      yield* limitsOnceExeced(proc.pid, /^Max open files\s+64\s+64\s+files/m)
-      const result = resultOf(yield* runTurn(proc, "open"))
-      assert.strictEqual(result?.text, "still here")
-      const report: FakeCli.OpenFilesReport | undefined = result === undefined
-        ? undefined
-        : Reflect.get(result.frame, "fake_open_files")
-      assert.strictEqual(report?.error, "EMFILE")
-      assert.isBelow(report?.opened ?? 200, 64)
-      assert.include(yield* proc.stderrTail, "EMFILE")
-      // Not stopped: the limit made a call fail, the process is fine.
-      assert.isTrue(isAlive(proc.pid))
-      assert.deepStrictEqual(yield* proc.stoppedFor, Option.none())
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+  it.live.skipIf(!hasPrlimit)(
+    "maxOpenFiles through prlimit: opening more files fails with EMFILE; the CLI goes on",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* spawnFake({ openFiles: 200, reply: "still here" }, { maxOpenFiles: 64 })
+        yield* limitsOnceExeced(proc.pid, /^Max open files\s+64\s+64\s+files/m)
+        const result = resultOf(yield* runTurn(proc, "open"))
+        assert.strictEqual(result?.text, "still here")
+        const report: FakeCli.OpenFilesReport | undefined = result === undefined
+          ? undefined
+          : Reflect.get(result.frame, "fake_open_files")
+        assert.strictEqual(report?.error, "EMFILE")
+        assert.isBelow(report?.opened ?? 200, 64)
+        assert.include(yield* proc.stderrTail, "EMFILE")
+        // Not stopped: the limit made a call fail, the process is fine.
+        assert.isTrue(isAlive(proc.pid))
+        assert.deepStrictEqual(yield* proc.stoppedFor, Option.none())
+      }).pipe(Effect.scoped, Effect.provide(OnNode()))
+  )
 
-  it.live.skipIf(!hasPrlimit)("maxOpenFiles through prlimit: a CLI that dies of EMFILE is reported as over its limit", () =>
-    Effect.gen(function*() {
-      const proc = yield* spawnFake({ openFiles: 200, openFilesExitOnError: true }, { maxOpenFiles: 64 })
-      yield* runTurn(proc, "open")
-      const { exit, reason } = yield* stopReason(proc)
-      assert.deepStrictEqual(exit, { _tag: "Exited", code: 1 })
-      assert.strictEqual(reason?.resource, "openFiles")
-      assert.strictEqual(reason?.limit, 64)
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+  it.live.skipIf(!hasPrlimit)(
+    "maxOpenFiles through prlimit: a CLI that dies of EMFILE is reported as over its limit",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* spawnFake({ openFiles: 200, openFilesExitOnError: true }, { maxOpenFiles: 64 })
+        yield* runTurn(proc, "open")
+        const { exit, reason } = yield* stopReason(proc)
+        assert.deepStrictEqual(exit, { _tag: "Exited", code: 1 })
+        assert.strictEqual(reason?.resource, "openFiles")
+        assert.strictEqual(reason?.limit, 64)
+      }).pipe(Effect.scoped, Effect.provide(OnNode()))
+  )
 
   it.live("maxOpenFiles without prlimit: the watchdog counts /proc/<pid>/fd and stops the CLI", () =>
     Effect.gen(function*() {
@@ -217,13 +235,16 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
       assert.isFalse(isAlive(proc.pid))
     }).pipe(Effect.scoped, Effect.provide(OnNode({ prlimit: false }))))
 
-  it.live.skipIf(!hasPrlimit)("maxProcesses through prlimit: RLIMIT_NPROC is set on the CLI", () =>
-    Effect.gen(function*() {
-      const proc = yield* spawnFake({ reply: "ok" }, { maxProcesses: 5000 })
-      assert.deepStrictEqual(proc.enforcement.kernel, ["processes"])
-      yield* limitsOnceExeced(proc.pid, /^Max processes\s+5000\s+5000\s+processes/m)
-      assert.strictEqual(resultOf(yield* runTurn(proc, "hi"))?.text, "ok")
-    }).pipe(Effect.scoped, Effect.provide(OnNode())))
+  it.live.skipIf(!hasPrlimit)(
+    "maxProcesses through prlimit: RLIMIT_NPROC is set on the CLI",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* spawnFake({ reply: "ok" }, { maxProcesses: 5000 })
+        assert.deepStrictEqual(proc.enforcement.kernel, ["processes"])
+        yield* limitsOnceExeced(proc.pid, /^Max processes\s+5000\s+5000\s+processes/m)
+        assert.strictEqual(resultOf(yield* runTurn(proc, "hi"))?.text, "ok")
+      }).pipe(Effect.scoped, Effect.provide(OnNode()))
+  )
 
   it.live("maxProcesses without prlimit: the watchdog counts the CLI's process group and stops it, tools included", () =>
     Effect.gen(function*() {
@@ -264,7 +285,11 @@ describe("ResourceLimits on real processes (FakeCli)", () => {
   it.live("a session whose CLI is stopped for its memory fails the running turn, and the process is gone", () =>
     Effect.gen(function*() {
       const session = yield* Session.make({
-        options: { ...FakeCli.options({ rssGrowMb: 200, frameDelayMs: 200 }), timeouts: quickShutdown, limits: { maxRssBytes: 128 * MiB } },
+        options: {
+          ...FakeCli.options({ rssGrowMb: 200, frameDelayMs: 200 }),
+          timeouts: quickShutdown,
+          limits: { maxRssBytes: 128 * MiB }
+        },
         restart: { maxRestarts: 0 }
       })
       const pid = session.pid
@@ -325,7 +350,11 @@ describe("ResourceLimits.plan", () => {
   })
 
   it("exceeded: the first watched limit the sample is over", () => {
-    const over = ResourceLimits.exceeded(all, ["rssBytes", "openFiles"], { rssBytes: 50, cpuSeconds: 99, openFiles: 300 })
+    const over = ResourceLimits.exceeded(all, ["rssBytes", "openFiles"], {
+      rssBytes: 50,
+      cpuSeconds: 99,
+      openFiles: 300
+    })
     assert.isTrue(Option.isSome(over))
     if (Option.isSome(over)) {
       assert.deepStrictEqual([over.value.resource, over.value.limit, over.value.observed], ["openFiles", 256, 300])
@@ -346,9 +375,13 @@ describe("ResourceLimits.plan", () => {
       stderrTail: "Error: EMFILE: too many open files, open '/x'"
     })
     assert.strictEqual(Option.getOrUndefined(files)?.resource, "openFiles")
-    assert.isTrue(Option.isNone(ResourceLimits.fromExit(all, plan, { _tag: "Exited", code: 0 }, { ...none, stderrTail: "EMFILE" })))
+    assert.isTrue(
+      Option.isNone(ResourceLimits.fromExit(all, plan, { _tag: "Exited", code: 0 }, { ...none, stderrTail: "EMFILE" }))
+    )
     assert.isTrue(Option.isNone(ResourceLimits.fromExit(all, plan, { _tag: "Signaled", signal: "SIGKILL" }, none)))
-    assert.isTrue(Option.isNone(ResourceLimits.fromExit(undefined, plan, { _tag: "Signaled", signal: "SIGXCPU" }, none)))
+    assert.isTrue(
+      Option.isNone(ResourceLimits.fromExit(undefined, plan, { _tag: "Signaled", signal: "SIGXCPU" }, none))
+    )
   })
 })
 
@@ -359,7 +392,14 @@ describe("ResourceLimits.plan", () => {
 /** A `/proc/<pid>/stat` line: `comm` may hold spaces and parentheses, as the kernel writes it. */
 const statLine = (
   pid: number,
-  o: { readonly comm?: string; readonly state?: string; readonly pgrp?: number; readonly utime?: number; readonly stime?: number; readonly nice?: number }
+  o: {
+    readonly comm?: string
+    readonly state?: string
+    readonly pgrp?: number
+    readonly utime?: number
+    readonly stime?: number
+    readonly nice?: number
+  }
 ) =>
   `${pid} (${o.comm ?? "node"}) ${o.state ?? "S"} 1 ${o.pgrp ?? pid} ${o.pgrp ?? pid} 0 -1 4194560 120 0 0 0 ` +
   `${o.utime ?? 0} ${o.stime ?? 0} 0 0 20 ${o.nice ?? 0} 11 0 3350 1130496000 52000 18446744073709551615\n`
@@ -398,10 +438,16 @@ describe("ResourceLimits.makeProc: /proc through a FileSystem", () => {
       assert.isTrue(proc.available)
       const full = yield* proc.sample(42, { openFiles: true, processes: true })
       // The group: 42 itself and its tool 43; the zombie 44 and the stranger 45 are not counted.
-      assert.deepStrictEqual(full, Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, openFiles: 4, processes: 2, ioBytes: 1234 }))
+      assert.deepStrictEqual(
+        full,
+        Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, openFiles: 4, processes: 2, ioBytes: 1234 })
+      )
       // Without the request: no directory is listed, and the keys are absent.
       fake.asked.length = 0
-      assert.deepStrictEqual(yield* proc.sample(42), Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, ioBytes: 1234 }))
+      assert.deepStrictEqual(
+        yield* proc.sample(42),
+        Option.some({ rssBytes: 204800 * 1024, cpuSeconds: 2, ioBytes: 1234 })
+      )
       assert.sameMembers(fake.asked, ["/proc/42/stat", "/proc/42/status", "/proc/42/io"])
       // Nothing is kept: the next sample sees the process as it now is.
       fake.files.set("/proc/42/status", "VmRSS:\t 409600 kB\n")
@@ -418,7 +464,10 @@ describe("ResourceLimits.makeProc: /proc through a FileSystem", () => {
       assert.deepStrictEqual(yield* proc.sample(44), Option.none())
       assert.deepStrictEqual(yield* proc.sample(46), Option.none())
       // A process without an io file (another user's) still samples, without I/O counters.
-      assert.deepStrictEqual(yield* proc.sample(43, { openFiles: true }), Option.some({ rssBytes: 1024 * 1024, cpuSeconds: 0, openFiles: undefined }))
+      assert.deepStrictEqual(
+        yield* proc.sample(43, { openFiles: true }),
+        Option.some({ rssBytes: 1024 * 1024, cpuSeconds: 0, openFiles: undefined })
+      )
     }).pipe(Effect.provide(fakeHost().layer)))
 
   it.effect("isAlive reads the state (a zombie is not alive), niceness field 19, hardLimits the limits file", () =>
@@ -430,7 +479,10 @@ describe("ResourceLimits.makeProc: /proc through a FileSystem", () => {
       )
       assert.deepStrictEqual(yield* proc.niceness(42), Option.some(7))
       assert.deepStrictEqual(yield* proc.niceness(99), Option.none())
-      assert.deepStrictEqual(yield* proc.hardLimits(), Option.some({ cpuSeconds: Infinity, openFiles: 1048576, processes: 63704 }))
+      assert.deepStrictEqual(
+        yield* proc.hardLimits(),
+        Option.some({ cpuSeconds: Infinity, openFiles: 1048576, processes: 63704 })
+      )
       assert.deepStrictEqual(yield* proc.hardLimits(42), Option.none())
     }).pipe(Effect.provide(fakeHost().layer)))
 
@@ -447,17 +499,20 @@ describe("ResourceLimits.makeProc: /proc through a FileSystem", () => {
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect.skipIf(process.platform !== "linux")("on Node's FileSystem: the host's own /proc", () =>
-    Effect.gen(function*() {
-      const proc = yield* ResourceLimits.makeProc
-      assert.isTrue(proc.available)
-      const usage = Option.getOrThrow(yield* proc.sample(process.pid, { openFiles: true, processes: true }))
-      assert.isAbove(usage.rssBytes, 10 * MiB)
-      assert.isAbove(usage.openFiles ?? 0, 2)
-      assert.isAtLeast(usage.processes ?? 0, 1, "itself, at least")
-      assert.isTrue(yield* proc.isAlive(process.pid))
-      assert.isTrue(Option.isSome(yield* proc.hardLimits()))
-    }).pipe(Effect.provide(NodeFileSystem.layer)))
+  it.effect.skipIf(process.platform !== "linux")(
+    "on Node's FileSystem: the host's own /proc",
+    () =>
+      Effect.gen(function*() {
+        const proc = yield* ResourceLimits.makeProc
+        assert.isTrue(proc.available)
+        const usage = Option.getOrThrow(yield* proc.sample(process.pid, { openFiles: true, processes: true }))
+        assert.isAbove(usage.rssBytes, 10 * MiB)
+        assert.isAbove(usage.openFiles ?? 0, 2)
+        assert.isAtLeast(usage.processes ?? 0, 1, "itself, at least")
+        assert.isTrue(yield* proc.isAlive(process.pid))
+        assert.isTrue(Option.isSome(yield* proc.hardLimits()))
+      }).pipe(Effect.provide(NodeFileSystem.layer))
+  )
 })
 
 describe("ClaudeOptions.limits", () => {
@@ -478,7 +533,10 @@ describe("ClaudeOptions.limits", () => {
       const turn = yield* ClaudeOptions.validate({ timeouts: { turn: 10_000 }, limits: { maxWallTime: 30_000 } })
       assert.strictEqual(Duration.toMillis(ClaudeOptions.timeout(turn, "turn")), 10_000)
       // Other deadlines are not affected.
-      assert.strictEqual(Duration.toMillis(ClaudeOptions.timeout(wall, "idle")), Duration.toMillis(ClaudeOptions.defaultTimeouts.idle))
+      assert.strictEqual(
+        Duration.toMillis(ClaudeOptions.timeout(wall, "idle")),
+        Duration.toMillis(ClaudeOptions.defaultTimeouts.idle)
+      )
     }))
 
   it.effect("limits are part of the pool key, and never on argv", () =>
@@ -524,7 +582,11 @@ describe("ResourceLimits on the FakeSpawner (TestClock)", () => {
       readings.clear()
       sampled.length = 0
       const processes = yield* ProcessManager.ProcessManager
-      const options = yield* ClaudeOptions.validate({ executable, timeouts: { shutdownGrace: 1000 }, limits: { maxRssBytes: 100 * MiB } })
+      const options = yield* ClaudeOptions.validate({
+        executable,
+        timeouts: { shutdownGrace: 1000 },
+        limits: { maxRssBytes: 100 * MiB }
+      })
       const proc = yield* processes.spawn({ options, args: ClaudeOptions.toArgs(options) })
       yield* TestClock.adjust("3 seconds")
       assert.deepStrictEqual(sampled, [proc.pid, proc.pid, proc.pid, proc.pid], "at the spawn, then once a second")
@@ -570,29 +632,44 @@ describe("ResourceLimits on the FakeSpawner (TestClock)", () => {
       const reason = failure?._tag === "Fail" ? failure.error.reason : undefined
       assert.strictEqual(reason?._tag, "Timeout")
       if (reason?._tag === "Timeout") assert.deepStrictEqual([reason.kind, reason.durationMs], ["turn", 5000])
-    }).pipe(Effect.scoped, Effect.provide(OnFake({ turns: [{ text: "late", delay: "60 seconds" }] })), pumpClockOnFailure))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(OnFake({ turns: [{ text: "late", delay: "60 seconds" }] })),
+      pumpClockOnFailure
+    ))
 
   it.effect("a pooled process stopped for a limit mid-turn is replaced: the next lease gets a new process", () =>
     Effect.gen(function*() {
       readings.clear()
       const pool = yield* SessionPool.SessionPool
       const config = { options: { executable, timeouts: { shutdownGrace: 1000 }, limits: { maxRssBytes: 100 * MiB } } }
-      const first = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(pool.acquire(config), (session) =>
-        Effect.map(Effect.exit(session.ask("grow")), (exit) => ({ pid: session.pid, exit }))
-      )))
-      yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping)))
+      const first = yield* Effect.forkChild(
+        Effect.scoped(
+          Effect.flatMap(
+            pool.acquire(config),
+            (session) => Effect.map(Effect.exit(session.ask("grow")), (exit) => ({ pid: session.pid, exit }))
+          )
+        )
+      )
+      yield* FakeSpawner.FakeSpawnerState.use((state) =>
+        state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+      )
       const [victim] = yield* sessionRecords
       readings.set(victim?.pid ?? 0, { rssBytes: 200 * MiB, cpuSeconds: 1 })
       const { exit, pid } = yield* joinAdjusting(first, "the turn over its limit", 30)
       assert.strictEqual(pid, victim?.pid)
       assert.isTrue(Exit.isFailure(exit), "the running turn failed")
-      const second = yield* Effect.scoped(Effect.flatMap(pool.acquire(config), (session) =>
-        Effect.as(session.ask("again"), session.pid)
-      )).pipe(Effect.forkChild)
+      const second = yield* Effect.scoped(
+        Effect.flatMap(pool.acquire(config), (session) => Effect.as(session.ask("again"), session.pid))
+      ).pipe(Effect.forkChild)
       assert.notStrictEqual(yield* joinAdjusting(second, "the next lease", 30), pid, "a new process")
       assert.isFalse((yield* sessionRecords).find((p) => p.pid === pid)?.running)
     }).pipe(
-      Effect.provide(SessionPool.layer({ minIdle: 0 }).pipe(Layer.provideMerge(OnFake({ turns: [{ text: "ok", delay: "10 seconds" }] })))),
+      Effect.provide(
+        SessionPool.layer({ minIdle: 0 }).pipe(
+          Layer.provideMerge(OnFake({ turns: [{ text: "ok", delay: "10 seconds" }] }))
+        )
+      ),
       pumpClockOnFailure
     ))
 })

@@ -65,7 +65,9 @@ describe("SessionPool against the real CLI", () => {
         Effect.gen(function*() {
           const pool = yield* SessionPool.SessionPool
           const pidOf = (config: ClaudeOptions.Input) =>
-            Effect.scoped(Effect.flatMap(pool.acquire({ options: config }), (session) => Effect.as(session.ask("hi"), session.pid)))
+            Effect.scoped(
+              Effect.flatMap(pool.acquire({ options: config }), (session) => Effect.as(session.ask("hi"), session.pid))
+            )
           const a = yield* pidOf(options)
           const otherCwd = path.join(home, "elsewhere")
           fs.mkdirSync(otherCwd, { recursive: true })

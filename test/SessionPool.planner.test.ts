@@ -83,10 +83,19 @@ describe("planAcquire", () => {
     const other = proc({ key: "b", lastUsedAt: 9 })
     const parked = proc({ status: "parked", dirty: true, conversation: "s1", lastUsedAt: 2 })
     const pool = [cold, warm, other, parked]
-    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: undefined, fresh: false }), { _tag: "Lease", process: warm })
-    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: "s1", fresh: true }), { _tag: "Lease", process: parked })
+    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: undefined, fresh: false }), {
+      _tag: "Lease",
+      process: warm
+    })
+    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: "s1", fresh: true }), {
+      _tag: "Lease",
+      process: parked
+    })
     // A conversation not parked here needs a process of its own, not a spare.
-    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: "s9", fresh: true }), { _tag: "Spawn", evict: undefined })
+    assert.deepStrictEqual(planAcquire(pool, 8, { key: "a", resume: "s9", fresh: true }), {
+      _tag: "Spawn",
+      evict: undefined
+    })
   })
 
   it("waits for a recycle of the key rather than spawn, unless another acquisition claimed it", () => {
@@ -106,16 +115,22 @@ describe("planAcquire", () => {
     const parkedOld = proc({ status: "parked", dirty: true, conversation: "s1", lastUsedAt: 1 })
     const parkedNew = proc({ status: "parked", dirty: true, conversation: "s2", lastUsedAt: 4 })
     const busy = proc({ status: "busy" })
-    assert.deepStrictEqual(planAcquire([busy, parkedNew, parkedOld], 3, { key: "a", resume: undefined, fresh: false }), {
-      _tag: "Reset",
-      process: parkedOld
-    })
+    assert.deepStrictEqual(
+      planAcquire([busy, parkedNew, parkedOld], 3, { key: "a", resume: undefined, fresh: false }),
+      {
+        _tag: "Reset",
+        process: parkedOld
+      }
+    )
     const idleOther = proc({ key: "b", lastUsedAt: 3 })
     const idleOlder = proc({ key: "c", lastUsedAt: 2 })
-    assert.deepStrictEqual(planAcquire([busy, idleOther, idleOlder], 3, { key: "a", resume: undefined, fresh: false }), {
-      _tag: "Spawn",
-      evict: idleOlder
-    })
+    assert.deepStrictEqual(
+      planAcquire([busy, idleOther, idleOlder], 3, { key: "a", resume: undefined, fresh: false }),
+      {
+        _tag: "Spawn",
+        evict: idleOlder
+      }
+    )
     const starting = proc({ status: "starting" })
     assert.isUndefined(planAcquire([busy, starting], 2, { key: "a", resume: undefined, fresh: false }))
   })
@@ -172,7 +187,9 @@ describe("planAcquire", () => {
       const decision = planAcquire(processes, max, want)
       const room = processes.length < max
       const anyReady = processes.some((p) => isReady(p.status))
-      const recyclable = processes.some((p) => p.key === want.key && p.status === "resetting" && p.claimed === undefined)
+      const recyclable = processes.some((p) =>
+        p.key === want.key && p.status === "resetting" && p.claimed === undefined
+      )
       assert.strictEqual(decision === undefined, !room && !anyReady && (want.fresh || !recyclable))
       // Its parked conversation is always found.
       const parked = processes.find((p) => p.key === want.key && isReady(p.status) && p.conversation === want.resume)
@@ -243,7 +260,9 @@ describe("planSweep", () => {
       }
       // A key in use keeps at least min(minIdle, spares) of its clean spares.
       for (const key of keys) {
-        const spares = processes.filter((p) => p.key === key && p.status === "idle" && !p.overLimit && now - p.createdAt < limits.maxAge)
+        const spares = processes.filter((p) =>
+          p.key === key && p.status === "idle" && !p.overLimit && now - p.createdAt < limits.maxAge
+        )
         const left = spares.filter((p) => !retiring.includes(p))
         assert.isAtLeast(left.length, Math.min(limits.minIdle, spares.length))
       }
@@ -271,7 +290,9 @@ describe("spares, keys and rotation", () => {
     const idleNew = proc({ key: "new" })
     const anonymous = proc({ key: "none" })
     const credentials: Record<string, string | undefined> = { old: "id-1", new: "id-2", none: undefined }
-    assert.deepStrictEqual(staleProcesses([idleOld, busyOld, idleNew, anonymous], (key) => credentials[key], "id-2"), [idleOld])
+    assert.deepStrictEqual(staleProcesses([idleOld, busyOld, idleNew, anonymous], (key) => credentials[key], "id-2"), [
+      idleOld
+    ])
   })
 })
 

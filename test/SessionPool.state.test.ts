@@ -38,7 +38,10 @@ describe("ProcessTable", () => {
   it("property: after any transitions the gauge reads the table's count of each status", () => {
     const op = fc.oneof(
       fc.constant({ _tag: "add" as const }),
-      fc.record({ index: fc.nat(), status: fc.constantFrom(...statuses) }).map((r) => ({ _tag: "move" as const, ...r })),
+      fc.record({ index: fc.nat(), status: fc.constantFrom(...statuses) }).map((r) => ({
+        _tag: "move" as const,
+        ...r
+      })),
       fc.record({ index: fc.nat() }).map((r) => ({ _tag: "remove" as const, ...r }))
     )
     fc.assert(fc.property(fc.array(op, { maxLength: 40 }), (ops) => {

@@ -1,12 +1,13 @@
 import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TestClock } from "effect/testing"
 import * as HealthChecker from "../src/HealthChecker.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import type * as ResourceLimits from "../src/ResourceLimits.ts"
+import type * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import * as TokenManager from "../src/TokenManager.ts"
@@ -34,7 +35,10 @@ const stats = SessionPool.SessionPool.use((pool) => pool.stats)
  * does, a millisecond now and then, for the real I/O on the way (the executable check before a spawn).
  */
 const settle = (predicate: (stats: SessionPool.Stats) => boolean) =>
-  settleUntil(Effect.map(stats, (now) => (predicate(now) ? now : undefined)), `the pool's stats to satisfy ${predicate}`)
+  settleUntil(
+    Effect.map(stats, (now) => (predicate(now) ? now : undefined)),
+    `the pool's stats to satisfy ${predicate}`
+  )
 
 const total = (s: SessionPool.Stats, field: keyof Omit<SessionPool.KeyStats, "key">) =>
   s.keys.reduce((sum, key) => sum + key[field], 0)
@@ -50,17 +54,20 @@ const failureTag = (exit: Exit.Exit<unknown, { readonly reason: { readonly _tag:
 }
 
 const lease = <A, E, R>(
-  use: (session: import("../src/Session.ts").Session) => Effect.Effect<A, E, R>,
+  use: (session: Session.Session) => Effect.Effect<A, E, R>,
   config: SessionPool.LeaseConfig = { options }
-) =>
-  SessionPool.SessionPool.use((pool) => Effect.scoped(Effect.flatMap(pool.acquire(config), use)))
+) => SessionPool.SessionPool.use((pool) => Effect.scoped(Effect.flatMap(pool.acquire(config), use)))
 
 describe("SessionPool (FakeSpawner, TestClock)", () => {
   it.effect("recycles a released process with a verified /clear before the next conversation", () =>
     Effect.gen(function*() {
-      const first = yield* lease((session) => Effect.map(session.ask("first"), (r) => [session.pid, r.sessionId] as const))
+      const first = yield* lease((session) =>
+        Effect.map(session.ask("first"), (r) => [session.pid, r.sessionId] as const)
+      )
       yield* settle((s) => total(s, "idle") === 1)
-      const second = yield* lease((session) => Effect.map(session.ask("second"), (r) => [session.pid, r.sessionId] as const))
+      const second = yield* lease((session) =>
+        Effect.map(session.ask("second"), (r) => [session.pid, r.sessionId] as const)
+      )
       assert.strictEqual(second[0], first[0], "the same process served both conversations")
       assert.notStrictEqual(second[1], first[1], "with a new session id")
       const [proc] = yield* sessionPids
@@ -88,7 +95,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const a = yield* lease((session) => Effect.succeed(session.pid), { options: { ...options, model: "model-a" } })
       yield* settle((s) => total(s, "idle") === 1)
       const b = yield* lease((session) => Effect.succeed(session.pid), { options: { ...options, model: "model-b" } })
-      const again = yield* lease((session) => Effect.succeed(session.pid), { options: { ...options, model: "model-a" } })
+      const again = yield* lease((session) => Effect.succeed(session.pid), {
+        options: { ...options, model: "model-a" }
+      })
       assert.notStrictEqual(a, b)
       assert.strictEqual(again, a)
       const processes = yield* sessionPids
@@ -99,7 +108,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
   it.effect("exhaustion: a full queue fails at once, a waiter times out with PoolExhausted", () =>
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
-      const holder = yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.never)).pipe(Effect.forkChild)
+      const holder = yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.never)).pipe(
+        Effect.forkChild
+      )
       yield* settle((s) => total(s, "busy") === 1)
       const waiter = yield* Effect.scoped(pool.acquire({ options })).pipe(Effect.exit, Effect.forkChild)
       yield* settle((s) => s.waiting === 1)
@@ -112,20 +123,27 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       assert.strictEqual(failureTag(yield* Fiber.join(waiter)), "PoolExhausted")
       assert.strictEqual((yield* stats).waiting, 0)
       yield* Fiber.interrupt(holder)
-    }).pipe(Effect.provide(PoolOnFake({ max: 1, minIdle: 0, maxWaiters: 1, acquireTimeout: "30 seconds" })), pumpClockOnFailure))
+    }).pipe(
+      Effect.provide(PoolOnFake({ max: 1, minIdle: 0, maxWaiters: 1, acquireTimeout: "30 seconds" })),
+      pumpClockOnFailure
+    ))
 
   it.effect("waiters are served first come, first served", () =>
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
       const order: Array<number> = []
-      const holder = yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.never)).pipe(Effect.forkChild)
+      const holder = yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.never)).pipe(
+        Effect.forkChild
+      )
       yield* settle((s) => total(s, "busy") === 1)
       const waiters: Array<Fiber.Fiber<void, unknown>> = []
       for (const n of [1, 2, 3, 4]) {
-        waiters.push(yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.sync(() => order.push(n)))).pipe(
-          Effect.asVoid,
-          Effect.forkChild
-        ))
+        waiters.push(
+          yield* Effect.scoped(Effect.andThen(pool.acquire({ options }), Effect.sync(() => order.push(n)))).pipe(
+            Effect.asVoid,
+            Effect.forkChild
+          )
+        )
         yield* settle((s) => s.waiting === n)
       }
       yield* Fiber.interrupt(holder)
@@ -135,7 +153,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
 
   it.effect("retires a process after maxTurnsPerProcess", () =>
     Effect.gen(function*() {
-      const first = yield* lease((session) => Effect.as(Effect.andThen(session.ask("1"), session.ask("2")), session.pid))
+      const first = yield* lease((session) =>
+        Effect.as(Effect.andThen(session.ask("1"), session.ask("2")), session.pid)
+      )
       yield* settle((s) => s.retired === 1 && s.size === 0)
       const second = yield* lease((session) => Effect.as(session.ask("3"), session.pid))
       assert.notStrictEqual(second, first)
@@ -171,7 +191,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       assert.isFalse(processes.find((p) => p.pid === first)?.running, "the old process retired")
       assert.notStrictEqual(yield* pidOf("last"), first)
     }).pipe(
-      Effect.provide(PoolOnFake({ minIdle: 1, maxIdleTime: "30 seconds", maxProcessAge: "100 seconds", sweepInterval: "5 seconds" })),
+      Effect.provide(
+        PoolOnFake({ minIdle: 1, maxIdleTime: "30 seconds", maxProcessAge: "100 seconds", sweepInterval: "5 seconds" })
+      ),
       pumpClockOnFailure
     ))
 
@@ -185,7 +207,12 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       const processes = yield* sessionPids
       assert.isFalse(processes.find((p) => p.pid === pid)?.running)
     }).pipe(
-      Effect.provide(PoolOnFake({ minIdle: 0, maxRssBytes: 100, sweepInterval: "5 seconds", sampleRss: () => Effect.succeed(Option.some(1000)) })),
+      Effect.provide(PoolOnFake({
+        minIdle: 0,
+        maxRssBytes: 100,
+        sweepInterval: "5 seconds",
+        sampleRss: () => Effect.succeed(Option.some(1000))
+      })),
       pumpClockOnFailure
     ))
 
@@ -213,7 +240,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
       const acquirer = yield* Effect.scoped(pool.acquire({ options })).pipe(Effect.forkChild)
-      yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping)))
+      yield* FakeSpawner.FakeSpawnerState.use((state) =>
+        state.waitUntil((ps) => ps.some((p) => p.kind === "session" && p.sleeping))
+      )
       yield* Fiber.interrupt(acquirer)
       assert.strictEqual(total(yield* stats, "starting"), 1, "the start-up goes on without its caller")
       yield* TestClock.adjust("3 seconds")
@@ -271,7 +300,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
           return Option.some(usage)
         })
       const layer = SessionPool.layer({ minIdle: 0, sweepInterval: "5 seconds" }).pipe(
-        Layer.provideMerge(HealthChecker.layer({ sample, isAlive: () => Effect.succeed(true), maxRssBytes: 100 * MiB })),
+        Layer.provideMerge(
+          HealthChecker.layer({ sample, isAlive: () => Effect.succeed(true), maxRssBytes: 100 * MiB })
+        ),
         Layer.provideMerge(PoolDeps({ turns: [{ text: "ok", delay: "20 seconds" }] }))
       )
       const step = Effect.andThen(TestClock.adjust("1 second"), TestClock.withLive(Effect.sleep("1 millis")))
@@ -282,14 +313,16 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
         for (let i = 0; i < 12; i++) yield* step
         assert.strictEqual((yield* pool.stats).retired, 1, "the idle one retired")
         let busy: number | undefined
-        const turn = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) =>
-          Effect.andThen(
-            Effect.sync(() => {
-              readings.set(session.pid, { rssBytes: 500 * MiB, cpuSeconds: 0 })
-              busy = session.pid
-            }),
-            Effect.as(session.ask("long"), session.pid)
-          ))))
+        const turn = yield* Effect.forkChild(
+          Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) =>
+            Effect.andThen(
+              Effect.sync(() => {
+                readings.set(session.pid, { rssBytes: 500 * MiB, cpuSeconds: 0 })
+                busy = session.pid
+              }),
+              Effect.as(session.ask("long"), session.pid)
+            )))
+        )
         const busyNow = yield* settleUntil(() => busy, "the second lease")
         // Until the checker has read the busy process over its limit (a sweep every 5 s; its turn takes 20 s).
         const overLimit = () => sampled.some(([pid, rss]) => pid === busyNow && rss === 500 * MiB)
@@ -308,8 +341,10 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const plain = yield* lease((session) => Effect.succeed(session.pid))
       yield* settle((s) => total(s, "idle") === 1)
-      const debugged = yield* lease((session) =>
-        Effect.map(session.debugLog, (log) => ({ pid: session.pid, debugFile: log.debugFile })), { options, debug: true, tracePrompts: true })
+      const debugged = yield* lease(
+        (session) => Effect.map(session.debugLog, (log) => ({ pid: session.pid, debugFile: log.debugFile })),
+        { options, debug: true, tracePrompts: true }
+      )
       assert.notStrictEqual(debugged.pid, plain)
       assert.isDefined(debugged.debugFile)
       const args = (yield* sessionPids).find((p) => p.pid === debugged.pid)?.args ?? []
@@ -351,14 +386,14 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       yield* settle((s) => total(s, "idle") === 1)
       const second = yield* lease((session) => Effect.succeed(session.pid))
       assert.strictEqual(second, first)
-      let s = yield* stats
+      const s = yield* stats
       assert.strictEqual(s.retired, 0)
       assert.strictEqual(s.spawned, 1)
       const [proc] = yield* sessionPids
       assert.isFalse(JSON.stringify(proc?.stdin).includes("/clear"))
       // A request that changes the process: it retires when the lease ends, and the next lease gets a new one.
       yield* lease((session) => session.request("set_max_thinking_tokens", { max_thinking_tokens: 1024 }))
-      s = yield* settle((s) => s.retired === 1 && s.size === 0)
+      yield* settle((s) => s.retired === 1 && s.size === 0)
       const third = yield* lease((session) => Effect.succeed(session.pid))
       assert.notStrictEqual(third, first)
       assert.strictEqual((yield* stats).spawned, 2)
@@ -368,7 +403,7 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
       // A Session.Config passed as it is: the type of `acquire` has no restart, a Session.Config may.
-      const sessionConfig: import("../src/Session.ts").Config = { options, restart: { maxRestarts: 3 } }
+      const sessionConfig: Session.Config = { options, restart: { maxRestarts: 3 } }
       const exit = yield* Effect.exit(Effect.scoped(pool.acquire(sessionConfig)))
       assert.strictEqual(failureTag(exit), "InvalidOptions")
       if (Exit.isFailure(exit) && exit.cause.reasons[0]?._tag === "Fail") {
@@ -382,14 +417,17 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
 
   it.effect("F19: a prompt the CLI would run as a command reaches no process; a report (/cost) keeps the process, /model retires it", () =>
     Effect.gen(function*() {
-      const userTexts = Effect.map(sessionPids, (processes) =>
-        processes.map((p) =>
-          p.stdin.flatMap((line) =>
-            typeof line === "object" && line !== null && Reflect.get(line, "type") === "user"
-              ? [JSON.stringify(Reflect.get(line, "message"))]
-              : []
+      const userTexts = Effect.map(
+        sessionPids,
+        (processes) =>
+          processes.map((p) =>
+            p.stdin.flatMap((line) =>
+              typeof line === "object" && line !== null && Reflect.get(line, "type") === "user"
+                ? [JSON.stringify(Reflect.get(line, "message"))]
+                : []
+            )
           )
-        ))
+      )
       // Refused: nothing is written, the lease ran no turn, so its process needs no /clear.
       const refused = yield* lease((session) => Effect.exit(session.ask("/model opus")))
       assert.strictEqual(failureTag(refused), "InvalidPrompt")
@@ -432,7 +470,11 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
       assert.deepStrictEqual(flags, [true, false])
     }).pipe(
       Effect.provide(PoolOnFake({ minIdle: 0 }, {
-        turns: [{ text: "ok", toolUse: { name: "Bash", input: { command: "ls" } }, controlRequests: [{ subtype: "can_use_tool" }] }]
+        turns: [{
+          text: "ok",
+          toolUse: { name: "Bash", input: { command: "ls" } },
+          controlRequests: [{ subtype: "can_use_tool" }]
+        }]
       })),
       pumpClockOnFailure
     ))
@@ -441,10 +483,11 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const poolScope = yield* Scope.make()
       const pool = yield* SessionPool.make({ minIdle: 1, drainGrace: "10 seconds" }).pipe(Scope.provide(poolScope))
-      const turn = yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask("slow"))).pipe(
-        Effect.exit,
-        Effect.forkChild
-      )
+      const turn = yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask("slow")))
+        .pipe(
+          Effect.exit,
+          Effect.forkChild
+        )
       yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.sleeping)))
       const closing = yield* Effect.forkChild(Scope.close(poolScope, Exit.void))
       yield* Effect.yieldNow
@@ -462,10 +505,11 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const poolScope = yield* Scope.make()
       const pool = yield* SessionPool.make({ minIdle: 0, drainGrace: "2 seconds" }).pipe(Scope.provide(poolScope))
-      const turn = yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask("slow"))).pipe(
-        Effect.exit,
-        Effect.forkChild
-      )
+      const turn = yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => session.ask("slow")))
+        .pipe(
+          Effect.exit,
+          Effect.forkChild
+        )
       yield* FakeSpawner.FakeSpawnerState.use((state) => state.waitUntil((ps) => ps.some((p) => p.sleeping)))
       const closing = yield* Effect.forkChild(Scope.close(poolScope, Exit.void))
       const exit = yield* joinAdjusting(turn, "the turn", 30)
@@ -478,7 +522,9 @@ describe("SessionPool (FakeSpawner, TestClock)", () => {
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
       for (let i = 0; i < 1000; i++) {
-        yield* Effect.scoped(Effect.flatMap(pool.acquire({ options }), (session) => i % 10 === 0 ? session.ask(`turn ${i}`) : Effect.void))
+        yield* Effect.scoped(
+          Effect.flatMap(pool.acquire({ options }), (session) => i % 10 === 0 ? session.ask(`turn ${i}`) : Effect.void)
+        )
       }
       const s = yield* settle((s) => total(s, "resetting") === 0 && s.tasks === 1)
       assert.isAtMost(s.size, 2)

@@ -14,7 +14,10 @@ const recorded = (name: string, match: (frame: Record<string, unknown>) => boole
   return frame
 }
 
-const textDelta = recorded("tool-hook-partial", (f) => f.type === "stream_event" && JSON.stringify(f).includes("text_delta"))
+const textDelta = recorded(
+  "tool-hook-partial",
+  (f) => f.type === "stream_event" && JSON.stringify(f).includes("text_delta")
+)
 const assistant = recorded("basic", (f) => f.type === "assistant")
 const decodedAssistant = Protocol.decode(assistant)
 /** The real assistant frame of basic with other content blocks. */
@@ -50,7 +53,10 @@ describe("StreamHandler: frames a session sees less often", () => {
       assert.isTrue(event._tag === "StreamEvent" && event.eventType === "content_block_delta", JSON.stringify(delta))
     }
     // Without an index the delta is block 0.
-    const noIndex = only({ ...textDelta, event: { type: "content_block_delta", delta: { type: "text_delta", text: "x" } } })
+    const noIndex = only({
+      ...textDelta,
+      event: { type: "content_block_delta", delta: { type: "text_delta", text: "x" } }
+    })
     assert.isTrue(noIndex._tag === "TextDelta" && noIndex.index === 0 && noIndex.parentToolUseId === null)
   })
 
@@ -66,7 +72,10 @@ describe("StreamHandler: frames a session sees less often", () => {
     assert.deepStrictEqual(events.map((event) => event._tag), ["AssistantThinking", "AssistantBlock", "AssistantText"])
     const [thinking, other] = events
     assert.isTrue(thinking?._tag === "AssistantThinking" && thinking.thinking === "let me see")
-    assert.isTrue(other?._tag === "AssistantBlock" && JSON.stringify(other.block) === "{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}")
+    assert.isTrue(
+      other?._tag === "AssistantBlock" &&
+        JSON.stringify(other.block) === "{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}"
+    )
     // A frame is never dropped: with no blocks it is a Frame event.
     const empty = only(assistantMessage([]))
     assert.isTrue(empty._tag === "Frame" && empty.frame.type === "assistant")
@@ -95,7 +104,9 @@ describe("StreamHandler: frames a session sees less often", () => {
     const init = recorded("basic", (f) => f.type === "system" && f.subtype === "init")
     const { tools: _tools, ...withoutTools } = init
     const started = only(withoutTools)
-    assert.isTrue(started._tag === "SessionStarted" && started.tools.length === 0 && started.sessionId === init.session_id)
+    assert.isTrue(
+      started._tag === "SessionStarted" && started.tools.length === 0 && started.sessionId === init.session_id
+    )
 
     const retry = recorded("api-529", (f) => f.type === "system" && f.subtype === "api_retry")
     const { error: _error, error_status: _status, ...bare } = retry

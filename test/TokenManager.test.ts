@@ -1,6 +1,19 @@
 import { NodeFileSystem, NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, References, Stream, Tracer } from "effect"
+import {
+  Clock,
+  ConfigProvider,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Logger,
+  Option,
+  Redacted,
+  References,
+  Stream,
+  Tracer
+} from "effect"
 import { TestClock } from "effect/testing"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -8,9 +21,9 @@ import * as Claude from "../src/Claude.ts"
 import * as ClaudeError from "../src/ClaudeError.ts"
 import * as ProcessManager from "../src/ProcessManager.ts"
 import * as SessionPool from "../src/SessionPool.ts"
-import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import * as FakeCli from "../src/testing/FakeCli.ts"
+import * as TokenManager from "../src/TokenManager.ts"
 import * as FakeFileSystem from "./support/fakeFileSystem.ts"
 import { captureSpans, quickShutdown, readJson, tempDir } from "./utils.ts"
 
@@ -42,8 +55,14 @@ describe("TokenManager", () => {
       const vault = { fromEffect: Effect.succeedSome({ value: Redacted.make(`${KEY}-vault`) }) }
       const sourceOf = (env: Record<string, string>, settings: TokenManager.Settings) =>
         Effect.map(credentialFrom(env, settings), (c) => Option.getOrUndefined(c)?.source)
-      assert.strictEqual(yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH }, { credential: key(`${KEY}-explicit`), file, ...vault }), "layer")
-      assert.strictEqual(yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH, ANTHROPIC_API_KEY: KEY }, { file, ...vault }), "CLAUDE_CODE_OAUTH_TOKEN")
+      assert.strictEqual(
+        yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH }, { credential: key(`${KEY}-explicit`), file, ...vault }),
+        "layer"
+      )
+      assert.strictEqual(
+        yield* sourceOf({ CLAUDE_CODE_OAUTH_TOKEN: OAUTH, ANTHROPIC_API_KEY: KEY }, { file, ...vault }),
+        "CLAUDE_CODE_OAUTH_TOKEN"
+      )
       assert.strictEqual(yield* sourceOf({ ANTHROPIC_API_KEY: KEY }, { file, ...vault }), "ANTHROPIC_API_KEY")
       assert.strictEqual(yield* sourceOf({}, { file, ...vault }), "file")
       assert.strictEqual(yield* sourceOf({ EFFECT_CLAUDE_CODE_TOKEN_FILE: file }, {}), "file")
@@ -51,7 +70,10 @@ describe("TokenManager", () => {
       assert.strictEqual(yield* sourceOf({}, {}), undefined)
       // An oauth-looking value from a file travels as CLAUDE_CODE_OAUTH_TOKEN.
       fs.writeFileSync(file, OAUTH)
-      assert.strictEqual(Option.getOrUndefined(yield* credentialFrom({}, { file }))?.variable, "CLAUDE_CODE_OAUTH_TOKEN")
+      assert.strictEqual(
+        Option.getOrUndefined(yield* credentialFrom({}, { file }))?.variable,
+        "CLAUDE_CODE_OAUTH_TOKEN"
+      )
     }))
 
   it.effect("validation names the source and the problem, never the value", () =>
@@ -116,11 +138,17 @@ describe("TokenManager", () => {
     return Effect.gen(function*() {
       const tokens = yield* TokenManager.TokenManager
       const denied = yield* Effect.exit(tokens.getToken)
-      assert.strictEqual(reasonOf(denied)?.message, `The credential from the file ${file} is not usable: it cannot be read: permission denied`)
+      assert.strictEqual(
+        reasonOf(denied)?.message,
+        `The credential from the file ${file} is not usable: it cannot be read: permission denied`
+      )
       // An error, not a fall-through to the vault.
       assert.strictEqual(vaultCalls, 0)
       fake.files.delete(file)
-      assert.strictEqual(reasonOf(yield* Effect.exit(tokens.getToken))?.message, `The credential from the file ${file} is not usable: it does not exist`)
+      assert.strictEqual(
+        reasonOf(yield* Effect.exit(tokens.getToken))?.message,
+        `The credential from the file ${file} is not usable: it does not exist`
+      )
       // Readable again (the secret was mounted): its credential, and the vault is still never asked.
       fake.files.set(file, `${KEY}-mounted\n`)
       const credential = Option.getOrThrow(yield* tokens.getToken)
@@ -229,7 +257,9 @@ describe("TokenManager", () => {
       let attempts = 0
       const now = yield* Clock.currentTimeMillis
       const layer = TokenManager.layer({
-        credential: TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(KEY), { expiresAt: now + 10 * 60_000 }),
+        credential: TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(KEY), {
+          expiresAt: now + 10 * 60_000
+        }),
         refresh: Effect.suspend(() => {
           attempts++
           return attempts < 3
@@ -266,7 +296,9 @@ describe("TokenManager", () => {
       const layer = Claude.layerNoDeps.pipe(
         Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provide(ProcessManager.layer()),
-        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provide(
+          TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))
+        ),
         Layer.provide(NodeServices.layer)
       )
       const exit = yield* Claude.query("hi", {
@@ -291,7 +323,9 @@ describe("TokenManager", () => {
       const layer = Claude.layerNoDeps.pipe(
         Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provide(ProcessManager.layer({ credentialDelivery: "environment" })),
-        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provide(
+          TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))
+        ),
         Layer.provide(NodeServices.layer)
       )
       yield* Claude.query("hi", { ...FakeCli.options({ recordEnv }), timeouts: quickShutdown }).pipe(
@@ -320,14 +354,18 @@ describe("TokenManager", () => {
       const layer = Claude.layerNoDeps.pipe(
         Layer.provideMerge(SessionPool.layer({ minIdle: 0 })),
         Layer.provideMerge(ProcessManager.layer()),
-        Layer.provide(TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))),
+        Layer.provide(
+          TokenManager.layerTest(Option.some(TokenManager.makeCredential("ANTHROPIC_API_KEY", Redacted.make(CANARY))))
+        ),
         Layer.provideMerge(NodeServices.layer),
         Layer.provideMerge(Logger.layer([Logger.map(Logger.formatJson, (line) => logs.push(line))])),
         Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "All"))
       )
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const session = yield* Claude.session({ options: { env, allowedTools: ["Bash"], timeouts: quickShutdown } })
-        const procFiles = ["cmdline", "environ"].map((name) => fs.readFileSync(`/proc/${session.pid}/${name}`, "latin1"))
+        const procFiles = ["cmdline", "environ"].map((name) =>
+          fs.readFileSync(`/proc/${session.pid}/${name}`, "latin1")
+        )
         const result = yield* session.ask("print your environment")
         const failed = yield* Effect.exit(session.ask("once more"))
         return { procFiles, result, failed }

@@ -52,7 +52,9 @@ describe("TurnOutcome.fromResult: each subtype", () => {
       { _tag: "MaxTurns", numTurns: 0 }
     )
     assert.deepStrictEqual(
-      tagAndFields(TurnOutcome.fromResult(result({ subtype: "error_max_budget_usd", is_error: true, total_cost_usd: 0.5 }))),
+      tagAndFields(
+        TurnOutcome.fromResult(result({ subtype: "error_max_budget_usd", is_error: true, total_cost_usd: 0.5 }))
+      ),
       { _tag: "BudgetExceeded", costUsd: 0.5 }
     )
     assert.deepStrictEqual(
@@ -63,7 +65,10 @@ describe("TurnOutcome.fromResult: each subtype", () => {
 
   it("error_during_execution: interrupted when aborted, else an ExecutionError with the CLI's errors", () => {
     const during = { subtype: "error_during_execution", is_error: true } as const
-    assert.strictEqual(TurnOutcome.fromResult(result({ ...during, terminal_reason: "aborted_streaming" }))?._tag, "Interrupted")
+    assert.strictEqual(
+      TurnOutcome.fromResult(result({ ...during, terminal_reason: "aborted_streaming" }))?._tag,
+      "Interrupted"
+    )
     assert.deepStrictEqual(
       tagAndFields(TurnOutcome.fromResult(result({ ...during, terminal_reason: null, errors: ["tool crashed"] }))),
       { _tag: "ExecutionError", subtype: "error_during_execution", errors: ["tool crashed"] }
@@ -178,7 +183,11 @@ describe("TurnOutcome.fromResult: an is_error success (how the CLI reports API f
 
 describe("TurnOutcome.fromStatus", () => {
   it("maps each status the API uses to its reason", () => {
-    assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(401, "d")), { _tag: "AuthenticationFailed", status: 401, detail: "d" })
+    assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(401, "d")), {
+      _tag: "AuthenticationFailed",
+      status: 401,
+      detail: "d"
+    })
     assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(403, "d")), { _tag: "PermissionRefused", detail: "d" })
     assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(429, "d")), { _tag: "RateLimited", detail: "d" })
     assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(529, "d")), { _tag: "Overloaded", detail: "d" })
@@ -188,7 +197,11 @@ describe("TurnOutcome.fromStatus", () => {
       detail: "d",
       errorType: "api_error"
     })
-    assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(null, "d")), { _tag: "ApiError", status: null, detail: "d" })
+    assert.deepStrictEqual(tagAndFields(TurnOutcome.fromStatus(null, "d")), {
+      _tag: "ApiError",
+      status: null,
+      detail: "d"
+    })
   })
 })
 
@@ -211,7 +224,12 @@ describe("TurnOutcome.fromApiRetry: the detail it writes", () => {
       unknown?._tag === "PermissionRefused" ? unknown.detail : "",
       "the API answered 403 (error); the CLI was stopped at its retry 1 of ? instead of retrying"
     )
-    const noStatus = TurnOutcome.fromApiRetry({ type: "system", subtype: "api_retry", attempt: 3, error: "authentication_failed" })
+    const noStatus = TurnOutcome.fromApiRetry({
+      type: "system",
+      subtype: "api_retry",
+      attempt: 3,
+      error: "authentication_failed"
+    })
     assert.strictEqual(
       noStatus?._tag === "AuthenticationFailed" ? noStatus.detail : "",
       "the API answered an error (authentication_failed); the CLI was stopped at its retry 3 of ? instead of retrying"
@@ -230,10 +248,13 @@ describe("TurnOutcome.classify without a result", () => {
       error_status,
       ...(error === undefined ? {} : { error })
     })
-    assert.deepStrictEqual(tagAndFields(TurnOutcome.classify({ apiRetries: [retry(403, "forbidden")], exit: exited(1) })), {
-      _tag: "PermissionRefused",
-      detail: "the API answered 403 (forbidden)"
-    })
+    assert.deepStrictEqual(
+      tagAndFields(TurnOutcome.classify({ apiRetries: [retry(403, "forbidden")], exit: exited(1) })),
+      {
+        _tag: "PermissionRefused",
+        detail: "the API answered 403 (forbidden)"
+      }
+    )
     assert.deepStrictEqual(tagAndFields(TurnOutcome.classify({ apiRetries: [retry(401)] })), {
       _tag: "AuthenticationFailed",
       status: 401,
@@ -247,7 +268,14 @@ describe("TurnOutcome.classify without a result", () => {
   })
 
   it("an authentication message on stderr is AuthenticationFailed with its last line, whatever the exit", () => {
-    for (const text of ["Invalid API key · Please run /login", "Not logged in", "authentication_error", "Authentication failed"]) {
+    for (
+      const text of [
+        "Invalid API key · Please run /login",
+        "Not logged in",
+        "authentication_error",
+        "Authentication failed"
+      ]
+    ) {
       const reason = TurnOutcome.classify({ stderrTail: `starting\n${text}\n`, exit: exited(1) })
       assert.deepStrictEqual(tagAndFields(reason), { _tag: "AuthenticationFailed", status: null, detail: text }, text)
     }

@@ -79,7 +79,9 @@ describe("effect-claude-code decode (the command line)", () => {
   it("reads standard input when no file is given; empty input is a summary of zeros", () => {
     const { status, stdout } = run(["decode"], "\n\n")
     assert.strictEqual(status, 0)
-    assert.deepStrictEqual(jsonLines(stdout), [{ summary: { lines: 0, frames: 0, unknown: 0, malformed: 0, oversized: 0 } }])
+    assert.deepStrictEqual(jsonLines(stdout), [{
+      summary: { lines: 0, frames: 0, unknown: 0, malformed: 0, oversized: 0 }
+    }])
   })
 
   it("exits 1 with the reason, and prints no summary, when the file cannot be read", () => {
@@ -118,7 +120,10 @@ describe("effect-claude-code decode (the command line)", () => {
 
 describe("decodeTranscript (what the command prints, in process)", () => {
   const decoded = (text: string, maxLineBytes?: number) =>
-    decodeTranscript(Stream.make(new TextEncoder().encode(text)), maxLineBytes === undefined ? undefined : { maxLineBytes })
+    decodeTranscript(
+      Stream.make(new TextEncoder().encode(text)),
+      maxLineBytes === undefined ? undefined : { maxLineBytes }
+    )
       .pipe(Stream.runCollect, Effect.map((chunks) => jsonLines(chunks.join(""))))
 
   it.effect("counts a line once however many events it makes: an assistant frame of two blocks is one frame", () =>
@@ -131,8 +136,13 @@ describe("decodeTranscript (what the command prints, in process)", () => {
         message: { id: "m", role: "assistant", content: [{ type: "text", text: "a" }, { type: "text", text: "b" }] }
       })
       const printed = yield* decoded(`${assistant}\n`)
-      assert.deepStrictEqual(printed.slice(0, -1).filter(isEvent).map((event) => event._tag), ["AssistantText", "AssistantText"])
-      assert.deepStrictEqual(printed.at(-1), { summary: { lines: 1, frames: 1, unknown: 0, malformed: 0, oversized: 0 } })
+      assert.deepStrictEqual(printed.slice(0, -1).filter(isEvent).map((event) => event._tag), [
+        "AssistantText",
+        "AssistantText"
+      ])
+      assert.deepStrictEqual(printed.at(-1), {
+        summary: { lines: 1, frames: 1, unknown: 0, malformed: 0, oversized: 0 }
+      })
     }))
 
   it.effect("uses the StreamHandler's default line limit when given none", () =>

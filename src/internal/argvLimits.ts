@@ -56,7 +56,9 @@ export interface ArgvPlan {
  * Plans the CLI's arguments: each that would be too long goes through a file when the CLI takes one for
  * it; the others too long are problems, returned as messages.
  */
-export const planArgs = (args: ReadonlyArray<string>): { readonly plan: ArgvPlan; readonly problems: Array<string> } => {
+export const planArgs = (
+  args: ReadonlyArray<string>
+): { readonly plan: ArgvPlan; readonly problems: Array<string> } => {
   const files: Array<ArgFile> = []
   const problems: Array<string> = []
   args.forEach((arg, index) => {
@@ -82,7 +84,9 @@ export const envProblems = (env: Readonly<Record<string, string | undefined>>): 
   Object.entries(env).flatMap(([name, value]) => {
     const size = value === undefined ? 0 : bytes(name) + 1 + bytes(value) + 1
     return size > maxArgStrlen
-      ? [`env.${name}: ${name}=... is ${size} bytes with its terminating NUL, over the limit of ${maxArgStrlen} bytes for one environment string (MAX_ARG_STRLEN)`]
+      ? [
+        `env.${name}: ${name}=... is ${size} bytes with its terminating NUL, over the limit of ${maxArgStrlen} bytes for one environment string (MAX_ARG_STRLEN)`
+      ]
       : []
   })
 

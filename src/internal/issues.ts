@@ -84,7 +84,9 @@ const entries = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>): Ar
       return issue.issues.flatMap((child) => entries(child, path))
     // A union's members that were tried (an optional field is a union with `undefined`).
     case "AnyOf":
-      return issue.issues.length > 0 ? issue.issues.flatMap((child) => entries(child, path)) : standardEntries(issue, path)
+      return issue.issues.length > 0
+        ? issue.issues.flatMap((child) => entries(child, path))
+        : standardEntries(issue, path)
     default:
       return standardEntries(issue, path)
   }

@@ -5,8 +5,6 @@
  * inside a multi-byte UTF-8 sequence, so a character split across reads is
  * whole again once its line is decoded. A line that outgrows the limit is
  * dropped as it streams by (only its first bytes are kept for the report).
- *
- * @internal
  */
 import { Buffer } from "node:buffer"
 

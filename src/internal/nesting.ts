@@ -35,8 +35,8 @@ export const textNestsDeeperThan = (text: string, max: number): boolean => {
   while (i < n) {
     const c = text.charCodeAt(i)
     if (c === QUOTE) {
-      let end = text.indexOf('"', i + 1)
-      while (end > 0 && isEscaped(text, end)) end = text.indexOf('"', end + 1)
+      let end = text.indexOf("\"", i + 1)
+      while (end > 0 && isEscaped(text, end)) end = text.indexOf("\"", end + 1)
       // An unterminated string: not JSON, which `JSON.parse` will say.
       if (end < 0) return false
       i = end + 1

@@ -8,8 +8,6 @@
  * an unknown one (`/etc/passwd ...`, `//model`) is sent to the model as text. A string prompt and a single
  * text block are the same message; `[text "hi", text "/model x"]` runs the command, `[text "/model x",
  * text "hi"]` does not, and neither does `" /model x"` (sent as text, the space included).
- *
- * @internal
  */
 import * as ClaudeError from "../ClaudeError.ts"
 import * as Protocol from "../Protocol.ts"

@@ -19,21 +19,22 @@ import { Effect, type Tracer } from "effect"
  * @since 0.1.0
  * @category tracing
  */
-export const withSpanNotHolding = (name: string, options?: Tracer.SpanOptionsNoTrace) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>> =>
-  Effect.suspend(() => {
-    let handed: { readonly value: A } | undefined
-    return self.pipe(
-      Effect.map((value) => {
-        handed = { value }
-      }),
-      Effect.withSpan(name, options),
-      Effect.flatMap(() => {
-        const result = handed
-        handed = undefined
-        return result === undefined
-          ? Effect.die(new Error(`span ${name} ended without a value`))
-          : Effect.succeed(result.value)
-      })
-    )
-  })
+export const withSpanNotHolding =
+  (name: string, options?: Tracer.SpanOptionsNoTrace) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Tracer.ParentSpan>> =>
+    Effect.suspend(() => {
+      let handed: { readonly value: A } | undefined
+      return self.pipe(
+        Effect.map((value) => {
+          handed = { value }
+        }),
+        Effect.withSpan(name, options),
+        Effect.flatMap(() => {
+          const result = handed
+          handed = undefined
+          return result === undefined
+            ? Effect.die(new Error(`span ${name} ended without a value`))
+            : Effect.succeed(result.value)
+        })
+      )
+    })

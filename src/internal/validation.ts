@@ -16,8 +16,22 @@ const Fn = Schema.declare(Predicate.isFunction, { expected: "a function" })
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 const DurationUnit = Schema.Literals([
-  "nano", "nanos", "micro", "micros", "milli", "millis", "second", "seconds",
-  "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks"
+  "nano",
+  "nanos",
+  "micro",
+  "micros",
+  "milli",
+  "millis",
+  "second",
+  "seconds",
+  "minute",
+  "minutes",
+  "hour",
+  "hours",
+  "day",
+  "days",
+  "week",
+  "weeks"
 ])
 
 /** Every form `Duration.Input` takes. */
@@ -52,7 +66,9 @@ const ConfigDuration = Schema.declare(Schema.is(DurationForms), {
   )
 )
 
-const HookHandlers = Schema.optional(Schema.Array(Schema.Struct({ matcher: Schema.optional(Schema.String), handle: Fn })))
+const HookHandlers = Schema.optional(
+  Schema.Array(Schema.Struct({ matcher: Schema.optional(Schema.String), handle: Fn }))
+)
 
 const Hooks = Schema.Struct({
   PreToolUse: HookHandlers,
@@ -88,7 +104,12 @@ const Options = Schema.optional(ClaudeOptions.ClaudeOptions)
 const sticky = Schema.optional(Schema.Boolean)
 
 /** `Session.Config`. */
-const SessionConfig = Schema.Struct({ options: Options, ...handlerFields, ...modeFields, restart: Schema.optional(Restart) })
+const SessionConfig = Schema.Struct({
+  options: Options,
+  ...handlerFields,
+  ...modeFields,
+  restart: Schema.optional(Restart)
+})
 /**
  * `SessionPool.LeaseConfig`: a session config, and `sticky`; `restart` is refused by name: the pool replaces a
  * process that died rather than respawning it in place.
@@ -141,7 +162,9 @@ const PromptBlock = Schema.Union([
   Schema.Struct({ type: Schema.Literal("document"), source: Source }),
   Schema.Struct({ type: Schema.Literal("search_result"), source: Schema.String }),
   Schema.Struct({ type: Schema.Literal("tool_result"), tool_use_id: Schema.String })
-]).annotate({ expected: "a content block of type \"text\", \"image\", \"document\", \"search_result\" or \"tool_result\"" })
+]).annotate({
+  expected: "a content block of type \"text\", \"image\", \"document\", \"search_result\" or \"tool_result\""
+})
 
 const Prompt = Schema.Union([Schema.String, Schema.Array(PromptBlock)]).annotate({
   expected: "text, or an array of content blocks"
@@ -160,7 +183,9 @@ export const promptIssues = (prompt: unknown): string | undefined => {
 }
 
 /** Fails with `InvalidPrompt` when the prompt cannot be sent; succeeds with the prompt as given. */
-export const validatePrompt = (prompt: Protocol.UserContent): Effect.Effect<Protocol.UserContent, ClaudeError.ClaudeError> => {
+export const validatePrompt = (
+  prompt: Protocol.UserContent
+): Effect.Effect<Protocol.UserContent, ClaudeError.ClaudeError> => {
   const issues = promptIssues(prompt)
   return issues === undefined ? Effect.succeed(prompt) : ClaudeError.fail(new ClaudeError.InvalidPrompt({ issues }))
 }

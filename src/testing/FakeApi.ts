@@ -64,11 +64,25 @@
  *
  * @since 0.1.0
  */
+import type { Scope } from "effect"
+import {
+  Clock,
+  Context,
+  Data,
+  Duration,
+  Effect,
+  FiberSet,
+  Layer,
+  Option,
+  Ref,
+  Schema,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import * as NodeCrypto from "node:crypto"
 import * as Http from "node:http"
 import * as NodePath from "node:path"
 import { dieUnlessWithin } from "../internal/realTimeBound.ts"
-import { Clock, Context, Data, Duration, Effect, FiberSet, Layer, Option, Ref, Schema, Scope, Stream, SubscriptionRef } from "effect"
 
 // -----------------------------------------------------------------------------
 // Replies
@@ -656,8 +670,7 @@ export const lastToolResult = (request: RequestInfo): string | undefined => {
   if (result === undefined) return undefined
   return Option.match(decodeToolResultContent(result.content), {
     onNone: () => "",
-    onSome: (content) =>
-      typeof content === "string" ? content : content.map((c) => c.text ?? "").join("")
+    onSome: (content) => typeof content === "string" ? content : content.map((c) => c.text ?? "").join("")
   })
 }
 

@@ -451,7 +451,9 @@ export const environment = (behavior: Behavior = {}): Record<string, string> => 
  * @since 0.1.0
  * @category constructors
  */
-export const options = (behavior: Behavior = {}): { readonly executable: string; readonly env: Record<string, string> } => ({
+export const options = (
+  behavior: Behavior = {}
+): { readonly executable: string; readonly env: Record<string, string> } => ({
   executable: path,
   env: environment(behavior)
 })

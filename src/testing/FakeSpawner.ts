@@ -54,7 +54,8 @@ import {
   Sink,
   Stream
 } from "effect"
-import { ChildProcess, ChildProcessSpawner, CommandLine } from "effect/process"
+import type { ChildProcess } from "effect/process"
+import { ChildProcessSpawner, CommandLine } from "effect/process"
 import { dieUnlessWithin } from "../internal/realTimeBound.ts"
 import * as FakeCli from "./FakeCli.ts"
 // The frames, shared with fake-cli.mjs. Not "./fakeFrames.mjs": tsc does not copy the plain JS module to
@@ -388,7 +389,9 @@ export interface WaitOptions {
 }
 
 const describeProcess = (p: ProcessRecord): string =>
-  `${p.pid} ${p.kind}${p.running ? "" : " exited"}${p.sleeping ? " sleeping" : ""}${p.hung ? " hung" : ""} turns=${p.turns}`
+  `${p.pid} ${p.kind}${p.running ? "" : " exited"}${p.sleeping ? " sleeping" : ""}${
+    p.hung ? " hung" : ""
+  } turns=${p.turns}`
 
 interface MutableControlRequest {
   readonly requestId: string
@@ -491,9 +494,9 @@ class Registry {
       dieUnlessWithin(
         options?.within ?? Duration.seconds(10),
         (bound) =>
-          `FakeSpawnerState.waitUntil: not reached within ${bound}: ${options?.what ?? predicate.toString()}; processes: ${
-            this.snapshot().map(describeProcess).join("; ") || "none"
-          }`
+          `FakeSpawnerState.waitUntil: not reached within ${bound}: ${
+            options?.what ?? predicate.toString()
+          }; processes: ${this.snapshot().map(describeProcess).join("; ") || "none"}`
       )
     )
   }
@@ -503,7 +506,9 @@ class Registry {
 // Reading the host's frames (the frames the fake writes come from fakeFrames.mjs)
 // ---------------------------------------------------------------------------------------------------------
 
-const parseJson: (text: string) => Option.Option<unknown> = Option.liftThrowable((text: string): unknown => JSON.parse(text))
+const parseJson: (text: string) => Option.Option<unknown> = Option.liftThrowable((text: string): unknown =>
+  JSON.parse(text)
+)
 
 const stringField = (object: JsonObject | undefined, key: string): string | undefined => {
   const value = object?.[key]
@@ -643,7 +648,9 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     io.stderr.write(`fake-cli: simulated crash (${spec.signal ?? `exit ${spec.exitCode ?? 1}`})\n`).pipe(
       Effect.andThen(
         io.terminate(
-          spec.signal === undefined ? { _tag: "Exited", code: spec.exitCode ?? 1 } : { _tag: "Signaled", signal: spec.signal }
+          spec.signal === undefined
+            ? { _tag: "Exited", code: spec.exitCode ?? 1 }
+            : { _tag: "Signaled", signal: spec.signal }
         )
       ),
       Effect.andThen(Effect.never)
@@ -655,13 +662,15 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     yield* writeFrame(frame)
     turn.frames++
     const spec = turn.spec.crash
-    if (spec !== undefined && turn.frames >= (spec.afterFrames ?? 1)) yield* crash(spec)
+    if (spec !== undefined && turn.frames >= (spec.afterFrames ?? 1)) return yield* crash(spec)
   })
 
   const emitText = Effect.fnUntraced(function*(turn: RunningTurn, text: string) {
     const id = registry.hex("msg_")
     turn.apiMessageId = id
-    for (const step of frames.text(turn, id, text, { partial: includePartialMessages, chunks: script.partialChunks ?? 3 })) {
+    for (
+      const step of frames.text(turn, id, text, { partial: includePartialMessages, chunks: script.partialChunks ?? 3 })
+    ) {
       yield* emit(turn, step.frame)
       turn.streamedText += step.delta
     }
@@ -725,7 +734,9 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
   const emitApiRetries = Effect.fnUntraced(function*(turn: RunningTurn) {
     const retries = turn.spec.apiRetries ?? []
     for (const [index, retry] of retries.entries()) {
-      const delay = retry.delay === undefined ? Duration.millis(500 * 2 ** index) : Duration.fromInputUnsafe(retry.delay)
+      const delay = retry.delay === undefined
+        ? Duration.millis(500 * 2 ** index)
+        : Duration.fromInputUnsafe(retry.delay)
       yield* emit(
         turn,
         frames.apiRetry(index + 1, retries.length, {
@@ -820,7 +831,7 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
       const spec = turn.spec.toolUse ?? Frames.defaultToolUse
       yield* runControlRequests(turn, { name: spec.name, input: spec.input ?? {}, id: registry.hex("toolu_") }, after)
     }
-    if (turn.spec.hang === "afterResult") yield* hang
+    if (turn.spec.hang === "afterResult") return yield* hang
     if (turn.spec.exitAfterResult === true) yield* io.terminate({ _tag: "Exited", code: lastResultOk ? 0 : 1 })
   })
 
@@ -905,7 +916,9 @@ const sessionProcess = Effect.fnUntraced(function*(io: ProcessIo) {
     Effect.forkChild
   )
 
-  if (script.stderr !== undefined) yield* io.stderr.write(script.stderr.endsWith("\n") ? script.stderr : `${script.stderr}\n`)
+  if (script.stderr !== undefined) {
+    yield* io.stderr.write(script.stderr.endsWith("\n") ? script.stderr : `${script.stderr}\n`)
+  }
   if (script.startupDelay !== undefined) yield* sleep(script.startupDelay)
   if (script.hangBeforeInit === true) return yield* hang
 
@@ -1022,10 +1035,17 @@ const makeSpawn = (registry: Registry, script: Script) =>
 
     // stdin: a sink that feeds the fake; EOF when its stream ends (unless `endOnDone: false`).
     const stdinConfig = resolveStdin(options)
-    const stdinSink: Sink.Sink<void, Uint8Array, never, PlatformError.PlatformError> = Sink.forEach((chunk: Uint8Array) =>
-      Effect.flatMap(Queue.offer(stdinQueue, chunk), (accepted) => (accepted ? Effect.void : Effect.fail(brokenPipe(command))))
+    const stdinSink: Sink.Sink<void, Uint8Array, never, PlatformError.PlatformError> = Sink.forEach((
+      chunk: Uint8Array
+    ) =>
+      Effect.flatMap(
+        Queue.offer(stdinQueue, chunk),
+        (accepted) => (accepted ? Effect.void : Effect.fail(brokenPipe(command)))
+      )
     ).pipe(
-      Sink.onExit((exit) => (Exit.isSuccess(exit) && stdinConfig.endOnDone !== false ? Queue.end(stdinQueue) : Effect.void))
+      Sink.onExit((
+        exit
+      ) => (Exit.isSuccess(exit) && stdinConfig.endOnDone !== false ? Queue.end(stdinQueue) : Effect.void))
     )
     const input = stdinConfig.stream
     if (input === "ignore" || input === "inherit") yield* Queue.end(stdinQueue)
@@ -1181,6 +1201,7 @@ export const layer = (
  * @since 0.1.0
  * @category accessors
  */
-export const awaitNoneRunning: Effect.Effect<ReadonlyArray<ProcessRecord>, never, FakeSpawnerState> = FakeSpawnerState.use((state) =>
-  state.waitUntil((processes) => processes.every((p) => !p.running), { what: "no fake process running" })
-)
+export const awaitNoneRunning: Effect.Effect<ReadonlyArray<ProcessRecord>, never, FakeSpawnerState> = FakeSpawnerState
+  .use((state) =>
+    state.waitUntil((processes) => processes.every((p) => !p.running), { what: "no fake process running" })
+  )

@@ -44,7 +44,7 @@ export const isAlive = (pid: number): boolean => {
  */
 export const withHome = (home: string, options?: { readonly prefix?: boolean }): Array<number> => {
   const needle = `\u0000HOME=${home}${options?.prefix === true ? "" : "\u0000"}`
-  let entries: Array<string> = []
+  let entries: Array<string>
   try {
     entries = fs.readdirSync("/proc")
   } catch {

@@ -18,8 +18,8 @@
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { once } from "node:events"
-import { constants } from "node:os"
 import { appendFileSync, openSync, readFileSync, readlinkSync, renameSync, writeFileSync } from "node:fs"
+import { constants } from "node:os"
 import { createInterface } from "node:readline"
 import { setTimeout as sleep } from "node:timers/promises"
 import {
@@ -316,7 +316,9 @@ function hostPid() {
 function hostChildren() {
   try {
     const self = hostPid()
-    return readFileSync(`/proc/${self}/task/${self}/children`, "utf8").split(" ").filter((s) => s.trim() !== "").map(Number)
+    return readFileSync(`/proc/${self}/task/${self}/children`, "utf8").split(" ").filter((s) => s.trim() !== "").map(
+      Number
+    )
   } catch {
     return undefined
   }
@@ -401,7 +403,15 @@ async function emitGarbage(turn) {
   await withStdout(() =>
     writeChunk(
       process.stdout,
-      `${JSON.stringify({ type: "system", subtype: "status", status: "requesting", session_id: frames.sessionId, uuid: randomUUID() })}\r\n`
+      `${
+        JSON.stringify({
+          type: "system",
+          subtype: "status",
+          status: "requesting",
+          session_id: frames.sessionId,
+          uuid: randomUUID()
+        })
+      }\r\n`
     )
   )
   turn.frames++
@@ -540,7 +550,10 @@ function replyText(turn) {
 async function emitText(turn, text) {
   const id = messageId()
   turn.apiMessageId = id
-  const steps = frames.text(turn, id, text, { partial: state.includePartialMessages, chunks: behavior.partialChunks ?? 3 })
+  const steps = frames.text(turn, id, text, {
+    partial: state.includePartialMessages,
+    chunks: behavior.partialChunks ?? 3
+  })
   for (const { frame, delta } of steps) {
     // Garbage mode writes the completed block with its UTF-8 split across reads.
     await turn.emit(frame, { trickled: behavior.garbage === true && frame.type === "assistant" })
@@ -597,8 +610,8 @@ async function waitAtMost(promise, ms, signal) {
 }
 
 async function runToolUse(turn) {
-  const needsTool =
-    behavior.toolUse !== undefined || (behavior.controlRequests ?? []).some((spec) => spec.subtype === "can_use_tool")
+  const needsTool = behavior.toolUse !== undefined ||
+    (behavior.controlRequests ?? []).some((spec) => spec.subtype === "can_use_tool")
   const spec = behavior.toolUse ?? defaultToolUse
   const tool = { name: spec.name ?? "Bash", input: spec.input ?? {}, id: toolUseId() }
   if (needsTool) await turn.emit(frames.toolUse(turn, messageId(), tool))
@@ -650,7 +663,9 @@ async function interrupted(turn) {
     if (entry.responses.length === 0) await emit(controlCancel(entry.request_id))
   }
   if (turn.streamedText !== "") {
-    await emit(frames.assistant(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true }))
+    await emit(
+      frames.assistant(turn, turn.apiMessageId, [{ type: "text", text: turn.streamedText }], { aborted: true })
+    )
   }
   await emit(frames.interruptedUser())
   const result = frames.interruptedResult(turn)

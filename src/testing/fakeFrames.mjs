@@ -77,7 +77,11 @@ export const isAllowed = (response) =>
 /** Why the tool was denied, from the host's answer (`null` or `undefined`: none came). */
 export function deniedMessage(response) {
   if (!isObject(response)) return "Permission request timed out"
-  if (response.subtype === "error") return typeof response.error === "string" ? response.error : "Permission request failed"
+  if (response.subtype === "error") {
+    return typeof response.error === "string"
+      ? response.error
+      : "Permission request failed"
+  }
   const message = isObject(response.response) ? response.response.message : undefined
   return typeof message === "string" ? message : "Permission denied"
 }
@@ -281,12 +285,20 @@ export class CliFrames {
         delta: ""
       }
       yield {
-        frame: this.streamEvent(id, { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
+        frame: this.streamEvent(id, {
+          type: "content_block_start",
+          index: 0,
+          content_block: { type: "text", text: "" }
+        }),
         delta: ""
       }
       for (const piece of splitText(text, options.chunks)) {
         yield {
-          frame: this.streamEvent(id, { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } }),
+          frame: this.streamEvent(id, {
+            type: "content_block_delta",
+            index: 0,
+            delta: { type: "text_delta", text: piece }
+          }),
           delta: piece
         }
       }

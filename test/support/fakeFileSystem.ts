@@ -56,15 +56,19 @@ export const make = (fake: FakeFiles): FileSystem.FileSystem =>
         fake.asked.push(path)
         const entry = fake.files.get(path)
         if (entry === undefined) return Effect.fail(failure("NotFound", "readFileString", path))
-        return typeof entry === "string" ? Effect.succeed(entry) : Effect.fail(failure(entry.fails, "readFileString", path))
+        return typeof entry === "string"
+          ? Effect.succeed(entry)
+          : Effect.fail(failure(entry.fails, "readFileString", path))
       }),
     readDirectory: (path) =>
       Effect.suspend(() => {
         fake.asked.push(path)
         if (!isDirectory(fake.files, path)) return Effect.fail(failure("NotFound", "readDirectory", path))
-        const names = new Set([...fake.files.keys()].filter((file) => file.startsWith(`${path}/`)).map((file) =>
-          file.slice(path.length + 1).split("/")[0] ?? ""
-        ))
+        const names = new Set(
+          [...fake.files.keys()].filter((file) => file.startsWith(`${path}/`)).map((file) =>
+            file.slice(path.length + 1).split("/")[0] ?? ""
+          )
+        )
         return Effect.succeed([...names])
       }),
     stat: (path) =>
@@ -81,7 +85,9 @@ export const make = (fake: FakeFiles): FileSystem.FileSystem =>
   })
 
 /** `make` as a layer, with the `FakeFiles` to change and inspect. */
-export const layer = (files: Record<string, Entry> = {}): { readonly fake: FakeFiles; readonly layer: Layer.Layer<FileSystem.FileSystem> } => {
+export const layer = (
+  files: Record<string, Entry> = {}
+): { readonly fake: FakeFiles; readonly layer: Layer.Layer<FileSystem.FileSystem> } => {
   const fake: FakeFiles = { files: new Map(Object.entries(files)), asked: [] }
   return { fake, layer: Layer.succeed(FileSystem.FileSystem, make(fake)) }
 }

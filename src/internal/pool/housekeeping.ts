@@ -3,8 +3,6 @@
  * checks with a `HealthChecker` in the context, retirement on credential rotation, and the drain when the
  * pool's scope closes. What to retire and what to start is the planner's to say; this module observes the
  * processes, asks, and carries the answer out.
- *
- * @internal
  */
 import { Duration, Effect, Exit, FiberSet, Option, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import type * as HealthChecker from "../../HealthChecker.ts"
@@ -57,14 +55,16 @@ export const startHousekeeping = (deps: HousekeepingDeps, scope: Scope.Scope) =>
         const started: Array<Effect.Effect<void>> = []
         for (let i = sparesWanted(state.processes, key, limits); i > 0; i--) {
           const process = state.processes.add(key, deps.now())
-          started.push(run(lifecycle.spawn(process, info.template).pipe(
-            Effect.andThen(Effect.sync(() => {
-              state.processes.move(process, "idle")
-              process.lastUsedAt = deps.now()
-            })),
-            Effect.ignore,
-            Effect.andThen(dispatcher.dispatch)
-          )))
+          started.push(run(
+            lifecycle.spawn(process, info.template).pipe(
+              Effect.andThen(Effect.sync(() => {
+                state.processes.move(process, "idle")
+                process.lastUsedAt = deps.now()
+              })),
+              Effect.ignore,
+              Effect.andThen(dispatcher.dispatch)
+            )
+          ))
         }
         return Effect.all(started, { discard: true })
       })

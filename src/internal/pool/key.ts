@@ -3,8 +3,6 @@
  * goes in (the credential's identity, the process's options, the hooks' shape, whether a permission callback
  * is given, what is bound when the process starts); what only picks a conversation (`resume`, `continue`,
  * `forkSession`) stays out.
- *
- * @internal
  */
 import { Duration, Option, Predicate } from "effect"
 import { createHash } from "node:crypto"

@@ -2,8 +2,6 @@
  * Leases: the session as a lease holder sees it (refused after release; its turns counted; a change of the
  * process noted), and what becomes of the process when the lease ends (parked, idle, recycled with a
  * verified `/clear`, or stopped).
- *
- * @internal
  */
 import { Deferred, Effect, Exit, Option, Stream } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
@@ -63,9 +61,11 @@ const promptCounts = (prompt: Protocol.UserContent): Counts =>
 
 /** The session as its lease holder sees it: refused after release, turns counted, changes noted. */
 export const leasedSession = (session: Session.Session, lease: Lease): Session.Session => {
-  const refused = Effect.fail(ClaudeError.make(new ClaudeError.ProtocolError({
-    detail: "this pooled session was already returned to the pool"
-  })))
+  const refused = Effect.fail(ClaudeError.make(
+    new ClaudeError.ProtocolError({
+      detail: "this pooled session was already returned to the pool"
+    })
+  ))
   const guard = <A>(effect: Effect.Effect<A, ClaudeError.ClaudeError>, counts: Counts) =>
     Effect.suspend(() => {
       if (lease.released) return refused
@@ -118,19 +118,21 @@ export const makeReturns = (deps: ReturnsDeps): Returns => {
 
   // The pool's own work, traced on its own: not under the span of whichever lease happened to end.
   const recycle = (process: Process) =>
-    deps.run(lifecycle.reset(process).pipe(
-      Effect.withSpan("SessionPool.recycle", { root: true }),
-      Effect.andThen(Effect.sync(() => {
-        state.processes.move(process, process.claimed === undefined ? "idle" : "busy")
-        process.lastUsedAt = deps.now()
-      })),
-      Effect.exit,
-      Effect.flatMap((exit) => {
-        const claimed = process.claimed
-        process.claimed = undefined
-        return claimed === undefined ? deps.dispatch : Deferred.succeed(claimed, Exit.isSuccess(exit))
-      })
-    ))
+    deps.run(
+      lifecycle.reset(process).pipe(
+        Effect.withSpan("SessionPool.recycle", { root: true }),
+        Effect.andThen(Effect.sync(() => {
+          state.processes.move(process, process.claimed === undefined ? "idle" : "busy")
+          process.lastUsedAt = deps.now()
+        })),
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          const claimed = process.claimed
+          process.claimed = undefined
+          return claimed === undefined ? deps.dispatch : Deferred.succeed(claimed, Exit.isSuccess(exit))
+        })
+      )
+    )
 
   const giveBack = (process: Process): Effect.Effect<void> =>
     Effect.gen(function*() {

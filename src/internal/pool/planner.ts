@@ -3,8 +3,6 @@
  * what is spawned, evicted or retired, what a released process becomes, what the sweeper retires, how many
  * spares a key lacks. Nothing here runs an effect, reads a clock or changes a process: the pool reads its
  * state, asks, and carries the answer out in the same synchronous step, so no two fibers claim one process.
- *
- * @internal
  */
 
 /**

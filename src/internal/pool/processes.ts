@@ -1,8 +1,6 @@
 /**
  * A pooled process's life: started in a scope of its own with a session whose permission callback and hooks
  * call the lease of the moment, recycled with a verified `/clear`, stopped by closing its scope.
- *
- * @internal
  */
 import { Effect, Exit, Scope, SubscriptionRef } from "effect"
 import type * as ClaudeError from "../../ClaudeError.ts"
@@ -49,8 +47,10 @@ const sessionConfig = (process: Process, request: Request): Session.Config => ({
   // The pool replaces dead processes itself (and Resilience resumes conversations): no respawn in place.
   restart: { maxRestarts: 0 },
   // The lease of the moment decides.
-  canUseTool: request.config.canUseTool === undefined ? undefined : (permission) =>
-    Effect.suspend(() => process.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
+  canUseTool: request.config.canUseTool === undefined ?
+    undefined :
+    (permission) =>
+      Effect.suspend(() => process.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
   hooks: dispatchingHooks(process, request.config.hooks)
 })
 

@@ -3,8 +3,6 @@
  * the keys in use, the scopes still to close, and its counters. Every change of a process's status goes
  * through {@link ProcessTable.move}, every entry and exit through `add` and `remove`: the gauge is updated
  * there, in plain sight, and nowhere else.
- *
- * @internal
  */
 import type { Deferred, Scope } from "effect"
 import type * as Session from "../../Session.ts"

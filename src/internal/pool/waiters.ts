@@ -3,10 +3,9 @@
  * process spawned or evicted), a bounded FIFO of acquisitions that must wait, and the hand-off of freed room
  * to them, oldest first. Spawns and recycles run in the pool's fibers, never the caller's: a caller that
  * gives up cannot strand a half-started process; what it was to get goes back to the pool.
- *
- * @internal
  */
-import { Deferred, Duration, Effect, Exit } from "effect"
+import type { Duration } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
 import type * as Session from "../../Session.ts"
 import { planAcquire } from "./planner.ts"
@@ -127,14 +126,16 @@ export const makeDispatcher = (deps: DispatcherDeps): Dispatcher => {
   const start = (waiter: Waiter, step: Step) =>
     Effect.suspend(() => {
       Deferred.doneUnsafe(waiter.dispatched, Exit.void)
-      return run(fulfil(step, waiter.request).pipe(
-        // On interruption too (the pool draining): the waiter must not wait for ever.
-        Effect.onExit((exit) =>
-          waiter.cancelled && Exit.isSuccess(exit)
-            ? deps.giveBack(exit.value.process)
-            : Deferred.done(waiter.result, exit)
+      return run(
+        fulfil(step, waiter.request).pipe(
+          // On interruption too (the pool draining): the waiter must not wait for ever.
+          Effect.onExit((exit) =>
+            waiter.cancelled && Exit.isSuccess(exit)
+              ? deps.giveBack(exit.value.process)
+              : Deferred.done(waiter.result, exit)
+          )
         )
-      ))
+      )
     })
 
   const dispatch: Effect.Effect<void> = Effect.suspend(() => {
@@ -158,8 +159,12 @@ export const makeDispatcher = (deps: DispatcherDeps): Dispatcher => {
       const immediate = waiters.length === 0 ? plan(request) : undefined
       const ready = immediate?.process.session
       // The hot path: a ready spare, handed over without a fiber or a Deferred.
-      if (immediate?._tag === "Lease" && ready !== undefined) return Effect.succeed({ process: immediate.process, session: ready })
-      if (immediate === undefined && waiters.length >= settings.maxWaiters) return Effect.fail(exhausted())
+      if (immediate?._tag === "Lease" && ready !== undefined) {
+        return Effect.succeed({ process: immediate.process, session: ready })
+      }
+      if (immediate === undefined && waiters.length >= settings.maxWaiters) {
+        return Effect.fail(exhausted())
+      }
       const waiter: Waiter = {
         request,
         dispatched: Deferred.makeUnsafe(),
@@ -178,8 +183,10 @@ export const makeDispatcher = (deps: DispatcherDeps): Dispatcher => {
             const index = waiters.indexOf(waiter)
             if (index >= 0) waiters.splice(index, 1)
             if (!Deferred.isDoneUnsafe(waiter.result)) return Effect.void
-            return Effect.flatMap(Effect.exit(Deferred.await(waiter.result)), (handed) =>
-              Exit.isSuccess(handed) ? deps.giveBack(handed.value.process) : Effect.void)
+            return Effect.flatMap(
+              Effect.exit(Deferred.await(waiter.result)),
+              (handed) => Exit.isSuccess(handed) ? deps.giveBack(handed.value.process) : Effect.void
+            )
           })
         )
       )

@@ -76,7 +76,9 @@ export const make = Effect.fnUntraced(function*(programs: Programs, settings: Re
           "process sampler (pass resourceLimits.sample to the ProcessManager)"
       )
     }
-    const before = Option.isSome(prlimit) && applied.prlimitArgs.length > 0 ? [prlimit.value, ...applied.prlimitArgs, "--"] : []
+    const before = Option.isSome(prlimit) && applied.prlimitArgs.length > 0
+      ? [prlimit.value, ...applied.prlimitArgs, "--"]
+      : []
     const after = Option.isSome(nice) && applied.niceArgs.length > 0 ? [nice.value, ...applied.niceArgs, "--"] : []
     return { applied, before, after } satisfies SpawnPlan
   })
@@ -87,7 +89,9 @@ export const make = Effect.fnUntraced(function*(programs: Programs, settings: Re
       onNone: () => Effect.void,
       onSome: (priority) =>
         Effect.try({ try: () => os.setPriority(pid, priority), catch: (error) => error }).pipe(
-          Effect.catch((error) => Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${String(error)}`))
+          Effect.catch((error) =>
+            Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${String(error)}`)
+          )
         )
     })
 
@@ -109,7 +113,9 @@ export const make = Effect.fnUntraced(function*(programs: Programs, settings: Re
       Effect.suspend(() => {
         if (stopped !== undefined || hasExited()) return Effect.void
         stopped = reason
-        return Effect.logWarning(`${reason.message}: SIGTERM to its process group, SIGKILL if still running after the grace`).pipe(
+        return Effect.logWarning(
+          `${reason.message}: SIGTERM to its process group, SIGKILL if still running after the grace`
+        ).pipe(
           Effect.andThen(handle.kill({ killSignal: "SIGTERM", forceKillAfter: killGrace }).pipe(Effect.ignore)),
           Effect.annotateLogs({ pid: handle.pid, resource: reason.resource })
         )

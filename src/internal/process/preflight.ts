@@ -29,7 +29,9 @@ export const make = Effect.fnUntraced(function*() {
       )
     )
     if (problem !== undefined) {
-      return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: `cwd: ${JSON.stringify(cwd)} ${problem}` }))
+      return yield* ClaudeError.fail(
+        new ClaudeError.InvalidOptions({ issues: `cwd: ${JSON.stringify(cwd)} ${problem}` })
+      )
     }
   })
 
@@ -44,7 +46,11 @@ export const make = Effect.fnUntraced(function*() {
     env: Readonly<Record<string, string | Redacted.Redacted<string>>>
   ) {
     const plain: Record<string, string> = {}
-    for (const [name, value] of Object.entries(env)) plain[name] = Redacted.isRedacted(value) ? Redacted.value(value) : value
+    for (const [name, value] of Object.entries(env)) {
+      plain[name] = Redacted.isRedacted(value)
+        ? Redacted.value(value)
+        : value
+    }
     const { plan, problems } = ArgvLimits.planArgs(requested)
     const issues = [...problems, ...ArgvLimits.envProblems(plain)]
     if (issues.length > 0) return yield* ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: issues.join("; ") }))
@@ -60,10 +66,12 @@ export const make = Effect.fnUntraced(function*() {
       })
       yield* written.pipe(
         Effect.mapError((error) =>
-          ClaudeError.make(new ClaudeError.SpawnFailed({
-            executable,
-            description: `could not write a long argument to a temp file: ${error.message}`
-          }))
+          ClaudeError.make(
+            new ClaudeError.SpawnFailed({
+              executable,
+              description: `could not write a long argument to a temp file: ${error.message}`
+            })
+          )
         )
       )
     }

@@ -151,5 +151,9 @@ const addUsage = (
 export const addSpent = (spent: Spent, result: ResultEvent | undefined): Spent =>
   result === undefined ? spent : {
     costUsd: result.costUsd === undefined ? spent.costUsd : (spent.costUsd ?? 0) + result.costUsd,
-    usage: result.usage === undefined ? spent.usage : spent.usage === undefined ? result.usage : addUsage(spent.usage, result.usage)
+    usage: result.usage === undefined
+      ? spent.usage
+      : spent.usage === undefined
+      ? result.usage
+      : addUsage(spent.usage, result.usage)
   }

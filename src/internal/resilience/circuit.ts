@@ -77,7 +77,10 @@ export interface Circuits {
   /** The circuit's state now; `undefined` with the breaker off. */
   readonly state: (key: string) => Effect.Effect<CircuitBreaker.State | undefined>
   /** A turn the circuit turns away: our `CircuitOpen`, with its half-open time when the circuit is open. */
-  readonly rejectedFor: (key: string, retryAfter: Duration.Duration | undefined) => Effect.Effect<ClaudeError.ClaudeError>
+  readonly rejectedFor: (
+    key: string,
+    retryAfter: Duration.Duration | undefined
+  ) => Effect.Effect<ClaudeError.ClaudeError>
   /** The state as `Resilience.circuitState` reports it: `Closed` with the breaker off. */
   readonly reported: (key: string) => Effect.Effect<CircuitBreaker.State>
   readonly transitions: Stream.Stream<CircuitBreaker.Transition>
@@ -85,16 +88,23 @@ export interface Circuits {
 
 const logTransition = (transition: CircuitBreaker.Transition) =>
   Effect.all([
-    Metric.update(Metric.withAttributes(Metrics.circuitTransitionsTotal, { from: transition.from, to: transition.to }), 1),
-    Metric.update(Metric.withAttributes(Metrics.circuitState, { circuit: transition.key }), Metrics.circuitStateValue(transition.to)),
-    Effect.log(`Circuit ${transition.to === "Open" ? "opened" : transition.to === "HalfOpen" ? "half-open" : "closed"}`).pipe(
-      Effect.annotateLogs({
-        circuit: transition.key,
-        from: transition.from,
-        to: transition.to,
-        ...(transition.to === "Open" ? { openForMs: Duration.toMillis(transition.retryAfter) } : {})
-      })
-    )
+    Metric.update(
+      Metric.withAttributes(Metrics.circuitTransitionsTotal, { from: transition.from, to: transition.to }),
+      1
+    ),
+    Metric.update(
+      Metric.withAttributes(Metrics.circuitState, { circuit: transition.key }),
+      Metrics.circuitStateValue(transition.to)
+    ),
+    Effect.log(`Circuit ${transition.to === "Open" ? "opened" : transition.to === "HalfOpen" ? "half-open" : "closed"}`)
+      .pipe(
+        Effect.annotateLogs({
+          circuit: transition.key,
+          from: transition.from,
+          to: transition.to,
+          ...(transition.to === "Open" ? { openForMs: Duration.toMillis(transition.retryAfter) } : {})
+        })
+      )
   ], { discard: true })
 
 /**
@@ -173,7 +183,9 @@ export const make = Effect.fnUntraced(function*(
     state: (key) => (breaker === undefined ? Effect.succeed(undefined) : Effect.orDie(breaker.state(key))),
     rejectedFor,
     reported: (key) =>
-      breaker === undefined ? Effect.succeed({ _tag: "Closed", key } satisfies CircuitBreaker.State) : Effect.orDie(breaker.state(key)),
+      breaker === undefined
+        ? Effect.succeed({ _tag: "Closed", key } satisfies CircuitBreaker.State)
+        : Effect.orDie(breaker.state(key)),
     transitions: breaker === undefined ? Stream.empty : breaker.transitions
   }
 })

@@ -55,7 +55,9 @@ export const transcriptLost = (
   toolsMayHaveRun: boolean,
   toolUseIds: ReadonlyArray<string>
 ): ClaudeError.ClaudeError =>
-  ClaudeError.make(new ClaudeError.TranscriptLost({ sessionId, transcript, toolsMayHaveRun, toolUseIds }), { sessionId })
+  ClaudeError.make(new ClaudeError.TranscriptLost({ sessionId, transcript, toolsMayHaveRun, toolUseIds }), {
+    sessionId
+  })
 
 /**
  * The CLI's config directory for these options: theirs over the host's (`HOME`, `CLAUDE_CONFIG_DIR`, read

@@ -30,7 +30,9 @@ export const minimumDelay = (
     case "Overloaded":
       return cli
     case "CircuitOpen":
-      return reason.halfOpenAtMs === undefined ? undefined : { ms: Math.max(0, reason.halfOpenAtMs - nowMs), exact: true }
+      return reason.halfOpenAtMs === undefined
+        ? undefined
+        : { ms: Math.max(0, reason.halfOpenAtMs - nowMs), exact: true }
     default:
       return undefined
   }

@@ -93,9 +93,9 @@ export const query = (
           const error = ClaudeError.make(
             TurnOutcome.fromStatus(
               event.status,
-              `the API answered ${event.status ?? "no connection"} (${event.error ?? "error"}); the CLI was about to retry it (${event.attempt} of ${
-                event.maxRetries ?? "?"
-              })`,
+              `the API answered ${event.status ?? "no connection"} (${
+                event.error ?? "error"
+              }); the CLI was about to retry it (${event.attempt} of ${event.maxRetries ?? "?"})`,
               { errorType: event.error ?? undefined }
             ),
             { sessionId: seen.sessionId ?? event.frame.session_id }
@@ -105,15 +105,23 @@ export const query = (
             return yield* stop("Stopping the CLI's own retries: the retry policy is exhausted", error, cli)
           }
           if (budget.beyondDeadline(now + (event.delayMs ?? 0))) {
-            return yield* stop("Stopping the CLI's own retries: the query's deadline would pass before the next one", error, {
-              ...cli,
-              deadlineMs
-            })
+            return yield* stop(
+              "Stopping the CLI's own retries: the query's deadline would pass before the next one",
+              error,
+              {
+                ...cli,
+                deadlineMs
+              }
+            )
           }
           yield* circuits.recordFailure(key, error)
           const state = yield* circuits.state(key)
           if (state?._tag === "Open") {
-            return yield* stop("Stopping the CLI's own retries: the circuit is open", yield* circuits.rejectedFor(key, state.retryAfter), cli)
+            return yield* stop(
+              "Stopping the CLI's own retries: the circuit is open",
+              yield* circuits.rejectedFor(key, state.retryAfter),
+              cli
+            )
           }
           // Half-open: this attempt (or another) is the probe, and the probe failed: the attempt fails
           // with it, and its outcome, recorded by the circuit, opens it again.
@@ -139,7 +147,9 @@ export const query = (
         return Queue.offer(queue, event)
       }
       const forward = (event: ClaudeEvent) =>
-        budget.failing() && Attempts.apiAnswered(event) ? Effect.andThen(budget.answered, deliver(event)) : deliver(event)
+        budget.failing() && Attempts.apiAnswered(event)
+          ? Effect.andThen(budget.answered, deliver(event))
+          : deliver(event)
       const exit = yield* Effect.exit(
         circuits.guarded(key, Stream.runForEach(attempt(current.prompt, current.options), forward))
       )
@@ -157,7 +167,7 @@ export const query = (
       }
       const now = yield* Clock.currentTimeMillis
       toolsRan ||= seen.toolUse
-      toolUseIds.push(...seen.toolUseIds)
+      for (const id of seen.toolUseIds) toolUseIds.push(id)
       const resumed = current.options?.resume
       const error = resumed !== undefined && Resume.isNoConversation(failure.value.reason)
         ? Resume.transcriptLost(resumed, "missing", toolsRan, toolUseIds)
@@ -185,11 +195,15 @@ export const query = (
         Math.min(floor?.ms ?? 0, maxRetryAfterMs)
       )
       if (budget.beyondDeadline(now + delayMs)) {
-        return yield* giveUp("Not retrying a failed turn: the query's deadline would pass before the next attempt", error, {
-          ...annotations,
-          waitMs: delayMs,
-          deadlineMs
-        })
+        return yield* giveUp(
+          "Not retrying a failed turn: the query's deadline would pass before the next attempt",
+          error,
+          {
+            ...annotations,
+            waitMs: delayMs,
+            deadlineMs
+          }
+        )
       }
       // A circuit that opened while the query retried (its own failures, or another query's) fails it
       // now, rather than after a wait for the half-open time.
@@ -229,7 +243,11 @@ export const query = (
       if (resume !== undefined) {
         const lost = yield* Resume.checkResumable(rules.transcripts, resume, options, toolUseIds)
         if (Option.isSome(lost)) {
-          return yield* giveUp("Not retrying a failed turn: its transcript cannot be resumed safely", lost.value, annotations)
+          return yield* giveUp(
+            "Not retrying a failed turn: its transcript cannot be resumed safely",
+            lost.value,
+            annotations
+          )
         }
       }
       number++

@@ -9,8 +9,6 @@
  *   (the permission callback, a hook handler, or the default answer), unless the CLI withdraws it first
  *   (`control_cancel_request`): then its fiber is interrupted and nothing is written. While a handler runs,
  *   the host is busy: the watchdog does not count that time as the CLI's silence.
- *
- * @internal
  */
 import { Clock, Deferred, Duration, Effect, Exit, FiberMap, Schema, type Scope, Tracer } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"

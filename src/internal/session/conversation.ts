@@ -1,8 +1,6 @@
 /**
  * What a session knows of the CLI's conversation: its session id and model as the CLI reports them, the
  * number of the last turn, the cost so far, and what a replacement process resumes.
- *
- * @internal
  */
 import { Option, Predicate } from "effect"
 import type * as ClaudeOptions from "../../ClaudeOptions.ts"

@@ -2,8 +2,6 @@
  * A session's methods over its turns and its control channel: prompts (checked before anything is
  * written), `ask`, slash commands, the verified `/clear` reset, and control requests of the caller's.
  * Every error of theirs reaches the caller with the session's debug log.
- *
- * @internal
  */
 import { type Duration, Effect, Stream } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"

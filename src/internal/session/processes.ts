@@ -1,8 +1,6 @@
 /**
  * A session's CLI processes: the newest (the one being started, or the live one: where our frames go), the
  * live one (the newest that became ready: it serves turns), and the scopes of those not yet stopped.
- *
- * @internal
  */
 import { Effect, Exit, Scope } from "effect"
 import type * as ProcessManager from "../../ProcessManager.ts"

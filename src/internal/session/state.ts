@@ -6,8 +6,6 @@
  * close. A step may also change the bookkeeping that goes with the state (the current turn, the live
  * process), so whoever sees the new state sees that bookkeeping too; no decision is taken on a state read
  * earlier.
- *
- * @internal
  */
 import { Effect, Option, Stream, SubscriptionRef } from "effect"
 

@@ -5,8 +5,6 @@
  *
  * Decisions about a process's life and death are transitions of the state's owner: a process that dies
  * while it is declared ready is either seen dead by the launcher, or ready by its reader.
- *
- * @internal
  */
 import { Clock, Duration, Effect, Exit, FiberSet, Option, Scope, Stream } from "effect"
 import * as Cause from "effect/Cause"

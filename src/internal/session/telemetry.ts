@@ -2,8 +2,6 @@
  * What a session tells the outside about its life: lifecycle events (into its debug log, and logged),
  * logs annotated with the session, and the process metrics (spawns, spawn failures, restarts). The turn
  * metrics and span attributes are `turnTelemetry`'s.
- *
- * @internal
  */
 import { type Clock, Effect, Metric } from "effect"
 import type * as DebugLog from "../../DebugLog.ts"

@@ -3,8 +3,6 @@
  * step as it becomes the current turn), sent to the live process, watched by its deadlines, fed the
  * frames the reader routes to it, and ended once, however it ends (its result, a failure, a timeout, the
  * process's death, the session closing), or abandoned when its consumer leaves early.
- *
- * @internal
  */
 import {
   Clock,

@@ -2,8 +2,6 @@
  * What a finished turn reports: its spend (tokens, cost), the attributes of
  * its `Claude.turn` span, and its `claude_*` metrics. Session calls
  * {@link record} once per turn, however the turn ended.
- *
- * @internal
  */
 import { Effect, Metric, type Tracer } from "effect"
 import type { ClaudeEvent } from "../../ClaudeEvent.ts"

@@ -1,8 +1,6 @@
 /**
  * A turn's deadlines: the first event, the silence between events (idle), the whole turn. {@link next} is
  * the pure decision, {@link watch} the loop that sleeps on the Clock until a deadline or the turn's end.
- *
- * @internal
  */
 import { Clock, Duration, Effect } from "effect"
 import type * as ClaudeError from "../../ClaudeError.ts"
