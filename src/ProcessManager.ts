@@ -190,8 +190,18 @@ export interface CliProcess {
   /** How this process's limits are enforced (kernel, watchdog, not at all). */
   readonly enforcement: ResourceLimits.Plan
   /** What binds the processes the CLI starts to its life (see `Settings.containment`). */
-  readonly containment: Containment.Mechanism
+  readonly containment: ContainmentMechanism
 }
+
+/**
+ * What binds the processes a CLI starts to its life: `pidNamespace` (the kernel kills the namespace with the CLI),
+ * `environmentSweep` (a marker in the environment, swept from /proc), `processGroup` (the group alone: tools that
+ * leave it escape).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ContainmentMechanism = "pidNamespace" | "environmentSweep" | "processGroup"
 
 /**
  * Spawns CLI processes, each living as long as its scope (see the module documentation), and resolves
@@ -201,7 +211,9 @@ export interface CliProcess {
  * @category services
  */
 export class ProcessManager extends Context.Service<ProcessManager, {
+  /** Starts a CLI that lives as long as the scope: checked before, contained while, stopped by the ladder after. */
   readonly spawn: (request: SpawnRequest) => Effect.Effect<CliProcess, ClaudeError.ClaudeError, Scope.Scope>
+  /** The executable a spawn would run, its version checked. */
   readonly resolveExecutable: (
     options: ClaudeOptions.ClaudeOptions
   ) => Effect.Effect<Executable, ClaudeError.ClaudeError>
@@ -248,7 +260,7 @@ export interface Settings {
    * - `"auto"` (default): `pidNamespace` where `unshare` works (checked once with the version check), else
    *   `environmentSweep` on Linux, else `processGroup`.
    */
-  readonly containment?: "auto" | Containment.Mechanism | undefined
+  readonly containment?: "auto" | ContainmentMechanism | undefined
 }
 
 /**

@@ -83,10 +83,13 @@ import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
 
 /**
+ * Where a session is: `Starting` while a process starts (the first, or a replacement), `Idle` between turns,
+ * `Running` during one; `Closed` and `Failed` are for good.
+ *
  * @since 0.1.0
  * @category models
  */
-export type State = SessionState.State
+export type State = "Starting" | "Idle" | "Running" | "Closed" | "Failed"
 
 /**
  * What the CLI asks before it runs a tool (with `--permission-prompt-tool stdio`).
@@ -120,6 +123,7 @@ export type PermissionDecision =
 export interface HookHandler {
   /** A tool-name matcher, as in Claude Code settings (`"Bash"`, `"Edit|Write"`); all tools when absent. */
   readonly matcher?: string
+  /** Answers one hook callback: its input as the CLI sent it, the output the CLI reads back. */
   readonly handle: (input: unknown) => Effect.Effect<unknown>
 }
 
@@ -257,8 +261,11 @@ export interface Session {
    * returns. An unconfirmed reset fails the session, so the process is not reused.
    */
   readonly reset: Effect.Effect<string, ClaudeError.ClaudeError>
+  /** Asks the CLI to stop the running turn (a control `interrupt`); the turn then ends as interrupted. */
   readonly interrupt: Effect.Effect<void, ClaudeError.ClaudeError>
+  /** Switches the model for the next turns (`undefined`: the CLI's default). */
   readonly setModel: (model: string | undefined) => Effect.Effect<void, ClaudeError.ClaudeError>
+  /** Switches the permission mode for the next tool uses. */
   readonly setPermissionMode: (mode: ClaudeOptions.PermissionMode) => Effect.Effect<void, ClaudeError.ClaudeError>
   /** Sends any control request and returns the CLI's `response` payload. */
   readonly request: (
@@ -375,8 +382,9 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     controlTimeout
   }).start.pipe(Effect.catch((error) => Effect.flatMap(withLog(error), Effect.fail)))
 
+  const publicState: SubscriptionRef.SubscriptionRef<State> = owner.ref
   return {
-    state: owner.ref,
+    state: publicState,
     get pid() {
       return processes.pid
     },

@@ -194,7 +194,13 @@ export class TokenManager extends Context.Service<TokenManager, {
   readonly changes: Stream.Stream<Option.Option<string>>
 }>()("effect-claude-code/TokenManager") {}
 
-interface Environment {
+/**
+ * The credentials the environment holds, as `make` is given them ({@link layerConfig} reads them through `Config`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Environment {
   readonly oauth: Option.Option<Redacted.Redacted<string>>
   readonly apiKey: Option.Option<Redacted.Redacted<string>>
 }

@@ -55,7 +55,9 @@ export const make = (wiring: Wiring) => {
   })
 
   return {
+    /** `Session.send`: one turn's events, ending with its Result. */
     send,
+    /** `Session.ask`: one turn's Result. */
     ask: Effect.fn("Session.ask")(function*(prompt: Protocol.UserContent) {
       const result = yield* send(prompt).pipe(
         Stream.runFold(
@@ -65,6 +67,7 @@ export const make = (wiring: Wiring) => {
       )
       return result ?? (yield* failLogged(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" })))
     }),
+    /** `Session.command`: a slash command the library knows, with its output. */
     command: Effect.fn("Session.command")(function*(name: string, args?: string) {
       const refuse = (detail: string) =>
         Effect.fail(fail(new ClaudeError.CommandRefused({ command: `/${name}`, detail })))
@@ -102,11 +105,14 @@ export const make = (wiring: Wiring) => {
       conversation.cleared()
       return result.sessionId
     }).pipe(Effect.withSpan("Session.reset")),
+    /** `Session.request`: any control request, its response payload. */
     request,
     interrupt: Effect.asVoid(request("interrupt")).pipe(Effect.withSpan("Session.interrupt")),
+    /** `Session.setModel`. */
     setModel: Effect.fn("Session.setModel")(function*(model: string | undefined) {
       yield* request("set_model", model === undefined ? {} : { model })
     }),
+    /** `Session.setPermissionMode`. */
     setPermissionMode: Effect.fn("Session.setPermissionMode")(function*(mode: ClaudeOptions.PermissionMode) {
       yield* request("set_permission_mode", { mode })
     })
