@@ -144,8 +144,9 @@ export const problemOf = (
 ): string | undefined => {
   const value = Redacted.value(credential.value)
   if (value.length === 0) return "it is empty"
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
-  if (/[\s\u0000-\u001f\u007f]/.test(value)) return "it contains whitespace or control characters"
+  if (/\s/.test(value) || [...value].some((char) => char < " " || char === "\u007f")) {
+    return "it contains whitespace or control characters"
+  }
   if (options?.anyPrefix === true) return undefined
   const prefix = credential.variable === "CLAUDE_CODE_OAUTH_TOKEN" ? OAUTH_PREFIX : KEY_PREFIX
   return value.startsWith(prefix) ? undefined : `a ${credential.variable} value starts with "${prefix}"`
