@@ -257,9 +257,10 @@ export interface Proc {
 
 // Signal 0 tests a pid where there is no /proc. EPERM: it exists, it is just not ours to signal.
 const signalZero = (pid: number): Effect.Effect<boolean> =>
-  Effect.try({ try: () => process.kill(pid, 0), catch: (error) => error }).pipe(
-    Effect.catch((error) => Effect.succeed(error instanceof Error && "code" in error && error.code === "EPERM"))
-  )
+  Effect.try({
+    try: () => process.kill(pid, 0),
+    catch: (error) => ({ eperm: error instanceof Error && "code" in error && error.code === "EPERM" })
+  }).pipe(Effect.catch(({ eperm }) => Effect.succeed(eperm)))
 
 const readerOf = (fs: FileSystem.FileSystem, available: boolean): Proc => {
   // A process can end between two reads: every read may find nothing, and says so with `None`.

@@ -88,10 +88,8 @@ export const make = Effect.fnUntraced(function*(programs: Programs, settings: Re
     Option.match(applied.setPriority, {
       onNone: () => Effect.void,
       onSome: (priority) =>
-        Effect.try({ try: () => os.setPriority(pid, priority), catch: (error) => error }).pipe(
-          Effect.catch((error) =>
-            Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${String(error)}`)
-          )
+        Effect.try({ try: () => os.setPriority(pid, priority), catch: (error) => String(error) }).pipe(
+          Effect.catch((message) => Effect.logWarning(`could not set the CLI's niceness to ${priority}: ${message}`))
         )
     })
 
