@@ -61,11 +61,10 @@ const promptCounts = (prompt: Protocol.UserContent): Counts =>
 
 /** The session as its lease holder sees it: refused after release, turns counted, changes noted. */
 export const leasedSession = (session: Session.Session, lease: Lease): Session.Session => {
-  const refused = Effect.fail(ClaudeError.make(
-    new ClaudeError.ProtocolError({
-      detail: "this pooled session was already returned to the pool"
-    })
-  ))
+  // Built only when refused: an error (its schema check and stack) on every lease would be on the hot path.
+  const refused = Effect.failSync(() =>
+    ClaudeError.make(new ClaudeError.ProtocolError({ detail: "this pooled session was already returned to the pool" }))
+  )
   const guard = <A>(effect: Effect.Effect<A, ClaudeError.ClaudeError>, counts: Counts) =>
     Effect.suspend(() => {
       if (lease.released) return refused

@@ -39,8 +39,11 @@ export const make = Effect.fnUntraced(function*<E, R>(
     Effect.ensuring(Queue.shutdown(input)),
     Effect.forkScoped
   )
+  // The writer takes the line at once, in this fiber's step, instead of one scheduler tick later: a tick is
+  // a trip round the event loop on the way from a prompt to the CLI's stdin.
+  const flushNow = Effect.sync(() => Queue.flushUnsafe(input))
   return {
-    write: (line) => Queue.offer(input, encoder.encode(line)),
+    write: (line) => Effect.tap(Queue.offer(input, encoder.encode(line)), flushNow),
     endInput: Effect.asVoid(Queue.end(input))
   }
 })

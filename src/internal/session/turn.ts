@@ -231,7 +231,8 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
             turn.sawEvent = true
             turn.firstEventAt = now
           }
-          return Queue.offer(turn.events, event)
+          // The consumer gets the event in this step, not one scheduler tick later (see StdinWriter).
+          return Effect.tap(Queue.offer(turn.events, event), Queue.flush(turn.events))
         })
       switch (event._tag) {
         case "ControlRequest":
@@ -371,6 +372,18 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
 
     const run = (prompt: Protocol.UserContent, kind: TurnKind): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError> =>
       Effect.gen(function*() {
+        // The turn's span ends with the stream's scope, with its exit. Opened here rather than by
+        // `Stream.withSpan`, whose channel wrapper cost ~0.1 ms on the way to the prompt (turn.overhead.host).
+        const span = yield* Effect.makeSpanScoped("Claude.turn")
+        return yield* Effect.withParentSpan(start(prompt, kind), span)
+      }).pipe(
+        telemetry.withLogContext,
+        Stream.unwrap,
+        Stream.catch((error) => Stream.fromEffect(Effect.flatMap(wiring.withLog(error), Effect.fail)))
+      )
+
+    const start = (prompt: Protocol.UserContent, kind: TurnKind) =>
+      Effect.gen(function*() {
         yield* Effect.acquireRelease(permit.take(1), () => permit.release(1))
         const turn = yield* begin(kind)
         if (turn.span !== undefined) {
@@ -392,12 +405,7 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
         }))
         yield* Effect.addFinalizer(() => Fiber.interrupt(watchdog))
         return Stream.fromQueue(turn.events)
-      }).pipe(
-        telemetry.withLogContext,
-        Stream.unwrap,
-        Stream.catch((error) => Stream.fromEffect(Effect.flatMap(wiring.withLog(error), Effect.fail))),
-        Stream.withSpan("Claude.turn")
-      )
+      })
 
     return {
       run,
