@@ -852,6 +852,22 @@ const write = (res: Res, data: string): Effect.Effect<void, ClientGone> =>
     return Effect.sync(cleanup)
   })
 
+/**
+ * Writes, and waits until the bytes are handed to the socket (the write's callback): a `destroy` right
+ * after a plain `write` drops what is still buffered.
+ */
+const writeFlushed = (res: Res, data: string): Effect.Effect<void, ClientGone> =>
+  Effect.callback<void, ClientGone>((resume) => {
+    if (gone(res)) return resume(Effect.fail(new ClientGone()))
+    const onClose = () => resume(Effect.fail(new ClientGone()))
+    res.once("close", onClose)
+    res.write(data, (cause) => {
+      res.off("close", onClose)
+      resume(cause === null || cause === undefined ? Effect.void : Effect.fail(new ClientGone()))
+    })
+    return Effect.sync(() => res.off("close", onClose))
+  })
+
 /** Completes when the connection closes (the client left, or the server is closing). */
 const awaitClose = (res: Res): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
@@ -1013,18 +1029,12 @@ const errorBody = (errorType: ErrorType, msg: string, requestId: string) => ({
   request_id: requestId
 })
 
-/** Streams a partial text block (used by `hang` and `disconnect`). */
-const partialStream = Effect.fnUntraced(function*(res: Res, ids: Resolved, partialText: string | undefined) {
-  yield* startSse(res, ids.requestId)
-  yield* write(res, messageStart(ids, 100))
-  if (partialText !== undefined) {
-    yield* write(
-      res,
-      sse("content_block_start", { index: 0, content_block: { type: "text", text: "" } }) +
-        sse("content_block_delta", { index: 0, delta: { type: "text_delta", text: partialText } })
-    )
-  }
-})
+/** `message_start` and a partial text block, as `hang` and `disconnect` send them. */
+const partialStream = (ids: Resolved, partialText: string | undefined): string =>
+  messageStart(ids, 100) + (partialText === undefined ? "" : (
+    sse("content_block_start", { index: 0, content_block: { type: "text", text: "" } }) +
+    sse("content_block_delta", { index: 0, delta: { type: "text_delta", text: partialText } })
+  ))
 
 const respond = Effect.fnUntraced(function*(res: Res, reply: Reply, ids: Resolved, streaming: boolean) {
   switch (reply._tag) {
@@ -1050,11 +1060,16 @@ const respond = Effect.fnUntraced(function*(res: Res, reply: Reply, ids: Resolve
       return yield* sendJson(res, reply.status, body, headers)
     }
     case "Hang": {
-      if (!reply.beforeHeaders) yield* partialStream(res, ids, reply.partialText)
+      if (!reply.beforeHeaders) {
+        yield* startSse(res, ids.requestId)
+        yield* write(res, partialStream(ids, reply.partialText))
+      }
       return yield* awaitClose(res)
     }
     case "Disconnect": {
-      yield* partialStream(res, ids, reply.partialText)
+      yield* startSse(res, ids.requestId)
+      // the partial reply reaches the client before the cut
+      yield* writeFlushed(res, partialStream(ids, reply.partialText))
       res.destroy()
       return
     }
@@ -1174,9 +1189,6 @@ export const make = Effect.fn("FakeApi.make")(function*(
         return yield* respond(res, reply, ids, request.messagesRequest?.stream === true)
       }
       case "other": {
-        if (path === "/v1/messages" && method === "POST") {
-          return yield* sendJson(res, 400, errorBody("invalid_request_error", "messages: Field required", requestId))
-        }
         // The CLI's reachability probe (only without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).
         if (path === "/api/hello" && (method === "HEAD" || method === "GET")) {
           return yield* Effect.sync(() => {
