@@ -6,10 +6,10 @@
 import { Cause, Deferred, Effect, Exit, Fiber, Option, PlatformError, Queue, Redacted, Sink, Stream } from "effect"
 import type { ChildProcess } from "effect/process"
 import { ChildProcessSpawner, CommandLine } from "effect/process"
-import { makeOutput, resolveStdin } from "./pipes.ts"
+import { makeOutput, type ProcessIo, resolveStdin } from "./io.ts"
 import type { ExitStatus, MutableRecord, Registry } from "./processTable.ts"
 import type { Script } from "./script.ts"
-import { type ProcessIo, sessionProcess, versionProcess } from "./session.ts"
+import { sessionProcess, versionProcess } from "./session.ts"
 
 /**
  * Exactly what the Node spawner fails `exitCode` with on a death by signal: the message is

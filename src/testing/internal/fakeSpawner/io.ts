@@ -1,9 +1,12 @@
 /**
- * A fake process's pipes: bounded output queues that stand for stdout and stderr (so a host that does not
- * read them holds the fake back, as a full pipe does), and the stdin configuration of a command.
+ * What a fake process runs with: its record and script, and its pipes: bounded output queues that stand for
+ * stdout and stderr (so a host that does not read them holds the fake back, as a full pipe does), and the
+ * stdin configuration of a command.
  */
 import { type Cause, Effect, type PlatformError, Queue, Sink, Stream } from "effect"
 import type { ChildProcess } from "effect/process"
+import type { ExitStatus, MutableRecord, Registry } from "./processTable.ts"
+import type { Script } from "./script.ts"
 
 /** Chunks a fake may have written that nobody has read yet: past this, its writes wait (backpressure). */
 const PIPE_CAPACITY = 256
@@ -37,4 +40,17 @@ export const resolveStdin = (options: ChildProcess.CommandOptions): ChildProcess
   if (option === undefined) return { stream: "pipe" }
   if (typeof option === "string" || Stream.isStream(option)) return { stream: option }
   return option
+}
+
+/** What a fake process runs with: its record, its script, its pipes, and how it ends. */
+export interface ProcessIo {
+  readonly registry: Registry
+  readonly record: MutableRecord
+  readonly script: Script
+  readonly stdout: OutputPipe
+  readonly stderr: OutputPipe
+  /** Decoded stdin lines; ends at EOF. */
+  readonly stdinLines: Stream.Stream<string>
+  /** Ends the process with this status (the first call wins). */
+  readonly terminate: (status: ExitStatus) => Effect.Effect<void>
 }
