@@ -1,6 +1,7 @@
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
-import * as Http from "node:http"
+import { Effect, Exit, Ref, Stream } from "effect"
+import { HttpBody, HttpClient } from "effect/http"
 import { FakeApi } from "../src/testing/index.ts"
 
 /** A request as the fake records it, with a messages body. */
@@ -197,11 +198,9 @@ describe("FakeApi over HTTP: what the CLI may send besides a conversation", () =
       assert.strictEqual(body.stop_reason, "tool_use")
     }))
 
-  it.live("an error mid-stream arrives as an SSE error event after message_start; a disconnect cuts the reply", () =>
+  it.live("an error mid-stream arrives as an SSE error event after message_start", () =>
     Effect.gen(function*() {
-      const api = yield* FakeApi.make({
-        script: [FakeApi.error(529, { midStream: true }), FakeApi.disconnect({ partialText: "half an ans" })]
-      })
+      const api = yield* FakeApi.make({ script: [FakeApi.error(529, { midStream: true })] })
       const midStream = yield* postJson(`${api.url}/v1/messages`, conversation(true))
       assert.strictEqual(midStream.status, 200)
       assert.match(midStream.body, /^event: message_start\n/)
@@ -209,29 +208,43 @@ describe("FakeApi over HTTP: what the CLI may send besides a conversation", () =
         midStream.body,
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded (fake)\"}}"
       )
-
-      // node:http rather than fetch: it hands over the bytes that came before the connection dropped.
-      const cut = yield* Effect.promise(() =>
-        new Promise<{ readonly received: string; readonly cut: boolean }>((resolve) => {
-          let received = ""
-          const req = Http.request(`${api.url}/v1/messages`, {
-            method: "POST",
-            headers: { "content-type": "application/json" }
-          }, (res) => {
-            res.setEncoding("utf8")
-            res.on("data", (chunk: string) => {
-              received += chunk
-            })
-            res.on("end", () => resolve({ received, cut: false }))
-            res.on("error", () => resolve({ received, cut: true }))
-          })
-          req.on("error", () => resolve({ received, cut: true }))
-          req.end(JSON.stringify(conversation(true)))
-        })
-      )
-      // The partial text is written just before the socket is destroyed, so whether it arrives is a race;
-      // what is certain is that the reply never ends cleanly.
-      assert.isTrue(cut.cut, "the reply ends in an error, not a clean end")
-      assert.notInclude(cut.received, "message_stop")
     }))
+
+  it.live("a disconnect sends message_start and the partial text_delta, then cuts the connection", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeApi.make({
+        script: [FakeApi.disconnect({ partialText: "half an ans" }), FakeApi.disconnect()]
+      })
+      const client = yield* HttpClient.HttpClient
+      // The body as it arrives, kept when the stream fails: what the client had before the cut.
+      const cutReply = Effect.gen(function*() {
+        const response = yield* client.post(`${api.url}/v1/messages`, {
+          body: HttpBody.jsonUnsafe(conversation(true))
+        })
+        const received = yield* Ref.make("")
+        const end = yield* response.stream.pipe(
+          Stream.decodeText(),
+          Stream.runForEach((chunk) => Ref.update(received, (text) => text + chunk)),
+          Effect.exit
+        )
+        return { status: response.status, received: yield* Ref.get(received), end }
+      })
+
+      const withText = yield* cutReply
+      assert.strictEqual(withText.status, 200)
+      assert.isTrue(Exit.isFailure(withText.end), "the body ends in an error, not a clean end")
+      assert.match(withText.received, /^event: message_start\n/)
+      assert.include(
+        withText.received,
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0," +
+          "\"delta\":{\"type\":\"text_delta\",\"text\":\"half an ans\"}}\n\n"
+      )
+      assert.notInclude(withText.received, "content_block_stop")
+      assert.notInclude(withText.received, "message_stop")
+
+      const bare = yield* cutReply
+      assert.isTrue(Exit.isFailure(bare.end))
+      assert.match(bare.received, /^event: message_start\n/)
+      assert.notInclude(bare.received, "content_block_start")
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerNodeHttp)))
 })

@@ -65,685 +65,77 @@
  * @since 0.1.0
  */
 import type { Scope } from "effect"
-import {
-  Clock,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  FiberSet,
-  Layer,
-  Option,
-  Ref,
-  Schema,
-  Stream,
-  SubscriptionRef
-} from "effect"
-import * as NodeCrypto from "node:crypto"
-import * as Http from "node:http"
+import { Context, type Duration, Effect, Layer, Ref } from "effect"
 import * as NodePath from "node:path"
-import { dieUnlessWithin } from "../internal/realTimeBound.ts"
+import { defaultReply, sideReply } from "./internal/fakeApi/defaultReplies.ts"
+import { makeHandler } from "./internal/fakeApi/handler.ts"
+import {
+  disconnect,
+  error,
+  hang,
+  largeText,
+  message,
+  type Reply,
+  text,
+  textBlock,
+  thinking,
+  thinkingBlock,
+  toolUse,
+  toolUseBlock
+} from "./internal/fakeApi/replies.ts"
+import { makeRequestLog } from "./internal/fakeApi/requestLog.ts"
+import {
+  fingerprint,
+  isConversationRequest,
+  lastToolResult,
+  lastUserText,
+  type RecordedRequest,
+  type RequestInfo,
+  userTexts
+} from "./internal/fakeApi/requests.ts"
+import { serve } from "./internal/fakeApi/server.ts"
 
-// -----------------------------------------------------------------------------
-// Replies
-// -----------------------------------------------------------------------------
-
-/**
- * Why the fake model stopped.
- *
- * @since 0.1.0
- * @category models
- */
-export type StopReason = "end_turn" | "tool_use" | "max_tokens" | "stop_sequence" | "pause_turn" | "refusal"
-
-/**
- * A text content block. Each element of `chunks` is sent as one `text_delta`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface TextBlock {
-  readonly _tag: "Text"
-  readonly chunks: ReadonlyArray<string>
-}
-
-/**
- * A thinking content block. Each chunk is one `thinking_delta`, followed by a
- * `signature_delta` that carries `signature`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ThinkingBlock {
-  readonly _tag: "Thinking"
-  readonly chunks: ReadonlyArray<string>
-  readonly signature: string
-}
-
-/**
- * A tool use content block. The JSON of `input` is streamed as `input_json_delta`
- * pieces of `chunkSize` characters (one piece when `undefined`). A missing `id` is
- * generated (`toolu_fake_<request>_<block>`).
- *
- * @since 0.1.0
- * @category models
- */
-export interface ToolUseBlock {
-  readonly _tag: "ToolUse"
-  readonly id: string | undefined
-  readonly name: string
-  readonly input: Schema.JsonObject
-  readonly chunkSize: number | undefined
-}
-
-/**
- * One content block of a scripted assistant message.
- *
- * @since 0.1.0
- * @category models
- */
-export type Block = TextBlock | ThinkingBlock | ToolUseBlock
-
-/**
- * A successful assistant message. On a streaming request it goes out as SSE events, otherwise as
- * one JSON message.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Message {
-  readonly _tag: "Message"
-  readonly blocks: ReadonlyArray<Block>
-  /** `undefined`: `tool_use` when a tool use block is present, else `end_turn`. */
-  readonly stopReason: StopReason | undefined
-  /** Wait before each `content_block_delta` event. */
-  readonly delayMs: number
-  /** Wait before the status line and headers. */
-  readonly firstByteDelayMs: number
-  /** `undefined`: echo the requested model. */
-  readonly model: string | undefined
-  readonly inputTokens: number
-  /** `undefined`: about one token per four characters of content. */
-  readonly outputTokens: number | undefined
-}
-
-/**
- * The `error.type` values of the Anthropic error body.
- *
- * @since 0.1.0
- * @category models
- */
-export type ErrorType =
-  | "invalid_request_error"
-  | "authentication_error"
-  | "billing_error"
-  | "permission_error"
-  | "not_found_error"
-  | "request_too_large"
-  | "rate_limit_error"
-  | "api_error"
-  | "overloaded_error"
-
-/**
- * An API error. By default it is sent as an HTTP status plus the JSON body
- * `{"type":"error","error":{"type","message"}}`. With `midStream` it is sent as
- * `200`, then `message_start`, then an SSE `error` event.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ErrorReply {
-  readonly _tag: "Error"
-  readonly status: number
-  readonly errorType: ErrorType
-  readonly message: string
-  /** Sent as the `retry-after` header (seconds). */
-  readonly retryAfterSeconds: number | undefined
-  /**
-   * Sent as the `x-should-retry` header (`undefined`: `true` for 429 and 529, none otherwise). The CLI
-   * (2.1.329) follows it: with `false` it never retries; without it, it retries 401, 429 and 5xx up to
-   * `CLAUDE_CODE_MAX_RETRIES` times (a 529 at most twice), but not a 403; with `true` a 403 too.
-   */
-  readonly shouldRetry: boolean | undefined
-  readonly midStream: boolean
-  readonly firstByteDelayMs: number
-}
-
-/**
- * A reply that never finishes. It stays open until the client disconnects or the
- * server's scope closes.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Hang {
-  readonly _tag: "Hang"
-  /** `true`: send nothing at all, not even the status line. */
-  readonly beforeHeaders: boolean
-  /** Text streamed before stalling (after `message_start`), if any. */
-  readonly partialText: string | undefined
-}
-
-/**
- * Sends the SSE headers and `message_start`, plus `partialText` if given, then
- * destroys the socket. This simulates a connection dropped mid-stream.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Disconnect {
-  readonly _tag: "Disconnect"
-  readonly partialText: string | undefined
-}
-
-/**
- * Everything the fake can answer a messages request with.
- *
- * @since 0.1.0
- * @category models
- */
-export type Reply = Message | ErrorReply | Hang | Disconnect
-
-/**
- * Options shared by message reply constructors.
- *
- * @since 0.1.0
- * @category models
- */
-export interface MessageOptions {
-  readonly stopReason?: StopReason
-  readonly delayMs?: number
-  readonly firstByteDelayMs?: number
-  readonly model?: string
-  readonly inputTokens?: number
-  readonly outputTokens?: number
-}
-
-/**
- * How to split a block's content into deltas. `chunkSize` counts UTF-16 code units,
- * but never splits a surrogate pair.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ChunkOptions {
-  readonly chunkSize?: number
-}
-
-const splitChunks = (value: string, size: number | undefined): ReadonlyArray<string> => {
-  if (size === undefined || size <= 0 || value.length <= size) return [value]
-  const out: Array<string> = []
-  let start = 0
-  while (start < value.length) {
-    let end = Math.min(start + size, value.length)
-    // do not cut between the two halves of a surrogate pair
-    const code = value.charCodeAt(end - 1)
-    if (end < value.length && end - start > 1 && code >= 0xd800 && code <= 0xdbff) end -= 1
-    out.push(value.slice(start, end))
-    start = end
-  }
-  return out
-}
-
-const toChunks = (value: string | ReadonlyArray<string>, size: number | undefined): ReadonlyArray<string> =>
-  typeof value === "string" ? splitChunks(value, size) : value
-
-/**
- * A text block. Pass an array to choose the exact `text_delta` chunks.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const textBlock = (value: string | ReadonlyArray<string>, options?: ChunkOptions): TextBlock => ({
-  _tag: "Text",
-  chunks: toChunks(value, options?.chunkSize)
-})
-
-/**
- * A thinking block. Pass an array to choose the exact `thinking_delta` chunks.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const thinkingBlock = (
-  value: string | ReadonlyArray<string>,
-  options?: ChunkOptions & { readonly signature?: string }
-): ThinkingBlock => ({
-  _tag: "Thinking",
-  chunks: toChunks(value, options?.chunkSize),
-  signature: options?.signature ?? "fake-signature"
-})
-
-/**
- * A tool use block.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const toolUseBlock = (
-  name: string,
-  input: Schema.JsonObject,
-  options?: ChunkOptions & { readonly id?: string }
-): ToolUseBlock => ({
-  _tag: "ToolUse",
-  id: options?.id,
-  name,
-  input,
-  chunkSize: options?.chunkSize
-})
-
-/**
- * A message made of several blocks. It takes blocks, or messages whose blocks are
- * spliced in, so `message([thinking("hmm"), text("answer")])` works.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const message = (parts: ReadonlyArray<Block | Message>, options?: MessageOptions): Message => ({
-  _tag: "Message",
-  blocks: parts.flatMap((part) => part._tag === "Message" ? part.blocks : [part]),
-  stopReason: options?.stopReason,
-  delayMs: options?.delayMs ?? 0,
-  firstByteDelayMs: options?.firstByteDelayMs ?? 0,
-  model: options?.model,
-  inputTokens: options?.inputTokens ?? 100,
-  outputTokens: options?.outputTokens
-})
-
-/**
- * A text-only message. Pass an array, or `chunkSize`, to control the `text_delta`
- * chunks.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const text = (value: string | ReadonlyArray<string>, options?: ChunkOptions & MessageOptions): Message =>
-  message([textBlock(value, options)], options)
-
-/**
- * A message holding one thinking block. Combine it with {@link message} to add the
- * answer.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const thinking = (
-  value: string | ReadonlyArray<string>,
-  options?: ChunkOptions & MessageOptions & { readonly signature?: string }
-): Message => message([thinkingBlock(value, options)], options)
-
-/**
- * A message holding one tool use. Its stop reason is `tool_use`.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const toolUse = (
-  name: string,
-  input: Schema.JsonObject,
-  options?: ChunkOptions & MessageOptions & { readonly id?: string }
-): Message => message([toolUseBlock(name, input, options)], options)
-
-/**
- * A text message of exactly `bytes` ASCII bytes, made of numbered lines, sent in
- * `chunkSize` pieces (default 4096).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const largeText = (bytes: number, options?: ChunkOptions & MessageOptions): Message => {
-  const lines: Array<string> = []
-  let size = 0
-  for (let i = 0; size < bytes; i++) {
-    const line = `line ${i} of a large fake answer\n`
-    lines.push(line)
-    size += line.length
-  }
-  return text(lines.join("").slice(0, Math.max(0, bytes)), { chunkSize: 4096, ...options })
-}
-
-const errorTypeFor = (status: number): ErrorType => {
-  switch (status) {
-    case 400:
-      return "invalid_request_error"
-    case 401:
-      return "authentication_error"
-    case 402:
-      return "billing_error"
-    case 403:
-      return "permission_error"
-    case 404:
-      return "not_found_error"
-    case 413:
-      return "request_too_large"
-    case 429:
-      return "rate_limit_error"
-    case 529:
-      return "overloaded_error"
-    default:
-      return "api_error"
-  }
-}
-
-const defaultErrorMessage: Record<ErrorType, string> = {
-  invalid_request_error: "Invalid request (fake)",
-  authentication_error: "invalid x-api-key (fake)",
-  billing_error: "Billing problem (fake)",
-  permission_error: "Your API key does not have permission to use the specified resource (fake)",
-  not_found_error: "Not found (fake)",
-  request_too_large: "Request exceeds the maximum allowed number of bytes (fake)",
-  rate_limit_error: "Number of requests has exceeded your rate limit (fake)",
-  api_error: "Internal server error (fake)",
-  overloaded_error: "Overloaded (fake)"
-}
-
-/**
- * An API error reply. The error type follows the status: 400
- * `invalid_request_error`, 401 `authentication_error`, 403 `permission_error`,
- * 404 `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error`,
- * 529 `overloaded_error`, and `api_error` for anything else (500). `type`
- * overrides it.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const error = (status: number, options?: {
-  readonly type?: ErrorType
-  readonly message?: string
-  readonly retryAfterSeconds?: number
-  readonly shouldRetry?: boolean
-  readonly midStream?: boolean
-  readonly firstByteDelayMs?: number
-}): ErrorReply => {
-  const errorType = options?.type ?? errorTypeFor(status)
-  return {
-    _tag: "Error",
-    status,
-    errorType,
-    message: options?.message ?? defaultErrorMessage[errorType],
-    retryAfterSeconds: options?.retryAfterSeconds,
-    shouldRetry: options?.shouldRetry,
-    midStream: options?.midStream ?? false,
-    firstByteDelayMs: options?.firstByteDelayMs ?? 0
-  }
-}
-
-/**
- * A reply that never completes; used for stall tests. By default it sends the SSE
- * headers and `message_start`, then nothing. The scope closing tears it down.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const hang = (options?: { readonly beforeHeaders?: boolean; readonly partialText?: string }): Hang => ({
-  _tag: "Hang",
-  beforeHeaders: options?.beforeHeaders ?? false,
-  partialText: options?.partialText
-})
-
-/**
- * A reply that drops the connection mid-stream.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const disconnect = (options?: { readonly partialText?: string }): Disconnect => ({
-  _tag: "Disconnect",
-  partialText: options?.partialText
-})
-
-// -----------------------------------------------------------------------------
-// Requests
-// -----------------------------------------------------------------------------
-
-const ContentPart = Schema.Struct({
-  type: Schema.String,
-  text: Schema.optionalKey(Schema.String),
-  id: Schema.optionalKey(Schema.String),
-  name: Schema.optionalKey(Schema.String),
-  input: Schema.optionalKey(Schema.Unknown),
-  tool_use_id: Schema.optionalKey(Schema.String),
-  content: Schema.optionalKey(Schema.Unknown),
-  is_error: Schema.optionalKey(Schema.Boolean)
-})
-
-const ApiMessage = Schema.Struct({
-  role: Schema.String,
-  content: Schema.Union([Schema.String, Schema.Array(ContentPart)])
-})
-
-const MessagesRequestSchema = Schema.Struct({
-  model: Schema.optionalKey(Schema.String),
-  max_tokens: Schema.optionalKey(Schema.Number),
-  stream: Schema.optionalKey(Schema.Boolean),
-  messages: Schema.Array(ApiMessage),
-  system: Schema.optionalKey(Schema.Unknown),
-  tools: Schema.optionalKey(Schema.Array(Schema.Unknown)),
-  thinking: Schema.optionalKey(Schema.Unknown),
-  output_config: Schema.optionalKey(Schema.Struct({ format: Schema.optionalKey(Schema.Unknown) }))
-})
-
-/**
- * A lenient, typed view of a `POST /v1/messages` body. It keeps only the fields this
- * fake reads; the full body is in {@link RecordedRequest.body}.
- *
- * @since 0.1.0
- * @category models
- */
-export type MessagesRequest = typeof MessagesRequestSchema.Type
-
-/**
- * One message of a {@link MessagesRequest}.
- *
- * @since 0.1.0
- * @category models
- */
-export type ApiMessage = typeof ApiMessage.Type
-
-const decodeMessagesRequest = Schema.decodeUnknownOption(MessagesRequestSchema)
-const decodeJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
-
-/**
- * How a request was classified: a conversation turn (consumes a scripted reply), a
- * side request of the CLI (titles, probes), a token count, or anything else.
- *
- * @since 0.1.0
- * @category models
- */
-export type RequestKind = "conversation" | "side" | "count_tokens" | "other"
-
-/**
- * What the fake knows about a request before classifying it.
- *
- * @since 0.1.0
- * @category models
- */
-export interface RequestInfo {
-  /** 0-based order in which request bodies were complete. */
-  readonly sequence: number
-  readonly method: string
-  /** The path without the query string, e.g. `/v1/messages`. */
-  readonly path: string
-  /** The request target as sent, e.g. `/v1/messages?beta=true`. */
-  readonly url: string
-  /** Lower-cased names. The `x-api-key` and `authorization` values are replaced by {@link fingerprint}. */
-  readonly headers: Readonly<Record<string, string>>
-  /** Parsed JSON body; the raw text when it is not JSON; `undefined` when empty. */
-  readonly body: unknown
-  /** The typed view of a messages body, when the body has that shape. */
-  readonly messagesRequest: MessagesRequest | undefined
-  /** Wall-clock epoch milliseconds when the body was complete. */
-  readonly timestamp: number
-}
-
-/**
- * A request the fake received.
- *
- * @since 0.1.0
- * @category models
- */
-export interface RecordedRequest extends RequestInfo {
-  readonly kind: RequestKind
-}
-
-/**
- * Replaces a secret by `sha256:<first 12 hex digits>`, so tests can compare keys
- * without storing them.
- *
- * @since 0.1.0
- * @category utils
- */
-export const fingerprint = (secret: string): string =>
-  `sha256:${NodeCrypto.createHash("sha256").update(secret).digest("hex").slice(0, 12)}`
-
-const secretHeaders = new Set(["x-api-key", "authorization", "proxy-authorization", "cookie"])
-
-const recordHeaders = (headers: Http.IncomingHttpHeaders): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue
-    const joined = typeof value === "string" ? value : value.join(", ")
-    out[name] = secretHeaders.has(name) ? fingerprint(joined) : joined
-  }
-  return out
-}
-
-/**
- * The default conversation test. See the module comment for why these fields.
- *
- * @since 0.1.0
- * @category utils
- */
-export const isConversationRequest = (request: RequestInfo): boolean => {
-  const body = request.messagesRequest
-  if (request.method !== "POST" || request.path !== "/v1/messages" || body === undefined) return false
-  if ((body.max_tokens ?? 0) <= 1) return false
-  if (body.output_config?.format !== undefined) return false
-  return body.thinking !== undefined || (body.tools !== undefined && body.tools.length > 0)
-}
-
-const partsOf = (msg: ApiMessage): ReadonlyArray<typeof ContentPart.Type> =>
-  typeof msg.content === "string" ? [{ type: "text", text: msg.content }] : msg.content
-
-const lastUserMessage = (request: RequestInfo): ApiMessage | undefined =>
-  request.messagesRequest?.messages.findLast((m) => m.role === "user")
-
-/**
- * Every text part of every user message, in order (system reminders the CLI
- * injects included).
- *
- * @since 0.1.0
- * @category utils
- */
-export const userTexts = (request: RequestInfo): ReadonlyArray<string> =>
-  (request.messagesRequest?.messages ?? [])
-    .filter((m) => m.role === "user")
-    .flatMap((m) => partsOf(m).flatMap((p) => p.type === "text" && p.text !== undefined ? [p.text] : []))
-
-/**
- * The text parts of the last user message, joined by newlines.
- *
- * @since 0.1.0
- * @category utils
- */
-export const lastUserText = (request: RequestInfo): string => {
-  const last = lastUserMessage(request)
-  if (last === undefined) return ""
-  return partsOf(last).flatMap((p) => p.type === "text" && p.text !== undefined ? [p.text] : []).join("\n")
-}
-
-const ToolResultContent = Schema.Union([
-  Schema.String,
-  Schema.Array(Schema.Struct({ type: Schema.String, text: Schema.optionalKey(Schema.String) }))
-])
-const decodeToolResultContent = Schema.decodeUnknownOption(ToolResultContent)
-
-/**
- * The text of the first `tool_result` in the last user message, if there is one.
- *
- * @since 0.1.0
- * @category utils
- */
-export const lastToolResult = (request: RequestInfo): string | undefined => {
-  const last = lastUserMessage(request)
-  const result = last === undefined ? undefined : partsOf(last).find((p) => p.type === "tool_result")
-  if (result === undefined) return undefined
-  return Option.match(decodeToolResultContent(result.content), {
-    onNone: () => "",
-    onSome: (content) => typeof content === "string" ? content : content.map((c) => c.text ?? "").join("")
-  })
-}
-
-/**
- * What a conversation request gets when nothing is scripted:
- * - if the last user message holds a `tool_result`, the text `Tool said: <content>`;
- * - otherwise, if the last user text contains `USE_TOOL`, a `Bash` tool use
- *   running `echo hi-from-tool`;
- * - otherwise the text `Hello from the fake API.`
- *
- * @since 0.1.0
- * @category constructors
- */
-export const defaultReply = (request: RequestInfo): Reply => {
-  const toolResult = lastToolResult(request)
-  if (toolResult !== undefined) return text(`Tool said: ${toolResult}`)
-  if (lastUserText(request).includes("USE_TOOL")) {
-    return toolUse("Bash", { command: "echo hi-from-tool", description: "Print a greeting" })
-  }
-  return text("Hello from the fake API.")
-}
-
-const JsonSchemaFormat = Schema.Struct({
-  type: Schema.Literal("json_schema"),
-  schema: Schema.Struct({
-    properties: Schema.optionalKey(
-      Schema.Record(Schema.String, Schema.Struct({ type: Schema.optionalKey(Schema.Unknown) }))
-    )
-  })
-})
-const decodeJsonSchemaFormat = Schema.decodeUnknownOption(JsonSchemaFormat)
-
-const sampleFor = (key: string, type: unknown): Schema.Json => {
-  switch (type) {
-    case "string":
-      return `Fake ${key}`
-    case "number":
-    case "integer":
-      return 0
-    case "boolean":
-      return false
-    case "array":
-      return []
-    case "object":
-      return {}
-    default:
-      return null
-  }
-}
-
-/**
- * What side requests get:
- * - a one-token probe (`max_tokens <= 1`) gets `"."`;
- * - a structured-output request (`output_config.format.type: "json_schema"`, e.g.
- *   session titles) gets a JSON object with one sample value per top-level
- *   property (`"Fake <name>"` for strings);
- * - anything else gets {@link defaultReply}.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const sideReply = (request: RequestInfo): Reply => {
-  const body = request.messagesRequest
-  if (body !== undefined && (body.max_tokens ?? 0) <= 1) return text(".")
-  const format = decodeJsonSchemaFormat(body?.output_config?.format)
-  if (Option.isSome(format)) {
-    const sample: Record<string, Schema.Json> = {}
-    for (const [key, property] of Object.entries(format.value.schema.properties ?? {})) {
-      sample[key] = sampleFor(key, property.type)
-    }
-    return text(JSON.stringify(sample))
-  }
-  return defaultReply(request)
+export type {
+  Block,
+  ChunkOptions,
+  Disconnect,
+  ErrorReply,
+  ErrorType,
+  Hang,
+  Message,
+  MessageOptions,
+  Reply,
+  StopReason,
+  TextBlock,
+  ThinkingBlock,
+  ToolUseBlock
+} from "./internal/fakeApi/replies.ts"
+export type {
+  ApiMessage,
+  MessagesRequest,
+  RecordedRequest,
+  RequestInfo,
+  RequestKind
+} from "./internal/fakeApi/requests.ts"
+export {
+  defaultReply,
+  disconnect,
+  error,
+  fingerprint,
+  hang,
+  isConversationRequest,
+  largeText,
+  lastToolResult,
+  lastUserText,
+  message,
+  sideReply,
+  text,
+  textBlock,
+  thinking,
+  thinkingBlock,
+  toolUse,
+  toolUseBlock,
+  userTexts
 }
 
 /**
@@ -784,16 +176,6 @@ export interface Options {
  */
 export const defaultRecordedRequests = 256
 
-/** The requests kept, and how many conversation requests arrived since the last clear (kept or not). */
-interface Recorded {
-  readonly kept: ReadonlyArray<RecordedRequest>
-  readonly conversations: number
-}
-
-// -----------------------------------------------------------------------------
-// Service
-// -----------------------------------------------------------------------------
-
 /**
  * A running fake Messages API on `127.0.0.1`. It lives as long as its scope;
  * closing the scope closes every connection, hanging streams included.
@@ -824,268 +206,6 @@ export class FakeApi extends Context.Service<FakeApi, {
   readonly clearRequests: Effect.Effect<void>
 }>()("effect-claude-code/testing/FakeApi") {}
 
-class ClientGone extends Data.TaggedError("ClientGone")<{}> {}
-
-type Res = Http.ServerResponse
-
-const gone = (res: Res): boolean => res.destroyed || res.writableEnded
-
-/** Writes, waiting for `drain` when the socket buffer is full. */
-const write = (res: Res, data: string): Effect.Effect<void, ClientGone> =>
-  Effect.callback<void, ClientGone>((resume) => {
-    if (gone(res)) return resume(Effect.fail(new ClientGone()))
-    if (res.write(data)) return resume(Effect.void)
-    const cleanup = () => {
-      res.off("drain", onDrain)
-      res.off("close", onClose)
-    }
-    const onDrain = () => {
-      cleanup()
-      resume(Effect.void)
-    }
-    const onClose = () => {
-      cleanup()
-      resume(Effect.fail(new ClientGone()))
-    }
-    res.on("drain", onDrain)
-    res.on("close", onClose)
-    return Effect.sync(cleanup)
-  })
-
-/** Completes when the connection closes (the client left, or the server is closing). */
-const awaitClose = (res: Res): Effect.Effect<void> =>
-  Effect.callback<void>((resume) => {
-    if (res.destroyed) return resume(Effect.void)
-    const onClose = () => resume(Effect.void)
-    res.once("close", onClose)
-    return Effect.sync(() => res.off("close", onClose))
-  })
-
-const sendJson = (res: Res, status: number, body: unknown, headers: Record<string, string> = {}): Effect.Effect<void> =>
-  Effect.sync(() => {
-    if (gone(res) || res.headersSent) return
-    const payload = JSON.stringify(body)
-    res.writeHead(status, {
-      "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(payload)),
-      ...headers
-    })
-    res.end(payload)
-  })
-
-const sse = (type: string, data: object): string => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
-
-const startSse = (res: Res, requestId: string): Effect.Effect<void, ClientGone> =>
-  Effect.suspend(() => {
-    if (gone(res)) return Effect.fail(new ClientGone())
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      "request-id": requestId
-    })
-    res.flushHeaders()
-    return Effect.void
-  })
-
-const sleepMs = (ms: number): Effect.Effect<void> => ms > 0 ? Effect.sleep(ms) : Effect.void
-
-interface Resolved {
-  readonly messageId: string
-  readonly requestId: string
-  readonly model: string
-  readonly sequence: number
-}
-
-const usageStart = (inputTokens: number) => ({
-  input_tokens: inputTokens,
-  output_tokens: 1,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: 0
-})
-
-const messageStart = (ids: Resolved, inputTokens: number): string =>
-  sse("message_start", {
-    message: {
-      id: ids.messageId,
-      type: "message",
-      role: "assistant",
-      model: ids.model,
-      content: [],
-      stop_reason: null,
-      stop_sequence: null,
-      usage: usageStart(inputTokens)
-    }
-  })
-
-const blockLength = (block: Block): number =>
-  block._tag === "ToolUse" ? JSON.stringify(block.input).length : block.chunks.join("").length
-
-const stopReasonOf = (reply: Message): StopReason =>
-  reply.stopReason ?? (reply.blocks.some((b) => b._tag === "ToolUse") ? "tool_use" : "end_turn")
-
-const outputTokensOf = (reply: Message): number =>
-  reply.outputTokens ?? Math.max(1, Math.ceil(reply.blocks.reduce((n, b) => n + blockLength(b), 0) / 4))
-
-const toolIdOf = (block: ToolUseBlock, ids: Resolved, index: number): string =>
-  block.id ?? `toolu_fake_${ids.sequence}_${index}`
-
-const streamMessage = Effect.fnUntraced(function*(res: Res, reply: Message, ids: Resolved) {
-  yield* startSse(res, ids.requestId)
-  yield* write(res, messageStart(ids, reply.inputTokens) + sse("ping", {}))
-  for (const [index, block] of reply.blocks.entries()) {
-    switch (block._tag) {
-      case "Text": {
-        yield* write(res, sse("content_block_start", { index, content_block: { type: "text", text: "" } }))
-        for (const chunk of block.chunks) {
-          yield* sleepMs(reply.delayMs)
-          yield* write(res, sse("content_block_delta", { index, delta: { type: "text_delta", text: chunk } }))
-        }
-        break
-      }
-      case "Thinking": {
-        yield* write(
-          res,
-          sse("content_block_start", { index, content_block: { type: "thinking", thinking: "", signature: "" } })
-        )
-        for (const chunk of block.chunks) {
-          yield* sleepMs(reply.delayMs)
-          yield* write(res, sse("content_block_delta", { index, delta: { type: "thinking_delta", thinking: chunk } }))
-        }
-        yield* write(
-          res,
-          sse("content_block_delta", { index, delta: { type: "signature_delta", signature: block.signature } })
-        )
-        break
-      }
-      case "ToolUse": {
-        yield* write(
-          res,
-          sse("content_block_start", {
-            index,
-            content_block: { type: "tool_use", id: toolIdOf(block, ids, index), name: block.name, input: {} }
-          })
-        )
-        for (const chunk of splitChunks(JSON.stringify(block.input), block.chunkSize)) {
-          yield* sleepMs(reply.delayMs)
-          yield* write(
-            res,
-            sse("content_block_delta", { index, delta: { type: "input_json_delta", partial_json: chunk } })
-          )
-        }
-        break
-      }
-    }
-    yield* write(res, sse("content_block_stop", { index }))
-  }
-  yield* write(
-    res,
-    sse("message_delta", {
-      delta: { stop_reason: stopReasonOf(reply), stop_sequence: null },
-      usage: { output_tokens: outputTokensOf(reply) }
-    }) + sse("message_stop", {})
-  )
-  res.end()
-})
-
-const jsonMessage = (reply: Message, ids: Resolved) => ({
-  id: ids.messageId,
-  type: "message",
-  role: "assistant",
-  model: ids.model,
-  content: reply.blocks.map((block, index) => {
-    switch (block._tag) {
-      case "Text":
-        return { type: "text", text: block.chunks.join("") }
-      case "Thinking":
-        return { type: "thinking", thinking: block.chunks.join(""), signature: block.signature }
-      case "ToolUse":
-        return { type: "tool_use", id: toolIdOf(block, ids, index), name: block.name, input: block.input }
-    }
-  }),
-  stop_reason: stopReasonOf(reply),
-  stop_sequence: null,
-  usage: { ...usageStart(reply.inputTokens), output_tokens: outputTokensOf(reply) }
-})
-
-const errorBody = (errorType: ErrorType, msg: string, requestId: string) => ({
-  type: "error",
-  error: { type: errorType, message: msg },
-  request_id: requestId
-})
-
-/** Streams a partial text block (used by `hang` and `disconnect`). */
-const partialStream = Effect.fnUntraced(function*(res: Res, ids: Resolved, partialText: string | undefined) {
-  yield* startSse(res, ids.requestId)
-  yield* write(res, messageStart(ids, 100))
-  if (partialText !== undefined) {
-    yield* write(
-      res,
-      sse("content_block_start", { index: 0, content_block: { type: "text", text: "" } }) +
-        sse("content_block_delta", { index: 0, delta: { type: "text_delta", text: partialText } })
-    )
-  }
-})
-
-const respond = Effect.fnUntraced(function*(res: Res, reply: Reply, ids: Resolved, streaming: boolean) {
-  switch (reply._tag) {
-    case "Message": {
-      yield* sleepMs(reply.firstByteDelayMs)
-      if (streaming) return yield* streamMessage(res, reply, ids)
-      return yield* sendJson(res, 200, jsonMessage(reply, ids), { "request-id": ids.requestId })
-    }
-    case "Error": {
-      yield* sleepMs(reply.firstByteDelayMs)
-      const body = errorBody(reply.errorType, reply.message, ids.requestId)
-      if (reply.midStream && streaming) {
-        yield* startSse(res, ids.requestId)
-        yield* write(res, messageStart(ids, 100) + sse("error", { error: body.error }))
-        res.end()
-        return
-      }
-      const headers: Record<string, string> = { "request-id": ids.requestId }
-      if (reply.retryAfterSeconds !== undefined) headers["retry-after"] = String(reply.retryAfterSeconds)
-      // the SDK inside the CLI reads `x-should-retry`; the real API sets it on these
-      if (reply.shouldRetry !== undefined) headers["x-should-retry"] = String(reply.shouldRetry)
-      else if (reply.status === 529 || reply.status === 429) headers["x-should-retry"] = "true"
-      return yield* sendJson(res, reply.status, body, headers)
-    }
-    case "Hang": {
-      if (!reply.beforeHeaders) yield* partialStream(res, ids, reply.partialText)
-      return yield* awaitClose(res)
-    }
-    case "Disconnect": {
-      yield* partialStream(res, ids, reply.partialText)
-      res.destroy()
-      return
-    }
-  }
-})
-
-const readBody = (req: Http.IncomingMessage): Effect.Effect<string, ClientGone> =>
-  Effect.callback<string, ClientGone>((resume) => {
-    const chunks: Array<Buffer> = []
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk)
-    }
-    const onEnd = () => {
-      cleanup()
-      resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
-    }
-    const onClose = () => {
-      cleanup()
-      resume(Effect.fail(new ClientGone()))
-    }
-    const cleanup = () => {
-      req.off("data", onData)
-      req.off("end", onEnd)
-      req.off("close", onClose)
-    }
-    req.on("data", onData)
-    req.on("end", onEnd)
-    req.on("close", onClose)
-    return Effect.sync(cleanup)
-  })
-
 interface ScriptState {
   readonly script: Script
   readonly cursor: number
@@ -1102,13 +222,10 @@ interface ScriptState {
 export const make = Effect.fn("FakeApi.make")(function*(
   options?: Options
 ): Effect.fn.Return<FakeApi["Service"], never, Scope.Scope> {
-  const requestsRef = yield* SubscriptionRef.make<Recorded>({ kept: [], conversations: 0 })
-  const keep = options?.recordRequests === "all"
-    ? Infinity
-    : Math.max(0, options?.recordRequests ?? defaultRecordedRequests)
-  const sequenceRef = yield* Ref.make(0)
+  const log = yield* makeRequestLog(
+    options?.recordRequests === "all" ? Infinity : Math.max(0, options?.recordRequests ?? defaultRecordedRequests)
+  )
   const scriptRef = yield* Ref.make<ScriptState>({ script: options?.script ?? [], cursor: 0 })
-  const isConversation = options?.isConversation ?? isConversationRequest
   const fallback = options?.defaultReply ?? defaultReply
 
   const nextReply = (request: RecordedRequest): Effect.Effect<Reply> =>
@@ -1118,149 +235,21 @@ export const make = Effect.fn("FakeApi.make")(function*(
       return [state.script[state.cursor] ?? fallback(request), next]
     })
 
-  const handle = Effect.fnUntraced(function*(req: Http.IncomingMessage, res: Res) {
-    const raw = yield* readBody(req)
-    const timestamp = yield* Clock.currentTimeMillis
-    const sequence = yield* Ref.getAndUpdate(sequenceRef, (n) => n + 1)
-    const target = req.url ?? "/"
-    const path = target.split("?")[0] ?? "/"
-    const method = req.method ?? "GET"
-    const body = raw.length === 0 ? undefined : Option.getOrElse(decodeJson(raw), () => raw)
-    const info: RequestInfo = {
-      sequence,
-      method,
-      path,
-      url: target,
-      headers: recordHeaders(req.headers),
-      body,
-      messagesRequest: path === "/v1/messages" || path === "/v1/messages/count_tokens"
-        ? Option.getOrUndefined(decodeMessagesRequest(body))
-        : undefined,
-      timestamp
-    }
-    const kind: RequestKind = path === "/v1/messages/count_tokens" && method === "POST"
-      ? "count_tokens"
-      : isConversation(info)
-      ? "conversation"
-      : method === "POST" && path === "/v1/messages"
-      ? "side"
-      : "other"
-    const request: RecordedRequest = { ...info, kind }
-    yield* SubscriptionRef.update(requestsRef, (recorded) => ({
-      kept: keep === 0
-        ? []
-        : recorded.kept.length < keep
-        ? [...recorded.kept, request]
-        : [...recorded.kept.slice(recorded.kept.length - keep + 1), request],
-      conversations: recorded.conversations + (kind === "conversation" ? 1 : 0)
-    }))
-
-    const requestId = `req_fake_${sequence}`
-    const model = request.messagesRequest?.model ?? "claude-fake"
-    const ids: Resolved = { messageId: `msg_fake_${sequence}`, requestId, model, sequence }
-
-    switch (kind) {
-      case "count_tokens":
-        return yield* sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(raw.length / 4)) }, {
-          "request-id": requestId
-        })
-      case "conversation": {
-        const reply = yield* nextReply(request)
-        const replyModel = reply._tag === "Message" && reply.model !== undefined ? reply.model : model
-        return yield* respond(res, reply, { ...ids, model: replyModel }, request.messagesRequest?.stream === true)
-      }
-      case "side": {
-        const reply = sideReply(request)
-        return yield* respond(res, reply, ids, request.messagesRequest?.stream === true)
-      }
-      case "other": {
-        if (path === "/v1/messages" && method === "POST") {
-          return yield* sendJson(res, 400, errorBody("invalid_request_error", "messages: Field required", requestId))
-        }
-        // The CLI's reachability probe (only without CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).
-        if (path === "/api/hello" && (method === "HEAD" || method === "GET")) {
-          return yield* Effect.sync(() => {
-            res.writeHead(200, { "content-type": "application/json" })
-            res.end(method === "GET" ? JSON.stringify({ message: "hello" }) : undefined)
-          })
-        }
-        return yield* sendJson(
-          res,
-          404,
-          errorBody("not_found_error", `Not found: ${method} ${path}`, requestId),
-          { "request-id": requestId }
-        )
-      }
-    }
-  }, (effect, _req, res) =>
-    effect.pipe(
-      Effect.catchTag("ClientGone", () => Effect.void),
-      // a bug here (or in a script function) becomes a 500 the test can see
-      Effect.catchDefect((defect) =>
-        Effect.sync(() => {
-          if (res.headersSent || gone(res)) return res.destroy()
-          res.writeHead(500, { "content-type": "application/json" })
-          res.end(JSON.stringify(errorBody("api_error", `FakeApi defect: ${String(defect)}`, "req_fake_defect")))
-        })
-      ),
-      // a reply interrupted mid-way (scope closing) must not leave a half-open socket
-      Effect.ensuring(Effect.sync(() => {
-        if (!res.writableEnded) res.destroy()
-      })),
-      // The fake serves a real external process, so its delays use wall-clock
-      // time even when the caller runs under TestClock.
-      Effect.provideService(Clock.Clock, Clock.Clock.defaultValue())
-    ))
-
-  // Created before the server, so the server's finalizer runs first: it stops
-  // accepting and destroys sockets. Then the FiberSet interrupts pending replies.
-  const fibers = yield* FiberSet.make<void, never>()
-  const run = yield* FiberSet.runtime(fibers)()
-
-  const server = yield* Effect.acquireRelease(
-    Effect.callback<Http.Server>((resume) => {
-      const srv = Http.createServer((req, res) => {
-        // errors of aborted connections are expected; the handler notices via `close`
-        req.on("error", () => {})
-        res.on("error", () => {})
-        run(handle(req, res))
-      })
-      srv.once("error", (cause) => resume(Effect.die(cause)))
-      srv.listen(0, "127.0.0.1", () => resume(Effect.succeed(srv)))
-    }),
-    (srv) =>
-      Effect.callback<void>((resume) => {
-        srv.close(() => resume(Effect.void))
-        // close() alone waits for keep-alive and streaming connections to end
-        srv.closeAllConnections()
-      })
-  )
-
-  const address = server.address()
-  const port = address !== null && typeof address === "object" ? address.port : 0
-  const conversationOnly = (all: ReadonlyArray<RecordedRequest>) => all.filter((r) => r.kind === "conversation")
+  const handle = yield* makeHandler({
+    log,
+    isConversation: options?.isConversation ?? isConversationRequest,
+    nextReply
+  })
+  const port = yield* serve(handle)
 
   return FakeApi.of({
     url: `http://127.0.0.1:${port}`,
     port,
-    requests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => recorded.kept),
-    conversationRequests: Effect.map(SubscriptionRef.get(requestsRef), (recorded) => conversationOnly(recorded.kept)),
-    awaitConversationRequests: (count, within = Duration.seconds(10)) =>
-      SubscriptionRef.changes(requestsRef).pipe(
-        Stream.filter((recorded) => recorded.conversations >= count),
-        Stream.map((recorded) => conversationOnly(recorded.kept)),
-        Stream.runHead,
-        Effect.map(Option.getOrElse((): ReadonlyArray<RecordedRequest> => [])),
-        dieUnlessWithin(
-          within,
-          (bound) =>
-            `FakeApi: ${count} conversation request(s) awaited, ${
-              SubscriptionRef.getUnsafe(requestsRef).conversations
-            } arrived within ${bound}`
-        )
-      ),
+    requests: log.requests,
+    conversationRequests: log.conversationRequests,
+    awaitConversationRequests: log.awaitConversationRequests,
     setScript: (script) => Ref.set(scriptRef, { script, cursor: 0 }),
-    clearRequests: SubscriptionRef.set(requestsRef, { kept: [], conversations: 0 })
+    clearRequests: log.clear
   })
 })
 
