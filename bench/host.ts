@@ -17,7 +17,8 @@
  * and the query's stream. The stdin stream is where the spawner's stdin sink writes to Node (a tapped
  * spawner marks the chunk there). Raw is `raw.ts` (spawn, readline, JSON.parse, `stdin.write`) on the same
  * stub, argv and environment, marked just before its `stdin.write`. Runs are interleaved (ours, raw, ...)
- * after one warm-up of each; the value is ours' median minus raw's median. The stub's read of the prompt is
+ * after `WARMUPS` warm-up runs of each (the executable's version check, page cache, and the host's code
+ * compiled as in a service that has served a few turns); the value is ours' median minus raw's median. The stub's read of the prompt is
  * recorded too (`stdinToStubMs`), outside the figure: that is the stub waking, which on a loaded machine
  * takes milliseconds either way.
  *
@@ -46,6 +47,8 @@ export const stubCli = path.join(import.meta.dirname, "stub-cli.mjs")
 const PROMPT = "Say hello for the benchmark."
 const RUN_TIMEOUT_MS = 20_000
 const TARGET_MS = 0.5
+/** Warm-up runs of each side, discarded: the host's code runs as in a service that has served a few turns. */
+const WARMUPS = 8
 const USER_PREFIX = "{\"type\":\"user\""
 
 /** The clock every process of this machine shares, in milliseconds. */
@@ -269,17 +272,17 @@ const summary = (samples: ReadonlyArray<Sample>) => ({
 })
 
 export const turnOverheadHost = async (options?: { readonly runs?: number }): Promise<Result> => {
-  const runs = Math.max(12, options?.runs ?? 16)
+  const runs = Math.max(12, options?.runs ?? 20)
   const clock = await clockCheck(3, 50)
   const program = Effect.gen(function*() {
     // The argv the library uses for these options (the env is not on argv).
     const args = ClaudeOptions.toArgs(yield* ClaudeOptions.validate(stubOptions(os.tmpdir())))
-    // Warm-up (the executable's version check, JIT, page cache): one of each, discarded.
     const { baseline: raw, failures, ours, paired } = yield* interleaved(
       runs,
       runOurs,
       Effect.promise(() => rawRun(args)),
-      (a, b) => a.hostMs - b.hostMs
+      (a, b) => a.hostMs - b.hostMs,
+      WARMUPS
     )
     return { args, ours, raw, paired, failures }
   }).pipe(Effect.provide(oursLayer))
@@ -317,8 +320,8 @@ export const turnOverheadHost = async (options?: { readonly runs?: number }): Pr
       promptLegOverheadMs: round(median(ours.map((s) => s.promptLegMs)) - median(raw.map((s) => s.promptLegMs))),
       eventLegOverheadMs: round(median(ours.map((s) => s.eventLegMs)) - median(raw.map((s) => s.eventLegMs))),
       requestedRuns: runs,
-      warmupRuns: 1,
-      order: "interleaved: ours, raw, ours, raw, ... after one warm-up of each",
+      warmupRuns: WARMUPS,
+      order: `interleaved: ours, raw, ours, raw, ... after ${WARMUPS} warm-up runs of each`,
       argv: args,
       clockCheck: clock,
       failures,

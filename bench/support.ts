@@ -66,14 +66,15 @@ export interface Interleaved<S> {
 }
 
 /**
- * One warm-up run of each side (discarded), then `pairs` pairs run in turns: ours, baseline, ours, ...
+ * `warmups` runs of each side (discarded; default 1), then `pairs` pairs run in turns: ours, baseline, ours, ...
  * A run gives its sample, or a string saying why it failed.
  */
 export const interleaved = <S, E, R>(
   pairs: number,
   ours: Effect.Effect<S | string, E, R>,
   baseline: Effect.Effect<S | string, E, R>,
-  compare: (ours: S, baseline: S) => number
+  compare: (ours: S, baseline: S) => number,
+  warmups = 1
 ) =>
   Effect.gen(function*() {
     const result: Interleaved<S> = { ours: [], baseline: [], paired: [], failures: [] }
@@ -85,8 +86,10 @@ export const interleaved = <S, E, R>(
       into?.push(outcome)
       return outcome
     }
-    keep(undefined, yield* ours)
-    keep(undefined, yield* baseline)
+    for (let i = 0; i < warmups; i++) {
+      keep(undefined, yield* ours)
+      keep(undefined, yield* baseline)
+    }
     for (let i = 0; i < pairs; i++) {
       const a = keep(result.ours, yield* ours)
       const b = keep(result.baseline, yield* baseline)

@@ -375,7 +375,7 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
         // The turn's span ends with the stream's scope, with its exit. Opened here rather than by
         // `Stream.withSpan`, whose channel wrapper cost ~0.1 ms on the way to the prompt (turn.overhead.host).
         const span = yield* Effect.makeSpanScoped("Claude.turn")
-        return yield* Effect.withParentSpan(start(prompt, kind), span)
+        return yield* Effect.withParentSpan(start(prompt, kind), span, { captureStackTrace: false })
       }).pipe(
         telemetry.withLogContext,
         Stream.unwrap,
