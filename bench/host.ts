@@ -40,7 +40,16 @@ import * as SessionPool from "../src/SessionPool.ts"
 import * as TokenManager from "../src/TokenManager.ts"
 import { INITIALIZE_LINE, rawEnvironment, spawnRaw, userLine } from "./raw.ts"
 import { median, type Result } from "./report.ts"
-import { freshHome, interleaved, pairedSummary, removeHome, round, stats, tappedSpawner } from "./support.ts"
+import {
+  freshHome,
+  interleaved,
+  medianDifference,
+  pairedSummary,
+  removeHome,
+  round,
+  summaryOf,
+  tappedSpawner
+} from "./support.ts"
 
 export const stubCli = path.join(import.meta.dirname, "stub-cli.mjs")
 
@@ -263,13 +272,7 @@ const clockCheck = async (processes: number, pings: number) => {
 // the benchmark
 // -----------------------------------------------------------------------------
 
-const summary = (samples: ReadonlyArray<Sample>) => ({
-  runs: samples.length,
-  hostMs: stats(samples.map((s) => s.hostMs), { samples: true }),
-  promptLegMs: stats(samples.map((s) => s.promptLegMs)),
-  eventLegMs: stats(samples.map((s) => s.eventLegMs)),
-  stdinToStubMs: stats(samples.map((s) => s.stdinToStubMs))
-})
+const figures = ["hostMs", "promptLegMs", "eventLegMs", "stdinToStubMs"] as const
 
 export const turnOverheadHost = async (options?: { readonly runs?: number }): Promise<Result> => {
   const runs = Math.max(12, options?.runs ?? 20)
@@ -288,9 +291,7 @@ export const turnOverheadHost = async (options?: { readonly runs?: number }): Pr
   }).pipe(Effect.provide(oursLayer))
 
   const { args, failures, ours, paired, raw } = await Effect.runPromise(program)
-  const value = median(ours.map((s) => s.hostMs))
-  const baselineValue = median(raw.map((s) => s.hostMs))
-  const overhead = value - baselineValue
+  const { baselineValue, overhead, value } = medianDifference(ours, raw, (s) => s.hostMs)
   return {
     id: "turn.overhead.host",
     unit: "ms",
@@ -325,8 +326,8 @@ export const turnOverheadHost = async (options?: { readonly runs?: number }): Pr
       argv: args,
       clockCheck: clock,
       failures,
-      oursRuns: summary(ours),
-      rawRuns: summary(raw),
+      oursRuns: summaryOf(ours, figures),
+      rawRuns: summaryOf(raw, figures),
       loadAverage: os.loadavg().map((l) => round(l, 2))
     }
   }

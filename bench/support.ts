@@ -53,6 +53,22 @@ export const stats = (values: ReadonlyArray<number>, options?: { readonly sample
   ...(options?.samples === true ? { samples: values.map((v) => round(v)) } : {})
 })
 
+/** The runs of one side, and the `stats` (with samples) of each of their named figures. */
+export const summaryOf = <K extends string>(
+  samples: ReadonlyArray<Readonly<Record<K, number>>>,
+  figures: ReadonlyArray<K>
+) => ({
+  runs: samples.length,
+  ...Object.fromEntries(figures.map((figure) => [figure, stats(samples.map((s) => s[figure]), { samples: true })]))
+})
+
+/** Ours against the baseline on one figure: each side's median, and ours' minus the baseline's. */
+export const medianDifference = <S>(ours: ReadonlyArray<S>, baseline: ReadonlyArray<S>, figure: (s: S) => number) => {
+  const value = median(ours.map(figure))
+  const baselineValue = median(baseline.map(figure))
+  return { value, baselineValue, overhead: value - baselineValue }
+}
+
 export const MiB = 1024 * 1024
 
 /** Samples of two sides run in turns: what each side measured, and what `compare` made of each pair. */

@@ -31,10 +31,11 @@ import {
   claudeBin,
   freshHome,
   interleaved,
+  medianDifference,
   pairedSummary,
-  quantile,
   removeHome,
   scopedHome,
+  summaryOf,
   tappedProcessManager,
   tappedSpawner
 } from "./support.ts"
@@ -272,23 +273,7 @@ const runRaw = (api: FakeApi.FakeApi["Service"], args: ReadonlyArray<string>) =>
 
 const round = (n: number) => Math.round(n * 1000) / 1000
 
-const summary = (samples: ReadonlyArray<Sample>) => {
-  const stats = (values: ReadonlyArray<number>) => ({
-    median: round(median(values)),
-    p25: round(quantile(values, 0.25)),
-    p75: round(quantile(values, 0.75)),
-    samples: values.map(round)
-  })
-  return {
-    runs: samples.length,
-    firstEventMs: stats(samples.map((s) => s.firstEventMs)),
-    hostMs: stats(samples.map((s) => s.hostMs)),
-    promptLatencyMs: stats(samples.map((s) => s.promptLatencyMs)),
-    eventLatencyMs: stats(samples.map((s) => s.eventLatencyMs)),
-    queueMs: stats(samples.map((s) => s.queueMs)),
-    turnMs: stats(samples.map((s) => s.turnMs))
-  }
-}
+const figures = ["firstEventMs", "hostMs", "promptLatencyMs", "eventLatencyMs", "queueMs", "turnMs"] as const
 
 export const turnOverhead = (options?: { readonly runs?: number }): Promise<Result> => {
   const runs = Math.max(1, options?.runs ?? 12)
@@ -311,9 +296,7 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
   }).pipe(Effect.scoped, Effect.provide(oursLayer(slot)))
 
   return Effect.runPromise(program).then(({ args, conversationRequests, failures, ours, paired, raw }) => {
-    const value = median(ours.map((s) => s.firstEventMs))
-    const baselineValue = median(raw.map((s) => s.firstEventMs))
-    const overhead = value - baselineValue
+    const { baselineValue, overhead, value } = medianDifference(ours, raw, (s) => s.firstEventMs)
     return {
       id: "turn.overhead.firstEvent",
       unit: "ms",
@@ -346,8 +329,8 @@ export const turnOverhead = (options?: { readonly runs?: number }): Promise<Resu
         argv: args,
         conversationRequests,
         failures,
-        ours: summary(ours),
-        raw: summary(raw)
+        ours: summaryOf(ours, figures),
+        raw: summaryOf(raw, figures)
       }
     }
   })
