@@ -349,7 +349,8 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
         )
       })
     )
-    yield* run(replenish(request.key))
+    // Spares are spawned on background fibers; none is forked when the key has all it wants.
+    yield* replenish(request.key)
     return session
   })
   const acquire = (config: LeaseConfig = {}) => acquireTraced(config).pipe(withSpanNotHolding("SessionPool.acquire"))
