@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import { Option } from "effect"
+import type { State } from "./internal/session/state.ts"
 
 /**
  * How much a session's {@link DebugLog} keeps.
@@ -99,7 +100,7 @@ export interface Frame {
 export interface DebugLog {
   readonly sessionId: string | undefined
   /** The session's state (`Session.State`). */
-  readonly state: "Starting" | "Idle" | "Running" | "Closed" | "Failed"
+  readonly state: State
   /** The newest CLI process (the live one, or the one being started). */
   readonly pid: number | undefined
   readonly turns: number

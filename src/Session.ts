@@ -89,7 +89,7 @@ import type * as Protocol from "./Protocol.ts"
  * @since 0.1.0
  * @category models
  */
-export type State = "Starting" | "Idle" | "Running" | "Closed" | "Failed"
+export type State = SessionState.State
 
 /**
  * What the CLI asks before it runs a tool (with `--permission-prompt-tool stdio`).

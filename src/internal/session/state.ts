@@ -9,7 +9,12 @@
  */
 import { Effect, Option, Stream, SubscriptionRef } from "effect"
 
-/** `Starting` while a process starts (the first, or a replacement); `Closed` and `Failed` are for good. */
+/**
+ * `Starting` while a process starts (the first, or a replacement); `Closed` and `Failed` are for good.
+ * The public name is `Session.State`; `@inline` lets the API reference spell it out where it is used.
+ *
+ * @inline
+ */
 export type State = "Starting" | "Idle" | "Running" | "Closed" | "Failed"
 
 /** From a state: a verdict, and the state after. */
