@@ -272,7 +272,7 @@ const fromLineItems = (items: ReadonlyArray<LineItem>, limit: number): Array<Cla
 const readByRead = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>) => Stream.rechunk(bytes, 1)
 
 /**
- * Splits bytes into lines (CRLF and split UTF-8 handled, empty lines skipped),
+ * Splits bytes into lines (CRLF and split UTF-8 handled, blank lines skipped but numbered),
  * reporting lines over the limit without holding them.
  *
  * @since 0.1.0

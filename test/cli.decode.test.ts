@@ -66,13 +66,13 @@ describe("effect-claude-code decode (the command line)", () => {
       const diagnostics = printed.filter(isEvent)
         .filter((event) => event._tag === "Malformed" || event._tag === "Oversized" || event._tag === "Unknown")
         .map(({ _tag, bytes, line, text, type }) => ({ _tag, line, text, type, bytes }))
-      // Line numbers count the non-blank lines (the blank third line is skipped, not numbered); an oversized
-      // line's size is of all its bytes before the newline, its CR included.
+      // Line numbers are the file's (the blank third line is skipped but counted, as an editor counts it); an
+      // oversized line's size is of all its bytes before the newline, its CR included.
       assert.deepStrictEqual(diagnostics, [
         { _tag: "Malformed", line: 2, text: "Warning: something on stdout", type: undefined, bytes: undefined },
-        { _tag: "Malformed", line: 5, text: "[1,2,3]", type: undefined, bytes: undefined },
+        { _tag: "Malformed", line: 6, text: "[1,2,3]", type: undefined, bytes: undefined },
         { _tag: "Unknown", line: undefined, text: undefined, type: "frame_from_the_future", bytes: undefined },
-        { _tag: "Oversized", line: 7, text: undefined, type: undefined, bytes: Buffer.byteLength(oversized) + 1 }
+        { _tag: "Oversized", line: 8, text: undefined, type: undefined, bytes: Buffer.byteLength(oversized) + 1 }
       ])
     }))
 

@@ -5,6 +5,7 @@
  * inside a multi-byte UTF-8 sequence, so a character split across reads is
  * whole again once its line is decoded. A line that outgrows the limit is
  * dropped as it streams by (only its first bytes are kept for the report).
+ * Blank lines are skipped but counted: line numbers are those of the input.
  */
 import { Buffer } from "node:buffer"
 
@@ -128,8 +129,9 @@ export class LineSplitter {
     const last = end > start && bytes[end - 1] === CARRIAGE_RETURN ? end - 1 : end
     const first = hasByteOrderMark(bytes, start, last) ? start + 3 : start
     const text = bytes.toString("utf8", first, last)
-    if (text.trim() === "") return
+    // Counted before the blank check: a diagnostic's line number is the line an editor shows.
     this.lineNumber++
+    if (text.trim() === "") return
     out.push({ _tag: "Line", line: this.lineNumber, text })
   }
 }
