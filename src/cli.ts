@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices, NodeSink, NodeStream } from "@effect/platform-node"
-import { Effect, FileSystem, Option, Stream } from "effect"
+import { Console, Effect, FileSystem, Option, Runtime, Schema, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as StreamHandler from "./StreamHandler.ts"
@@ -63,6 +63,33 @@ export const decodeTranscript = <E, R>(
     )
   })
 
+/**
+ * Why `decode` stopped before the end of its input: the input could not be read, or the output written.
+ * It is printed on standard error (exit status 1), where a command line's complaints belong; standard output
+ * holds only events.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeFailed extends Schema.TaggedError<DecodeFailed>("effect-claude-code/cli/DecodeFailed")(
+  "DecodeFailed",
+  {
+    reason: Schema.Literals(["InputUnreadable", "OutputUnwritable"]),
+    /** The file, or `standard input` / `standard output`. */
+    target: Schema.String,
+    /** What the platform said. */
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `cannot ${this.reason === "InputUnreadable" ? "read" : "write"} ${this.target}: ${this.detail}`
+  }
+  /** Printed by the command itself; the runtime does not log it a second time. */
+  override readonly [Runtime.errorReported] = false
+}
+
+const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
 const decode = Command.make(
   "decode",
   {
@@ -77,21 +104,25 @@ const decode = Command.make(
   },
   Effect.fn("cli.decode")(function*({ file, maxLineBytes }) {
     const fs = yield* FileSystem.FileSystem
+    const unreadable = (target: string) => (cause: unknown) =>
+      new DecodeFailed({ reason: "InputUnreadable", target, detail: describe(cause) })
     const input = Option.match(file, {
       onNone: () =>
-        NodeStream.fromReadable<Uint8Array, Error>({
+        NodeStream.fromReadable<Uint8Array, DecodeFailed>({
           evaluate: () => process.stdin,
-          onError: (error) => new Error(`cannot read standard input: ${String(error)}`)
+          onError: unreadable("standard input")
         }),
-      onSome: (path) => fs.stream(path)
+      onSome: (path) => fs.stream(path).pipe(Stream.mapError(unreadable(path)))
     })
     yield* decodeTranscript(input, { maxLineBytes }).pipe(
       Stream.encodeText,
       Stream.run(NodeSink.fromWritable({
         evaluate: () => process.stdout,
-        onError: (error) => new Error(`cannot write standard output: ${String(error)}`),
+        onError: (cause) =>
+          new DecodeFailed({ reason: "OutputUnwritable", target: "standard output", detail: describe(cause) }),
         endOnDone: false
-      }))
+      })),
+      Effect.tapError((error) => Console.error(`effect-claude-code decode: ${error.message}`))
     )
   })
 ).pipe(Command.withDescription("Decode a Claude Code stream-json transcript into effect-claude-code events"))

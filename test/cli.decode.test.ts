@@ -84,14 +84,34 @@ describe("effect-claude-code decode (the command line)", () => {
     }])
   })
 
-  it("exits 1 with the reason, and prints no summary, when the file cannot be read", () => {
+  it("exits 1 with the reason on standard error, and prints nothing on standard output, when the file cannot be read", () => {
     const missing = path.join(root, "no-such-transcript.jsonl")
-    const { status, stdout } = run(["decode", missing])
+    const { status, stderr, stdout } = run(["decode", missing])
     assert.strictEqual(status, 1)
-    // The runtime logs the failure through Effect's logger, which writes to stdout.
-    assert.include(stdout, `NotFound: FileSystem.open (${missing})`)
-    assert.notInclude(stdout, "\"summary\"")
+    assert.strictEqual(stdout, "")
+    // Said once, by the command, with the file and the platform's reason; the runtime does not log it again.
+    const complaints = stderr.trim().split("\n")
+    assert.lengthOf(complaints, 1, stderr)
+    assert.match(complaints[0] ?? "", /^effect-claude-code decode: cannot read .*no-such-transcript\.jsonl: .*NotFound/)
   })
+
+  it.skipIf(!fs.existsSync("/dev/full"))(
+    "exits 1 with the reason on standard error when standard output cannot be written",
+    () => {
+      // /dev/full refuses every write with ENOSPC, as a full disk or a closed pipe's reader would.
+      const full = fs.openSync("/dev/full", "w")
+      const child = spawnSync(process.execPath, [bin, "decode"], {
+        cwd: root,
+        input: `${JSON.stringify({ type: "keep_alive" })}\n`,
+        stdio: ["pipe", full, "pipe"],
+        encoding: "utf8",
+        timeout: 45_000
+      })
+      fs.closeSync(full)
+      assert.strictEqual(child.status, 1)
+      assert.match(child.stderr, /^effect-claude-code decode: cannot write standard output: .*ENOSPC/)
+    }
+  )
 
   it("refuses a --max-line-bytes that is no number, and a subcommand that does not exist, with exit 1", () => {
     const badFlag = run(["decode", "--max-line-bytes", "lots"], "")
