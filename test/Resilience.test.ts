@@ -544,8 +544,11 @@ describe("Resilience: retry (FakeSpawner, TestClock)", () => {
       assert.strictEqual(line?.annotations["delayMs"], 1000)
       assert.strictEqual(line?.annotations["reason"], "Overloaded")
     }).pipe(
-      Effect.provide(ClaudeOn(TwoFakes({ turns: [overloaded, {}] }, {}, () => false), noJitter)),
-      Effect.provide(Logger.layer([collector])),
+      Effect.provide(
+        ClaudeOn(TwoFakes({ turns: [overloaded, {}] }, {}, () => false), noJitter).pipe(
+          Layer.provideMerge(Logger.layer([collector]))
+        )
+      ),
       pumpClockOnFailure
     ))
 
@@ -868,14 +871,15 @@ describe("Resilience: failing fast (F20, FakeSpawner, TestClock)", () => {
       const line = logs.find((entry) => String(entry.message).includes("deadline"))
       assert.strictEqual(line?.annotations["deadlineMs"], 60_000)
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes({ turns: [overloaded] }, {}, () => false),
-        {
-          retry: { schedule: Schedule.spaced("25 seconds").pipe(Schedule.upTo({ times: 10 })) },
-          circuitBreaker: { enabled: false }
-        }
-      )),
-      Effect.provide(Logger.layer([collector])),
+      Effect.provide(
+        ClaudeOn(
+          TwoFakes({ turns: [overloaded] }, {}, () => false),
+          {
+            retry: { schedule: Schedule.spaced("25 seconds").pipe(Schedule.upTo({ times: 10 })) },
+            circuitBreaker: { enabled: false }
+          }
+        ).pipe(Layer.provideMerge(Logger.layer([collector])))
+      ),
       pumpClockOnFailure
     ))
 

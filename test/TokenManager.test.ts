@@ -124,7 +124,7 @@ describe("TokenManager", () => {
         assert.strictEqual(Redacted.value(second.value), `${KEY}-two-longer`)
         const seen = yield* tokens.changes.pipe(Stream.take(1), Stream.runCollect)
         assert.deepStrictEqual(seen, [Option.some(second.identity)])
-      }).pipe(Effect.provide(TokenManager.layer({ file })), Effect.provide(NodeFileSystem.layer))
+      }).pipe(Effect.provide(TokenManager.layer({ file }).pipe(Layer.provide(NodeFileSystem.layer))))
     }))
 
   it.effect("a token file is read through the FileSystem: unreadable (permission denied) or missing, it fails typed, naming the file and why", () => {
@@ -154,7 +154,7 @@ describe("TokenManager", () => {
       const credential = Option.getOrThrow(yield* tokens.getToken)
       assert.deepStrictEqual([credential.source, Redacted.value(credential.value)], ["file", `${KEY}-mounted`])
       assert.strictEqual(vaultCalls, 0)
-    }).pipe(Effect.provide(TokenManager.layer({ file, fromEffect: vault })), Effect.provide(layer))
+    }).pipe(Effect.provide(TokenManager.layer({ file, fromEffect: vault }).pipe(Layer.provide(layer))))
   })
 
   it.effect("a token file is stat'ed for every credential asked for, and read again only when it changed", () => {
@@ -171,7 +171,7 @@ describe("TokenManager", () => {
       assert.notStrictEqual(second.identity, first.identity)
       assert.strictEqual(Redacted.value(second.value), `${KEY}-two`)
       assert.deepStrictEqual(fake.asked, [file, file], "changed: stat, then read")
-    }).pipe(Effect.provide(TokenManager.layer({ file })), Effect.provide(layer))
+    }).pipe(Effect.provide(TokenManager.layer({ file }).pipe(Layer.provide(layer))))
   })
 
   it.effect("a vault Effect runs once; refresh runs before a known expiry (TestClock) and on demand", () =>
@@ -209,7 +209,7 @@ describe("TokenManager", () => {
         assert.strictEqual(refreshes, 2)
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).identity, third.identity)
         assert.strictEqual(vaultCalls, 1)
-      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
+      }).pipe(Effect.provide(layer.pipe(Layer.provide(NodeFileSystem.layer))))
     }))
 
   it.effect("two first uses at once run the vault once, and share its credential", () =>
@@ -230,7 +230,7 @@ describe("TokenManager", () => {
         const [first, second] = yield* Fiber.join(both)
         assert.strictEqual(vaultCalls, 1)
         assert.strictEqual(Option.getOrThrow(first).identity, Option.getOrThrow(second).identity)
-      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
+      }).pipe(Effect.provide(layer.pipe(Layer.provide(NodeFileSystem.layer))))
     }))
 
   it.effect("a vault that failed is asked again at the next use (a failure is not kept)", () =>
@@ -249,7 +249,7 @@ describe("TokenManager", () => {
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "effect")
         yield* tokens.getToken
         assert.strictEqual(vaultCalls, 2)
-      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
+      }).pipe(Effect.provide(layer.pipe(Layer.provide(NodeFileSystem.layer))))
     }))
 
   it.effect("a failed scheduled refresh is retried on its Schedule", () =>
@@ -277,7 +277,7 @@ describe("TokenManager", () => {
         yield* TestClock.adjust("2 seconds")
         assert.strictEqual(attempts, 3)
         assert.strictEqual(Option.getOrThrow(yield* tokens.getToken).source, "refresh")
-      }).pipe(Effect.provide(layer), Effect.provide(NodeFileSystem.layer))
+      }).pipe(Effect.provide(layer.pipe(Layer.provide(NodeFileSystem.layer))))
     }))
 
   it("a credential shows only its identity hash, never its value", () => {
