@@ -43,6 +43,9 @@
  */
 import { Metric } from "effect"
 
+// Every counter here only goes up: incremental, so exporters report a monotonic sum (Prometheus `_total`).
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+
 // --- turns ---
 
 /**
@@ -53,10 +56,10 @@ import { Metric } from "effect"
  * @since 0.1.0
  * @category metrics
  */
-export const turnsTotal = Metric.counter("claude_turns_total", {
-  description: "Turns that ended, by outcome (success, failure) and reason (a ClaudeError reason tag, none on success)",
-  incremental: true
-})
+export const turnsTotal = counter(
+  "claude_turns_total",
+  "Turns that ended, by outcome (success, failure) and reason (a ClaudeError reason tag, none on success)"
+)
 
 /**
  * Bucket boundaries (seconds) of {@link turnDuration}: 100 ms to 30 minutes
@@ -138,10 +141,10 @@ export const timeToFirstEvent = Metric.histogram("claude_time_to_first_event_sec
  * @since 0.1.0
  * @category metrics
  */
-export const inputTokensTotal = Metric.counter("claude_input_tokens_total", {
-  description: "Input tokens of turns (usage.input_tokens), by model",
-  incremental: true
-})
+export const inputTokensTotal = counter(
+  "claude_input_tokens_total",
+  "Input tokens of turns (usage.input_tokens), by model"
+)
 
 /**
  * Output tokens, by `model`.
@@ -149,10 +152,10 @@ export const inputTokensTotal = Metric.counter("claude_input_tokens_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const outputTokensTotal = Metric.counter("claude_output_tokens_total", {
-  description: "Output tokens of turns (usage.output_tokens), by model",
-  incremental: true
-})
+export const outputTokensTotal = counter(
+  "claude_output_tokens_total",
+  "Output tokens of turns (usage.output_tokens), by model"
+)
 
 /**
  * Input tokens read from the prompt cache, by `model`.
@@ -160,10 +163,10 @@ export const outputTokensTotal = Metric.counter("claude_output_tokens_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const cacheReadInputTokensTotal = Metric.counter("claude_cache_read_input_tokens_total", {
-  description: "Input tokens of turns read from the prompt cache (usage.cache_read_input_tokens), by model",
-  incremental: true
-})
+export const cacheReadInputTokensTotal = counter(
+  "claude_cache_read_input_tokens_total",
+  "Input tokens of turns read from the prompt cache (usage.cache_read_input_tokens), by model"
+)
 
 /**
  * Input tokens written to the prompt cache, by `model`.
@@ -171,10 +174,10 @@ export const cacheReadInputTokensTotal = Metric.counter("claude_cache_read_input
  * @since 0.1.0
  * @category metrics
  */
-export const cacheCreationInputTokensTotal = Metric.counter("claude_cache_creation_input_tokens_total", {
-  description: "Input tokens of turns written to the prompt cache (usage.cache_creation_input_tokens), by model",
-  incremental: true
-})
+export const cacheCreationInputTokensTotal = counter(
+  "claude_cache_creation_input_tokens_total",
+  "Input tokens of turns written to the prompt cache (usage.cache_creation_input_tokens), by model"
+)
 
 /**
  * What turns cost, in US dollars as the CLI computes it, by `model`.
@@ -182,10 +185,10 @@ export const cacheCreationInputTokensTotal = Metric.counter("claude_cache_creati
  * @since 0.1.0
  * @category metrics
  */
-export const costUsdTotal = Metric.counter("claude_cost_usd_total", {
-  description: "Cost of turns in USD (the growth of the conversation's total_cost_usd), by model",
-  incremental: true
-})
+export const costUsdTotal = counter(
+  "claude_cost_usd_total",
+  "Cost of turns in USD (the growth of the conversation's total_cost_usd), by model"
+)
 
 // --- processes ---
 
@@ -196,10 +199,7 @@ export const costUsdTotal = Metric.counter("claude_cost_usd_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const spawnsTotal = Metric.counter("claude_process_spawns_total", {
-  description: "CLI processes started, by kind (initial, restart)",
-  incremental: true
-})
+export const spawnsTotal = counter("claude_process_spawns_total", "CLI processes started, by kind (initial, restart)")
 
 /**
  * CLI processes that failed to start (the spawn, or their `initialize`), by
@@ -208,10 +208,10 @@ export const spawnsTotal = Metric.counter("claude_process_spawns_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const spawnFailuresTotal = Metric.counter("claude_process_spawn_failures_total", {
-  description: "CLI processes that failed to start (spawn or initialize), by reason",
-  incremental: true
-})
+export const spawnFailuresTotal = counter(
+  "claude_process_spawn_failures_total",
+  "CLI processes that failed to start (spawn or initialize), by reason"
+)
 
 /**
  * Replacements of a CLI that died while its session was in use (crash
@@ -221,10 +221,10 @@ export const spawnFailuresTotal = Metric.counter("claude_process_spawn_failures_
  * @since 0.1.0
  * @category metrics
  */
-export const restartsTotal = Metric.counter("claude_process_restarts_total", {
-  description: "Replacements of a CLI that died while its session was in use, by reason",
-  incremental: true
-})
+export const restartsTotal = counter(
+  "claude_process_restarts_total",
+  "Replacements of a CLI that died while its session was in use, by reason"
+)
 
 /**
  * Resident memory of a CLI process, in bytes, as the health sampler last read
@@ -309,10 +309,7 @@ export const poolWait = Metric.histogram("claude_pool_wait_seconds", {
  * @since 0.1.0
  * @category metrics
  */
-export const retriesTotal = Metric.counter("claude_retries_total", {
-  description: "Turns retried after a retryable failure, by reason",
-  incremental: true
-})
+export const retriesTotal = counter("claude_retries_total", "Turns retried after a retryable failure, by reason")
 
 /**
  * Calls rejected by an open (or probing) circuit, by `circuit`.
@@ -320,10 +317,10 @@ export const retriesTotal = Metric.counter("claude_retries_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const circuitRejectionsTotal = Metric.counter("claude_circuit_rejections_total", {
-  description: "Turns rejected at once by an open or half-open circuit breaker, by circuit",
-  incremental: true
-})
+export const circuitRejectionsTotal = counter(
+  "claude_circuit_rejections_total",
+  "Turns rejected at once by an open or half-open circuit breaker, by circuit"
+)
 
 /**
  * Circuit breaker transitions, by `from` and `to` state.
@@ -331,10 +328,10 @@ export const circuitRejectionsTotal = Metric.counter("claude_circuit_rejections_
  * @since 0.1.0
  * @category metrics
  */
-export const circuitTransitionsTotal = Metric.counter("claude_circuit_transitions_total", {
-  description: "Circuit breaker transitions, by from and to state",
-  incremental: true
-})
+export const circuitTransitionsTotal = counter(
+  "claude_circuit_transitions_total",
+  "Circuit breaker transitions, by from and to state"
+)
 
 /**
  * The state of each circuit, by `circuit`: 0 closed, 1 half-open, 2 open.
