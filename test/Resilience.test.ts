@@ -209,6 +209,12 @@ const overHost = (variables: Record<string, string>) =>
   ConfigProvider.orElse(ConfigProvider.fromEnv({ env: variables }), ConfigProvider.fromEnv())
 
 const overloaded: FakeSpawner.Turn = { result: { apiErrorStatus: 529 } }
+
+/** Every turn of the primary CLI answered 529, one CLI per attempt and none spare: spawns count attempts. */
+const OverloadedOneCliPerAttempt = (
+  resilience: Resilience.Settings,
+  useSecondary: (args: ReadonlyArray<string>) => boolean = () => false
+) => ClaudeOn(TwoFakes({ turns: [overloaded] }, {}, useSecondary), resilience, { minIdle: 0, maxTurnsPerProcess: 1 })
 const noJitter = { retry: { jitter: false } } as const
 
 describe("Resilience: retry (FakeSpawner, TestClock)", () => {
@@ -650,13 +656,12 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       const rejections = yield* Metric.value(Metric.withAttributes(Metrics.circuitRejectionsTotal, { circuit: key }))
       assert.strictEqual(rejections.count, 4)
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes({ turns: [overloaded] }, {}, () => api.healthy),
+      Effect.provide(OverloadedOneCliPerAttempt(
         {
           retry: { times: 0 },
           circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" }
         },
-        { minIdle: 0, maxTurnsPerProcess: 1 }
+        () => api.healthy
       )),
       Effect.provideService(Metric.MetricRegistry, new Map()),
       pumpClockOnFailure
@@ -690,13 +695,11 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       assert.strictEqual(yield* allSessions, 1)
       assert.deepStrictEqual(transitions, ["Closed->Open"])
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes({ turns: [overloaded] }, {}, () => false),
+      Effect.provide(OverloadedOneCliPerAttempt(
         {
           retry: { jitter: false },
           circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(1), openDuration: "5 seconds" }
-        },
-        { minIdle: 0, maxTurnsPerProcess: 1 }
+        }
       )),
       pumpClockOnFailure
     ))
@@ -715,13 +718,11 @@ describe("Resilience: circuit breaker (FakeSpawner, TestClock)", () => {
       assert.strictEqual(retryings(a.events).length, 1, "A does not wait for the half-open time")
       assert.strictEqual(yield* allSessions, 2, "A's rejected attempt spawned nothing")
     }).pipe(
-      Effect.provide(ClaudeOn(
-        TwoFakes({ turns: [overloaded] }, {}, () => false),
+      Effect.provide(OverloadedOneCliPerAttempt(
         {
           retry: { jitter: false },
           circuitBreaker: { tripPolicy: CircuitBreaker.consecutive(2), openDuration: "30 seconds" }
-        },
-        { minIdle: 0, maxTurnsPerProcess: 1 }
+        }
       )),
       pumpClockOnFailure
     ))
