@@ -44,7 +44,9 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
     "api-errors-mixed": { tag: "ApiError", retryable: false },
     "connection-refused": { tag: "ApiError", retryable: true },
     "max-turns": { tag: "MaxTurns", retryable: false },
-    "sigterm": { tag: "ProcessCrashed", retryable: true }
+    "sigterm": { tag: "ProcessCrashed", retryable: true },
+    "sdk-mcp-tool": { tag: undefined },
+    "sdk-mcp-cancel": { tag: "Interrupted", retryable: false }
   }
 
   for (const [name, { retryable, tag }] of Object.entries(expected)) {
