@@ -12,6 +12,7 @@ import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as SlashCommands from "./internal/slashCommands.ts"
 import { validatePrompt, validateQuery } from "./internal/validation.ts"
+import * as McpTools from "./McpTools.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ProcessReaper from "./ProcessReaper.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -22,18 +23,27 @@ import * as TokenManager from "./TokenManager.ts"
 
 /**
  * What a `Claude.query` gives its pooled session besides the options: the
- * permission callback and hook handlers (they answer for the process while
- * the query holds it), `sticky`, and debug mode / prompt tracing. Debug mode,
- * prompt tracing and the presence of a permission callback change the CLI's
- * argv or what it may be used for, so they are part of the pool key: such
- * queries never share a process with plain ones.
+ * permission callback, hook handlers and in-process tools (`tools`: effect/ai
+ * toolkits by MCP server name, see `McpTools`; they answer for the process
+ * while the query holds it), `sticky`, and debug mode / prompt tracing. Debug
+ * mode, prompt tracing, the toolkits' tools and the presence of a permission
+ * callback change the CLI's argv or what it may be used for, so they are part
+ * of the pool key: such queries never share a process with plain ones.
  *
  * @since 0.1.0
  * @category models
  */
-export type QueryConfig = Pick<
-  SessionPool.LeaseConfig,
-  "canUseTool" | "hooks" | "sticky" | "debug" | "debugLog" | "tracePrompts" | "controlTimeout"
+export type QueryConfig<Tools extends McpTools.Toolkits = McpTools.Toolkits> = Pick<
+  SessionPool.LeaseConfig<Tools>,
+  | "canUseTool"
+  | "hooks"
+  | "sticky"
+  | "debug"
+  | "debugLog"
+  | "tracePrompts"
+  | "controlTimeout"
+  | "tools"
+  | "toolTimeout"
 >
 
 /**
@@ -63,7 +73,8 @@ export class Claude extends Context.Service<Claude, {
    * with `/name`, e.g. `/model opus`) fails the stream with `InvalidPrompt` before any process is leased;
    * run commands with `session.command` (start the prompt with a space to send it as text).
    *
-   * `config` gives the query a permission callback, hook handlers, `sticky`
+   * `config` gives the query a permission callback, hook handlers, in-process tools (`tools`: the stream
+   * then requires their handlers), `sticky`
    * (park the conversation on its process for a later `options.resume`),
    * debug mode or prompt tracing: see {@link QueryConfig}. Without a
    * permission callback, tool permissions beyond `allowedTools` are denied.
@@ -72,16 +83,19 @@ export class Claude extends Context.Service<Claude, {
    * `InvalidPrompt`, or `InvalidOptions` naming every problem of both (`options.timeouts.idel`,
    * `config.debug`), unknown keys included.
    */
-  readonly query: (
+  readonly query: <const Tools extends McpTools.Toolkits = {}>(
     prompt: Protocol.UserContent,
     options?: ClaudeOptions.Input,
-    config?: QueryConfig
-  ) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
+    config?: QueryConfig<Tools>
+  ) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, McpTools.ToolkitServices<Tools>>
   /**
    * Starts a multi-turn session on its own CLI process, ready for its first
    * turn. Closing the scope stops the process (stdin EOF, grace, SIGTERM, SIGKILL).
+   * With `config.tools`, it requires their handlers.
    */
-  readonly session: (config?: Session.Config) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
+  readonly session: <const Tools extends McpTools.Toolkits = {}>(
+    config?: Session.Config<Tools>
+  ) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope | McpTools.ToolkitServices<Tools>>
 }>()("effect-claude-code/Claude") {}
 
 /**
@@ -96,27 +110,34 @@ export const make = Effect.gen(function*() {
 
   const resilience = Option.getOrElse(yield* Effect.serviceOption(Resilience.Resilience), () => Resilience.disabled)
 
-  // Each attempt (a retry may resume the conversation with other options) leases with the same config.
-  const attemptWith = (config: QueryConfig | undefined): Resilience.Attempt => (prompt, options) =>
-    pool.acquire({ ...config, options }).pipe(
-      Effect.map((session) => session.send(prompt)),
-      Stream.unwrap
-    )
+  // Each attempt (a retry may resume the conversation with other options) leases with the same config, and
+  // the same toolkits, whose handlers were taken from the caller's context once.
+  const attemptWith =
+    (config: QueryConfig | undefined, tools: McpTools.Resolved): Resilience.Attempt => (prompt, options) =>
+      pool.acquire({ ...config, tools, options }).pipe(
+        Effect.map((session) => session.send(prompt)),
+        Stream.unwrap
+      )
 
   // Everything is checked before the first attempt: a bad prompt, option or config, or a prompt the CLI would
   // run as a slash command (F19), fails the stream at once, typed, with nothing leased, spawned or written.
-  const query = (prompt: Protocol.UserContent, options?: ClaudeOptions.Input, config?: QueryConfig) =>
+  const query = <const Tools extends McpTools.Toolkits = {}>(
+    prompt: Protocol.UserContent,
+    options?: ClaudeOptions.Input,
+    config?: QueryConfig<Tools>
+  ) =>
     Effect.all([validatePrompt(prompt), validateQuery(options, config)]).pipe(
       Effect.andThen(() => {
         const problem = SlashCommands.promptProblem(prompt)
         return problem === undefined ? Effect.void : ClaudeError.fail(problem)
       }),
-      Effect.as(resilience.run(prompt, options, attemptWith(config))),
+      Effect.andThen(McpTools.resolve(config?.tools)),
+      Effect.map((tools) => resilience.run(prompt, options, attemptWith(config, tools))),
       Stream.unwrap,
       Stream.withSpan("Claude.query")
     )
 
-  const session = (config?: Session.Config) =>
+  const session = <const Tools extends McpTools.Toolkits = {}>(config?: Session.Config<Tools>) =>
     Session.make(config).pipe(
       Effect.provideService(ProcessManager.ProcessManager, processes),
       Effect.withSpan("Claude.session")
@@ -131,11 +152,11 @@ export const make = Effect.gen(function*() {
  * @since 0.1.0
  * @category accessors
  */
-export const query = (
+export const query = <const Tools extends McpTools.Toolkits = {}>(
   prompt: Protocol.UserContent,
   options?: ClaudeOptions.Input,
-  config?: QueryConfig
-): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, Claude> =>
+  config?: QueryConfig<Tools>
+): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, Claude | McpTools.ToolkitServices<Tools>> =>
   Stream.unwrap(Claude.useSync((claude) => claude.query(prompt, options, config)))
 
 /**
@@ -144,9 +165,9 @@ export const query = (
  * @since 0.1.0
  * @category accessors
  */
-export const session = (
-  config?: Session.Config
-): Effect.Effect<Session.Session, ClaudeError.ClaudeError, Claude | Scope.Scope> =>
+export const session = <const Tools extends McpTools.Toolkits = {}>(
+  config?: Session.Config<Tools>
+): Effect.Effect<Session.Session, ClaudeError.ClaudeError, Claude | Scope.Scope | McpTools.ToolkitServices<Tools>> =>
   Claude.use((claude) => claude.session(config))
 
 /**

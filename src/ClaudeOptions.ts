@@ -231,7 +231,11 @@ export const sessionFlags: ReadonlyArray<string> = [
  */
 export const toArgs = (
   options: ClaudeOptions,
-  extra?: { readonly permissionPromptTool?: boolean }
+  extra?: {
+    readonly permissionPromptTool?: boolean
+    /** The host's in-process MCP servers (`McpTools`), added to `--mcp-config` as `{ "type": "sdk" }`. */
+    readonly sdkMcpServers?: ReadonlyArray<string>
+  }
 ): Array<string> => {
   const args = [...sessionFlags]
   const flag = (name: string, value: string | number | undefined) => {
@@ -253,7 +257,11 @@ export const toArgs = (
     flag("permission-mode", options.permissionMode)
   }
   for (const dir of options.additionalDirectories ?? []) flag("add-dir", dir)
-  if (options.mcpServers !== undefined) flag("mcp-config", JSON.stringify({ mcpServers: options.mcpServers }))
+  const sdkMcpServers = extra?.sdkMcpServers ?? []
+  if (options.mcpServers !== undefined || sdkMcpServers.length > 0) {
+    const sdk = Object.fromEntries(sdkMcpServers.map((name) => [name, { type: "sdk", name }]))
+    flag("mcp-config", JSON.stringify({ mcpServers: { ...options.mcpServers, ...sdk } }))
+  }
   toggle("strict-mcp-config", options.strictMcpConfig)
   flag("resume", options.resume)
   toggle("continue", options.continue)

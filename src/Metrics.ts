@@ -19,6 +19,7 @@
  * | `claude_pool_sessions` | gauge | `state` (`starting` / `idle` / `parked` / `busy` / `resetting`) | `SessionPool`, on every change (active = `busy`) |
  * | `claude_pool_wait_seconds` | histogram | `outcome` (`acquired` / `failed`) | `SessionPool`, how long each `acquire` waited |
  * | `claude_process_rss_bytes`, `claude_process_cpu_seconds` | gauge | (the sampler's) | the health sampler |
+ * | `claude_tool_calls_total`, `claude_tool_call_duration_seconds` | counter / histogram | `server`, `tool`, `outcome` | `Session`, each call of an in-process tool (`McpTools`) |
  * | `claude_retries_total` | counter | `reason` | `Resilience` |
  * | `claude_circuit_state`, `claude_circuit_transitions_total`, `claude_circuit_rejections_total` | gauge / counter | `circuit`, `from`, `to` | `Resilience` |
  *
@@ -298,6 +299,55 @@ export const poolWaitBoundaries: ReadonlyArray<number> = [
 export const poolWait = Metric.histogram("claude_pool_wait_seconds", {
   description: "Seconds an acquire waited for a pooled session, by outcome (acquired, failed)",
   boundaries: poolWaitBoundaries
+})
+
+// --- in-process tools ---
+
+/**
+ * Calls of in-process tools (`McpTools`), by `server`, `tool` and `outcome`: `success`, `failure` (the
+ * handler failed), `invalid_arguments` (the model's arguments did not decode), `timeout`, `defect` (the
+ * handler died), `interrupted` (the CLI cancelled the call), `unknown_tool`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const toolCallsTotal = counter(
+  "claude_tool_calls_total",
+  "Calls of in-process tools, by server, tool and outcome"
+)
+
+/**
+ * Bucket boundaries (seconds) of {@link toolCallDuration}: 1 ms to 5 minutes.
+ *
+ * @since 0.1.0
+ * @category boundaries
+ */
+export const toolCallDurationBoundaries: ReadonlyArray<number> = [
+  0.001,
+  0.005,
+  0.01,
+  0.05,
+  0.1,
+  0.5,
+  1,
+  5,
+  10,
+  30,
+  60,
+  120,
+  300
+]
+
+/**
+ * How long calls of in-process tools took, from the CLI's request to the answer, in seconds, by `server`,
+ * `tool` and `outcome` (as {@link toolCallsTotal}).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const toolCallDuration = Metric.histogram("claude_tool_call_duration_seconds", {
+  description: "Seconds an in-process tool call took, by server, tool and outcome",
+  boundaries: toolCallDurationBoundaries
 })
 
 // --- resilience ---

@@ -63,7 +63,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, FiberSet, Option, type Stream, type SubscriptionRef } from "effect"
+import { Clock, Duration, Effect, FiberSet, Option, type Scope, type Stream, type SubscriptionRef } from "effect"
 import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
@@ -71,6 +71,7 @@ import * as DebugLog from "./DebugLog.ts"
 import { carrying, debugFileIn, Recorder, snapshot } from "./internal/debugLog.ts"
 import * as Control from "./internal/session/control.ts"
 import { Conversation } from "./internal/session/conversation.ts"
+import * as McpServers from "./internal/session/mcpServers.ts"
 import * as Methods from "./internal/session/methods.ts"
 import { Processes, stopper } from "./internal/session/processes.ts"
 import * as SessionState from "./internal/session/state.ts"
@@ -78,7 +79,8 @@ import * as Supervisor from "./internal/session/supervisor.ts"
 import * as Telemetry from "./internal/session/telemetry.ts"
 import * as Turns from "./internal/session/turn.ts"
 import * as Watchdog from "./internal/session/watchdog.ts"
-import { validateSessionConfig } from "./internal/validation.ts"
+import { validateSessionConfig, validateTools } from "./internal/validation.ts"
+import * as McpTools from "./McpTools.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
 
@@ -160,7 +162,7 @@ export const defaultRestart = { maxRestarts: 3, window: Duration.minutes(1) } as
  * @since 0.1.0
  * @category models
  */
-export interface Config {
+export interface Config<Tools extends McpTools.Toolkits = McpTools.Toolkits> {
   readonly options?: ClaudeOptions.Input | undefined
   /**
    * Decides tool permissions. Without it the CLI is started without
@@ -185,6 +187,13 @@ export interface Config {
   readonly debug?: boolean | undefined
   /** How much the debug log keeps: see `DebugLog.Limits`. */
   readonly debugLog?: DebugLog.Limits | undefined
+  /**
+   * In-process MCP servers: effect/ai toolkits by server name, their handlers taken from the context (see
+   * `McpTools`). The model sees each tool as `mcp__<server>__<tool>`.
+   */
+  readonly tools?: Tools | undefined
+  /** How long a call of an in-process tool may run, when its tool does not say. Default 2 minutes. */
+  readonly toolTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -285,14 +294,31 @@ export interface Session {
 
 /**
  * Starts a session: spawns the CLI, sends `initialize`, and waits until it is ready.
- * Closing the scope stops the process with the shutdown ladder.
+ * Closing the scope stops the process with the shutdown ladder. With `tools`, the session requires their
+ * handlers.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(config: Config = {}) {
+export const make = <const Tools extends McpTools.Toolkits = {}>(
+  config: Config<Tools> = {}
+): Effect.Effect<
+  Session,
+  ClaudeError.ClaudeError,
+  ProcessManager.ProcessManager | Scope.Scope | McpTools.ToolkitServices<Tools>
+> => Effect.flatMap(McpTools.resolve(config.tools), (servers) => makeServing(config, servers))
+
+/**
+ * {@link make}, with the toolkits' handlers taken already: a pooled process is started this way with
+ * servers that call the lease of the moment.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTools.Resolved) {
   const spawner = yield* ProcessManager.ProcessManager
   const options = yield* validateSessionConfig(config)
+  yield* validateTools(servers, options)
   const restart = yield* Supervisor.restartPolicy(config.restart, defaultRestart)
   const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
   const startupTimeout = ClaudeOptions.timeout(options, "startup")
@@ -320,8 +346,15 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
   })
   const withLog = carrying(debugLog)
 
+  const mcp = Object.keys(servers).length === 0
+    ? undefined
+    : McpServers.make(
+      servers,
+      config.toolTimeout === undefined ? McpTools.defaultTimeout : Duration.fromInputUnsafe(config.toolTimeout)
+    )
   const control = yield* Control.make({
     handlers: config,
+    mcp,
     write: (frame) => processes.write(frame),
     fail,
     withLogContext: telemetry.withLogContext
@@ -377,6 +410,7 @@ export const make = Effect.fnUntraced(function*(config: Config = {}) {
     restart,
     extraArgs: debugFile === undefined ? [] : [`--debug-file=${debugFile.path}`],
     permissionPromptTool: config.canUseTool !== undefined,
+    sdkMcpServers: mcp?.names ?? [],
     maxLineBytes: options.maxLineBytes,
     startupTimeout,
     controlTimeout

@@ -72,7 +72,8 @@ import { makeLifecycle } from "./internal/pool/processes.ts"
 import { makeTable, type PoolState, type Request } from "./internal/pool/state.ts"
 import { makeDispatcher } from "./internal/pool/waiters.ts"
 import { withSpanNotHolding } from "./internal/spanValue.ts"
-import { validateLeaseConfig } from "./internal/validation.ts"
+import { validateLeaseConfig, validateTools } from "./internal/validation.ts"
+import * as McpTools from "./McpTools.ts"
 import * as Metrics from "./Metrics.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
@@ -127,7 +128,9 @@ export interface Settings {
  * @since 0.1.0
  * @category models
  */
-export interface LeaseConfig extends Omit<Session.Config, "restart"> {
+export interface LeaseConfig<Tools extends McpTools.Toolkits = McpTools.Toolkits>
+  extends Omit<Session.Config<Tools>, "restart">
+{
   /**
    * Park the conversation on its process when the lease ends, instead of
    * recycling it: an `acquire` whose `options.resume` is its session id gets
@@ -197,8 +200,12 @@ export class SessionPool extends Context.Service<SessionPool, {
    * when the scope closes. The session refuses further use after that. The
    * configuration is checked first, as `Session.Config` is (`sticky` too):
    * unknown keys and values of the wrong kind fail with `InvalidOptions`.
+   * With `tools`, the lease requires their handlers; the process calls this lease's handlers while it holds
+   * it (see `McpTools`).
    */
-  readonly acquire: (config?: LeaseConfig) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope>
+  readonly acquire: <const Tools extends McpTools.Toolkits = {}>(
+    config?: LeaseConfig<Tools>
+  ) => Effect.Effect<Session.Session, ClaudeError.ClaudeError, Scope.Scope | McpTools.ToolkitServices<Tools>>
   /** A snapshot of the pool's processes, queue and counters. */
   readonly stats: Effect.Effect<Stats>
 }>()("effect-claude-code/SessionPool") {}
@@ -217,7 +224,8 @@ const waitedFor = seriesBy(Metrics.poolWait, "outcome")
 export const keyOf: (
   options: ClaudeOptions.ClaudeOptions,
   config: Session.Config,
-  credential: Option.Option<TokenManager.Credential>
+  credential: Option.Option<TokenManager.Credential>,
+  servers?: McpTools.Resolved
 ) => string = Key.keyOf
 
 // The resident memory the ResourceLimits sampler reads from `/proc`.
@@ -302,17 +310,24 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     health: yield* Effect.serviceOption(HealthChecker.HealthChecker)
   }, scope)
 
-  const requestOf = Effect.fnUntraced(function*(config: LeaseConfig) {
+  const requestOf = Effect.fnUntraced(function*(config: LeaseConfig, servers: McpTools.Resolved) {
     const options = yield* validateLeaseConfig(config)
+    yield* validateTools(servers, options)
     const credential = yield* tokens.getToken
-    const key = keyOf(options, config, credential)
+    const key = keyOf(options, config, credential, servers)
     const resume = options.resume
-    const request: Request = { key, config, resume, fresh: resume !== undefined || options.continue === true }
+    const request: Request = { key, config, servers, resume, fresh: resume !== undefined || options.continue === true }
     const info = state.keys.get(key)
     if (info === undefined) {
       // Spares start a new conversation whatever the first lease asked for.
       const spareOptions = Key.processOptions(config.options ?? {})
-      const template: Request = { key, config: { ...config, options: spareOptions }, resume: undefined, fresh: false }
+      const template: Request = {
+        key,
+        config: { ...config, options: spareOptions },
+        servers,
+        resume: undefined,
+        fresh: false
+      }
       state.keys.set(key, { lastAcquiredAt: now(), credential: Option.getOrUndefined(credential)?.identity, template })
     } else {
       info.lastAcquiredAt = now()
@@ -335,13 +350,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
 
   // The span ends before the session is handed over: it outlives the span, and a span kept by the fibers of
   // the spare spawned below would otherwise keep this session, and so on from lease to lease (F23).
-  const acquireTraced = Effect.fnUntraced(function*(config: LeaseConfig) {
-    const request = yield* requestOf(config)
+  const acquireTraced = Effect.fnUntraced(function*(config: LeaseConfig, servers: McpTools.Resolved) {
+    const request = yield* requestOf(config, servers)
     yield* Effect.annotateCurrentSpan({ key: request.key })
     const session = yield* Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(timed(request)), ({ process, session }) => {
         state.processes.move(process, "busy")
-        process.handlers = { canUseTool: config.canUseTool, hooks: config.hooks }
+        process.handlers = { canUseTool: config.canUseTool, hooks: config.hooks, tools: servers }
         const lease = newLease()
         return Effect.as(
           Effect.addFinalizer(() => returns.release(process, lease, config.sticky === true)),
@@ -353,7 +368,11 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     yield* replenish(request.key)
     return session
   })
-  const acquire = (config: LeaseConfig = {}) => acquireTraced(config).pipe(withSpanNotHolding("SessionPool.acquire"))
+  const acquire = <const Tools extends McpTools.Toolkits = {}>(config: LeaseConfig<Tools> = {}) =>
+    Effect.flatMap(
+      McpTools.resolve(config.tools),
+      (servers) => acquireTraced(config, servers).pipe(withSpanNotHolding("SessionPool.acquire"))
+    )
 
   const stats = Effect.map(FiberSet.size(background), (tasks): Stats => {
     const byKey = new Map<string, Record<Status, number>>()

@@ -13,6 +13,7 @@ import * as Claude from "../src/Claude.ts"
 import type * as ClaudeError from "../src/ClaudeError.ts"
 import * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as Validation from "../src/internal/validation.ts"
+import type * as Session from "../src/Session.ts"
 import * as SessionPool from "../src/SessionPool.ts"
 import * as FakeSpawner from "../src/testing/FakeSpawner.ts"
 import { ClaudeOnFake, tempDir } from "./utils.ts"
@@ -144,7 +145,7 @@ describe("F24: unknown keys", () => {
   it.effect("F24: Claude.session fails with InvalidOptions before anything is spawned", () =>
     Effect.gen(function*() {
       const error = failureOf(
-        yield* Effect.exit(Claude.session(fromJson({
+        yield* Effect.exit(Claude.session(fromJson<Session.Config>({
           options: { executable, outputFormat: "json", timeouts: { idel: 1000 } },
           debugLogs: { frames: 1 }
         })))
@@ -159,7 +160,9 @@ describe("F24: unknown keys", () => {
   it.effect("F24: a pool lease and a Claude.query with unknown keys fail before anything is spawned", () =>
     Effect.gen(function*() {
       const pool = yield* SessionPool.SessionPool
-      const lease = failureOf(yield* Effect.exit(pool.acquire(fromJson({ options: { executable }, stiky: true }))))
+      const lease = failureOf(
+        yield* Effect.exit(pool.acquire(fromJson<SessionPool.LeaseConfig>({ options: { executable }, stiky: true })))
+      )
       assert.strictEqual(lease.reason._tag, "InvalidOptions")
       assert.include(lease.message, "stiky: unknown key (did you mean sticky?)")
 
@@ -167,7 +170,7 @@ describe("F24: unknown keys", () => {
         yield* Effect.exit(Stream.runDrain(Claude.query(
           "hi",
           fromJson({ executable, thinking: true }),
-          fromJson({ tracePrompt: true })
+          fromJson<Claude.QueryConfig>({ tracePrompt: true })
         )))
       )
       assert.strictEqual(query.reason._tag, "InvalidOptions")
@@ -193,7 +196,9 @@ describe("config values", () => {
         [{ restart: { window: "soon" } }, "restart.window"]
       ]
       for (const [config, field] of cases) {
-        const error = failureOf(yield* Effect.exit(Claude.session(fromJson({ options: { executable }, ...config }))))
+        const error = failureOf(
+          yield* Effect.exit(Claude.session(fromJson<Session.Config>({ options: { executable }, ...config })))
+        )
         assert.strictEqual(error.reason._tag, "InvalidOptions", JSON.stringify(config))
         assert.include(error.message, `${field}:`, JSON.stringify(config))
       }

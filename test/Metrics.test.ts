@@ -57,7 +57,7 @@ const close = (value: number, expected: number) =>
 describe("Metrics", () => {
   it("are defined once, all named claude_*", () => {
     const all = Object.values(Metrics).flatMap((value) => (Metric.isMetric(value) ? [value] : []))
-    assert.strictEqual(all.length, 19)
+    assert.strictEqual(all.length, 21)
     for (const metric of all) assert.match(metric.id, /^claude_[a-z_]+$/)
     assert.strictEqual(new Set(all.map((m) => m.id)).size, all.length, "one definition per name")
     assert.strictEqual(Metrics.processRssBytes.id, "claude_process_rss_bytes")
@@ -67,6 +67,8 @@ describe("Metrics", () => {
     assert.strictEqual(Metrics.turnDuration.type, "Histogram")
     assert.strictEqual(Metrics.timeToFirstEvent.type, "Histogram")
     assert.strictEqual(Metrics.poolWait.type, "Histogram")
+    assert.strictEqual(Metrics.toolCallsTotal.type, "Counter")
+    assert.strictEqual(Metrics.toolCallDuration.type, "Histogram")
   })
 
   it.effect("a turn records its outcome, duration, time to first event, tokens and cost by model", () =>

@@ -213,6 +213,7 @@ describe("Protocol.decode", () => {
       "HookCallbackRequest",
       "ImageBlock",
       "KeepAlive",
+      "McpMessageRequest",
       "RateLimitEvent",
       "ResultFrame",
       "StreamEventFrame",

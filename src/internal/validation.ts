@@ -7,6 +7,7 @@
 import { Duration, Effect, Option, Predicate, Result, Schema } from "effect"
 import * as ClaudeError from "../ClaudeError.ts"
 import * as ClaudeOptions from "../ClaudeOptions.ts"
+import * as McpTools from "../McpTools.ts"
 import type * as Protocol from "../Protocol.ts"
 import { formatIssues, strict } from "./issues.ts"
 import { maxDepth, valueNestsDeeperThan } from "./nesting.ts"
@@ -89,10 +90,17 @@ const Restart = Schema.Struct({
   window: Schema.optional(ConfigDuration)
 })
 
+const ToolkitInput = Schema.declare(
+  (u: unknown): u is McpTools.ToolkitInput => Effect.isEffect(u) || McpTools.isServed(u),
+  { expected: "an effect/ai Toolkit (or an Effect of one with its handlers)" }
+)
+
 // The fields of `Session.Config` other than its options; `Claude.QueryConfig` picks some of them.
 const handlerFields = {
   canUseTool: Schema.optional(Fn),
-  hooks: Schema.optional(Hooks)
+  hooks: Schema.optional(Hooks),
+  tools: Schema.optional(Schema.Record(Schema.String, ToolkitInput)),
+  toolTimeout: Schema.optional(ConfigDuration)
 }
 const modeFields = {
   controlTimeout: Schema.optional(ConfigDuration),
@@ -149,6 +157,23 @@ export const validateLeaseConfig = validateWith(LeaseConfig)
  * `options.thinking`, `config.tracePrompt`.
  */
 export const validateQuery = (options: unknown, config: unknown) => validateWith(QueryArguments)({ options, config })
+
+/**
+ * Checks the toolkits a session serves, with its options: each server name and tool servable
+ * (`McpTools.problems`), and no server named in `options.mcpServers` too.
+ */
+export const validateTools = (
+  servers: McpTools.Resolved,
+  options: ClaudeOptions.ClaudeOptions
+): Effect.Effect<void, ClaudeError.ClaudeError> => {
+  const clashes = Object.keys(servers).filter((name) => Object.hasOwn(options.mcpServers ?? {}, name)).map((name) =>
+    `tools.${name}: options.mcpServers names a server ${name} too`
+  )
+  const issues = [...McpTools.problems(servers), ...clashes]
+  return issues.length === 0
+    ? Effect.void
+    : ClaudeError.fail(new ClaudeError.InvalidOptions({ issues: issues.join("\n") }))
+}
 
 const Source = Schema.Struct({ type: Schema.String })
 

@@ -1,9 +1,10 @@
 /**
- * A pooled process's life: started in a scope of its own with a session whose permission callback and hooks
- * call the lease of the moment, recycled with a verified `/clear`, stopped by closing its scope.
+ * A pooled process's life: started in a scope of its own with a session whose permission callback, hooks and
+ * in-process tools call the lease of the moment, recycled with a verified `/clear`, stopped by closing its scope.
  */
 import { Effect, Exit, Scope, SubscriptionRef } from "effect"
 import type * as ClaudeError from "../../ClaudeError.ts"
+import type * as McpTools from "../../McpTools.ts"
 import * as ProcessManager from "../../ProcessManager.ts"
 import * as Session from "../../Session.ts"
 import type { PoolState, Process, Request } from "./state.ts"
@@ -38,9 +39,23 @@ const dispatchingHooks = (process: Process, hooks: Session.Config["hooks"]) => {
   return dispatching
 }
 
+// Pooled processes serve the lease's toolkits' *shape* (part of the key); calls go to the lease of the moment.
+const dispatchingServers = (process: Process, servers: McpTools.Resolved): McpTools.Resolved =>
+  Object.fromEntries(
+    Object.entries(servers).map(([server, served]): [string, McpTools.Served] => [server, {
+      tools: served.tools,
+      handle: (name, params, toolCallId) =>
+        Effect.suspend(() =>
+          process.handlers?.tools[server]?.handle(name, params, toolCallId) ??
+            Effect.fail(`no lease holds this process: the tool ${name} of ${server} cannot run`)
+        )
+    }])
+  )
+
 const sessionConfig = (process: Process, request: Request): Session.Config => ({
   options: request.config.options,
   controlTimeout: request.config.controlTimeout,
+  toolTimeout: request.config.toolTimeout,
   debug: request.config.debug,
   tracePrompts: request.config.tracePrompts,
   debugLog: request.config.debugLog,
@@ -86,7 +101,10 @@ export const makeLifecycle = (state: PoolState, processes: ProcessManager.Proces
       state.open.add(processScope)
       process.scope = processScope
       process.dirty = request.resume !== undefined || request.config.options?.continue === true
-      const session = yield* Session.make(sessionConfig(process, request)).pipe(
+      const session = yield* Session.makeServing(
+        sessionConfig(process, request),
+        dispatchingServers(process, request.servers)
+      ).pipe(
         Effect.provideService(ProcessManager.ProcessManager, processes),
         Scope.provide(processScope),
         Effect.tapError(() => stop(process))

@@ -5,6 +5,7 @@
  * there, in plain sight, and nowhere else.
  */
 import type { Deferred, Scope } from "effect"
+import type * as McpTools from "../../McpTools.ts"
 import type * as Session from "../../Session.ts"
 import type { ProcessView, Status } from "./planner.ts"
 
@@ -12,6 +13,8 @@ import type { ProcessView, Status } from "./planner.ts"
 export interface Handlers {
   readonly canUseTool: Session.Config["canUseTool"]
   readonly hooks: Session.Config["hooks"]
+  /** The lease's toolkits, with the lease's handlers. */
+  readonly tools: McpTools.Resolved
 }
 
 /** One of the pool's processes. Its status is read-only here: {@link ProcessTable.move} changes it. */
@@ -41,6 +44,8 @@ export type ProcessConfig = Omit<Session.Config, "restart">
 export interface Request {
   readonly key: string
   readonly config: ProcessConfig
+  /** Its toolkits with its handlers: the process serves their tools (part of the key). */
+  readonly servers: McpTools.Resolved
   /** Needs a process of its own: it resumes or continues a conversation not parked here. */
   readonly resume: string | undefined
   readonly fresh: boolean

@@ -46,6 +46,20 @@ export const HookCallbackRequest = Schema.Struct({
 })
 
 /**
+ * The body of an `mcp_message` request: a JSON-RPC 2.0 message of the CLI for one of the host's in-process
+ * MCP servers (named in `--mcp-config` as `{"type":"sdk"}` and in `initialize` as `sdkMcpServers`). The host
+ * answers with `{ mcp_response: <the JSON-RPC reply> }`.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const McpMessageRequest = Schema.Struct({
+  subtype: Schema.Literal("mcp_message"),
+  server_name: Schema.String,
+  message: Schema.Unknown
+})
+
+/**
  * A control response, either direction.
  *
  * @since 0.1.0
@@ -94,6 +108,13 @@ export const KeepAlive = Schema.Struct({ type: Schema.Literal("keep_alive") })
  * @category control frames
  */
 export type ControlRequest = typeof ControlRequest.Type
+/**
+ * The type of a value {@link McpMessageRequest} accepts.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export type McpMessageRequest = typeof McpMessageRequest.Type
 /**
  * The type of a value {@link ControlResponse} accepts.
  *

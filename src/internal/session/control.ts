@@ -13,9 +13,11 @@
 import { Clock, Deferred, Duration, Effect, Exit, FiberMap, Schema, type Scope, Tracer } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
 import * as Protocol from "../../Protocol.ts"
+import { type McpServers, toolUseIdOf } from "./mcpServers.ts"
 
 const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
 const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
+const isMcpMessage = Schema.is(Protocol.McpMessageRequest)
 
 /** What the permission callback is asked (the public `Session.PermissionRequest`). */
 interface PermissionAsk {
@@ -72,8 +74,11 @@ export const defaultAnswer = (request: Protocol.ControlRequest): unknown => {
   }
 }
 
-/** Hook callbacks are registered in `initialize` under ids the channel maps back to handlers. */
-const registerHooks = (hooks: Handlers["hooks"]) => {
+/**
+ * Hook callbacks are registered in `initialize` under ids the channel maps back to handlers; in-process MCP
+ * servers by name.
+ */
+const registerHandlers = (hooks: Handlers["hooks"], servers: McpServers | undefined) => {
   const handlers = new Map<string, { readonly handle: (input: unknown) => Effect.Effect<unknown> }>()
   const config: Record<string, Array<{ matcher?: string; hookCallbackIds: Array<string> }>> = {}
   for (const [event, list] of Object.entries(hooks ?? {})) {
@@ -83,7 +88,10 @@ const registerHooks = (hooks: Handlers["hooks"]) => {
       return { ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }), hookCallbackIds: [id] }
     })
   }
-  return { handlers, initialize: Object.keys(config).length === 0 ? undefined : { hooks: config } }
+  const initialize: Record<string, unknown> = {}
+  if (Object.keys(config).length > 0) initialize["hooks"] = config
+  if (servers !== undefined && servers.names.length > 0) initialize["sdkMcpServers"] = servers.names
+  return { handlers, initialize: Object.keys(initialize).length === 0 ? undefined : initialize }
 }
 
 const attributesOf = (
@@ -100,12 +108,15 @@ const attributesOf = (
     attributes["claude.tool.name"] = body.tool_name
     if (body.tool_use_id !== undefined) attributes["claude.tool.use_id"] = body.tool_use_id
   }
+  if (isMcpMessage(body)) attributes["claude.mcp.server"] = body.server_name
   return attributes
 }
 
 /** What the channel needs of the session. */
 export interface Wiring {
   readonly handlers: Handlers
+  /** The session's in-process MCP servers, if it has any. */
+  readonly mcp: McpServers | undefined
   /** Writes a frame to the newest process; `false` when its stdin is closed. */
   readonly write: (frame: unknown) => Effect.Effect<boolean>
   /** A session error of `reason`, naming the conversation and turn. */
@@ -115,7 +126,7 @@ export interface Wiring {
 
 /** One session's control channel. */
 export interface ControlChannel {
-  /** What `initialize` carries: the hooks to call back, if any. */
+  /** What `initialize` carries: the hooks to call back and the in-process MCP servers, if any. */
   readonly initialize: Readonly<Record<string, unknown>> | undefined
   /** A handler of the host is running: the CLI waits for it, it is not silent. */
   readonly hostBusy: () => boolean
@@ -155,7 +166,8 @@ export interface ControlChannel {
 /** Makes the channel; closing the scope interrupts the handlers still running. */
 export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope.Scope> =>
   Effect.map(FiberMap.make<string>(), (serving) => {
-    const { handlers, initialize } = registerHooks(wiring.handlers.hooks)
+    const { handlers, initialize } = registerHandlers(wiring.handlers.hooks, wiring.mcp)
+    const mcp = wiring.mcp
     const canUseTool = wiring.handlers.canUseTool
     const pending = new Map<string, Deferred.Deferred<unknown, ClaudeError.ClaudeError>>()
     let nextRequest = 0
@@ -193,6 +205,12 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
             )
           )
       }
+      if (isMcpMessage(body) && mcp !== undefined) {
+        // A call the CLI cancels is interrupted like a withdrawn request: nothing is written for it.
+        return mcp.answer(body, id, (cancelled) => FiberMap.remove(serving, cancelled)).pipe(
+          Effect.map((reply) => Protocol.controlSuccess(id, { mcp_response: reply }))
+        )
+      }
       const hook = isHookCallback(body) ? handlers.get(body.callback_id) : undefined
       if (hook !== undefined && isHookCallback(body)) {
         return hook.handle(body.input).pipe(Effect.map((output) => Protocol.controlSuccess(id, output)))
@@ -228,7 +246,11 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
               served,
               turn,
               attributesOf("incoming", request.request_id, request.request),
-              isCanUseTool(request.request) ? request.request.tool_use_id : undefined
+              isCanUseTool(request.request)
+                ? request.request.tool_use_id
+                : isMcpMessage(request.request)
+                ? toolUseIdOf(request.request)
+                : undefined
             ),
           wiring.withLogContext
         )

@@ -64,6 +64,8 @@ export interface Wiring {
   /** Arguments every process gets besides those of its options (the debug file). */
   readonly extraArgs: ReadonlyArray<string>
   readonly permissionPromptTool: boolean
+  /** The session's in-process MCP servers, by name. */
+  readonly sdkMcpServers: ReadonlyArray<string>
   readonly maxLineBytes: number | undefined
   readonly startupTimeout: Duration.Duration
   readonly controlTimeout: Duration.Duration
@@ -93,7 +95,10 @@ export const make = (wiring: Wiring): Supervisor => {
           const proc = yield* wiring.spawner.spawn({
             options: launchWith,
             args: [
-              ...ClaudeOptions.toArgs(launchWith, { permissionPromptTool: wiring.permissionPromptTool }),
+              ...ClaudeOptions.toArgs(launchWith, {
+                permissionPromptTool: wiring.permissionPromptTool,
+                sdkMcpServers: wiring.sdkMcpServers
+              }),
               ...wiring.extraArgs
             ]
           }).pipe(Scope.provide(scope))
