@@ -4,6 +4,7 @@
 export * as Claude from "./Claude.ts"
 export * as ClaudeError from "./ClaudeError.ts"
 export * as ClaudeEvent from "./ClaudeEvent.ts"
+export * as ClaudeLanguageModel from "./ClaudeLanguageModel.ts"
 export * as ClaudeOptions from "./ClaudeOptions.ts"
 export * as DebugLog from "./DebugLog.ts"
 export * as HealthChecker from "./HealthChecker.ts"
