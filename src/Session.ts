@@ -23,40 +23,28 @@
  *
  * ## Observability
  *
- * **Spans.** Names and attributes are stable. No span carries prompt text unless `tracePrompts` is set, and
- * none ever carries a credential (credentials never reach a session).
+ * **Spans.** Names and attributes are stable; the catalogue, with every attribute, is in the project's
+ * `docs/operations.md` ("Traces"). No span carries prompt text unless `tracePrompts` is set, and none ever
+ * carries a credential (credentials never reach a session).
  *
  * - `Claude.turn`: one per turn, around the stream of `send` (so also `ask`, `command`, and the `/clear` of
- *   `reset`). Attributes: `claude.turn` (the turn's 1-based number in the session), `claude.turn.kind`
- *   (`prompt`, `command` for a slash command of `command`, or `reset` for the `/clear` of `reset`), `claude.pid`, `claude.session_id` and `claude.model` (as the turn's
- *   `system/init` reports them), `claude.outcome` (`success` / `failure`), `claude.reason` (the `ClaudeError`
- *   reason tag of a failed turn), `claude.input_tokens`, `claude.output_tokens`,
- *   `claude.cache_read_input_tokens`, `claude.cache_creation_input_tokens` (the turn's `usage`),
- *   `claude.cost_usd` (the turn's cost), `claude.total_cost_usd` (the conversation's), `claude.num_turns`,
- *   `claude.duration_api_ms`, and with `tracePrompts: true` `claude.prompt` (the prompt's text; images as
- *   `[image]`; at most 8 KiB). A failed turn's span ends with its `ClaudeError`.
- * - `Claude.tool_use`: one per tool call, from its `ToolUse` event to its `ToolResult`, a child of the turn
- *   (or of the tool call that started it: a subagent's tools nest under its `Task`). Attributes:
- *   `claude.tool.name`, `claude.tool.use_id`, `claude.tool.is_error`. A tool call without a result when the
- *   turn ends ends with the turn.
- * - `Claude.control_request`: one per control request served (`claude.control.direction: "incoming"`: a
- *   permission request, a hook callback, ...) or sent (`"outgoing"`: `initialize`, `interrupt`,
- *   `set_model`, ...). Attributes: `claude.control.subtype`, `claude.control.request_id`; a permission
- *   request also `claude.tool.name`, `claude.tool.use_id` and `claude.permission.behavior` (`allow` / `deny`).
- *   A child of the tool call it is about, else of the running turn, else of the caller's span.
+ *   `reset`), with the turn's number, kind, pid, session id, model, outcome and reason, tokens, cost and
+ *   durations (`claude.*`). A failed turn's span ends with its `ClaudeError`.
+ * - `Claude.tool_use`: one per tool call, from its `ToolUse` event to its `ToolResult`, under the turn (or
+ *   under the `Task` of the subagent that made it).
+ * - `Claude.control_request`: one per control request served (`incoming`: a permission request, a hook
+ *   callback, an in-process tool's message) or sent (`outgoing`: `initialize`, `interrupt`, `set_model`,
+ *   ...), under the tool call it is about, else the running turn, else the caller's span.
+ * - `Claude.tool_call`: one per call of an in-process tool (`McpTools`), under the control request that
+ *   carries it: `claude.mcp.server`, `claude.mcp.tool`, `claude.tool.outcome`, `claude.tool.duration_ms`.
  * - Also `Session.initialize`, `Session.reset`, `Session.respawn`, `Session.failFast`, `Session.abandonTurn`,
- *   and one per method call (`Session.ask`, `Session.request`, `Session.interrupt`, `Session.setModel`,
- *   `Session.setPermissionMode`).
+ *   and one per method call (`Session.ask`, `Session.request`, `Session.interrupt`, ...).
  *
- * **Metrics** (see `Metrics`): the turn metrics are recorded here, once per turn when it ends
- * (`claude_turns_total`, `claude_turn_duration_seconds`, `claude_time_to_first_event_seconds`, tokens and
- * cost by model; the `/clear` of `reset` is not counted as a turn), and so are process starts and
- * replacements (`claude_process_spawns_total`, `claude_process_spawn_failures_total`,
- * `claude_process_restarts_total`).
+ * **Metrics** (see `Metrics`): the turn metrics, once per turn when it ends (the `/clear` of `reset` is not a
+ * turn), process starts and replacements, and calls of in-process tools are recorded here.
  *
- * **Debug log.** `session.debugLog` returns what the session knows about itself (lifecycle, the last frames
- * both ways, the CLI's stderr tail and, with `debug: true`, the tail of the CLI's `--debug-file`), and a
- * `ClaudeError` from a session carries it as it was (`DebugLog.of`): see the `DebugLog` module.
+ * **Debug log.** `session.debugLog` returns what the session knows about itself, and a `ClaudeError` from a
+ * session carries it as it was (`DebugLog.of`): see the `DebugLog` module.
  *
  * **Logs** go through Effect's `Logger`, annotated with `sessionId` (once known), `pid` and `turn`: lifecycle
  * at `Debug` (not printed by default), a CLI that died and its replacement at `Warning`.
@@ -79,7 +67,7 @@ import * as Supervisor from "./internal/session/supervisor.ts"
 import * as Telemetry from "./internal/session/telemetry.ts"
 import * as Turns from "./internal/session/turn.ts"
 import * as Watchdog from "./internal/session/watchdog.ts"
-import { validateSessionConfig, validateTools } from "./internal/validation.ts"
+import { validateSessionConfig } from "./internal/validation.ts"
 import * as McpTools from "./McpTools.ts"
 import * as ProcessManager from "./ProcessManager.ts"
 import type * as Protocol from "./Protocol.ts"
@@ -187,10 +175,7 @@ export interface Config<Tools extends McpTools.Toolkits = McpTools.Toolkits> {
   readonly debug?: boolean | undefined
   /** How much the debug log keeps: see `DebugLog.Limits`. */
   readonly debugLog?: DebugLog.Limits | undefined
-  /**
-   * In-process MCP servers: effect/ai toolkits by server name, their handlers taken from the context (see
-   * `McpTools`). The model sees each tool as `mcp__<server>__<tool>`.
-   */
+  /** In-process MCP servers: effect/ai toolkits by server name, handlers from the context (see `McpTools`). */
   readonly tools?: Tools | undefined
   /** How long a call of an in-process tool may run, when its tool does not say. Default 2 minutes. */
   readonly toolTimeout?: Duration.Input | undefined
@@ -285,12 +270,8 @@ export interface Session {
   readonly debugLog: Effect.Effect<DebugLog.DebugLog>
 }
 
-// The session is wired from modules of one job (src/internal/session/): `state` (the state machine and its
-// one owner: every transition is a step of it), `conversation` (what the CLI said of the conversation),
-// `processes` (the newest and the live process), `control` (the control channel both ways), `turn` (turns:
-// claimed, sent, routed, ended, abandoned), `watchdog` (a turn's deadlines), `supervisor` (launch, death,
-// respawn, restart intensity), `telemetry` and `turnTelemetry`, and `methods` (send, ask, command, reset,
-// request). The order below is the order of their finalizers, run in reverse when the scope closes.
+// Wired from the modules of src/internal/session/ (docs/DESIGN.md says which does what), in the order of
+// their finalizers, which run in reverse when the scope closes.
 
 /**
  * Starts a session: spawns the CLI, sends `initialize`, and waits until it is ready.
@@ -308,17 +289,9 @@ export const make = <const Tools extends McpTools.Toolkits = {}>(
   ProcessManager.ProcessManager | Scope.Scope | McpTools.ToolkitServices<Tools>
 > => Effect.flatMap(McpTools.resolve(config.tools), (servers) => makeServing(config, servers))
 
-/**
- * {@link make}, with the toolkits' handlers taken already: a pooled process is started this way with
- * servers that call the lease of the moment.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTools.Resolved) {
+const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTools.Resolved) {
   const spawner = yield* ProcessManager.ProcessManager
   const options = yield* validateSessionConfig(config)
-  yield* validateTools(servers, options)
   const restart = yield* Supervisor.restartPolicy(config.restart, defaultRestart)
   const controlTimeout = Duration.fromInputUnsafe(config.controlTimeout ?? Duration.seconds(10))
   const startupTimeout = ClaudeOptions.timeout(options, "startup")
@@ -346,12 +319,7 @@ export const makeServing = Effect.fnUntraced(function*(config: Config, servers: 
   })
   const withLog = carrying(debugLog)
 
-  const mcp = Object.keys(servers).length === 0
-    ? undefined
-    : McpServers.make(
-      servers,
-      config.toolTimeout === undefined ? McpTools.defaultTimeout : Duration.fromInputUnsafe(config.toolTimeout)
-    )
+  const mcp = yield* McpServers.forSession(servers, options, config.toolTimeout)
   const control = yield* Control.make({
     handlers: config,
     mcp,

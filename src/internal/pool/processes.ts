@@ -52,10 +52,11 @@ const dispatchingServers = (process: Process, servers: McpTools.Resolved): McpTo
     }])
   )
 
-const sessionConfig = (process: Process, request: Request): Session.Config => ({
+const sessionConfig = (process: Process, request: Request): Session.Config<McpTools.Resolved> => ({
   options: request.config.options,
   controlTimeout: request.config.controlTimeout,
   toolTimeout: request.config.toolTimeout,
+  tools: dispatchingServers(process, request.servers),
   debug: request.config.debug,
   tracePrompts: request.config.tracePrompts,
   debugLog: request.config.debugLog,
@@ -101,10 +102,7 @@ export const makeLifecycle = (state: PoolState, processes: ProcessManager.Proces
       state.open.add(processScope)
       process.scope = processScope
       process.dirty = request.resume !== undefined || request.config.options?.continue === true
-      const session = yield* Session.makeServing(
-        sessionConfig(process, request),
-        dispatchingServers(process, request.servers)
-      ).pipe(
+      const session = yield* Session.make(sessionConfig(process, request)).pipe(
         Effect.provideService(ProcessManager.ProcessManager, processes),
         Scope.provide(processScope),
         Effect.tapError(() => stop(process))

@@ -12,10 +12,13 @@
  */
 import { Cause, Clock, Context, Duration, Effect, Exit, Metric, Option, Result, Schema, Stream } from "effect"
 import { AiError, type McpSchema, Toolkit } from "effect/ai"
+import type * as ClaudeError from "../../ClaudeError.ts"
+import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import * as McpTools from "../../McpTools.ts"
 import * as Metrics from "../../Metrics.ts"
 import type * as Protocol from "../../Protocol.ts"
 import { seriesBy } from "../metricSeries.ts"
+import { validateTools } from "../validation.ts"
 
 const RequestId = Schema.Union([Schema.String, Schema.Number])
 
@@ -106,6 +109,21 @@ export interface McpServers {
     cancel: (requestId: string) => Effect.Effect<void>
   ) => Effect.Effect<unknown>
 }
+
+/**
+ * The servers of a session, checked against its options (`InvalidOptions` before anything is spawned);
+ * `undefined` for a session without toolkits. A call without a timeout of its tool's own gets `toolTimeout`.
+ */
+export const forSession = (
+  servers: McpTools.Resolved,
+  options: ClaudeOptions.ClaudeOptions,
+  toolTimeout: Duration.Input | undefined
+): Effect.Effect<McpServers | undefined, ClaudeError.ClaudeError> =>
+  Object.keys(servers).length === 0 ? Effect.succeed(undefined) : validateTools(servers, options).pipe(
+    Effect.as(
+      make(servers, toolTimeout === undefined ? McpTools.defaultTimeout : Duration.fromInputUnsafe(toolTimeout))
+    )
+  )
 
 /** The servers of `servers`; a call without a timeout of its tool's own gets `toolTimeout`. */
 export const make = (servers: McpTools.Resolved, toolTimeout: Duration.Duration): McpServers => {
