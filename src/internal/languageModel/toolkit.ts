@@ -7,7 +7,7 @@
  */
 import { Context, Effect, Schema, Stream } from "effect"
 import { Tool, Toolkit } from "effect/ai"
-import type * as McpTools from "../../McpTools.ts"
+import * as McpTools from "../../McpTools.ts"
 
 /** The MCP server the tools of a `LanguageModel` call are served as: the model sees `mcp__effect_ai__<tool>`. */
 export const serverName = "effect_ai"
@@ -80,7 +80,7 @@ export const serve = (tools: ReadonlyArray<Tool.Any>): Effect.Effect<ServedToolk
           Effect.provideContext(everything)
         )
     }
-    const prefix = `mcp__${serverName}__`
+    const prefix = McpTools.toolName(serverName, "")
     const toolOf = (name: string) =>
       name.startsWith(prefix) && Object.hasOwn(served.tools, name.slice(prefix.length))
         ? name.slice(prefix.length)

@@ -90,6 +90,9 @@ const encodeFailure = (tool: McpTools.ServedTool, error: unknown): Effect.Effect
       Effect.orElseSucceed(() => String(error))
     )
 
+const invalidArguments = (tool: McpTools.ServedTool, problem: string) =>
+  ["invalid_arguments", toolResult(`Invalid arguments for ${tool.name}: ${problem}`, true)] as const
+
 const parameterProblem = (error: unknown): string | undefined =>
   AiError.isAiError(error) && error.reason._tag === "ToolParameterValidationError"
     ? error.reason.description
@@ -162,7 +165,7 @@ export const make = (servers: McpTools.Resolved, toolTimeout: Duration.Duration)
           return Effect.succeed(
             problem === undefined
               ? ["failure", toolResult(result.encodedResult, true)]
-              : ["invalid_arguments", toolResult(`Invalid arguments for ${tool.name}: ${problem}`, true)]
+              : invalidArguments(tool, problem)
           )
         }
         const cause = exit.cause
@@ -174,10 +177,7 @@ export const make = (servers: McpTools.Resolved, toolTimeout: Duration.Duration)
           const origin = Context.get(Cause.reasonAnnotations(failed.success), Toolkit.FailureOrigin)
           const problem = parameterProblem(error)
           if (origin === "parameters" && problem !== undefined) {
-            return Effect.succeed([
-              "invalid_arguments",
-              toolResult(`Invalid arguments for ${tool.name}: ${problem}`, true)
-            ])
+            return Effect.succeed(invalidArguments(tool, problem))
           }
           return Effect.map(encodeFailure(tool, error), (encoded) => ["failure", toolResult(encoded, true)] as const)
         }
