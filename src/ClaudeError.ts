@@ -8,128 +8,27 @@
 import { Effect, Predicate, Schema } from "effect"
 import type * as DebugLog from "./DebugLog.ts"
 
-const id = (name: string) => `effect-claude-code/ClaudeError/${name}`
+import {
+  ApiError,
+  AuthenticationFailed,
+  CircuitOpen,
+  InvalidCredential,
+  Overloaded,
+  RateLimited
+} from "./internal/reasons/api.ts"
+import { reasonId as id } from "./internal/reasons/id.ts"
+import {
+  CliNotFound,
+  CliVersionUnsupported,
+  ProcessCrashed,
+  ProcessExited,
+  ResourceLimitExceeded,
+  SpawnFailed,
+  TranscriptLost
+} from "./internal/reasons/process.ts"
 
-/**
- * The CLI could not be started (bad cwd, permission denied, resource exhaustion).
- *
- * @since 0.1.0
- * @category reasons
- */
-export class SpawnFailed extends Schema.TaggedError<SpawnFailed>(id("SpawnFailed"))("SpawnFailed", {
-  executable: Schema.String,
-  description: Schema.String
-}) {
-  override get message() {
-    return `Could not start the Claude Code CLI (${this.executable}): ${this.description}`
-  }
-  get isRetryable() {
-    return false
-  }
-}
-
-/**
- * No executable was found at any of the places searched.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class CliNotFound extends Schema.TaggedError<CliNotFound>(id("CliNotFound"))("CliNotFound", {
-  searched: Schema.Array(Schema.String)
-}) {
-  override get message() {
-    return `Claude Code CLI not found. Searched: ${this.searched.join(", ")}. ` +
-      `Install @anthropic-ai/claude-code, set the \`executable\` option, or set CLAUDE_CODE_EXECUTABLE.`
-  }
-  get isRetryable() {
-    return false
-  }
-}
-
-/**
- * The executable answered `--version` with a version this library does not support.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class CliVersionUnsupported extends Schema.TaggedError<CliVersionUnsupported>(id("CliVersionUnsupported"))(
-  "CliVersionUnsupported",
-  { executable: Schema.String, version: Schema.String, required: Schema.String }
-) {
-  override get message() {
-    return `Claude Code CLI at ${this.executable} reports version "${this.version}"; ${this.required} is required.`
-  }
-  get isRetryable() {
-    return false
-  }
-}
-
-/**
- * The CLI exited with a non-zero code and no `result` frame explained why.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class ProcessExited extends Schema.TaggedError<ProcessExited>(id("ProcessExited"))("ProcessExited", {
-  exitCode: Schema.Int,
-  stderrTail: Schema.String
-}) {
-  override get message() {
-    return `The Claude Code CLI exited with code ${this.exitCode}${tailSuffix(this.stderrTail)}`
-  }
-  get isRetryable() {
-    return this.exitCode !== 1 && this.exitCode !== 2
-  }
-}
-
-/**
- * The CLI was killed by a signal (OOM killer, SIGKILL, SIGSEGV, ...).
- *
- * @since 0.1.0
- * @category reasons
- */
-export class ProcessCrashed extends Schema.TaggedError<ProcessCrashed>(id("ProcessCrashed"))("ProcessCrashed", {
-  signal: Schema.String,
-  stderrTail: Schema.String
-}) {
-  override get message() {
-    return `The Claude Code CLI was killed by ${this.signal}${tailSuffix(this.stderrTail)}`
-  }
-  get isRetryable() {
-    return true
-  }
-}
-
-/**
- * A retry had to resume the CLI's session (a tool of the turn ran, so its prompt must not be sent again),
- * and the session's transcript on disk cannot carry it on safely: it is `"missing"` (the CLI writes it on a
- * timer of about 100 ms and creates the file lazily, so a CLI killed early leaves none, and `--resume` then
- * fails with "No conversation found"), or `"incomplete"`: calls in `toolUseIds` have no recorded result (a
- * resume would tell the model their outcome is unknown, and it may run them again). The turn was not sent
- * again. `toolsMayHaveRun`: tools of the turn may have run, so check their effects before sending it anew.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class TranscriptLost extends Schema.TaggedError<TranscriptLost>(id("TranscriptLost"))("TranscriptLost", {
-  sessionId: Schema.String,
-  transcript: Schema.Literals(["missing", "incomplete"]),
-  toolsMayHaveRun: Schema.Boolean,
-  toolUseIds: Schema.Array(Schema.String)
-}) {
-  override get message() {
-    const what = this.transcript === "missing"
-      ? "is not on disk"
-      : `lacks the results of tool calls ${this.toolUseIds.join(", ")}`
-    const tools = this.toolsMayHaveRun
-      ? "; tools of the turn may have run: check their effects before sending it again"
-      : ""
-    return `The transcript of CLI session ${this.sessionId} ${what}, so it cannot be resumed. The turn was not sent again${tools}`
-  }
-  get isRetryable() {
-    return false
-  }
-}
+export * from "./internal/reasons/api.ts"
+export * from "./internal/reasons/process.ts"
 
 /**
  * Which deadline ran out.
@@ -138,6 +37,7 @@ export class TranscriptLost extends Schema.TaggedError<TranscriptLost>(id("Trans
  * @category models
  */
 export const TimeoutKind = Schema.Literals(["startup", "firstEvent", "idle", "turn", "control", "shutdown"])
+
 /**
  * @since 0.1.0
  * @category models
@@ -163,25 +63,6 @@ export class Timeout extends Schema.TaggedError<Timeout>(id("Timeout"))("Timeout
 }
 
 /**
- * The API refused the credential (401). Retrying with the same credential cannot help.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class AuthenticationFailed extends Schema.TaggedError<AuthenticationFailed>(id("AuthenticationFailed"))(
-  "AuthenticationFailed",
-  { status: Schema.NullOr(Schema.Int), detail: Schema.String }
-) {
-  override get message() {
-    return `Authentication failed${statusSuffix(this.status)}: ${this.detail}. ` +
-      `Check ANTHROPIC_API_KEY / CLAUDE_CODE_OAUTH_TOKEN.`
-  }
-  get isRetryable() {
-    return false
-  }
-}
-
-/**
  * The API refused the request for permission or billing reasons (403).
  *
  * @since 0.1.0
@@ -196,61 +77,6 @@ export class PermissionRefused extends Schema.TaggedError<PermissionRefused>(id(
   }
   get isRetryable() {
     return false
-  }
-}
-
-/**
- * Too many requests (429) or a usage limit. `retryAfterMs` is known when the API said so.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class RateLimited extends Schema.TaggedError<RateLimited>(id("RateLimited"))("RateLimited", {
-  retryAfterMs: Schema.optionalKey(Schema.Number),
-  detail: Schema.String
-}) {
-  override get message() {
-    const after = this.retryAfterMs === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMs / 1000)} s.`
-    return `Rate limited by the API (429): ${this.detail}.${after}`
-  }
-  get isRetryable() {
-    return true
-  }
-}
-
-/**
- * The API is overloaded (529). Usually temporary.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class Overloaded extends Schema.TaggedError<Overloaded>(id("Overloaded"))("Overloaded", {
-  detail: Schema.String
-}) {
-  override get message() {
-    return `The API is overloaded (529): ${this.detail}`
-  }
-  get isRetryable() {
-    return true
-  }
-}
-
-/**
- * Any other API failure: 400 (not retryable), 5xx or a connection failure (retryable).
- *
- * @since 0.1.0
- * @category reasons
- */
-export class ApiError extends Schema.TaggedError<ApiError>(id("ApiError"))("ApiError", {
-  status: Schema.NullOr(Schema.Int),
-  errorType: Schema.optionalKey(Schema.String),
-  detail: Schema.String
-}) {
-  override get message() {
-    return `API error${statusSuffix(this.status)}: ${this.detail}`
-  }
-  get isRetryable() {
-    return this.status === null || this.status >= 500
   }
 }
 
@@ -357,23 +183,6 @@ export class PoolExhausted extends Schema.TaggedError<PoolExhausted>(id("PoolExh
 }
 
 /**
- * The circuit breaker is open; calls are rejected until it half-opens.
- *
- * @since 0.1.0
- * @category reasons
- */
-export class CircuitOpen extends Schema.TaggedError<CircuitOpen>(id("CircuitOpen"))("CircuitOpen", {
-  halfOpenAtMs: Schema.optionalKey(Schema.Number)
-}) {
-  override get message() {
-    return "The circuit breaker is open after repeated failures; calls are rejected until it half-opens"
-  }
-  get isRetryable() {
-    return false
-  }
-}
-
-/**
  * The options failed validation. Nothing was spawned.
  *
  * @since 0.1.0
@@ -429,36 +238,44 @@ export class CommandRefused extends Schema.TaggedError<CommandRefused>(id("Comma
 }
 
 /**
- * A resource limit (memory, CPU, files, processes, wall time) was exceeded and the process stopped.
+ * The turn's structured output (`Claude.generateObject`, `outputFormat`) is not a value of the Schema: the
+ * model never called the CLI's `StructuredOutput` tool (the CLI reminds it once, then ends the turn with
+ * plain text), or the object it gave passed the JSON Schema but not the Schema's own checks (a filter JSON
+ * Schema cannot say). `issues` names each problem with its path.
  *
  * @since 0.1.0
  * @category reasons
  */
-export class ResourceLimitExceeded extends Schema.TaggedError<ResourceLimitExceeded>(id("ResourceLimitExceeded"))(
-  "ResourceLimitExceeded",
-  { resource: Schema.String, limit: Schema.Number, observed: Schema.Number }
+export class StructuredOutputInvalid extends Schema.TaggedError<StructuredOutputInvalid>(id("StructuredOutputInvalid"))(
+  "StructuredOutputInvalid",
+  { issues: Schema.String }
 ) {
   override get message() {
-    return `The CLI exceeded its ${this.resource} limit (${this.observed} > ${this.limit}) and was stopped`
+    return `The turn's structured output does not match the schema: ${this.issues}`
   }
   get isRetryable() {
-    return true
+    return false
   }
 }
 
 /**
- * A credential failed validation, or its source could not be read. Names the
- * source and the problem, never the value.
+ * The model kept giving structured output that failed the JSON Schema until the CLI stopped asking
+ * (`error_max_structured_output_retries`, after 5 attempts on CLI 2.1.329). `errors` are the CLI's, the
+ * last validation error among them.
  *
  * @since 0.1.0
  * @category reasons
  */
-export class InvalidCredential extends Schema.TaggedError<InvalidCredential>(id("InvalidCredential"))(
-  "InvalidCredential",
-  { source: Schema.String, problem: Schema.String }
-) {
+export class StructuredOutputRetriesExhausted
+  extends Schema.TaggedError<StructuredOutputRetriesExhausted>(id("StructuredOutputRetriesExhausted"))(
+    "StructuredOutputRetriesExhausted",
+    { errors: Schema.Array(Schema.String) }
+  )
+{
   override get message() {
-    return `The credential from ${this.source} is not usable: ${this.problem}`
+    return `The model gave no valid structured output before the CLI's retries ran out${
+      this.errors.length > 0 ? `: ${this.errors.join("; ")}` : ""
+    }`
   }
   get isRetryable() {
     return false
@@ -487,6 +304,8 @@ export const Reason = Schema.Union([
   MaxTurns,
   BudgetExceeded,
   ExecutionError,
+  StructuredOutputInvalid,
+  StructuredOutputRetriesExhausted,
   Interrupted,
   ProtocolError,
   PoolExhausted,
@@ -575,10 +394,3 @@ export const fail = (reason: Reason, context?: Context) => Effect.fail(make(reas
  * @category guards
  */
 export const isClaudeError = (u: unknown): u is ClaudeError => Predicate.isTagged(u, "ClaudeError")
-
-const tailSuffix = (tail: string) => {
-  const trimmed = tail.trim()
-  return trimmed === "" ? "" : `. Last stderr: ${trimmed.slice(-500)}`
-}
-
-const statusSuffix = (status: number | null) => (status === null ? "" : ` (${status})`)

@@ -54,6 +54,8 @@ export const fromResult = (
       return result.terminal_reason?.startsWith("aborted_") === true
         ? new ClaudeError.Interrupted({})
         : new ClaudeError.ExecutionError({ subtype: result.subtype, errors: result.errors ?? [] })
+    case "error_max_structured_output_retries":
+      return new ClaudeError.StructuredOutputRetriesExhausted({ errors: result.errors ?? [] })
     case "success":
       return fromApiError(result, context)
     default:

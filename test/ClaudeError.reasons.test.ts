@@ -92,6 +92,16 @@ const rows: ReadonlyArray<Row> = [
     retryable: false
   },
   {
+    reason: new ClaudeError.StructuredOutputInvalid({ issues: "votes: must be even" }),
+    message: "The turn's structured output does not match the schema: votes: must be even",
+    retryable: false
+  },
+  {
+    reason: new ClaudeError.StructuredOutputRetriesExhausted({ errors: ["/answer: must be string"] }),
+    message: "The model gave no valid structured output before the CLI's retries ran out: /answer: must be string",
+    retryable: false
+  },
+  {
     reason: new ClaudeError.Interrupted({}),
     message: "The turn was interrupted",
     retryable: false

@@ -152,7 +152,9 @@ export const ResultFrame = Schema.Struct({
   api_error: Schema.optionalKey(Schema.NullOr(Schema.String)),
   terminal_reason: Schema.optionalKey(Schema.NullOr(Schema.String)),
   permission_denials: Schema.optionalKey(Schema.Array(Schema.Unknown)),
-  stop_reason: Schema.optionalKey(Schema.NullOr(Schema.String))
+  stop_reason: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  /** With `--json-schema`: the object the model gave the `StructuredOutput` tool. */
+  structured_output: Schema.optionalKey(Schema.Unknown)
 })
 
 /**
