@@ -5,12 +5,13 @@
  * @since 0.1.0
  */
 import { NodeServices } from "@effect/platform-node"
-import { Context, Effect, Layer, Option, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Option, type Schema, type Scope, Stream } from "effect"
 import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import type * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as HealthChecker from "./HealthChecker.ts"
 import * as SlashCommands from "./internal/slashCommands.ts"
+import * as StructuredOutput from "./internal/structuredOutput.ts"
 import { validatePrompt, validateQuery } from "./internal/validation.ts"
 import * as McpTools from "./McpTools.ts"
 import * as ProcessManager from "./ProcessManager.ts"
@@ -158,6 +159,72 @@ export const query = <const Tools extends McpTools.Toolkits = {}>(
   config?: QueryConfig<Tools>
 ): Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError, Claude | McpTools.ToolkitServices<Tools>> =>
   Stream.unwrap(Claude.useSync((claude) => claude.query(prompt, options, config)))
+
+/**
+ * What {@link generateObject} gives: the value, and the turn's `Result` event (cost, usage, session id).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GeneratedObject<A> {
+  readonly value: A
+  readonly result: Extract<ClaudeEvent, { readonly _tag: "Result" }>
+}
+
+/**
+ * Runs one turn whose answer is a value of `schema`: the Schema's JSON Schema becomes the CLI's structured
+ * output (`outputFormat`, see `ClaudeOptions.OutputFormat`), the model gives the object to the CLI's
+ * `StructuredOutput` tool, and the turn's `structured_output` is decoded by the same Schema.
+ *
+ * Fails with `StructuredOutputInvalid` when the model gave no object or one the Schema refuses (a check JSON
+ * Schema cannot say), `StructuredOutputRetriesExhausted` when it kept giving objects the JSON Schema refuses
+ * until the CLI stopped asking, and `InvalidOptions` before anything is spawned when the Schema's JSON form
+ * is not an object or `options` sets `outputFormat` itself. The schema is part of the pool key: turns with
+ * the same schema share warm processes.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Claude } from "effect-claude-code"
+ *
+ * const Answer = Schema.Struct({ answer: Schema.String, confidence: Schema.Number })
+ * const program = Claude.generateObject("What is 6 * 7?", Answer).pipe(
+ *   Effect.map(({ value }) => value.answer),
+ *   Effect.provide(Claude.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const generateObject = <S extends Schema.Top, const Tools extends McpTools.Toolkits = {}>(
+  prompt: Protocol.UserContent,
+  schema: S,
+  options?: ClaudeOptions.Input,
+  config?: QueryConfig<Tools>
+): Effect.Effect<
+  GeneratedObject<S["Type"]>,
+  ClaudeError.ClaudeError,
+  Claude | S["DecodingServices"] | McpTools.ToolkitServices<Tools>
+> =>
+  Effect.gen(function*() {
+    if (options?.outputFormat !== undefined) {
+      return yield* ClaudeError.fail(
+        new ClaudeError.InvalidOptions({ issues: "outputFormat: generateObject sets it from the schema" })
+      )
+    }
+    const outputFormat = { type: "json_schema" as const, schema: yield* StructuredOutput.jsonSchema(schema) }
+    const last = yield* query(prompt, { ...options, outputFormat }, config).pipe(
+      Stream.filter((event) => event._tag === "Result"),
+      Stream.runLast
+    )
+    // A stream that ended without failing ended on its turn's Result.
+    if (Option.isNone(last)) {
+      return yield* ClaudeError.fail(new ClaudeError.ProtocolError({ detail: "the turn ended without a result" }))
+    }
+    const value = yield* StructuredOutput.decode(schema, last.value)
+    return { value, result: last.value }
+  }).pipe(Effect.withSpan("Claude.generateObject"))
 
 /**
  * Starts a session with the `Claude` service of the context.

@@ -120,6 +120,31 @@ export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown).chec
 )
 
 /**
+ * Structured output (the Agent SDK's `outputFormat`): the CLI gets `schema` as `--json-schema`, offers the
+ * model a `StructuredOutput` tool with it as input schema, and puts the object the model gave in the
+ * result's `structured_output`. The CLI checks it with Ajv (JSON Schema draft-07, strict mode): a schema it
+ * cannot compile makes it exit at start-up. `Claude.generateObject` derives this from an Effect Schema.
+ * A schema is a process's, given on argv: it is part of the pool key, and a session keeps it for every turn.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OutputFormat = Schema.Struct({
+  type: Schema.Literal("json_schema"),
+  schema: Schema.Record(Schema.String, Schema.Unknown).check(
+    Schema.makeFilter((schema) =>
+      !valueNestsDeeperThan(schema, maxDepth) || `must not nest deeper than ${maxDepth} levels`
+    )
+  )
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OutputFormat = typeof OutputFormat.Type
+
+/**
  * The options of a session or a one-shot query.
  *
  * @since 0.1.0
@@ -152,6 +177,8 @@ export const ClaudeOptions = Schema.Struct({
   /** Settings file path or JSON (`--settings`). */
   settings: Schema.optionalKey(NonEmptyText),
   settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
+  /** Structured output: see {@link OutputFormat}. */
+  outputFormat: Schema.optionalKey(OutputFormat),
   /** Environment additions for the CLI (on top of the allow-listed host environment). */
   env: Schema.optionalKey(Environment),
   /** Path of the CLI executable. Default: `CLAUDE_CODE_EXECUTABLE`, then `PATH`, then `node_modules/.bin`. */
@@ -199,7 +226,7 @@ const decodeOptions = Schema.decodeUnknownEffect(ClaudeOptions)
 
 /**
  * Validates options. Fails with `InvalidOptions` naming every problem, before anything is spawned: a value
- * of the wrong kind, and every key that is not an option (`outputFormat`, `timeouts.idel`), each with its
+ * of the wrong kind, and every key that is not an option (`temperature`, `timeouts.idel`), each with its
  * path and, when it is a near miss of one, the option it was likely meant to be. Unknown keys are never
  * dropped: the CLI would otherwise run with defaults the caller did not ask for.
  *
@@ -269,6 +296,7 @@ export const toArgs = (
   toggle("include-partial-messages", options.includePartialMessages)
   flag("settings", options.settings)
   flag("setting-sources", options.settingSources?.join(","))
+  if (options.outputFormat !== undefined) flag("json-schema", JSON.stringify(options.outputFormat.schema))
   if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
   return args
 }

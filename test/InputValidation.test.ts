@@ -113,14 +113,14 @@ const setIn = (target: Record<string, unknown>, keys: ReadonlyArray<string>, val
 describe("F24: unknown keys", () => {
   it("F24: unknown and misspelled option keys fail with InvalidOptions naming each one with its path", () => {
     const error = failureOf(Effect.runSyncExit(ClaudeOptions.validate({
-      outputFormat: "json",
+      temperature: 0.2,
       thinking: true,
       model: "claude-sonnet-4-5",
       timeouts: { idel: 1000, turn: 5000 },
       limits: { maxRss: 1024 }
     })))
     assert.strictEqual(error.reason._tag, "InvalidOptions")
-    for (const key of ["outputFormat", "thinking", "timeouts.idel", "limits.maxRss"]) assert.include(error.message, key)
+    for (const key of ["temperature", "thinking", "timeouts.idel", "limits.maxRss"]) assert.include(error.message, key)
     // The near miss is pointed out, so the fix is obvious.
     assert.include(error.message, "timeouts.idel: unknown key (did you mean idle?)")
     assert.isFalse(error.isRetryable)
@@ -146,12 +146,12 @@ describe("F24: unknown keys", () => {
     Effect.gen(function*() {
       const error = failureOf(
         yield* Effect.exit(Claude.session(fromJson<Session.Config>({
-          options: { executable, outputFormat: "json", timeouts: { idel: 1000 } },
+          options: { executable, temperature: 0.2, timeouts: { idel: 1000 } },
           debugLogs: { frames: 1 }
         })))
       )
       assert.strictEqual(error.reason._tag, "InvalidOptions")
-      for (const key of ["options.outputFormat", "options.timeouts.idel", "debugLogs"]) {
+      for (const key of ["options.temperature", "options.timeouts.idel", "debugLogs"]) {
         assert.include(error.message, key)
       }
       assert.lengthOf(yield* sessionProcesses, 0)
