@@ -20,8 +20,10 @@
  *   serves toolkits; the model sees `mcp__effect_ai__<tool>`), with the handlers the call requires; each call
  *   comes back as a provider-executed tool call and result, so effect/ai does not run it again;
  * - `streamText` streams text and reasoning deltas (the turn runs with `includePartialMessages`);
- * - `generateObject` runs the turn with the object's JSON Schema as the CLI's structured output, and reads
- *   the CLI's `structured_output`;
+ * - `generateObject` runs the turn with the object's JSON Schema as the CLI's structured output (as
+ *   `Claude.generateObject` does: draft-07, an object at the root), and effect/ai decodes the CLI's
+ *   `structured_output` with the Schema's JSON codec; a Schema the CLI cannot be given is an
+ *   `UnsupportedSchemaError`, a turn without structured output a `StructuredOutputError`;
  * - usage is the turn's usage (input tokens with cache reads and writes, output tokens); the finish reason is
  *   `stop`, `length` (the turn hit `maxTurns`) or `error`; the finish part's metadata carries the session id,
  *   the cost and the number of model calls;
@@ -40,6 +42,7 @@ import { toAiError } from "./internal/languageModel/errors.ts"
 import { partsOf, streamer } from "./internal/languageModel/parts.ts"
 import { turnOf } from "./internal/languageModel/prompt.ts"
 import * as Toolkit from "./internal/languageModel/toolkit.ts"
+import * as StructuredOutput from "./internal/structuredOutput.ts"
 import * as McpTools from "./McpTools.ts"
 
 /**
@@ -64,6 +67,21 @@ export const make = Effect.fn("ClaudeLanguageModel.make")(function*(
 ) {
   const claude = yield* Claude.Claude
 
+  // The JSON Schema of `generateObject`'s object, as the turn's structured output.
+  const structuredOutputOf = (provider: LanguageModel.ProviderOptions, method: string) =>
+    provider.responseFormat.type === "text"
+      ? Effect.succeed(undefined)
+      : StructuredOutput.jsonSchema(provider.responseFormat.schema).pipe(
+        Effect.map((schema) => ({ type: "json_schema" as const, schema })),
+        Effect.mapError((error) =>
+          AiError.make({
+            module: "ClaudeLanguageModel",
+            method,
+            reason: new AiError.UnsupportedSchemaError({ description: error.reason.message })
+          })
+        )
+      )
+
   // One turn's query: the prompt mapped onto a conversation, the call's tools served for it.
   const queryOf = Effect.fnUntraced(
     function*(provider: LanguageModel.ProviderOptions, method: string, stream: boolean) {
@@ -78,6 +96,7 @@ export const make = Effect.fn("ClaudeLanguageModel.make")(function*(
           reason: new AiError.InvalidUserInputError({ description: "the prompt has no user message to answer" })
         })
       }
+      const outputFormat = yield* structuredOutputOf(provider, method)
       const tracked = Option.isSome(yield* Effect.serviceOption(ResponseIdTracker.ResponseIdTracker))
       const toolkit = yield* Toolkit.serve(provider.toolChoice === "none" ? [] : provider.tools)
       const names = Object.keys(toolkit.served.tools).map((tool) => McpTools.toolName(Toolkit.serverName, tool))
@@ -87,7 +106,8 @@ export const make = Effect.fn("ClaudeLanguageModel.make")(function*(
         ...(appendSystemPrompt.length === 0 ? {} : { appendSystemPrompt: appendSystemPrompt.join("\n\n") }),
         ...(names.length === 0 ? {} : { allowedTools: [...(options.allowedTools ?? []), ...names] }),
         ...(stream ? { includePartialMessages: true } : {}),
-        ...(incremental ? { resume: provider.previousResponseId } : {})
+        ...(incremental ? { resume: provider.previousResponseId } : {}),
+        ...(outputFormat === undefined ? {} : { outputFormat })
       }
       const events = claude.query(turn.prompt, turnOptions, {
         ...config,
@@ -101,10 +121,11 @@ export const make = Effect.fn("ClaudeLanguageModel.make")(function*(
   const now = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis))
 
   return yield* LanguageModel.make({
+    codecTransformer: StructuredOutput.codecTransformer,
     generateText: Effect.fn("ClaudeLanguageModel.generateText")(function*(provider) {
       const { events, toolkit } = yield* queryOf(provider, "generateText", false)
       const collected = yield* Stream.runCollect(events).pipe(Effect.mapError(toAiError("generateText")))
-      return partsOf(collected, toolkit, yield* now)
+      return partsOf(collected, toolkit, yield* now, provider.responseFormat.type === "json")
     }),
     streamText: (provider) =>
       queryOf(provider, "streamText", true).pipe(

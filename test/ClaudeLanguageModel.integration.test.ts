@@ -18,6 +18,16 @@ const Add = Tool.make("add", {
 })
 const Calc = Toolkit.make(Add)
 
+/** The handler, noting each call. */
+const countingCalc = (calls: Array<string>) =>
+  Calc.toLayer({
+    add: ({ a, b }) =>
+      Effect.sync(() => {
+        calls.push(`${a}+${b}`)
+        return a + b
+      })
+  })
+
 const withModel = <A, E, R>(
   script: FakeApi.Script,
   body: (api: FakeApi.FakeApi["Service"]) => Effect.Effect<A, E, R | LanguageModel.LanguageModel>,
@@ -103,17 +113,74 @@ describe("ClaudeLanguageModel against the real CLI", () => {
           assert.deepInclude(result, { name: "add", result: 42, isFailure: false, providerExecuted: true })
           const requests = yield* api.conversationRequests
           assert.strictEqual(requests[1] === undefined ? undefined : FakeApi.lastToolResult(requests[1]), "42")
-        }).pipe(
-          Effect.provide(Calc.toLayer({
-            add: ({ a, b }) =>
-              Effect.sync(() => {
-                calls.push(`${a}+${b}`)
-                return a + b
-              })
-          }))
-        )
+        }).pipe(Effect.provide(countingCalc(calls)))
     )
   })
+
+  it.live("streamText with a toolkit: the tool runs in-process once, its call and result stream as provider-executed parts, then the answer", () => {
+    const calls: Array<string> = []
+    return withModel(
+      [FakeApi.toolUse("mcp__effect_ai__add", { a: 2, b: 40 }), FakeApi.text(["4", "2."])],
+      (api) =>
+        Effect.gen(function*() {
+          const parts = yield* LanguageModel.streamText({ prompt: "What is 2 + 40?", toolkit: Calc }).pipe(
+            Stream.runCollect
+          )
+          assert.deepStrictEqual(calls, ["2+40"])
+          const call = parts.find((part) => part.type === "tool-call")
+          assert.deepInclude(call, { name: "add", params: { a: 2, b: 40 }, providerExecuted: true })
+          const result = parts.find((part) => part.type === "tool-result")
+          assert.deepInclude(result, { name: "add", result: 42, isFailure: false, providerExecuted: true })
+          const text = parts.flatMap((part) => (part.type === "text-delta" ? [part.delta] : [])).join("")
+          assert.strictEqual(text, "42.")
+          const types = parts.map((part) => part.type)
+          assert.isBelow(types.indexOf("tool-result"), types.indexOf("text-delta"))
+          assert.strictEqual(types.at(-1), "finish")
+          const requests = yield* api.conversationRequests
+          assert.strictEqual(requests[1] === undefined ? undefined : FakeApi.lastToolResult(requests[1]), "42")
+        }).pipe(Effect.provide(countingCalc(calls)))
+    )
+  })
+
+  it.live("generateObject: the Schema's JSON Schema is the StructuredOutput tool's input, the object is decoded by the Schema's JSON codec", () => {
+    const Meeting = Schema.Struct({ title: Schema.String, at: Schema.Date, attendees: Schema.Array(Schema.String) })
+    return withModel(
+      [
+        FakeApi.toolUse("StructuredOutput", {
+          title: "Planning",
+          at: "2026-12-03T10:00:00.000Z",
+          attendees: ["ada", "alan"]
+        })
+      ],
+      (api) =>
+        Effect.gen(function*() {
+          const response = yield* LanguageModel.generateObject({ prompt: "Plan a meeting", schema: Meeting })
+          assert.deepStrictEqual(response.value, {
+            title: "Planning",
+            at: new Date("2026-12-03T10:00:00.000Z"),
+            attendees: ["ada", "alan"]
+          })
+          const [request] = yield* api.conversationRequests
+          const tool = request?.messagesRequest?.tools?.find((t) =>
+            Predicate.hasProperty(t, "name") && t.name === "StructuredOutput"
+          )
+          const schema = Predicate.hasProperty(tool, "input_schema") ? tool.input_schema : undefined
+          assert.deepInclude(schema, { type: "object", required: ["title", "at", "attendees"] })
+        })
+    )
+  })
+
+  it.live("generateObject: a turn the model ends without structured output fails with a StructuredOutputError", () =>
+    withModel((_request, _index) => FakeApi.text("I would rather chat."), () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          LanguageModel.generateObject({ prompt: "Plan a meeting", schema: Schema.Struct({ title: Schema.String }) })
+        )
+        assert.isTrue(AiError.isAiError(error))
+        assert.strictEqual(error.reason._tag, "StructuredOutputError")
+        // The model's words are not taken for the object: effect/ai found no text to decode.
+        assert.strictEqual(error.reason._tag === "StructuredOutputError" ? error.reason.responseText : undefined, "")
+      })))
 
   it.live("a ClaudeError becomes the AiError that means the same: a 429 is a RateLimitError", () =>
     withModel([FakeApi.error(429, { retryAfterSeconds: 7 })], () =>

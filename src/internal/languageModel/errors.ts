@@ -32,6 +32,9 @@ const reasonOf = (reason: ClaudeError.Reason): AiError.AiErrorReason => {
       return new AiError.InvalidRequestError({ description })
     case "InvalidPrompt":
       return new AiError.InvalidUserInputError({ description })
+    case "StructuredOutputInvalid":
+    case "StructuredOutputRetriesExhausted":
+      return new AiError.StructuredOutputError({ description, responseText: "" })
     default:
       return new AiError.UnknownError({ description })
   }

@@ -83,11 +83,16 @@ const toolParts = (
   }]
 }
 
-/** A whole turn's parts, for `generateText`. */
+/**
+ * A whole turn's parts, for `generateText`. With `structured` (effect/ai's `generateObject`), the text is
+ * the turn's structured output as JSON, the one text effect/ai decodes, and the model's words around its
+ * `StructuredOutput` call are left out; a turn without one has no text, which effect/ai reports.
+ */
 export const partsOf = (
   events: Iterable<ClaudeEvent>,
   toolkit: ServedToolkit,
-  now: Date
+  now: Date,
+  structured = false
 ): Array<Response.PartEncoded> => {
   const parts: Array<Response.PartEncoded> = []
   const calls = new Map<string, string>()
@@ -97,7 +102,7 @@ export const partsOf = (
         if (!parts.some((part) => part.type === "response-metadata")) parts.push(metadataOf(event, now))
         break
       case "AssistantText":
-        if (event.parentToolUseId === null) parts.push({ type: "text", text: event.text })
+        if (event.parentToolUseId === null && !structured) parts.push({ type: "text", text: event.text })
         break
       case "AssistantThinking":
         parts.push({ type: "reasoning", text: event.thinking })
@@ -107,6 +112,9 @@ export const partsOf = (
         for (const part of toolParts(event, toolkit, calls)) parts.push(part)
         break
       case "Result":
+        if (structured && event.frame.structured_output !== undefined) {
+          parts.push({ type: "text", text: JSON.stringify(event.frame.structured_output) })
+        }
         parts.push(finishOf(event))
         break
       default:
