@@ -1,8 +1,10 @@
 /**
  * The published package as a user gets it: the tarball `npm pack` makes (built afresh, outside the working
  * tree), installed with npm, offline, into a scratch project whose only other packages are the peer
- * dependencies. There the README's quick start, copied unchanged, runs on the real CLI against a FakeApi that
- * the scratch project serves from the tarball's own `effect-claude-code/testing`.
+ * dependencies. There the README's quick start, copied unchanged, and a program making the three calls users
+ * write to (a query with an effect/ai toolkit, `Claude.generateObject`, `LanguageModel.generateText` on
+ * `ClaudeLanguageModel`) run on the real CLI against a FakeApi that the scratch project serves from the
+ * tarball's own `effect-claude-code/testing`.
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -58,16 +60,63 @@ const readmeQuickStart = (): string => {
   return code ?? ""
 }
 
-/** What the scratch project runs to serve the fake Messages API: the tarball's testing export. */
+/**
+ * What the scratch project runs to serve the fake Messages API: the tarball's testing export. Its script is
+ * the quick start's answer, or with \`contract\` the model's side of the contract program's three calls.
+ */
 const fakeApiServer = `import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { FakeApi } from "effect-claude-code/testing"
 
+const script = process.argv[2] === "contract"
+  ? [
+    FakeApi.toolUse("mcp__calc__add", { a: 2, b: 40 }),
+    FakeApi.text("2 and 40 make 42."),
+    FakeApi.toolUse("StructuredOutput", { answer: "forty-two" }),
+    FakeApi.text("Hello from effect/ai.")
+  ]
+  : [FakeApi.text(["Two TypeScript files: ", "a.ts and b.ts."])]
+
 const program = Effect.gen(function*() {
-  const api = yield* FakeApi.make({ script: [FakeApi.text(["Two TypeScript files: ", "a.ts and b.ts."])] })
+  const api = yield* FakeApi.make({ script })
   yield* Console.log(api.url)
   return yield* Effect.never
 }).pipe(Effect.scoped)
+
+NodeRuntime.runMain(program)
+`
+
+/**
+ * The three calls users write to (an effect/ai toolkit served to a query, a typed object, an effect/ai
+ * program on the pool), as a user's program would make them, with \`Claude.layer\` reading the environment.
+ */
+const contractProgram = `import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Layer, Schema, Stream } from "effect"
+import { LanguageModel, Tool, Toolkit } from "effect/ai"
+import { Claude, ClaudeLanguageModel } from "effect-claude-code"
+
+const Add = Tool.make("add", {
+  description: "Adds two numbers",
+  parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+  success: Schema.Number
+})
+const Calc = Toolkit.make(Add)
+const CalcLive = Calc.toLayer({ add: ({ a, b }) => Effect.as(Console.log(\`handler: \${a} + \${b}\`), a + b) })
+
+const program = Effect.gen(function*() {
+  const events = yield* Claude.query("add 2 and 40", { allowedTools: ["mcp__calc__add"] }, { tools: { calc: Calc } })
+    .pipe(Stream.runCollect)
+  const result = events.findLast((event) => event._tag === "Result")
+  yield* Console.log(\`query: \${result?._tag === "Result" ? result.text : "no result"}\`)
+
+  const { value } = yield* Claude.generateObject("What is 6 * 7, in words?", Schema.Struct({ answer: Schema.String }))
+  yield* Console.log(\`generateObject: \${value.answer}\`)
+
+  const response = yield* LanguageModel.generateText({ prompt: "Say hello" }).pipe(
+    Effect.provide(ClaudeLanguageModel.layer())
+  )
+  yield* Console.log(\`generateText: \${response.text}\`)
+}).pipe(Effect.provide(Layer.merge(Claude.layer, CalcLive)))
 
 NodeRuntime.runMain(program)
 `
@@ -97,7 +146,7 @@ const packTarball = (dir: string) =>
 
 describe("the packed tarball, installed with only the peer dependencies", () => {
   it.live(
-    "runs the README's quick start offline, on the built code, against the FakeApi of its testing export",
+    "runs the README's quick start and the contract calls (query with a toolkit, generateObject, LanguageModel.generateText) offline, on the built code, against the FakeApi of its testing export",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("package")
@@ -152,40 +201,54 @@ describe("the packed tarball, installed with only the peer dependencies", () => 
         fs.mkdirSync(home)
         const baseEnv = { PATH: process.env.PATH ?? "", TMPDIR: dir }
 
-        const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-        const server = yield* spawner.spawn(ChildProcess.make(process.execPath, ["fake-api.ts"], {
-          cwd: app,
-          env: baseEnv,
-          forceKillAfter: "5 seconds"
-        }))
-        const url = yield* server.stdout.pipe(
-          Stream.decodeText(),
-          Stream.splitLines,
-          Stream.runHead,
-          Effect.timeoutOrElse({
-            duration: "30 seconds",
-            orElse: () => Effect.die(new Error("the FakeApi of the installed package printed no URL within 30 s"))
-          })
-        )
-        assert.match(url._tag === "Some" ? url.value : "", /^http:\/\/127\.0\.0\.1:\d+$/)
+        // The user's programs read their credential and API from the environment, as a user's would.
+        const runAgainstFakeApi = (program: string, script: "quick-start" | "contract") =>
+          Effect.gen(function*() {
+            const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+            const server = yield* spawner.spawn(ChildProcess.make(process.execPath, ["fake-api.ts", script], {
+              cwd: app,
+              env: baseEnv,
+              forceKillAfter: "5 seconds"
+            }))
+            const url = yield* server.stdout.pipe(
+              Stream.decodeText(),
+              Stream.splitLines,
+              Stream.runHead,
+              Effect.timeoutOrElse({
+                duration: "30 seconds",
+                orElse: () => Effect.die(new Error("the FakeApi of the installed package printed no URL within 30 s"))
+              })
+            )
+            assert.match(url._tag === "Some" ? url.value : "", /^http:\/\/127\.0\.0\.1:\d+$/)
+            const output = yield* run(process.execPath, [program], {
+              cwd: app,
+              env: {
+                ...baseEnv,
+                HOME: home,
+                CLAUDE_CONFIG_DIR: path.join(home, ".claude"),
+                ANTHROPIC_BASE_URL: url._tag === "Some" ? url.value : "",
+                ANTHROPIC_API_KEY: FakeApi.fakeApiKey,
+                CLAUDE_CODE_EXECUTABLE: bin("claude")
+              },
+              within: "90 seconds"
+            })
+            yield* server.kill({ killSignal: "SIGTERM", forceKillAfter: "5 seconds" })
+            yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "10 seconds")
+            return output
+          }).pipe(Effect.scoped)
 
-        // The quick start reads its credential and API from the environment, as a user's would.
-        const output = yield* run(process.execPath, ["quick-start.ts"], {
-          cwd: app,
-          env: {
-            ...baseEnv,
-            HOME: home,
-            CLAUDE_CONFIG_DIR: path.join(home, ".claude"),
-            ANTHROPIC_BASE_URL: url._tag === "Some" ? url.value : "",
-            ANTHROPIC_API_KEY: FakeApi.fakeApiKey,
-            CLAUDE_CODE_EXECUTABLE: bin("claude")
-          },
-          within: "90 seconds"
-        })
-        assert.include(output, "Two TypeScript files: a.ts and b.ts.")
-        assert.match(output, /\n\$\d+(\.\d+)?(e-\d+)? in \d+ ms, session [0-9a-f-]{36}\n$/)
-        yield* server.kill({ killSignal: "SIGTERM", forceKillAfter: "5 seconds" })
-        yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "10 seconds")
+        const quickStart = yield* runAgainstFakeApi("quick-start.ts", "quick-start")
+        assert.include(quickStart, "Two TypeScript files: a.ts and b.ts.")
+        assert.match(quickStart, /\n\$\d+(\.\d+)?(e-\d+)? in \d+ ms, session [0-9a-f-]{36}\n$/)
+
+        fs.writeFileSync(path.join(app, "contract.ts"), contractProgram)
+        const contract = yield* runAgainstFakeApi("contract.ts", "contract")
+        assert.deepStrictEqual(contract.trim().split("\n"), [
+          "handler: 2 + 40",
+          "query: 2 and 40 make 42.",
+          "generateObject: forty-two",
+          "generateText: Hello from effect/ai."
+        ])
       }).pipe(Effect.provide(NodeServices.layer)),
     { timeout: 360_000 }
   )
