@@ -75,7 +75,8 @@ export const defaultTimeouts = {
 } as const
 
 /**
- * Permission modes the CLI accepts. `"default"` (the Agent SDK's name) passes no flag.
+ * Permission modes the CLI accepts. Every one is passed (`"default"` too, as the Agent SDK does), so the
+ * mode is the one asked for whatever the user's settings' `defaultMode` says.
  *
  * @since 0.1.0
  * @category schemas
@@ -120,6 +121,146 @@ export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown).chec
 )
 
 /**
+ * A subagent the main agent may hand work to (the Agent SDK's `AgentDefinition`), passed with `--agents`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AgentDefinition = Schema.Struct({
+  /** When the main agent should use it: the model reads this to decide. */
+  description: NonEmptyText,
+  /** Its system prompt. */
+  prompt: Text,
+  /** The tools it may use (all of the main agent's when absent). */
+  tools: Schema.optionalKey(Schema.Array(ToolName)),
+  disallowedTools: Schema.optionalKey(Schema.Array(ToolName)),
+  /** `"sonnet"`, `"opus"`, `"haiku"`, `"inherit"` or a model id. */
+  model: Schema.optionalKey(NonEmptyText),
+  maxTurns: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  skills: Schema.optionalKey(Schema.Array(NonEmptyText)),
+  /** A first user message it starts with. */
+  initialPrompt: Schema.optionalKey(Text)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AgentDefinition = typeof AgentDefinition.Type
+
+/**
+ * How hard the model thinks (`--effort`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EffortLevel = Schema.Literals(["low", "medium", "high", "xhigh", "max"])
+
+const ThinkingDisplay = Schema.optionalKey(Schema.Literals(["summarized", "omitted"]))
+
+/**
+ * Extended thinking (the Agent SDK's `ThinkingConfig`): `adaptive` lets the model decide, `enabled` with a
+ * budget of tokens, `disabled` turns it off.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Thinking = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literal("enabled"),
+    budgetTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+    display: ThinkingDisplay
+  }),
+  Schema.Struct({ type: Schema.Literal("adaptive"), display: ThinkingDisplay }),
+  Schema.Struct({ type: Schema.Literal("disabled") })
+])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Thinking = typeof Thinking.Type
+
+/**
+ * The system prompt: your own text (replacing Claude Code's), or Claude Code's own (`preset`) with `append`
+ * added to its end, as the Agent SDK takes it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SystemPrompt = Schema.Union([
+  Text,
+  Schema.Struct({
+    type: Schema.Literal("preset"),
+    preset: Schema.Literal("claude_code"),
+    append: Schema.optionalKey(Text)
+  })
+])
+
+// A flag name of the CLI: what `extraArgs` may add. Flags the options own, and those that would put a
+// prompt on argv or change the protocol, are refused by `extraArgsProblems`.
+const flagName = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
+
+/**
+ * Flags `extraArgs` may not set: the protocol's own, the ones that take a prompt, and every flag an option
+ * maps to (set the option instead, so it is validated and in the pool key once).
+ */
+const reservedFlags: Readonly<Record<string, string>> = {
+  "output-format": "the protocol",
+  "input-format": "the protocol",
+  "verbose": "the protocol",
+  "print": "the protocol (prompts go over stdin)",
+  "p": "the protocol (prompts go over stdin)",
+  "model": "model",
+  "fallback-model": "fallbackModel",
+  "system-prompt": "systemPrompt",
+  "system-prompt-file": "systemPrompt",
+  "append-system-prompt": "appendSystemPrompt",
+  "append-system-prompt-file": "appendSystemPrompt",
+  "max-turns": "maxTurns",
+  "max-budget-usd": "maxBudgetUsd",
+  "allowedTools": "allowedTools",
+  "disallowedTools": "disallowedTools",
+  "tools": "tools",
+  "permission-mode": "permissionMode",
+  "add-dir": "additionalDirectories",
+  "mcp-config": "mcpServers",
+  "strict-mcp-config": "strictMcpConfig",
+  "resume": "resume",
+  "continue": "continue",
+  "fork-session": "forkSession",
+  "include-partial-messages": "includePartialMessages",
+  "settings": "settings",
+  "setting-sources": "settingSources",
+  "json-schema": "outputFormat",
+  "agents": "agents",
+  "agent": "agent",
+  "thinking": "thinking",
+  "thinking-display": "thinking",
+  "max-thinking-tokens": "maxThinkingTokens",
+  "effort": "effort",
+  "betas": "betas",
+  "include-hook-events": "includeHookEvents",
+  "allow-dangerously-skip-permissions": "allowDangerouslySkipPermissions",
+  "permission-prompt-tool": "a permission callback (canUseTool)",
+  "debug": "debug mode (config.debug)",
+  "debug-file": "debug mode (config.debug)"
+}
+
+const ExtraArgs = Schema.Record(Schema.String, Schema.NullOr(Text)).check(
+  Schema.makeFilter((args) => {
+    const problems = Object.keys(args).flatMap((name) => {
+      const owner = reservedFlags[name.replace(/^-+/, "")]
+      if (owner !== undefined) return [`${JSON.stringify(name)} is set by ${owner}`]
+      return flagName.test(name)
+        ? []
+        : [`${JSON.stringify(name)} is not a flag name (lowercase words joined by "-", without the dashes)`]
+    })
+    return problems.length === 0 || problems.join("; ")
+  })
+)
+
+/**
  * Structured output (the Agent SDK's `outputFormat`): the CLI gets `schema` as `--json-schema`, offers the
  * model a `StructuredOutput` tool with it as input schema, and puts the object the model gave in the
  * result's `structured_output`. The CLI checks it with Ajv (JSON Schema draft-07, strict mode): a schema it
@@ -153,7 +294,8 @@ export type OutputFormat = typeof OutputFormat.Type
 export const ClaudeOptions = Schema.Struct({
   model: Schema.optionalKey(NonEmptyText),
   fallbackModel: Schema.optionalKey(NonEmptyText),
-  systemPrompt: Schema.optionalKey(Text),
+  /** Your own system prompt, or Claude Code's (`{ type: "preset", preset: "claude_code", append }`). */
+  systemPrompt: Schema.optionalKey(SystemPrompt),
   appendSystemPrompt: Schema.optionalKey(Text),
   maxTurns: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   maxBudgetUsd: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThan(0))),
@@ -174,11 +316,32 @@ export const ClaudeOptions = Schema.Struct({
   forkSession: Schema.optionalKey(Schema.Boolean),
   /** Stream token deltas (`TextDelta`, `ThinkingDelta`, `ToolInputDelta` events). */
   includePartialMessages: Schema.optionalKey(Schema.Boolean),
-  /** Settings file path or JSON (`--settings`). */
-  settings: Schema.optionalKey(NonEmptyText),
+  /** Settings: a file path or JSON text, or the settings as an object (`--settings`). */
+  settings: Schema.optionalKey(Schema.Union([NonEmptyText, McpServerConfig])),
   settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
   /** Structured output: see {@link OutputFormat}. */
   outputFormat: Schema.optionalKey(OutputFormat),
+  /** Subagents by name (`--agents`): see {@link AgentDefinition}. */
+  agents: Schema.optionalKey(Schema.Record(NonEmptyText, AgentDefinition)),
+  /** The agent the main thread runs as (`--agent`): one of `agents`, or one the CLI knows. */
+  agent: Schema.optionalKey(NonEmptyText),
+  /** Extended thinking: see {@link Thinking}. */
+  thinking: Schema.optionalKey(Thinking),
+  /** The thinking budget in tokens (the Agent SDK's older form of `thinking: { type: "enabled" }`). */
+  maxThinkingTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  effort: Schema.optionalKey(EffortLevel),
+  /** API beta features (`--betas`), e.g. `"context-1m-2025-08-07"`. */
+  betas: Schema.optionalKey(Schema.Array(NonEmptyText)),
+  /** The CLI reports its hooks' runs as `system/hook_*` frames (`--include-hook-events`). */
+  includeHookEvents: Schema.optionalKey(Schema.Boolean),
+  /** Lets `permissionMode` be `bypassPermissions` where settings would refuse it. */
+  allowDangerouslySkipPermissions: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Flags of the CLI this library has no option for, the Agent SDK's escape hatch: a flag name (no dashes)
+   * to its value, or `null` for a bare flag. Each goes on argv as one `--name=value` token; flags an option
+   * sets, and the protocol's, are refused.
+   */
+  extraArgs: Schema.optionalKey(ExtraArgs),
   /** Environment additions for the CLI (on top of the allow-listed host environment). */
   env: Schema.optionalKey(Environment),
   /** Path of the CLI executable. Default: `CLAUDE_CODE_EXECUTABLE`, then `PATH`, then `node_modules/.bin`. */
@@ -205,6 +368,16 @@ export const ClaudeOptions = Schema.Struct({
   ),
   Schema.makeFilter((o) =>
     o.resume !== undefined && o.continue === true ? "resume and continue cannot be used together" : true
+  ),
+  Schema.makeFilter((o) =>
+    o.thinking !== undefined && o.maxThinkingTokens !== undefined
+      ? "thinking and maxThinkingTokens cannot be used together (thinking: { type: \"enabled\", budgetTokens })"
+      : true
+  ),
+  Schema.makeFilter((o) =>
+    typeof o.systemPrompt === "object" && o.systemPrompt.append !== undefined && o.appendSystemPrompt !== undefined
+      ? "systemPrompt.append and appendSystemPrompt cannot be used together"
+      : true
   )
 )
 
@@ -250,6 +423,22 @@ export const sessionFlags: ReadonlyArray<string> = [
   "--input-format=stream-json"
 ]
 
+// As the Agent SDK maps them: `enabled` without a budget is adaptive; `display` only where thinking is on.
+const thinkingFlags = (
+  options: ClaudeOptions,
+  flag: (name: string, value: string | number | undefined) => void
+) => {
+  const thinking = options.thinking
+  if (thinking === undefined) return flag("max-thinking-tokens", options.maxThinkingTokens)
+  if (thinking.type === "disabled") return flag("thinking", "disabled")
+  if (thinking.type === "enabled" && thinking.budgetTokens !== undefined) {
+    flag("max-thinking-tokens", thinking.budgetTokens)
+  } else {
+    flag("thinking", "adaptive")
+  }
+  flag("thinking-display", thinking.display)
+}
+
 /**
  * Maps validated options to argv (without the executable). Pure.
  *
@@ -273,16 +462,17 @@ export const toArgs = (
   }
   flag("model", options.model)
   flag("fallback-model", options.fallbackModel)
-  flag("system-prompt", options.systemPrompt)
-  flag("append-system-prompt", options.appendSystemPrompt)
+  // The preset is the CLI's own prompt: no flag but what it appends.
+  const systemPrompt = options.systemPrompt
+  flag("system-prompt", typeof systemPrompt === "string" ? systemPrompt : undefined)
+  flag("append-system-prompt", typeof systemPrompt === "object" ? systemPrompt.append : options.appendSystemPrompt)
   flag("max-turns", options.maxTurns)
   flag("max-budget-usd", options.maxBudgetUsd)
   flag("allowedTools", options.allowedTools?.join(","))
   flag("disallowedTools", options.disallowedTools?.join(","))
   flag("tools", options.tools?.join(","))
-  if (options.permissionMode !== undefined && options.permissionMode !== "default") {
-    flag("permission-mode", options.permissionMode)
-  }
+  flag("permission-mode", options.permissionMode)
+  toggle("allow-dangerously-skip-permissions", options.allowDangerouslySkipPermissions)
   for (const dir of options.additionalDirectories ?? []) flag("add-dir", dir)
   const sdkMcpServers = extra?.sdkMcpServers ?? []
   if (options.mcpServers !== undefined || sdkMcpServers.length > 0) {
@@ -294,9 +484,18 @@ export const toArgs = (
   toggle("continue", options.continue)
   toggle("fork-session", options.forkSession)
   toggle("include-partial-messages", options.includePartialMessages)
-  flag("settings", options.settings)
+  flag("settings", typeof options.settings === "object" ? JSON.stringify(options.settings) : options.settings)
   flag("setting-sources", options.settingSources?.join(","))
   if (options.outputFormat !== undefined) flag("json-schema", JSON.stringify(options.outputFormat.schema))
+  if (options.agents !== undefined) flag("agents", JSON.stringify(options.agents))
+  flag("agent", options.agent)
+  thinkingFlags(options, flag)
+  flag("effort", options.effort)
+  flag("betas", options.betas?.join(","))
+  toggle("include-hook-events", options.includeHookEvents)
+  for (const [name, value] of Object.entries(options.extraArgs ?? {})) {
+    args.push(value === null ? `--${name}` : `--${name}=${value}`)
+  }
   if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
   return args
 }

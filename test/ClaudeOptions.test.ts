@@ -54,11 +54,85 @@ describe("ClaudeOptions", () => {
       ])
     }))
 
-  it.effect("the SDK's permission mode \"default\" passes no flag", () =>
+  it.effect("the SDK's permission mode \"default\" is passed as the SDK passes it, so settings cannot change it", () =>
     Effect.gen(function*() {
       const options = yield* ClaudeOptions.validate({ permissionMode: "default" })
-      assert.deepStrictEqual(ClaudeOptions.toArgs(options), [...ClaudeOptions.sessionFlags])
+      assert.deepStrictEqual(ClaudeOptions.toArgs(options), [
+        ...ClaudeOptions.sessionFlags,
+        "--permission-mode=default"
+      ])
     }))
+
+  it.effect("the Agent SDK's options map to the CLI's flags as the SDK maps them, each value glued to its flag", () =>
+    Effect.gen(function*() {
+      const argsOf = (input: ClaudeOptions.Input) =>
+        Effect.map(ClaudeOptions.validate(input), (options) => ClaudeOptions.toArgs(options).slice(3))
+      const agents = { reviewer: { description: "Reviews code", prompt: "You review code.", tools: ["Read"] } }
+      assert.deepStrictEqual(yield* argsOf({ agents, agent: "reviewer" }), [
+        `--agents=${JSON.stringify(agents)}`,
+        "--agent=reviewer"
+      ])
+      assert.deepStrictEqual(yield* argsOf({ thinking: { type: "enabled", budgetTokens: 2048 } }), [
+        "--max-thinking-tokens=2048"
+      ])
+      assert.deepStrictEqual(yield* argsOf({ thinking: { type: "enabled", display: "omitted" } }), [
+        "--thinking=adaptive",
+        "--thinking-display=omitted"
+      ])
+      assert.deepStrictEqual(yield* argsOf({ thinking: { type: "disabled" } }), ["--thinking=disabled"])
+      assert.deepStrictEqual(yield* argsOf({ maxThinkingTokens: 1024 }), ["--max-thinking-tokens=1024"])
+      assert.deepStrictEqual(yield* argsOf({ effort: "high", betas: ["context-1m-2025-08-07"] }), [
+        "--effort=high",
+        "--betas=context-1m-2025-08-07"
+      ])
+      assert.deepStrictEqual(
+        yield* argsOf({ systemPrompt: { type: "preset", preset: "claude_code", append: "Be brief." } }),
+        [
+          "--append-system-prompt=Be brief."
+        ]
+      )
+      assert.deepStrictEqual(yield* argsOf({ settings: { permissions: { defaultMode: "plan" } } }), [
+        "--settings={\"permissions\":{\"defaultMode\":\"plan\"}}"
+      ])
+      assert.deepStrictEqual(
+        yield* argsOf({ includeHookEvents: true, allowDangerouslySkipPermissions: true, permissionMode: "plan" }),
+        ["--permission-mode=plan", "--allow-dangerously-skip-permissions", "--include-hook-events"]
+      )
+      assert.deepStrictEqual(yield* argsOf({ extraArgs: { "no-chrome": null, "mcp-debug-level": "--print hi" } }), [
+        "--no-chrome",
+        "--mcp-debug-level=--print hi"
+      ])
+    }))
+
+  it("extraArgs cannot set a flag an option owns, the protocol's flags, or anything that is not a flag name", () => {
+    const exit = validateSync({
+      extraArgs: { "model": "opus", "print": null, "--output-format": "text", "p": "hello", "two words": "x" }
+    })
+    assert.isTrue(Exit.isFailure(exit))
+    const message = Exit.isFailure(exit)
+      ? String(exit.cause.reasons[0]?._tag === "Fail" && exit.cause.reasons[0].error.message)
+      : ""
+    assert.include(message, "\"model\" is set by model")
+    assert.include(message, "\"print\" is set by the protocol (prompts go over stdin)")
+    assert.include(message, "\"--output-format\" is set by the protocol")
+    assert.include(message, "\"p\" is set by the protocol")
+    assert.include(message, "\"two words\" is not a flag name")
+  })
+
+  it("thinking and maxThinkingTokens, or systemPrompt.append and appendSystemPrompt, cannot be used together", () => {
+    for (
+      const input of [
+        { thinking: { type: "disabled" as const }, maxThinkingTokens: 10 },
+        {
+          systemPrompt: { type: "preset" as const, preset: "claude_code" as const, append: "a" },
+          appendSystemPrompt: "b"
+        }
+      ]
+    ) {
+      const exit = validateSync(input)
+      assert.isTrue(Exit.isFailure(exit))
+    }
+  })
 
   it("invalid options fail with a typed InvalidOptions naming each problem", () => {
     const exit = validateSync({ maxTurns: 0, permissionMode: "yolo", env: { "BAD NAME": "x" }, cwd: "" })

@@ -114,13 +114,13 @@ describe("F24: unknown keys", () => {
   it("F24: unknown and misspelled option keys fail with InvalidOptions naming each one with its path", () => {
     const error = failureOf(Effect.runSyncExit(ClaudeOptions.validate({
       temperature: 0.2,
-      thinking: true,
+      topK: 5,
       model: "claude-sonnet-4-5",
       timeouts: { idel: 1000, turn: 5000 },
       limits: { maxRss: 1024 }
     })))
     assert.strictEqual(error.reason._tag, "InvalidOptions")
-    for (const key of ["temperature", "thinking", "timeouts.idel", "limits.maxRss"]) assert.include(error.message, key)
+    for (const key of ["temperature", "topK", "timeouts.idel", "limits.maxRss"]) assert.include(error.message, key)
     // The near miss is pointed out, so the fix is obvious.
     assert.include(error.message, "timeouts.idel: unknown key (did you mean idle?)")
     assert.isFalse(error.isRetryable)
@@ -169,12 +169,12 @@ describe("F24: unknown keys", () => {
       const query = failureOf(
         yield* Effect.exit(Stream.runDrain(Claude.query(
           "hi",
-          fromJson({ executable, thinking: true }),
+          fromJson({ executable, topK: 5 }),
           fromJson<Claude.QueryConfig>({ tracePrompt: true })
         )))
       )
       assert.strictEqual(query.reason._tag, "InvalidOptions")
-      assert.include(query.message, "options.thinking: unknown key")
+      assert.include(query.message, "options.topK: unknown key")
       assert.include(query.message, "config.tracePrompt: unknown key (did you mean tracePrompts?)")
       assert.lengthOf(yield* sessionProcesses, 0)
     }).pipe(Effect.scoped, Effect.provide(ClaudeOnFake({}))))
