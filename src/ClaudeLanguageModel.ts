@@ -45,6 +45,17 @@ import * as Toolkit from "./internal/languageModel/toolkit.ts"
 import * as StructuredOutput from "./internal/structuredOutput.ts"
 import * as McpTools from "./McpTools.ts"
 
+// The prompt's system messages go after what the options append: to the preset's `append`, when it has one.
+const withSystem = (options: ClaudeOptions.Input, system: string | undefined): ClaudeOptions.Input => {
+  if (system === undefined) return {}
+  const join = (first: string | undefined) => (first === undefined ? system : `${first}\n\n${system}`)
+  const systemPrompt = options.systemPrompt
+  // A preset cannot have an `append` beside `appendSystemPrompt`: with one, the system goes there.
+  return typeof systemPrompt === "object" && options.appendSystemPrompt === undefined
+    ? { systemPrompt: { ...systemPrompt, append: join(systemPrompt.append) } }
+    : { appendSystemPrompt: join(options.appendSystemPrompt) }
+}
+
 /**
  * What every call of the model is run with besides its prompt: a `Claude.query` config without `tools` and
  * `sticky` (the call's toolkit and the response id tracker decide those).
@@ -100,10 +111,9 @@ export const make = Effect.fn("ClaudeLanguageModel.make")(function*(
       const tracked = Option.isSome(yield* Effect.serviceOption(ResponseIdTracker.ResponseIdTracker))
       const toolkit = yield* Toolkit.serve(provider.toolChoice === "none" ? [] : provider.tools)
       const names = Object.keys(toolkit.served.tools).map((tool) => McpTools.toolName(Toolkit.serverName, tool))
-      const appendSystemPrompt = [options.appendSystemPrompt, turn.system].filter((part) => part !== undefined)
       const turnOptions: ClaudeOptions.Input = {
         ...options,
-        ...(appendSystemPrompt.length === 0 ? {} : { appendSystemPrompt: appendSystemPrompt.join("\n\n") }),
+        ...withSystem(options, turn.system),
         ...(names.length === 0 ? {} : { allowedTools: [...(options.allowedTools ?? []), ...names] }),
         ...(stream ? { includePartialMessages: true } : {}),
         ...(incremental ? { resume: provider.previousResponseId } : {}),

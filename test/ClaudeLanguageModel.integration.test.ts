@@ -68,6 +68,24 @@ describe("ClaudeLanguageModel against the real CLI", () => {
         assert.include(request === undefined ? "" : FakeApi.userTexts(request).join(" "), "Say hello")
       })))
 
+  it.live("generateText: with the claude_code preset's append in the options, the system message is appended after it", () =>
+    withModel(
+      [FakeApi.text("Hi.")],
+      (api) =>
+        Effect.gen(function*() {
+          yield* LanguageModel.generateText({
+            prompt: Prompt.make([
+              { role: "system", content: "You answer in one line." },
+              { role: "user", content: "Say hello" }
+            ])
+          })
+          const text = systemText((yield* api.conversationRequests)[0])
+          assert.include(text, "Be brief.")
+          assert.isBelow(text.indexOf("Be brief."), text.indexOf("You answer in one line."))
+        }),
+      { systemPrompt: { type: "preset", preset: "claude_code", append: "Be brief." } }
+    ))
+
   it.live("generateText: earlier messages reach the model as the conversation so far, before the last user message", () =>
     withModel([FakeApi.text("Blue.")], (api) =>
       Effect.gen(function*() {
