@@ -105,6 +105,9 @@ const Environment = Schema.Record(Schema.String, Text).check(
     return bad.length === 0 || `invalid environment variable names: ${bad.map((n) => JSON.stringify(n)).join(", ")}`
   })
 )
+const Uuid = Schema.String.check(
+  Schema.isPattern(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { expected: "a UUID" })
+)
 const SessionIdText = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/))
 const ToolName = NonEmptyText
 
@@ -229,6 +232,9 @@ const reservedFlags: Readonly<Record<string, string>> = {
   "resume": "resume",
   "continue": "continue",
   "fork-session": "forkSession",
+  "session-id": "sessionId",
+  "resume-session-at": "resumeSessionAt",
+  "no-session-persistence": "persistSession",
   "include-partial-messages": "includePartialMessages",
   "settings": "settings",
   "setting-sources": "settingSources",
@@ -314,6 +320,12 @@ export const ClaudeOptions = Schema.Struct({
   continue: Schema.optionalKey(Schema.Boolean),
   /** With `resume` or `continue`: branch into a new session id instead of appending. */
   forkSession: Schema.optionalKey(Schema.Boolean),
+  /** The new conversation's session id (a UUID; with `resume` or `continue` only when forking). */
+  sessionId: Schema.optionalKey(Uuid),
+  /** With `resume`: resume only up to this message (its `uuid`), dropping what came after. */
+  resumeSessionAt: Schema.optionalKey(NonEmptyText),
+  /** `false`: the CLI keeps no transcript on disk, so the conversation cannot be resumed (nor retried). */
+  persistSession: Schema.optionalKey(Schema.Boolean),
   /** Stream token deltas (`TextDelta`, `ThinkingDelta`, `ToolInputDelta` events). */
   includePartialMessages: Schema.optionalKey(Schema.Boolean),
   /** Settings: a file path or JSON text, or the settings as an object (`--settings`). */
@@ -368,6 +380,12 @@ export const ClaudeOptions = Schema.Struct({
   ),
   Schema.makeFilter((o) =>
     o.resume !== undefined && o.continue === true ? "resume and continue cannot be used together" : true
+  ),
+  Schema.makeFilter((o) => o.resumeSessionAt !== undefined && o.resume === undefined ? "resumeSessionAt needs resume" : true),
+  Schema.makeFilter((o) =>
+    o.sessionId !== undefined && (o.resume !== undefined || o.continue === true) && o.forkSession !== true
+      ? "sessionId with resume or continue needs forkSession (the resumed conversation keeps its own id)"
+      : true
   ),
   Schema.makeFilter((o) =>
     o.thinking !== undefined && o.maxThinkingTokens !== undefined
@@ -483,6 +501,9 @@ export const toArgs = (
   flag("resume", options.resume)
   toggle("continue", options.continue)
   toggle("fork-session", options.forkSession)
+  flag("session-id", options.sessionId)
+  flag("resume-session-at", options.resumeSessionAt)
+  toggle("no-session-persistence", options.persistSession === false)
   toggle("include-partial-messages", options.includePartialMessages)
   flag("settings", typeof options.settings === "object" ? JSON.stringify(options.settings) : options.settings)
   flag("setting-sources", options.settingSources?.join(","))
@@ -498,6 +519,35 @@ export const toArgs = (
   }
   if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
   return args
+}
+
+/**
+ * The options that pick a conversation rather than configure a process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConversationKeys = "resume" | "continue" | "forkSession" | "sessionId" | "resumeSessionAt"
+
+/**
+ * The options without those that pick a conversation ({@link ConversationKeys}): what a process is started
+ * with, whatever conversation it holds. Pure.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const withoutConversation = <O extends Partial<Record<ConversationKeys, unknown>>>(
+  options: O
+): Omit<O, ConversationKeys> => {
+  const {
+    continue: _continue,
+    forkSession: _fork,
+    resume: _resume,
+    resumeSessionAt: _resumeAt,
+    sessionId: _sessionId,
+    ...rest
+  } = options
+  return rest
 }
 
 /**

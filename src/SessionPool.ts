@@ -316,7 +316,9 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     const credential = yield* tokens.getToken
     const key = keyOf(options, config, credential, servers)
     const resume = options.resume
-    const request: Request = { key, config, servers, resume, fresh: resume !== undefined || options.continue === true }
+    // A conversation of its own (resumed, continued, or with its own session id) needs a process of its own.
+    const fresh = resume !== undefined || options.continue === true || options.sessionId !== undefined
+    const request: Request = { key, config, servers, resume, fresh }
     const info = state.keys.get(key)
     if (info === undefined) {
       // Spares start a new conversation whatever the first lease asked for.

@@ -4,28 +4,46 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Predicate, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
 import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
 
-/** Runs one turn per options (each on a process of its own), and gives the events and requests of each. */
-const turnsWith = (...inputs: ReadonlyArray<ClaudeOptions.Input>) =>
+interface Turn {
+  readonly events: ReadonlyArray<ClaudeEvent>
+  readonly request: FakeApi.RecordedRequest | undefined
+}
+
+/** A turn's options and prompt ("hello" when none), or how to make them from the turns before it. */
+type TurnInput =
+  | (ClaudeOptions.Input & { readonly prompt?: string })
+  | ((before: ReadonlyArray<Turn>) => ClaudeOptions.Input & { readonly prompt?: string })
+
+/** Runs one turn per input in one HOME (each on a process of its own), and gives the events and request of each. */
+const turnsWith = (...inputs: ReadonlyArray<TurnInput>) => turnsIn(() => undefined, ...inputs)
+
+/** {@link turnsWith}, then `inspect` sees the HOME once every CLI is gone. */
+const turnsIn = (inspect: (home: string) => unknown, ...inputs: ReadonlyArray<TurnInput>) =>
   Effect.gen(function*() {
     const home = yield* tempDir("options")
     const api = yield* FakeApi.make({ script: (_request, _index) => FakeApi.text("ok") })
     const env = FakeApi.cliEnvironment(api, home)
-    const turns = yield* Effect.forEach(inputs, (input) =>
+    const turns: Array<Turn> = []
+    yield* Effect.forEach(inputs, (input) =>
       Effect.gen(function*() {
         const before = (yield* api.conversationRequests).length
-        const events = yield* Claude.query("hello", { ...input, env: { ...env, ...input.env } }).pipe(
+        const { prompt = "hello", ...options } = typeof input === "function" ? input(turns) : input
+        const events = yield* Claude.query(prompt, { ...options, env: { ...env, ...options.env } }).pipe(
           Stream.runCollect
         )
         const requests = (yield* api.conversationRequests).slice(before)
-        return { events, request: requests[0] }
+        turns.push({ events, request: requests[0] })
       })).pipe(Effect.provide(ClaudeTest))
     yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+    inspect(home)
     return turns
   }).pipe(Effect.scoped)
 
@@ -133,4 +151,54 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.isAbove(commands(plain?.events ?? [])?.length ?? 0, 0)
       assert.deepStrictEqual(commands(bare?.events ?? []), [])
     }))
+
+  it.live("sessionId names the new conversation; resume continues it with its context", () =>
+    Effect.gen(function*() {
+      const sessionId = "5a1e0c2b-7d3f-4e8a-9b61-2c4d6e8f0a1b"
+      const [first, second] = yield* turnsWith(
+        { sessionId, prompt: "My name is Ada." },
+        { resume: sessionId, prompt: "What is my name?" }
+      )
+      assert.strictEqual(initOf(first?.events ?? [])?.session_id, sessionId)
+      assert.include(JSON.stringify(second?.request?.messagesRequest?.messages ?? []), "My name is Ada.")
+    }))
+
+  it.live("resumeSessionAt resumes a conversation up to a message, without what came after it", () =>
+    Effect.gen(function*() {
+      const sessionId = "0b7c3d5e-1f2a-4b6c-8d9e-a1b2c3d4e5f6"
+      // The uuid of turn 1's answer: where the resumed conversation is cut.
+      const answerOf = (turn: Turn | undefined) => {
+        const answer = turn?.events.find((event) => event._tag === "AssistantText")
+        return answer?._tag === "AssistantText" ? answer.frame.uuid ?? "" : ""
+      }
+      const [first, , third, rewound] = yield* turnsWith(
+        { sessionId, prompt: "First: the sky is green." },
+        { resume: sessionId, prompt: "Second: the sea is red." },
+        { resume: sessionId, prompt: "Third: what did I say?" },
+        (before) => ({ resume: sessionId, resumeSessionAt: answerOf(before[0]), prompt: "Fourth: and now?" })
+      )
+      assert.notStrictEqual(answerOf(first), "")
+      const full = JSON.stringify(third?.request?.messagesRequest?.messages ?? [])
+      const cut = JSON.stringify(rewound?.request?.messagesRequest?.messages ?? [])
+      assert.include(full, "Second: the sea is red.")
+      assert.include(cut, "First: the sky is green.")
+      assert.notInclude(cut, "Second: the sea is red.")
+    }))
+
+  it.live("persistSession false leaves no transcript on disk; by default the conversation is kept", () => {
+    const transcripts = (home: string) => {
+      const projects = path.join(home, ".claude", "projects")
+      return fs.existsSync(projects)
+        ? fs.readdirSync(projects, { recursive: true }).filter((file) => String(file).endsWith(".jsonl"))
+        : []
+    }
+    let kept: ReadonlyArray<unknown> = []
+    let dropped: ReadonlyArray<unknown> = ["not inspected"]
+    return Effect.gen(function*() {
+      yield* turnsIn((home) => (kept = transcripts(home)), {})
+      yield* turnsIn((home) => (dropped = transcripts(home)), { persistSession: false })
+      assert.isAbove(kept.length, 0)
+      assert.lengthOf(dropped, 0)
+    })
+  })
 })

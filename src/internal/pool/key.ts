@@ -2,27 +2,17 @@
  * The pool key: which configurations may share a process. Everything that makes two sessions incompatible
  * goes in (the credential's identity, the process's options, the hooks' shape, the toolkits' tools, whether a
  * permission callback is given, what is bound when the process starts); what only picks a conversation (`resume`, `continue`,
- * `forkSession`) stays out.
+ * `forkSession`, `sessionId`, `resumeSessionAt`) stays out.
  */
 import { Duration, Option, Predicate } from "effect"
 import { createHash } from "node:crypto"
-import type * as ClaudeOptions from "../../ClaudeOptions.ts"
+import * as ClaudeOptions from "../../ClaudeOptions.ts"
 import * as McpTools from "../../McpTools.ts"
 import type * as Session from "../../Session.ts"
 import type * as TokenManager from "../../TokenManager.ts"
 
-/** The options that pick a conversation rather than a process. */
-interface ConversationOptions {
-  readonly resume?: unknown
-  readonly continue?: unknown
-  readonly forkSession?: unknown
-}
-
 /** The conversation-independent part of options: what a process is started with, whatever it resumes. */
-export const processOptions = <O extends ConversationOptions>(options: O): Omit<O, keyof ConversationOptions> => {
-  const { continue: _continue, forkSession: _fork, resume: _resume, ...rest } = options
-  return rest
-}
+export const processOptions = ClaudeOptions.withoutConversation
 
 // Durations as milliseconds and object keys sorted: equal configurations hash equally however written.
 const canonical = (value: unknown): unknown => {

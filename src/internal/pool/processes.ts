@@ -101,7 +101,8 @@ export const makeLifecycle = (state: PoolState, processes: ProcessManager.Proces
       const processScope = yield* Scope.make()
       state.open.add(processScope)
       process.scope = processScope
-      process.dirty = request.resume !== undefined || request.config.options?.continue === true
+      // Started on a conversation of its own: reset before anyone else uses it, even if no turn ran.
+      process.dirty = request.fresh
       const session = yield* Session.make(sessionConfig(process, request)).pipe(
         Effect.provideService(ProcessManager.ProcessManager, processes),
         Scope.provide(processScope),

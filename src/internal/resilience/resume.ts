@@ -6,7 +6,7 @@
  */
 import { Effect, Option } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
-import type * as ClaudeOptions from "../../ClaudeOptions.ts"
+import * as ClaudeOptions from "../../ClaudeOptions.ts"
 import * as Transcript from "../../Transcript.ts"
 import * as HostEnvironment from "../hostEnvironment.ts"
 
@@ -17,8 +17,7 @@ import * as HostEnvironment from "../hostEnvironment.ts"
  * @category options
  */
 export const resumeOptions = (options: ClaudeOptions.Input | undefined, sessionId: string): ClaudeOptions.Input => {
-  const { continue: _continue, forkSession: _fork, resume: _resume, ...rest } = options ?? {}
-  return { ...rest, resume: sessionId }
+  return { ...ClaudeOptions.withoutConversation(options ?? {}), resume: sessionId }
 }
 
 /** What the CLI 2.1.329 says when `--resume` names a session it has no transcript of (then it exits 1). */

@@ -3,7 +3,7 @@
  * number of the last turn, the cost so far, and what a replacement process resumes.
  */
 import { Option, Predicate } from "effect"
-import type * as ClaudeOptions from "../../ClaudeOptions.ts"
+import * as ClaudeOptions from "../../ClaudeOptions.ts"
 
 /** What a replacement process resumes. */
 type ResumeTarget =
@@ -69,7 +69,7 @@ export class Conversation {
    */
   launchOptions(): ClaudeOptions.ClaudeOptions {
     if (this.#target._tag === "AsConfigured") return this.#options
-    const { continue: _continue, forkSession: _fork, resume: _resume, ...rest } = this.#options
+    const rest = ClaudeOptions.withoutConversation(this.#options)
     return this.#target._tag === "Fresh" ? rest : { ...rest, resume: this.#target.sessionId }
   }
 }
