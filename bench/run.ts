@@ -14,9 +14,11 @@ import { type Entry, isSkipped, type Result, table, write } from "./report.ts"
 import { soakHeap } from "./soak.ts"
 import { leftoverProcesses } from "./support.ts"
 import { turnOverhead } from "./turn.ts"
+import { vsSdk } from "./vsSdk.ts"
 
 const results: Array<Entry> = []
 const only = new Set(process.argv.slice(2))
+const wanted = (id: string) => only.size === 0 || only.has(id)
 
 /** A benchmark that threw is recorded as not met, with the error, and the others still run. */
 const failed = (id: string, unit: string, target: string, error: unknown): Result => ({
@@ -32,7 +34,7 @@ const failed = (id: string, unit: string, target: string, error: unknown): Resul
 })
 
 const bench = async (id: string, unit: string, target: string, run: () => Entry | Promise<Entry>) => {
-  if (only.size > 0 && !only.has(id)) return
+  if (!wanted(id)) return
   console.log(`${id} ...`)
   const startedAt = performance.now()
   try {
@@ -53,6 +55,14 @@ await bench("spawn.containment.overhead", "ms", "<= 10 ms per spawn", () => cont
 await bench("pool.acquire", "ms", "p99 <= 1 ms", () => acquireP99())
 await bench("sessions.concurrent.fake", "MiB/session", "<= 0.25", () => concurrentFake())
 await bench("soak.heapPer1000Turns", "MiB/1000 turns", "<= 0.05", () => soakHeap())
+// One run for the three (started by the first): the phases of the ones asked for.
+const sdk = vsSdk({
+  throughput: wanted("vs-sdk.throughput") || wanted("vs-sdk.cpuLimit"),
+  tool: wanted("vs-sdk.tool")
+})
+await bench("vs-sdk.throughput", "turns/s", ">= 8", sdk.throughput)
+await bench("vs-sdk.cpuLimit", "turns/s", ">= 0.85", sdk.cpuLimit)
+await bench("vs-sdk.tool", "ms", "<= 0.5", sdk.tool)
 await bench("sessions.concurrent.real", "sessions", ">= 100 with zero failures", () => concurrentReal())
 
 const unknown = [...only].filter((id) => !results.some((r) => r.id === id))
