@@ -152,6 +152,19 @@ export const AgentDefinition = Schema.Struct({
 export type AgentDefinition = typeof AgentDefinition.Type
 
 /**
+ * A plugin of the CLI's (commands, agents, hooks, MCP servers), loaded from a local directory or `.zip`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PluginConfig = Schema.Struct({
+  type: Schema.Literal("local"),
+  path: NonEmptyText,
+  /** Load it without starting the MCP servers it declares (`--plugin-dir-no-mcp`). */
+  skipMcpDiscovery: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
  * How hard the model thinks (`--effort`).
  *
  * @since 0.1.0
@@ -246,6 +259,8 @@ const reservedFlags: Readonly<Record<string, string>> = {
   "max-thinking-tokens": "maxThinkingTokens",
   "effort": "effort",
   "betas": "betas",
+  "plugin-dir": "plugins",
+  "plugin-dir-no-mcp": "plugins",
   "include-hook-events": "includeHookEvents",
   "allow-dangerously-skip-permissions": "allowDangerouslySkipPermissions",
   "permission-prompt-tool": "a permission callback (canUseTool)",
@@ -342,6 +357,8 @@ export const ClaudeOptions = Schema.Struct({
   /** The thinking budget in tokens (the Agent SDK's older form of `thinking: { type: "enabled" }`). */
   maxThinkingTokens: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
   effort: Schema.optionalKey(EffortLevel),
+  /** Plugins for this process (`--plugin-dir`): see {@link PluginConfig}. */
+  plugins: Schema.optionalKey(Schema.Array(PluginConfig)),
   /** API beta features (`--betas`), e.g. `"context-1m-2025-08-07"`. */
   betas: Schema.optionalKey(Schema.Array(NonEmptyText)),
   /** The CLI reports its hooks' runs as `system/hook_*` frames (`--include-hook-events`). */
@@ -514,6 +531,9 @@ export const toArgs = (
   flag("effort", options.effort)
   flag("betas", options.betas?.join(","))
   toggle("include-hook-events", options.includeHookEvents)
+  for (const plugin of options.plugins ?? []) {
+    flag(plugin.skipMcpDiscovery === true ? "plugin-dir-no-mcp" : "plugin-dir", plugin.path)
+  }
   for (const [name, value] of Object.entries(options.extraArgs ?? {})) {
     args.push(value === null ? `--${name}` : `--${name}=${value}`)
   }

@@ -62,6 +62,12 @@ const initOf = (events: ReadonlyArray<ClaudeEvent>) => {
   return started?._tag === "SessionStarted" ? started.frame : undefined
 }
 
+/** A field of the init frame that `Protocol.SystemInit` does not type (it keeps every field). */
+const initField = (turn: Turn | undefined, field: string): unknown => {
+  const init: Record<string, unknown> = { ...initOf(turn?.events ?? []) }
+  return init[field]
+}
+
 describe("the Agent SDK's options on the real CLI", () => {
   it.live("effort and thinking reach the API request: output_config.effort, thinking disabled, a thinking budget", () =>
     Effect.gen(function*() {
@@ -142,14 +148,9 @@ describe("the Agent SDK's options on the real CLI", () => {
   it.live("extraArgs passes a flag this library has no option for: --disable-slash-commands empties the init's commands", () =>
     Effect.gen(function*() {
       const [plain, bare] = yield* turnsWith({}, { extraArgs: { "disable-slash-commands": null } })
-      const commands = (events: ReadonlyArray<ClaudeEvent>) => {
-        const init = initOf(events)
-        return Predicate.hasProperty(init, "slash_commands") && Array.isArray(init.slash_commands)
-          ? init.slash_commands
-          : undefined
-      }
-      assert.isAbove(commands(plain?.events ?? [])?.length ?? 0, 0)
-      assert.deepStrictEqual(commands(bare?.events ?? []), [])
+      const commands = initField(plain, "slash_commands")
+      assert.isAbove(Array.isArray(commands) ? commands.length : 0, 0)
+      assert.deepStrictEqual(initField(bare, "slash_commands"), [])
     }))
 
   it.live("sessionId names the new conversation; resume continues it with its context", () =>
@@ -201,4 +202,26 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.lengthOf(dropped, 0)
     })
   })
+
+  it.live("plugins load a local plugin: its commands are the session's, its MCP servers too unless skipMcpDiscovery", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("plugin")
+      fs.mkdirSync(path.join(dir, ".claude-plugin"))
+      fs.mkdirSync(path.join(dir, "commands"))
+      fs.writeFileSync(path.join(dir, ".claude-plugin", "plugin.json"), JSON.stringify({ name: "demo" }))
+      fs.writeFileSync(path.join(dir, "commands", "hello.md"), "---\ndescription: Says hello\n---\nSay hello.\n")
+      fs.writeFileSync(path.join(dir, ".mcp.json"), JSON.stringify({ mcpServers: { echo: { command: "/bin/true" } } }))
+      const [plain, loaded, noMcp] = yield* turnsWith(
+        {},
+        { plugins: [{ type: "local", path: dir }] },
+        { plugins: [{ type: "local", path: dir, skipMcpDiscovery: true }] }
+      )
+      const commands = (turn: Turn | undefined) => JSON.stringify(initField(turn, "slash_commands") ?? [])
+      const servers = (turn: Turn | undefined) => JSON.stringify(initField(turn, "mcp_servers") ?? [])
+      assert.notInclude(commands(plain), "demo:hello")
+      assert.include(commands(loaded), "demo:hello")
+      assert.include(servers(loaded), "plugin:demo:echo")
+      assert.include(commands(noMcp), "demo:hello")
+      assert.notInclude(servers(noMcp), "plugin:demo:echo")
+    }))
 })
