@@ -345,6 +345,13 @@ export const ClaudeOptions = Schema.Struct({
   includePartialMessages: Schema.optionalKey(Schema.Boolean),
   /** Settings: a file path or JSON text, or the settings as an object (`--settings`). */
   settings: Schema.optionalKey(Schema.Union([NonEmptyText, McpServerConfig])),
+  /**
+   * The CLI's sandbox for its Bash tool (its settings' `sandbox`: `enabled`, `failIfUnavailable`, `network`,
+   * `filesystem`, ...), merged into `settings` as the Agent SDK merges it; `failIfUnavailable` defaults to
+   * `true` when `enabled`, so a host without the sandbox's tools (bubblewrap, socat) fails at start-up
+   * rather than running unsandboxed. Needs `settings`, if any, as an object.
+   */
+  sandbox: Schema.optionalKey(McpServerConfig),
   settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
   /** Structured output: see {@link OutputFormat}. */
   outputFormat: Schema.optionalKey(OutputFormat),
@@ -397,6 +404,11 @@ export const ClaudeOptions = Schema.Struct({
   ),
   Schema.makeFilter((o) =>
     o.resume !== undefined && o.continue === true ? "resume and continue cannot be used together" : true
+  ),
+  Schema.makeFilter((o) =>
+    o.sandbox !== undefined && typeof o.settings === "string"
+      ? "sandbox needs settings as an object (it is merged into them), not a path or JSON text"
+      : true
   ),
   Schema.makeFilter((o) => o.resumeSessionAt !== undefined && o.resume === undefined ? "resumeSessionAt needs resume" : true),
   Schema.makeFilter((o) =>
@@ -457,6 +469,17 @@ export const sessionFlags: ReadonlyArray<string> = [
   "--verbose",
   "--input-format=stream-json"
 ]
+
+// `sandbox` goes into the settings, as the Agent SDK puts it there.
+const settingsOf = (options: ClaudeOptions): string | undefined => {
+  const { sandbox, settings } = options
+  if (sandbox === undefined) return typeof settings === "object" ? JSON.stringify(settings) : settings
+  const failIfUnavailable = sandbox.enabled === true && sandbox.failIfUnavailable === undefined
+  return JSON.stringify({
+    ...(typeof settings === "object" ? settings : {}),
+    sandbox: failIfUnavailable ? { ...sandbox, failIfUnavailable: true } : sandbox
+  })
+}
 
 // As the Agent SDK maps them: `enabled` without a budget is adaptive; `display` only where thinking is on.
 const thinkingFlags = (
@@ -522,7 +545,7 @@ export const toArgs = (
   flag("resume-session-at", options.resumeSessionAt)
   toggle("no-session-persistence", options.persistSession === false)
   toggle("include-partial-messages", options.includePartialMessages)
-  flag("settings", typeof options.settings === "object" ? JSON.stringify(options.settings) : options.settings)
+  flag("settings", settingsOf(options))
   flag("setting-sources", options.settingSources?.join(","))
   if (options.outputFormat !== undefined) flag("json-schema", JSON.stringify(options.outputFormat.schema))
   if (options.agents !== undefined) flag("agents", JSON.stringify(options.agents))

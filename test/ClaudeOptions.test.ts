@@ -91,6 +91,9 @@ describe("ClaudeOptions", () => {
           "--append-system-prompt=Be brief."
         ]
       )
+      assert.deepStrictEqual(yield* argsOf({ settings: { model: "opus" }, sandbox: { enabled: true } }), [
+        "--settings={\"model\":\"opus\",\"sandbox\":{\"enabled\":true,\"failIfUnavailable\":true}}"
+      ])
       assert.deepStrictEqual(yield* argsOf({ settings: { permissions: { defaultMode: "plan" } } }), [
         "--settings={\"permissions\":{\"defaultMode\":\"plan\"}}"
       ])

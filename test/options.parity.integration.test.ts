@@ -3,10 +3,11 @@
  * request the API receives, or the session's own init frame and events), not by the flag alone.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Predicate, Stream } from "effect"
+import { Effect, Predicate, Result, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
+import type * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
@@ -15,6 +16,8 @@ import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
 interface Turn {
   readonly events: ReadonlyArray<ClaudeEvent>
   readonly request: FakeApi.RecordedRequest | undefined
+  /** Why the turn failed, if it did (its events are then none). */
+  readonly failure: ClaudeError.ClaudeError | undefined
 }
 
 /** A turn's options and prompt ("hello" when none), or how to make them from the turns before it. */
@@ -36,11 +39,16 @@ const turnsIn = (inspect: (home: string) => unknown, ...inputs: ReadonlyArray<Tu
       Effect.gen(function*() {
         const before = (yield* api.conversationRequests).length
         const { prompt = "hello", ...options } = typeof input === "function" ? input(turns) : input
-        const events = yield* Claude.query(prompt, { ...options, env: { ...env, ...options.env } }).pipe(
-          Stream.runCollect
+        const outcome = yield* Claude.query(prompt, { ...options, env: { ...env, ...options.env } }).pipe(
+          Stream.runCollect,
+          Effect.result
         )
         const requests = (yield* api.conversationRequests).slice(before)
-        turns.push({ events, request: requests[0] })
+        turns.push({
+          events: Result.isSuccess(outcome) ? outcome.success : [],
+          request: requests[0],
+          failure: Result.isFailure(outcome) ? outcome.failure : undefined
+        })
       })).pipe(Effect.provide(ClaudeTest))
     yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
     inspect(home)
@@ -223,5 +231,17 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.include(servers(loaded), "plugin:demo:echo")
       assert.include(commands(noMcp), "demo:hello")
       assert.notInclude(servers(noMcp), "plugin:demo:echo")
+    }))
+
+  it.live("sandbox reaches the CLI's settings: enabled on a host without its tools, the CLI refuses to start", () =>
+    Effect.gen(function*() {
+      // No bubblewrap or socat on this PATH, whatever the machine has: the sandbox is unavailable for sure.
+      const env = { PATH: "/nonexistent" }
+      const [plain, refused] = yield* turnsWith({ env }, { env, sandbox: { enabled: true } })
+      assert.isUndefined(plain?.failure)
+      assert.isDefined(plain?.request)
+      assert.strictEqual(refused?.failure?.reason._tag, "ProcessExited")
+      assert.include(refused?.failure?.message, "sandbox required but unavailable")
+      assert.isUndefined(refused?.request)
     }))
 })
