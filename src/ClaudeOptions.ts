@@ -410,7 +410,9 @@ export const ClaudeOptions = Schema.Struct({
       ? "sandbox needs settings as an object (it is merged into them), not a path or JSON text"
       : true
   ),
-  Schema.makeFilter((o) => o.resumeSessionAt !== undefined && o.resume === undefined ? "resumeSessionAt needs resume" : true),
+  Schema.makeFilter((o) =>
+    o.resumeSessionAt !== undefined && o.resume === undefined ? "resumeSessionAt needs resume" : true
+  ),
   Schema.makeFilter((o) =>
     o.sessionId !== undefined && (o.resume !== undefined || o.continue === true) && o.forkSession !== true
       ? "sessionId with resume or continue needs forkSession (the resumed conversation keeps its own id)"
