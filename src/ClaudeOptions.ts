@@ -263,7 +263,7 @@ const reservedFlags: Readonly<Record<string, string>> = {
   "plugin-dir-no-mcp": "plugins",
   "include-hook-events": "includeHookEvents",
   "allow-dangerously-skip-permissions": "allowDangerouslySkipPermissions",
-  "permission-prompt-tool": "a permission callback (canUseTool)",
+  "permission-prompt-tool": "permissionPromptToolName (or a permission callback, canUseTool)",
   "debug": "debug mode (config.debug)",
   "debug-file": "debug mode (config.debug)"
 }
@@ -370,6 +370,12 @@ export const ClaudeOptions = Schema.Struct({
   betas: Schema.optionalKey(Schema.Array(NonEmptyText)),
   /** The CLI reports its hooks' runs as `system/hook_*` frames (`--include-hook-events`). */
   includeHookEvents: Schema.optionalKey(Schema.Boolean),
+  /**
+   * The MCP tool the CLI asks before a tool runs that needs approval (`mcp__<server>__<tool>`, e.g. a tool
+   * of `config.tools`): it gets `{ tool_name, input, tool_use_id }` and answers with the JSON text of
+   * `{ behavior: "allow", updatedInput }` or `{ behavior: "deny", message }`. Not with `canUseTool`.
+   */
+  permissionPromptToolName: Schema.optionalKey(NonEmptyText),
   /** Lets `permissionMode` be `bypassPermissions` where settings would refuse it. */
   allowDangerouslySkipPermissions: Schema.optionalKey(Schema.Boolean),
   /**
@@ -562,7 +568,7 @@ export const toArgs = (
   for (const [name, value] of Object.entries(options.extraArgs ?? {})) {
     args.push(value === null ? `--${name}` : `--${name}=${value}`)
   }
-  if (extra?.permissionPromptTool === true) flag("permission-prompt-tool", "stdio")
+  flag("permission-prompt-tool", extra?.permissionPromptTool === true ? "stdio" : options.permissionPromptToolName)
   return args
 }
 

@@ -3,7 +3,8 @@
  * request the API receives, or the session's own init frame and events), not by the flag alone.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Predicate, Result, Stream } from "effect"
+import { Effect, Predicate, Result, Schema, Stream } from "effect"
+import { Tool, Toolkit } from "effect/ai"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Claude from "../src/Claude.ts"
@@ -244,4 +245,60 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.include(refused?.failure?.message, "sandbox required but unavailable")
       assert.isUndefined(refused?.request)
     }))
+
+  it.live("permissionPromptToolName: the CLI asks an in-process MCP tool before Bash runs; allow runs it, deny refuses it", () => {
+    const Approve = Tool.make("approve", {
+      description: "Decides whether a tool may run",
+      parameters: Schema.Struct({ tool_name: Schema.String, input: Schema.Unknown }),
+      success: Schema.String
+    })
+    const Perm = Toolkit.make(Approve)
+    const asked: Array<string> = []
+    const decide = (allow: boolean) =>
+      Perm.toLayer({
+        approve: ({ input, tool_name }) =>
+          Effect.sync(() => {
+            asked.push(tool_name)
+            return JSON.stringify(
+              allow ? { behavior: "allow", updatedInput: input } : { behavior: "deny", message: "not today" }
+            )
+          })
+      })
+    // A command that changes something: the CLI lets read-only ones (a bare echo) run without asking.
+    const bash = FakeApi.toolUse("Bash", {
+      command: "mkdir -p made && echo parity-approved",
+      description: "Makes a dir"
+    })
+    return Effect.gen(function*() {
+      const home = yield* tempDir("permission-tool")
+      const api = yield* FakeApi.make({ script: [bash, FakeApi.text("ran"), bash, FakeApi.text("refused")] })
+      const options: ClaudeOptions.Input = {
+        env: { ...FakeApi.cliEnvironment(api, home), ENABLE_TOOL_SEARCH: "false" },
+        allowedTools: ["mcp__perm__approve"],
+        permissionPromptToolName: "mcp__perm__approve",
+        cwd: home
+      }
+      const run = (allow: boolean) =>
+        Claude.query("run it", options, { tools: { perm: Perm } }).pipe(
+          Stream.runCollect,
+          Effect.provide(decide(allow))
+        )
+      yield* Effect.all([run(true), run(false)]).pipe(Effect.provide(ClaudeTest))
+      yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+      const requests = yield* api.conversationRequests
+      assert.deepStrictEqual(asked, ["Bash", "Bash"])
+      assert.include(requests[1] === undefined ? "" : FakeApi.lastToolResult(requests[1]) ?? "", "parity-approved")
+      assert.include(requests[3] === undefined ? "" : FakeApi.lastToolResult(requests[3]) ?? "", "not today")
+      assert.isTrue(fs.existsSync(path.join(home, "made")))
+    }).pipe(Effect.scoped)
+  })
+
+  it.effect("permissionPromptToolName beside a canUseTool is refused before anything starts", () =>
+    Effect.gen(function*() {
+      const error = yield* Claude.query("hi", { permissionPromptToolName: "mcp__perm__approve" }, {
+        canUseTool: () => Effect.succeed({ behavior: "allow" as const })
+      }).pipe(Stream.runDrain, Effect.flip)
+      assert.strictEqual(error.reason._tag, "InvalidOptions")
+      assert.include(error.message, "canUseTool and options.permissionPromptToolName cannot be used together")
+    }).pipe(Effect.provide(ClaudeTest)))
 })

@@ -111,13 +111,22 @@ const modeFields = {
 const Options = Schema.optional(ClaudeOptions.ClaudeOptions)
 const sticky = Schema.optional(Schema.Boolean)
 
+// The CLI asks one of them: a callback over stdio, or an MCP tool.
+const onePermissionPrompt = (
+  canUseTool: unknown,
+  options: { readonly permissionPromptToolName?: string | undefined } | undefined
+) =>
+  canUseTool !== undefined && options?.permissionPromptToolName !== undefined
+    ? "canUseTool and options.permissionPromptToolName cannot be used together: the CLI asks one of them"
+    : true
+
 /** `Session.Config`. */
 const SessionConfig = Schema.Struct({
   options: Options,
   ...handlerFields,
   ...modeFields,
   restart: Schema.optional(Restart)
-})
+}).check(Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options)))
 /**
  * `SessionPool.LeaseConfig`: a session config, and `sticky`; `restart` is refused by name: the pool replaces a
  * process that died rather than respawning it in place.
@@ -125,12 +134,14 @@ const SessionConfig = Schema.Struct({
 const NoRestart = Schema.declare((_: unknown): _ is never => false, {
   expected: "no restart policy (a pooled session is never respawned in place: the pool replaces a process that dies)"
 })
-const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, restart: Schema.optional(NoRestart), sticky })
+const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, restart: Schema.optional(NoRestart), sticky }).check(
+  Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options))
+)
 /** `Claude.query(prompt, options, config)`'s options and config, named as such in messages. */
 const QueryArguments = Schema.Struct({
   options: Options,
   config: Schema.optional(Schema.Struct({ ...handlerFields, ...modeFields, sticky }))
-})
+}).check(Schema.makeFilter((query) => onePermissionPrompt(query.config?.canUseTool, query.options)))
 
 const invalid = (error: Schema.SchemaError) =>
   ClaudeError.make(new ClaudeError.InvalidOptions({ issues: formatIssues(error.issue) }))
