@@ -340,8 +340,16 @@ describe("ProcessManager", () => {
         fs.symlinkSync(FakeCli.path, path.join(dir, "claude"))
         assert.notInclude((process.env.PATH ?? "").split(":"), dir)
         const processes = yield* ProcessManager.ProcessManager
+        // The host's environment without CLAUDE_CODE_EXECUTABLE (which `npm run test:latest-cli` sets): only PATH decides.
+        const { CLAUDE_CODE_EXECUTABLE: _executable, ...host } = process.env
+        const env = {
+          ...Object.fromEntries(Object.entries(host).flatMap(([k, v]) => (v === undefined ? [] : [[k, v]])))
+        }
         const executable = yield* processes.resolveExecutable({}).pipe(
-          Effect.provideService(ConfigProvider.ConfigProvider, overHost({ PATH: `${dir}:${process.env.PATH ?? ""}` }))
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromEnv({ env: { ...env, PATH: `${dir}:${process.env.PATH ?? ""}` } })
+          )
         )
         assert.deepStrictEqual(executable, { path: path.join(dir, "claude"), version: FakeCli.version })
       }).pipe(Effect.provide(ClaudeTest)))
