@@ -342,9 +342,7 @@ describe("ProcessManager", () => {
         const processes = yield* ProcessManager.ProcessManager
         // The host's environment without CLAUDE_CODE_EXECUTABLE (which `npm run test:latest-cli` sets): only PATH decides.
         const { CLAUDE_CODE_EXECUTABLE: _executable, ...host } = process.env
-        const env = {
-          ...Object.fromEntries(Object.entries(host).flatMap(([k, v]) => (v === undefined ? [] : [[k, v]])))
-        }
+        const env = Object.fromEntries(Object.entries(host).flatMap(([k, v]) => (v === undefined ? [] : [[k, v]])))
         const executable = yield* processes.resolveExecutable({}).pipe(
           Effect.provideService(
             ConfigProvider.ConfigProvider,
