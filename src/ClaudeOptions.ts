@@ -341,6 +341,11 @@ export const ClaudeOptions = Schema.Struct({
   resumeSessionAt: Schema.optionalKey(NonEmptyText),
   /** `false`: the CLI keeps no transcript on disk, so the conversation cannot be resumed (nor retried). */
   persistSession: Schema.optionalKey(Schema.Boolean),
+  /**
+   * The CLI backs up each file before its tools change it (under its config dir's `file-history/`), so the
+   * changes can be rewound (`CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING`, as the Agent SDK sets it).
+   */
+  enableFileCheckpointing: Schema.optionalKey(Schema.Boolean),
   /** Stream token deltas (`TextDelta`, `ThinkingDelta`, `ToolInputDelta` events). */
   includePartialMessages: Schema.optionalKey(Schema.Boolean),
   /** Settings: a file path or JSON text, or the settings as an object (`--settings`). */
@@ -603,14 +608,15 @@ export const withoutConversation = <O extends Partial<Record<ConversationKeys, u
 
 /**
  * The environment additions of the CLI's process: `env`, plus what other options map to
- * (`maxApiRetries` as `CLAUDE_CODE_MAX_RETRIES`). Pure.
+ * (`maxApiRetries` as `CLAUDE_CODE_MAX_RETRIES`, `enableFileCheckpointing`). Pure.
  *
  * @since 0.1.0
  * @category environment
  */
 export const toEnv = (options: ClaudeOptions): Record<string, string> => ({
   ...options.env,
-  ...(options.maxApiRetries === undefined ? {} : { CLAUDE_CODE_MAX_RETRIES: String(options.maxApiRetries) })
+  ...(options.maxApiRetries === undefined ? {} : { CLAUDE_CODE_MAX_RETRIES: String(options.maxApiRetries) }),
+  ...(options.enableFileCheckpointing === true ? { CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING: "true" } : {})
 })
 
 const toDuration = (value: Duration.Duration | number) => (typeof value === "number" ? Duration.millis(value) : value)

@@ -301,4 +301,34 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.strictEqual(error.reason._tag, "InvalidOptions")
       assert.include(error.message, "canUseTool and options.permissionPromptToolName cannot be used together")
     }).pipe(Effect.provide(ClaudeTest)))
+
+  it.live("enableFileCheckpointing: the CLI backs up a file before its Write tool changes it; without it, no backups", () =>
+    Effect.gen(function*() {
+      const backups: Array<ReadonlyArray<string>> = []
+      for (const enableFileCheckpointing of [true, false]) {
+        yield* Effect.gen(function*() {
+          const home = yield* tempDir("checkpoint")
+          const file = path.join(home, "notes.txt")
+          fs.writeFileSync(file, "the original\n")
+          const api = yield* FakeApi.make({
+            script: [FakeApi.toolUse("Write", { file_path: file, content: "changed\n" }), FakeApi.text("done")]
+          })
+          const options = { env: FakeApi.cliEnvironment(api, home), cwd: home, enableFileCheckpointing }
+          yield* Claude.query("edit it", { ...options, permissionMode: "acceptEdits" }).pipe(
+            Stream.runDrain,
+            Effect.provide(ClaudeTest)
+          )
+          yield* eventually(() => (processesWithHome(home).length === 0 ? true : undefined), "5 seconds")
+          assert.strictEqual(fs.readFileSync(file, "utf8"), "changed\n")
+          const history = path.join(home, ".claude", "file-history")
+          backups.push(
+            fs.existsSync(history)
+              ? fs.readdirSync(history, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile())
+                .map((entry) => fs.readFileSync(path.join(entry.parentPath, entry.name), "utf8"))
+              : []
+          )
+        }).pipe(Effect.scoped)
+      }
+      assert.deepStrictEqual(backups, [["the original\n"], []])
+    }))
 })

@@ -5,8 +5,9 @@
  *
  * The CLI compiles the schema with Ajv in draft-07 strict mode: a draft 2020-12 keyword it does not know
  * (`prefixItems`, say) makes it exit at start-up, so the document Effect derives (2020-12) is rewritten as
- * draft-07, its definitions under `definitions`, and objects are closed. The model is offered the schema as a tool's input, which
- * must be an object: a Schema whose JSON form is not one is refused before anything is spawned.
+ * draft-07, its definitions under `definitions`, and objects are closed. The model is offered the schema as a
+ * tool's input, which must be an object: a Schema whose JSON form is not one is refused before anything is
+ * spawned.
  */
 import { Effect, JsonSchema, Predicate, Schema } from "effect"
 import type { LanguageModel } from "effect/ai"
