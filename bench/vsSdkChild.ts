@@ -6,7 +6,7 @@
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as Leftovers from "../src/testing/Leftovers.ts"
-import type { Memory, PeakMemory, RoundReply, SetupReply, TeardownReply, ToolTurnReply } from "./vsSdk.ts"
+import type { Memory, PeakMemory, RoundReply, SetupReply, TeardownReply, ToolTurnReply } from "./vsSdkReplies.ts"
 
 /** The prompt of the throughput phase's one-shot turns, and what the FakeApi answers it with. */
 export const PROMPT = "Say hello for the benchmark."

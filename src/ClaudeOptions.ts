@@ -15,12 +15,9 @@ import { Duration, Effect, Schema } from "effect"
 import * as ClaudeError from "./ClaudeError.ts"
 import { formatIssues, strict } from "./internal/issues.ts"
 import { maxDepth, valueNestsDeeperThan } from "./internal/nesting.ts"
+import { ExtraArgs } from "./internal/options/extraArgs.ts"
+import { NonEmptyText, Text } from "./internal/options/text.ts"
 import * as ResourceLimits from "./ResourceLimits.ts"
-
-const noNul = Schema.makeFilter((s: string) => !s.includes("\u0000") || "must not contain NUL characters")
-
-const Text = Schema.String.check(noNul)
-const NonEmptyText = Schema.String.check(Schema.isNonEmpty(), noNul)
 
 /**
  * A positive, finite duration: a `Duration`, or a number of milliseconds.
@@ -212,74 +209,6 @@ export const SystemPrompt = Schema.Union([
     append: Schema.optionalKey(Text)
   })
 ])
-
-// A flag name of the CLI: what `extraArgs` may add. Flags the options own, and those that would put a
-// prompt on argv or change the protocol, are refused by `extraArgsProblems`.
-const flagName = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/
-
-/**
- * Flags `extraArgs` may not set: the protocol's own, the ones that take a prompt, and every flag an option
- * maps to (set the option instead, so it is validated and in the pool key once).
- */
-const reservedFlags: Readonly<Record<string, string>> = {
-  "output-format": "the protocol",
-  "input-format": "the protocol",
-  "verbose": "the protocol",
-  "print": "the protocol (prompts go over stdin)",
-  "p": "the protocol (prompts go over stdin)",
-  "model": "model",
-  "fallback-model": "fallbackModel",
-  "system-prompt": "systemPrompt",
-  "system-prompt-file": "systemPrompt",
-  "append-system-prompt": "appendSystemPrompt",
-  "append-system-prompt-file": "appendSystemPrompt",
-  "max-turns": "maxTurns",
-  "max-budget-usd": "maxBudgetUsd",
-  "allowedTools": "allowedTools",
-  "disallowedTools": "disallowedTools",
-  "tools": "tools",
-  "permission-mode": "permissionMode",
-  "add-dir": "additionalDirectories",
-  "mcp-config": "mcpServers",
-  "strict-mcp-config": "strictMcpConfig",
-  "resume": "resume",
-  "continue": "continue",
-  "fork-session": "forkSession",
-  "session-id": "sessionId",
-  "resume-session-at": "resumeSessionAt",
-  "no-session-persistence": "persistSession",
-  "include-partial-messages": "includePartialMessages",
-  "settings": "settings",
-  "setting-sources": "settingSources",
-  "json-schema": "outputFormat",
-  "agents": "agents",
-  "agent": "agent",
-  "thinking": "thinking",
-  "thinking-display": "thinking",
-  "max-thinking-tokens": "maxThinkingTokens",
-  "effort": "effort",
-  "betas": "betas",
-  "plugin-dir": "plugins",
-  "plugin-dir-no-mcp": "plugins",
-  "include-hook-events": "includeHookEvents",
-  "allow-dangerously-skip-permissions": "allowDangerouslySkipPermissions",
-  "permission-prompt-tool": "permissionPromptToolName (or a permission callback, canUseTool)",
-  "debug": "debug mode (config.debug)",
-  "debug-file": "debug mode (config.debug)"
-}
-
-const ExtraArgs = Schema.Record(Schema.String, Schema.NullOr(Text)).check(
-  Schema.makeFilter((args) => {
-    const problems = Object.keys(args).flatMap((name) => {
-      const owner = reservedFlags[name.replace(/^-+/, "")]
-      if (owner !== undefined) return [`${JSON.stringify(name)} is set by ${owner}`]
-      return flagName.test(name)
-        ? []
-        : [`${JSON.stringify(name)} is not a flag name (lowercase words joined by "-", without the dashes)`]
-    })
-    return problems.length === 0 || problems.join("; ")
-  })
-)
 
 /**
  * Structured output (the Agent SDK's `outputFormat`): the CLI gets `schema` as `--json-schema`, offers the
