@@ -93,6 +93,28 @@ export type ClaudeEvent = Data.TaggedEnum<{
     readonly error: string | null
     readonly frame: Protocol.SystemApiRetry
   }
+  /** What the CLI is doing: `"requesting"`, `"compacting"`, or `null` when it stops (`system/status`). */
+  Status: {
+    readonly status: string | null
+    readonly frame: Protocol.SystemStatus
+  }
+  /** A hook of the CLI's settings started (with `includeHookEvents`). */
+  HookStarted: {
+    readonly hookId: string
+    readonly hookName: string
+    readonly hookEvent: string
+    readonly frame: Protocol.SystemHookStarted
+  }
+  /** A hook of the CLI's settings ended: its outcome (`"success"`, ...), exit code and output. */
+  HookResponse: {
+    readonly hookId: string
+    readonly hookName: string
+    readonly hookEvent: string
+    readonly outcome: string | undefined
+    readonly exitCode: number | null
+    readonly output: string
+    readonly frame: Protocol.SystemHookResponse
+  }
   /** A tool call was refused by the permission system. */
   PermissionDenied: {
     readonly frame: Protocol.SystemPermissionDenied
@@ -128,7 +150,7 @@ export type ClaudeEvent = Data.TaggedEnum<{
     readonly error: ClaudeError.Reason | undefined
     readonly frame: Protocol.ResultFrame
   }
-  /** A known frame with no event of its own (`system/status`, `command_lifecycle`, control responses, ...). */
+  /** A known frame with no event of its own (`command_lifecycle`, control responses, other `system` frames, ...). */
   Frame: {
     readonly frame: Protocol.OutputFrame
   }

@@ -82,6 +82,35 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     }
     case "permission_denied":
       return [make({ _tag: "PermissionDenied", frame: decoded.frame })]
+    case "status":
+      return [make({ _tag: "Status", status: decoded.frame.status ?? null, frame: decoded.frame })]
+    case "hook_started": {
+      const frame = decoded.frame
+      return [
+        make({
+          _tag: "HookStarted",
+          hookId: frame.hook_id,
+          hookName: frame.hook_name,
+          hookEvent: frame.hook_event,
+          frame
+        })
+      ]
+    }
+    case "hook_response": {
+      const frame = decoded.frame
+      return [
+        make({
+          _tag: "HookResponse",
+          hookId: frame.hook_id,
+          hookName: frame.hook_name,
+          hookEvent: frame.hook_event,
+          outcome: frame.outcome,
+          exitCode: frame.exit_code ?? null,
+          output: frame.output ?? frame.stdout ?? "",
+          frame
+        })
+      ]
+    }
     case "stream_event":
       return [fromStreamEvent(decoded.frame)]
     case "assistant":

@@ -45,9 +45,54 @@ describe("Protocol.decode", () => {
       invalid: [{ type: "system", subtype: "permission_denied", session_id: 1 }]
     },
     {
+      kind: "status",
+      valid: [
+        { type: "system", subtype: "status" },
+        { type: "system", subtype: "status", status: "requesting" },
+        { type: "system", subtype: "status", status: null, permissionMode: "acceptEdits" }
+      ],
+      invalid: [{ type: "system", subtype: "status", uuid: null }, { type: "system", subtype: "status", status: 3 }]
+    },
+    {
+      kind: "hook_started",
+      valid: [{ type: "system", subtype: "hook_started", hook_id: "h", hook_name: "Stop", hook_event: "Stop" }],
+      invalid: [{ type: "system", subtype: "hook_started", hook_id: "h" }]
+    },
+    {
+      kind: "hook_response",
+      valid: [
+        { type: "system", subtype: "hook_response", hook_id: "h", hook_name: "Stop", hook_event: "Stop" },
+        {
+          type: "system",
+          subtype: "hook_response",
+          hook_id: "h",
+          hook_name: "Stop",
+          hook_event: "Stop",
+          outcome: "success",
+          exit_code: 0,
+          output: "ok\n"
+        }
+      ],
+      invalid: [{
+        type: "system",
+        subtype: "hook_response",
+        hook_id: "h",
+        hook_name: "Stop",
+        hook_event: "Stop",
+        exit_code: "0"
+      }]
+    },
+    {
       kind: "system",
-      valid: [{ type: "system", subtype: "status" }, { type: "system", subtype: "brand_new", session_id: "s" }],
-      invalid: [{ type: "system" }, { type: "system", subtype: 3 }, { type: "system", subtype: "status", uuid: null }]
+      valid: [{ type: "system", subtype: "brand_new", session_id: "s" }, {
+        type: "system",
+        subtype: "compact_boundary"
+      }],
+      invalid: [{ type: "system" }, { type: "system", subtype: 3 }, {
+        type: "system",
+        subtype: "brand_new",
+        uuid: null
+      }]
     },
     {
       kind: "stream_event",
@@ -218,9 +263,12 @@ describe("Protocol.decode", () => {
       "ResultFrame",
       "StreamEventFrame",
       "SystemApiRetry",
+      "SystemHookResponse",
+      "SystemHookStarted",
       "SystemInit",
       "SystemOther",
       "SystemPermissionDenied",
+      "SystemStatus",
       "TextBlock",
       "ThinkingBlock",
       "ToolResultBlock",

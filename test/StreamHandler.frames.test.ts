@@ -36,6 +36,18 @@ const only = (line: unknown) => {
 }
 
 describe("StreamHandler: frames a session sees less often", () => {
+  it("system/status frames of the real CLI are Status events: what it is doing, or null when it stops", () => {
+    const requesting = only(
+      recorded("interrupt-and-controls", (f) => f.subtype === "status" && f.status === "requesting")
+    )
+    assert.isTrue(requesting._tag === "Status" && requesting.status === "requesting")
+    const stopped = only(recorded("interrupt-and-controls", (f) => f.subtype === "status" && f.status === null))
+    assert.isTrue(stopped._tag === "Status" && stopped.status === null)
+    // One whose status is not text is a mismatch, kept whole as Unknown.
+    const odd = only({ ...recorded("tool-hook-partial", (f) => f.subtype === "status"), status: 3 })
+    assert.isTrue(odd._tag === "Unknown" && odd.mismatch)
+  })
+
   it("a thinking delta is a ThinkingDelta, with its block index and parent tool use", () => {
     const event = only({
       ...textDelta,

@@ -134,24 +134,26 @@ describe("the Agent SDK's options on the real CLI", () => {
       assert.strictEqual(initOf(asked?.events ?? [])?.permissionMode, "default")
     }))
 
-  it.live("includeHookEvents: a settings hook's run arrives as hook_started and hook_response frames, with its output", () =>
+  it.live("includeHookEvents: a settings hook's run arrives as HookStarted and HookResponse events, with its output", () =>
     Effect.gen(function*() {
       const settings = { hooks: { UserPromptSubmit: [{ hooks: [{ type: "command", command: "echo hooked" }] }] } }
       const [quiet, reported] = yield* turnsWith({ settings }, { settings, includeHookEvents: true })
-      const hookFrames = (events: ReadonlyArray<ClaudeEvent>): Array<object> =>
-        events.flatMap((event) =>
-          event._tag === "Frame" && event.frame.type === "system" && Predicate.hasProperty(event.frame, "subtype") &&
-            typeof event.frame.subtype === "string" && event.frame.subtype.startsWith("hook_")
-            ? [event.frame]
-            : []
-        )
-      assert.lengthOf(hookFrames(quiet?.events ?? []), 0)
-      const frames = hookFrames(reported?.events ?? [])
-      assert.deepStrictEqual(frames.map((frame) => Predicate.hasProperty(frame, "subtype") ? frame.subtype : ""), [
-        "hook_started",
-        "hook_response"
-      ])
-      assert.deepInclude(frames[1], { hook_event: "UserPromptSubmit", output: "hooked\n", outcome: "success" })
+      const hookEvents = (turn: Turn | undefined) =>
+        (turn?.events ?? []).filter((event) => event._tag === "HookStarted" || event._tag === "HookResponse")
+      assert.lengthOf(hookEvents(quiet), 0)
+      const [started, response] = hookEvents(reported)
+      assert.strictEqual(started?._tag, "HookStarted")
+      assert.deepInclude(response, {
+        _tag: "HookResponse",
+        hookEvent: "UserPromptSubmit",
+        outcome: "success",
+        exitCode: 0,
+        output: "hooked\n"
+      })
+      assert.strictEqual(
+        started?._tag === "HookStarted" ? started.hookId : "",
+        response?._tag === "HookResponse" ? response.hookId : undefined
+      )
     }))
 
   it.live("extraArgs passes a flag this library has no option for: --disable-slash-commands empties the init's commands", () =>

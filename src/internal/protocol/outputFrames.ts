@@ -68,7 +68,57 @@ export const SystemPermissionDenied = Schema.Struct({
 })
 
 /**
- * Any other `system` frame (`status`, `session_state_changed`, `compact_boundary`, `hook_*`, `task_*`, ...).
+ * `system/status`: what the CLI is doing (`"requesting"`, `"compacting"`, or `null` when it stops); the
+ * frame that reports a permission mode change carries `permissionMode` too.
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export const SystemStatus = Schema.Struct({
+  type: Schema.Literal("system"),
+  subtype: Schema.Literal("status"),
+  session_id: sessionId,
+  uuid,
+  status: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  permissionMode: Schema.optionalKey(Schema.String)
+})
+
+const hookFields = {
+  type: Schema.Literal("system"),
+  session_id: sessionId,
+  uuid,
+  hook_id: Schema.String,
+  hook_name: Schema.String,
+  hook_event: Schema.String
+}
+
+/**
+ * `system/hook_started`: a hook of the CLI's settings (a command, not a host callback) started
+ * (with `includeHookEvents`).
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export const SystemHookStarted = Schema.Struct({ ...hookFields, subtype: Schema.Literal("hook_started") })
+
+/**
+ * `system/hook_response`: such a hook ended: its outcome, exit code and output.
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export const SystemHookResponse = Schema.Struct({
+  ...hookFields,
+  subtype: Schema.Literal("hook_response"),
+  outcome: Schema.optionalKey(Schema.String),
+  exit_code: Schema.optionalKey(Schema.NullOr(Schema.Number)),
+  output: Schema.optionalKey(Schema.String),
+  stdout: Schema.optionalKey(Schema.String),
+  stderr: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * Any other `system` frame (`session_state_changed`, `compact_boundary`, `task_*`, ...).
  *
  * @since 0.1.0
  * @category output frames
@@ -215,6 +265,27 @@ export type SystemInit = typeof SystemInit.Type
  */
 export type SystemApiRetry = typeof SystemApiRetry.Type
 /**
+ * The type of a value {@link SystemStatus} accepts.
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export type SystemStatus = typeof SystemStatus.Type
+/**
+ * The type of a value {@link SystemHookStarted} accepts.
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export type SystemHookStarted = typeof SystemHookStarted.Type
+/**
+ * The type of a value {@link SystemHookResponse} accepts.
+ *
+ * @since 0.1.0
+ * @category output frames
+ */
+export type SystemHookResponse = typeof SystemHookResponse.Type
+/**
  * The type of a value {@link SystemPermissionDenied} accepts.
  *
  * @since 0.1.0
@@ -288,6 +359,9 @@ export type OutputFrame =
   | SystemInit
   | SystemApiRetry
   | SystemPermissionDenied
+  | SystemStatus
+  | SystemHookStarted
+  | SystemHookResponse
   | SystemOther
   | StreamEventFrame
   | AssistantFrame
@@ -324,6 +398,9 @@ export type Known =
   | { readonly kind: "system_init"; readonly frame: SystemInit }
   | { readonly kind: "api_retry"; readonly frame: SystemApiRetry }
   | { readonly kind: "permission_denied"; readonly frame: SystemPermissionDenied }
+  | { readonly kind: "status"; readonly frame: SystemStatus }
+  | { readonly kind: "hook_started"; readonly frame: SystemHookStarted }
+  | { readonly kind: "hook_response"; readonly frame: SystemHookResponse }
   | { readonly kind: "system"; readonly frame: SystemOther }
   | { readonly kind: "stream_event"; readonly frame: StreamEventFrame }
   | { readonly kind: "assistant"; readonly frame: AssistantFrame }
@@ -353,6 +430,9 @@ export type Decoded =
 const isSystemInit = compiledIs(SystemInit)
 const isSystemApiRetry = compiledIs(SystemApiRetry)
 const isSystemPermissionDenied = compiledIs(SystemPermissionDenied)
+const isSystemStatus = compiledIs(SystemStatus)
+const isSystemHookStarted = compiledIs(SystemHookStarted)
+const isSystemHookResponse = compiledIs(SystemHookResponse)
 const isSystemOther = compiledIs(SystemOther)
 const isStreamEvent = compiledIs(StreamEventFrame)
 const isAssistant = compiledIs(AssistantFrame)
@@ -378,6 +458,12 @@ const decodeSystem = (frame: UnknownFrame): Decoded => {
       return isSystemApiRetry(frame) ? { kind: "api_retry", frame } : mismatch(frame)
     case "permission_denied":
       return isSystemPermissionDenied(frame) ? { kind: "permission_denied", frame } : mismatch(frame)
+    case "status":
+      return isSystemStatus(frame) ? { kind: "status", frame } : mismatch(frame)
+    case "hook_started":
+      return isSystemHookStarted(frame) ? { kind: "hook_started", frame } : mismatch(frame)
+    case "hook_response":
+      return isSystemHookResponse(frame) ? { kind: "hook_response", frame } : mismatch(frame)
     default:
       return isSystemOther(frame) ? { kind: "system", frame } : mismatch(frame)
   }
