@@ -81,28 +81,9 @@ import type * as Protocol from "./Protocol.ts"
  */
 export type State = SessionState.State
 
-/**
- * What the CLI asks before it runs a tool (with `--permission-prompt-tool stdio`).
- *
- * @since 0.1.0
- * @category permissions
- */
-export interface PermissionRequest {
-  readonly toolName: string
-  readonly input: unknown
-  readonly toolUseId: string | undefined
-  readonly request: Protocol.ControlRequest["request"]
-}
+import type { PermissionDecision, PermissionRequest } from "./internal/session/permissions.ts"
 
-/**
- * The answer to a {@link PermissionRequest}.
- *
- * @since 0.1.0
- * @category permissions
- */
-export type PermissionDecision =
-  | { readonly behavior: "allow"; readonly updatedInput?: unknown }
-  | { readonly behavior: "deny"; readonly message: string }
+export type { PermissionDecision, PermissionRequest, PermissionUpdate } from "./internal/session/permissions.ts"
 
 /**
  * A hook handler: gets the hook's input, returns the hook's output (`{ continue: true }` to carry on).

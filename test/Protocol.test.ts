@@ -259,6 +259,7 @@ describe("Protocol.decode", () => {
       "ImageBlock",
       "KeepAlive",
       "McpMessageRequest",
+      "PermissionUpdate",
       "RateLimitEvent",
       "ResultFrame",
       "StreamEventFrame",

@@ -30,8 +30,40 @@ export const CanUseToolRequest = Schema.Struct({
   subtype: Schema.Literal("can_use_tool"),
   tool_name: Schema.String,
   input: Schema.Unknown,
-  tool_use_id: Schema.optionalKey(Schema.String)
+  tool_use_id: Schema.optionalKey(Schema.String),
+  // Read leniently (the CLI sends `blocked_path: null` too): a request is never left unanswered for them.
+  permission_suggestions: Schema.optionalKey(Schema.Unknown),
+  blocked_path: Schema.optionalKey(Schema.Unknown)
 })
+
+const PermissionDestination = Schema.Literals(["userSettings", "projectSettings", "localSettings", "session", "cliArg"])
+
+/**
+ * A change to the CLI's permissions, as `can_use_tool` suggests it and a permission answer may carry it.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const PermissionUpdate = Schema.Union([
+  Schema.Struct({
+    type: Schema.Literals(["addRules", "replaceRules", "removeRules"]),
+    rules: Schema.Array(Schema.Struct({ toolName: Schema.String, ruleContent: Schema.optionalKey(Schema.String) })),
+    behavior: Schema.Literals(["allow", "deny", "ask"]),
+    destination: PermissionDestination
+  }),
+  Schema.Struct({ type: Schema.Literal("setMode"), mode: Schema.String, destination: PermissionDestination }),
+  Schema.Struct({
+    type: Schema.Literals(["addDirectories", "removeDirectories"]),
+    directories: Schema.Array(Schema.String),
+    destination: PermissionDestination
+  })
+])
+
+/**
+ * @since 0.1.0
+ * @category control frames
+ */
+export type PermissionUpdate = typeof PermissionUpdate.Type
 
 /**
  * The body of a `hook_callback` request: a registered hook fired.

@@ -14,28 +14,17 @@ import { Clock, Deferred, Duration, Effect, Exit, FiberMap, Schema, type Scope, 
 import * as ClaudeError from "../../ClaudeError.ts"
 import * as Protocol from "../../Protocol.ts"
 import { type McpServers, toolUseIdOf } from "./mcpServers.ts"
+import type { PermissionDecision, PermissionRequest } from "./permissions.ts"
 
 const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
+const isPermissionUpdate = Schema.is(Protocol.PermissionUpdate)
 const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
 const isMcpMessage = Schema.is(Protocol.McpMessageRequest)
-
-/** What the permission callback is asked (the public `Session.PermissionRequest`). */
-interface PermissionAsk {
-  readonly toolName: string
-  readonly input: unknown
-  readonly toolUseId: string | undefined
-  readonly request: Protocol.ControlRequest["request"]
-}
 
 /** The host's handlers of the CLI's requests (the public `Session.Config` fields). */
 export interface Handlers {
   readonly canUseTool?:
-    | ((request: PermissionAsk) => Effect.Effect<
-      { readonly behavior: "allow"; readonly updatedInput?: unknown } | {
-        readonly behavior: "deny"
-        readonly message: string
-      }
-    >)
+    | ((request: PermissionRequest) => Effect.Effect<PermissionDecision>)
     | undefined
   readonly hooks?:
     | Partial<
@@ -192,14 +181,24 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
     const answer = (request: Protocol.ControlRequest): Effect.Effect<unknown> => {
       const { request: body, request_id: id } = request
       if (isCanUseTool(body) && canUseTool !== undefined) {
-        return canUseTool({ toolName: body.tool_name, input: body.input, toolUseId: body.tool_use_id, request: body })
+        return canUseTool({
+          toolName: body.tool_name,
+          input: body.input,
+          toolUseId: body.tool_use_id,
+          // Suggestions of a shape this library does not know are left out rather than guessed at.
+          suggestions: Array.isArray(body.permission_suggestions)
+            ? body.permission_suggestions.filter(isPermissionUpdate)
+            : [],
+          blockedPath: typeof body.blocked_path === "string" ? body.blocked_path : undefined,
+          request: body
+        })
           .pipe(
             Effect.tap((decision) => Effect.annotateCurrentSpan("claude.permission.behavior", decision.behavior)),
             Effect.map((decision) =>
               Protocol.controlSuccess(
                 id,
                 decision.behavior === "allow"
-                  ? { behavior: "allow", updatedInput: decision.updatedInput ?? body.input }
+                  ? { ...decision, updatedInput: decision.updatedInput ?? body.input }
                   : decision
               )
             )
