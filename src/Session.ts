@@ -199,6 +199,8 @@ export interface Session {
   readonly restarts: Effect.Effect<number>
   /** The CLI's session id, once a turn has started. */
   readonly sessionId: Effect.Effect<Option.Option<string>>
+  /** The CLI's answer to `initialize` on its current process: its commands, agents, models, account, ... */
+  readonly serverInfo: Effect.Effect<Option.Option<Protocol.InitializeResponse>>
   /**
    * While a turn runs: when (Clock millis) it last showed a sign of life, its last event or its start, or
    * now while the host is deciding (a permission callback, a hook). None between turns. The
@@ -373,6 +375,7 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
     },
     restarts: Effect.sync(() => processes.restarts),
     sessionId: Effect.sync(() => Option.fromNullishOr(conversation.sessionId)),
+    serverInfo: Effect.sync(() => Option.fromNullishOr(processes.serverInfo)),
     lastEventAt: turns.lastEventAt,
     ...Methods.make({ turns, control, conversation, stop, fail, withLog, controlTimeout }),
     debugLog

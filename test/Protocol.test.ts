@@ -257,6 +257,7 @@ describe("Protocol.decode", () => {
       "ConversationReset",
       "HookCallbackRequest",
       "ImageBlock",
+      "InitializeResponse",
       "KeepAlive",
       "McpMessageRequest",
       "PermissionUpdate",

@@ -66,6 +66,46 @@ export const PermissionUpdate = Schema.Union([
 export type PermissionUpdate = typeof PermissionUpdate.Type
 
 /**
+ * The CLI's answer to `initialize`: what the process offers (slash commands, agents, models, output styles)
+ * and runs as (account, version, permission mode, pid). The fields typed here are those the Agent SDK
+ * exposes; every other field the CLI sends stays on the object.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const InitializeResponse = Schema.Struct({
+  commands: Schema.optionalKey(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    description: Schema.optionalKey(Schema.String),
+    argumentHint: Schema.optionalKey(Schema.String)
+  }))),
+  agents: Schema.optionalKey(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    description: Schema.optionalKey(Schema.String),
+    model: Schema.optionalKey(Schema.String)
+  }))),
+  models: Schema.optionalKey(Schema.Array(Schema.Struct({
+    value: Schema.String,
+    displayName: Schema.optionalKey(Schema.String),
+    description: Schema.optionalKey(Schema.String),
+    resolvedModel: Schema.optionalKey(Schema.String)
+  }))),
+  account: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
+  output_style: Schema.optionalKey(Schema.String),
+  available_output_styles: Schema.optionalKey(Schema.Array(Schema.String)),
+  claude_code_version: Schema.optionalKey(Schema.String),
+  current_permission_mode: Schema.optionalKey(Schema.String),
+  /** The CLI's own view of its pid: 1 in the PID namespace `ProcessManager` may run it in (`Session.pid` is the host's). */
+  pid: Schema.optionalKey(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category control frames
+ */
+export type InitializeResponse = typeof InitializeResponse.Type
+
+/**
  * The body of a `hook_callback` request: a registered hook fired.
  *
  * @since 0.1.0

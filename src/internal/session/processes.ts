@@ -28,6 +28,8 @@ export class Processes {
   live: Generation | undefined = undefined
   /** How many times a process that died was replaced. */
   restarts = 0
+  /** The newest process's answer to `initialize`, when it matched `Protocol.InitializeResponse`. */
+  serverInfo: Protocol.InitializeResponse | undefined = undefined
   readonly #open = new Set<Scope.Closeable>()
   readonly #recorder: Recorder
   readonly #now: () => number

@@ -6,11 +6,12 @@
  * Decisions about a process's life and death are transitions of the state's owner: a process that dies
  * while it is declared ready is either seen dead by the launcher, or ready by its reader.
  */
-import { Clock, Duration, Effect, Exit, FiberSet, Option, Scope, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, FiberSet, Option, Schema, Scope, Stream } from "effect"
 import * as Cause from "effect/Cause"
 import * as ClaudeError from "../../ClaudeError.ts"
 import * as ClaudeOptions from "../../ClaudeOptions.ts"
 import type * as ProcessManager from "../../ProcessManager.ts"
+import * as Protocol from "../../Protocol.ts"
 import * as StreamHandler from "../../StreamHandler.ts"
 import * as TurnOutcome from "../../TurnOutcome.ts"
 import type { ControlChannel } from "./control.ts"
@@ -19,6 +20,8 @@ import type { Generation, Processes } from "./processes.ts"
 import * as State from "./state.ts"
 import type { Telemetry } from "./telemetry.ts"
 import type { Turns } from "./turn.ts"
+
+const isInitializeResponse = Schema.is(Protocol.InitializeResponse)
 
 /** How many replacements within which window (milliseconds). */
 export interface RestartPolicy {
@@ -116,9 +119,14 @@ export const make = (wiring: Wiring): Supervisor => {
           )
           // Only the start-up deadline bounds `initialize` (not the control timeout): a start-up longer than
           // our usual control deadline is allowed when configured so, and times out as `startup`.
-          yield* control.send("initialize", control.initialize, wiring.startupTimeout, "startup", turns.current()).pipe(
-            Effect.withSpan("Session.initialize")
-          )
+          const reply = yield* control.send(
+            "initialize",
+            control.initialize,
+            wiring.startupTimeout,
+            "startup",
+            turns.current()
+          ).pipe(Effect.withSpan("Session.initialize"))
+          processes.serverInfo = isInitializeResponse(reply) ? reply : undefined
           // A resumed conversation's cost so far is the CLI's starting point: the next result's
           // `total_cost_usd` includes it. Without an answer, a replacement keeps what this session last saw
           // of the conversation; a conversation resumed from elsewhere has no cost on record for its first
