@@ -1,6 +1,6 @@
 /**
- * `npm run check:package`: the package as npm would publish it. Builds `dist/` afresh, packs the tarball, and
- * checks the tarball with publint and @arethetypeswrong/cli, then type-checks the published declarations
+ * `npm run check:package`: the package as npm would publish it. Builds `dist/` afresh (and removes it after),
+ * packs the tarball, and checks it with publint and @arethetypeswrong/cli, then type-checks the published declarations
  * (`skipLibCheck: false`, as a consumer's strict build would see them). Ends with one line per check and exits
  * non-zero when any failed.
  */
@@ -89,6 +89,9 @@ if (built) {
 }
 
 fs.rmSync(scratch, { recursive: true, force: true })
+// The build was for the tarball: a dist/ left behind would be run instead of src/ by bin/ (the decode tests
+// compare the two), and go stale at the next change.
+fs.rmSync(path.join(root, "dist"), { recursive: true, force: true })
 console.log("")
 for (const { check, detail, ok } of results) console.log(`check:package ${check}: ${ok ? "ok" : "FAILED"} (${detail})`)
 if (results.some((result) => !result.ok) || results.length < 5) process.exitCode = 1
