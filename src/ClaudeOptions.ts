@@ -108,17 +108,18 @@ const Uuid = Schema.String.check(
 const SessionIdText = Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/))
 const ToolName = NonEmptyText
 
+// A JSON object passed on as JSON (an MCP server, settings, a JSON Schema), within the nesting bound.
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown).check(
+  Schema.makeFilter((value) => !valueNestsDeeperThan(value, maxDepth) || `must not nest deeper than ${maxDepth} levels`)
+)
+
 /**
  * An MCP server definition, passed to the CLI through `--mcp-config` as JSON.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const McpServerConfig = Schema.Record(Schema.String, Schema.Unknown).check(
-  Schema.makeFilter((config) =>
-    !valueNestsDeeperThan(config, maxDepth) || `must not nest deeper than ${maxDepth} levels`
-  )
-)
+export const McpServerConfig = JsonObject
 
 /**
  * A subagent the main agent may hand work to (the Agent SDK's `AgentDefinition`), passed with `--agents`.
@@ -222,11 +223,7 @@ export const SystemPrompt = Schema.Union([
  */
 export const OutputFormat = Schema.Struct({
   type: Schema.Literal("json_schema"),
-  schema: Schema.Record(Schema.String, Schema.Unknown).check(
-    Schema.makeFilter((schema) =>
-      !valueNestsDeeperThan(schema, maxDepth) || `must not nest deeper than ${maxDepth} levels`
-    )
-  )
+  schema: JsonObject
 })
 
 /**
@@ -278,14 +275,14 @@ export const ClaudeOptions = Schema.Struct({
   /** Stream token deltas (`TextDelta`, `ThinkingDelta`, `ToolInputDelta` events). */
   includePartialMessages: Schema.optionalKey(Schema.Boolean),
   /** Settings: a file path or JSON text, or the settings as an object (`--settings`). */
-  settings: Schema.optionalKey(Schema.Union([NonEmptyText, McpServerConfig])),
+  settings: Schema.optionalKey(Schema.Union([NonEmptyText, JsonObject])),
   /**
    * The CLI's sandbox for its Bash tool (its settings' `sandbox`: `enabled`, `failIfUnavailable`, `network`,
    * `filesystem`, ...), merged into `settings` as the Agent SDK merges it; `failIfUnavailable` defaults to
    * `true` when `enabled`, so a host without the sandbox's tools (bubblewrap, socat) fails at start-up
    * rather than running unsandboxed. Needs `settings`, if any, as an object.
    */
-  sandbox: Schema.optionalKey(McpServerConfig),
+  sandbox: Schema.optionalKey(JsonObject),
   settingSources: Schema.optionalKey(Schema.Array(Schema.Literals(["user", "project", "local"]))),
   /** Structured output: see {@link OutputFormat}. */
   outputFormat: Schema.optionalKey(OutputFormat),
