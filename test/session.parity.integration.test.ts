@@ -20,7 +20,8 @@ describe("a session's server info on the real CLI", () => {
         const session = yield* Claude.session({ options })
         const info = Option.getOrUndefined(yield* session.serverInfo)
         assert.isDefined(info)
-        assert.strictEqual(info?.claude_code_version, "2.1.329")
+        // The version of the CLI that runs (the pinned one, or the newest under npm run test:latest-cli).
+        assert.match(info?.claude_code_version ?? "", /^\d+\.\d+\.\d+/)
         // The CLI's own view of its pid: 1 inside the PID namespace it runs in here; the host's is session.pid.
         assert.isNumber(info?.pid)
         assert.isTrue(info?.commands?.some((command) => command.name === "clear"))
