@@ -16,6 +16,7 @@ import {
   Overloaded,
   RateLimited
 } from "./internal/reasons/api.ts"
+import { ControlRefused } from "./internal/reasons/control.ts"
 import { reasonId as id } from "./internal/reasons/id.ts"
 import {
   CliNotFound,
@@ -28,6 +29,7 @@ import {
 } from "./internal/reasons/process.ts"
 
 export * from "./internal/reasons/api.ts"
+export * from "./internal/reasons/control.ts"
 export * from "./internal/reasons/process.ts"
 
 /**
@@ -313,6 +315,7 @@ export const Reason = Schema.Union([
   InvalidOptions,
   InvalidPrompt,
   CommandRefused,
+  ControlRefused,
   ResourceLimitExceeded,
   InvalidCredential
 ])

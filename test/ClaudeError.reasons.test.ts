@@ -137,6 +137,11 @@ const rows: ReadonlyArray<Row> = [
     retryable: false
   },
   {
+    reason: new ClaudeError.ControlRefused({ subtype: "mcp_reconnect", error: "Server not found: docs" }),
+    message: "The CLI refused the control request mcp_reconnect: Server not found: docs",
+    retryable: false
+  },
+  {
     reason: new ClaudeError.ResourceLimitExceeded({ resource: "memory", limit: 512, observed: 800 }),
     message: "The CLI exceeded its memory limit (800 > 512) and was stopped",
     retryable: true

@@ -29,6 +29,7 @@ const reasonOf = (reason: ClaudeError.Reason): AiError.AiErrorReason => {
       return new AiError.InternalProviderError({ description })
     case "InvalidOptions":
     case "CommandRefused":
+    case "ControlRefused":
       return new AiError.InvalidRequestError({ description })
     case "InvalidPrompt":
       return new AiError.InvalidUserInputError({ description })

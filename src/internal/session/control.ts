@@ -158,7 +158,11 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
     const { handlers, initialize } = registerHandlers(wiring.handlers.hooks, wiring.mcp)
     const mcp = wiring.mcp
     const canUseTool = wiring.handlers.canUseTool
-    const pending = new Map<string, Deferred.Deferred<unknown, ClaudeError.ClaudeError>>()
+    // Our requests awaiting an answer, by id, with their subtype (a refusal names it).
+    const pending = new Map<
+      string,
+      { readonly deferred: Deferred.Deferred<unknown, ClaudeError.ClaudeError>; readonly subtype: string }
+    >()
     let nextRequest = 0
     let hostBusy = 0
 
@@ -264,7 +268,7 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
       const id = `req_${++nextRequest}`
       yield* Effect.annotateCurrentSpan("claude.control.request_id", id)
       const deferred = yield* Deferred.make<unknown, ClaudeError.ClaudeError>()
-      pending.set(id, deferred)
+      pending.set(id, { deferred, subtype })
       if (!(yield* wiring.write(Protocol.controlRequest(id, { ...payload, subtype })))) {
         pending.delete(id)
         return yield* Effect.fail(wiring.fail(new ClaudeError.ProtocolError({ detail: "the CLI's stdin is closed" })))
@@ -295,17 +299,15 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
           ),
       answered: ({ response }) =>
         Effect.suspend(() => {
-          const deferred = pending.get(response.request_id)
-          if (deferred === undefined) return Effect.void
+          const waiting = pending.get(response.request_id)
+          if (waiting === undefined) return Effect.void
           pending.delete(response.request_id)
           return Deferred.done(
-            deferred,
+            waiting.deferred,
             response.subtype === "success"
               ? Exit.succeed(response.response)
               : Exit.fail(
-                wiring.fail(
-                  new ClaudeError.ProtocolError({ detail: `the CLI refused the control request: ${response.error}` })
-                )
+                wiring.fail(new ClaudeError.ControlRefused({ subtype: waiting.subtype, error: response.error }))
               )
           )
         }),
@@ -316,7 +318,7 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
         Effect.suspend(() => {
           const waiting = [...pending.values()]
           pending.clear()
-          return Effect.forEach(waiting, (deferred) => Deferred.fail(deferred, error), { discard: true })
+          return Effect.forEach(waiting, ({ deferred }) => Deferred.fail(deferred, error), { discard: true })
         })
     }
   })
