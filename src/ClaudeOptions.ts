@@ -534,12 +534,15 @@ export const withoutConversation = <O extends Partial<Record<ConversationKeys, u
 
 /**
  * The environment additions of the CLI's process: `env`, plus what other options map to
- * (`maxApiRetries` as `CLAUDE_CODE_MAX_RETRIES`, `enableFileCheckpointing`). Pure.
+ * (`maxApiRetries` as `CLAUDE_CODE_MAX_RETRIES`, `enableFileCheckpointing`), and
+ * `CLAUDE_CODE_SDK_READS_SESSION_STATE=1` unless `env` says otherwise: the CLI then reports when it runs a turn
+ * of its own (to tell the model a background task settled), as it does for the Agent SDK. Pure.
  *
  * @since 0.1.0
  * @category environment
  */
 export const toEnv = (options: ClaudeOptions): Record<string, string> => ({
+  CLAUDE_CODE_SDK_READS_SESSION_STATE: "1",
   ...options.env,
   ...(options.maxApiRetries === undefined ? {} : { CLAUDE_CODE_MAX_RETRIES: String(options.maxApiRetries) }),
   ...(options.enableFileCheckpointing === true ? { CLAUDE_CODE_ENABLE_SDK_FILE_CHECKPOINTING: "true" } : {})

@@ -29,6 +29,12 @@ export * from "./internal/protocol/contentBlocks.ts"
  */
 export * from "./internal/protocol/controlFrames.ts"
 /**
+ * The CLI's answers to the session's typed controls.
+ *
+ * @since 0.1.0
+ */
+export * from "./internal/protocol/controlResponses.ts"
+/**
  * What the host writes to the CLI's stdin.
  *
  * @since 0.1.0

@@ -57,7 +57,9 @@ import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as DebugLog from "./DebugLog.ts"
 import { carrying, debugFileIn, Recorder, snapshot } from "./internal/debugLog.ts"
+import * as Background from "./internal/session/background.ts"
 import * as Control from "./internal/session/control.ts"
+import * as Controls from "./internal/session/controls.ts"
 import { Conversation } from "./internal/session/conversation.ts"
 import * as McpServers from "./internal/session/mcpServers.ts"
 import * as Methods from "./internal/session/methods.ts"
@@ -83,6 +85,8 @@ export type State = SessionState.State
 
 import type { PermissionDecision, PermissionRequest } from "./internal/session/permissions.ts"
 
+export type { BackgroundTask, Work } from "./internal/session/background.ts"
+export type { Controls, ThinkingDisplay } from "./internal/session/controls.ts"
 export type { PermissionDecision, PermissionRequest, PermissionUpdate } from "./internal/session/permissions.ts"
 
 /**
@@ -186,7 +190,7 @@ export interface CommandOutput {
  * @since 0.1.0
  * @category models
  */
-export interface Session {
+export interface Session extends Controls.Controls {
   /**
    * `Starting` while the CLI starts, and again while a CLI that died is replaced (then `Idle`, or `Failed`
    * when it could not be); `Idle` between turns; `Running` during one; `Failed` for good after a timeout,
@@ -314,11 +318,13 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
   yield* Effect.addFinalizer(() => processes.closeAll)
   const background = yield* FiberSet.make()
   const stop = stopper(owner, processes, telemetry)
+  const cliWork = yield* Background.make
   const turns = yield* Turns.make({
     owner,
     conversation,
     processes,
     control,
+    cliWork,
     telemetry,
     recorder,
     background,
@@ -355,6 +361,7 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
     processes,
     control,
     turns,
+    cliWork,
     telemetry,
     background,
     fail,
@@ -368,6 +375,7 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
   }).start.pipe(Effect.catch((error) => Effect.flatMap(withLog(error), Effect.fail)))
 
   const publicState: SubscriptionRef.SubscriptionRef<State> = owner.ref
+  const methods = Methods.make({ turns, control, conversation, stop, fail, withLog, controlTimeout })
   return {
     state: publicState,
     get pid() {
@@ -377,7 +385,8 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
     sessionId: Effect.sync(() => Option.fromNullishOr(conversation.sessionId)),
     serverInfo: Effect.sync(() => Option.fromNullishOr(processes.serverInfo)),
     lastEventAt: turns.lastEventAt,
-    ...Methods.make({ turns, control, conversation, stop, fail, withLog, controlTimeout }),
+    ...methods,
+    ...Controls.make({ request: methods.request, turns, cliWork, fail }),
     debugLog
   } satisfies Session
 })

@@ -160,19 +160,35 @@ describe("ClaudeOptions", () => {
     assert.isTrue(Exit.isFailure(validateSync({ resume: "a b" })))
   })
 
+  // What every CLI of ours is started with, unless env says otherwise (see ClaudeOptions.toEnv).
+  const reportsState = { CLAUDE_CODE_SDK_READS_SESSION_STATE: "1" }
+
+  it.effect("the CLI reports its session state unless env turns it off", () =>
+    Effect.gen(function*() {
+      const options = yield* ClaudeOptions.validate({ env: { CLAUDE_CODE_SDK_READS_SESSION_STATE: "0" } })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(options), { CLAUDE_CODE_SDK_READS_SESSION_STATE: "0" })
+    }))
+
   it.effect("maxApiRetries maps to the child's CLAUDE_CODE_MAX_RETRIES, over one in env, and never to argv", () =>
     Effect.gen(function*() {
       const options = yield* ClaudeOptions.validate({
         maxApiRetries: 2,
         env: { CLAUDE_CODE_MAX_RETRIES: "10", OTHER: "x" }
       })
-      assert.deepStrictEqual(ClaudeOptions.toEnv(options), { CLAUDE_CODE_MAX_RETRIES: "2", OTHER: "x" })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(options), {
+        ...reportsState,
+        CLAUDE_CODE_MAX_RETRIES: "2",
+        OTHER: "x"
+      })
       assert.deepStrictEqual(ClaudeOptions.toArgs(options), [...ClaudeOptions.sessionFlags])
       const none = yield* ClaudeOptions.validate({ maxApiRetries: 0 })
-      assert.deepStrictEqual(ClaudeOptions.toEnv(none), { CLAUDE_CODE_MAX_RETRIES: "0" })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(none), { ...reportsState, CLAUDE_CODE_MAX_RETRIES: "0" })
       // Without the option, env passes through untouched (the CLI's default applies).
-      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({ env: { A: "1" } })), { A: "1" })
-      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({})), {})
+      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({ env: { A: "1" } })), {
+        ...reportsState,
+        A: "1"
+      })
+      assert.deepStrictEqual(ClaudeOptions.toEnv(yield* ClaudeOptions.validate({})), reportsState)
     }))
 
   it.effect("maxApiRetries is part of the pool key: processes with other retry bounds are not shared", () =>

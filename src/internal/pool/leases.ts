@@ -85,7 +85,16 @@ export const leasedSession = (session: Session.Session, lease: Lease): Session.S
     setModel: (model) => guard(session.setModel(model), "mutation"),
     setPermissionMode: (mode) => guard(session.setPermissionMode(mode), "mutation"),
     request: (subtype, payload) =>
-      guard(session.request(subtype, payload), requestChangesProcess(subtype) ? "mutation" : "none")
+      guard(session.request(subtype, payload), requestChangesProcess(subtype) ? "mutation" : "none"),
+    setMaxThinkingTokens: (tokens, display) => guard(session.setMaxThinkingTokens(tokens, display), "mutation"),
+    mcpServerStatus: guard(session.mcpServerStatus, "none"),
+    reconnectMcpServer: (name) => guard(session.reconnectMcpServer(name), "none"),
+    toggleMcpServer: (name, enabled) => guard(session.toggleMcpServer(name, enabled), "mutation"),
+    getContextUsage: (options) => guard(session.getContextUsage(options), "none"),
+    rewindFiles: (id, options) => guard(session.rewindFiles(id, options), "none"),
+    stopTask: (taskId) => guard(session.stopTask(taskId), "none"),
+    backgroundTasks: (toolUseId) => guard(session.backgroundTasks(toolUseId), "none"),
+    inject: (prompt) => guard(session.inject(prompt), "none")
   }
 }
 

@@ -124,10 +124,17 @@ export const makeLifecycle = (state: PoolState, processes: ProcessManager.Proces
       Effect.tapError(() => stop(process))
     )
 
-  const isIdle = (process: Process) =>
-    process.session === undefined
+  // Idle, and no work of the CLI's own left: a background task would report into the next lease's turns.
+  const isIdle = (process: Process) => {
+    const session = process.session
+    return session === undefined
       ? Effect.succeed(false)
-      : Effect.map(SubscriptionRef.get(process.session.state), (state) => state === "Idle")
+      : Effect.zipWith(
+        SubscriptionRef.get(session.state),
+        session.backgroundWork,
+        (state, work) => state === "Idle" && work.tasks.length === 0 && !work.ownTurn
+      )
+  }
 
   return { spawn, stop, reset, isIdle }
 }

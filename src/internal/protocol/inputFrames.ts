@@ -52,7 +52,12 @@ export const UserMessage = Schema.Struct({
   session_id: Schema.String,
   message: Schema.Struct({ role: Schema.Literal("user"), content: UserContent }),
   parent_tool_use_id: Schema.Null,
-  uuid: Schema.optionalKey(Schema.String)
+  uuid: Schema.optionalKey(Schema.String),
+  /**
+   * For a message written while a turn runs: `next` (the CLI's default) hands it to the model within the
+   * running turn, `later` makes it a turn of its own after, `now` cuts the running turn short.
+   */
+  priority: Schema.optionalKey(Schema.Literals(["now", "next", "later"]))
 })
 /**
  * The type of a value {@link UserMessage} accepts.
@@ -68,12 +73,16 @@ export type UserMessage = typeof UserMessage.Type
  * @since 0.1.0
  * @category input frames
  */
-export const userMessage = (content: UserContent, options?: { readonly uuid?: string }): UserMessage => ({
+export const userMessage = (
+  content: UserContent,
+  options?: { readonly uuid?: string; readonly priority?: "now" | "next" | "later" }
+): UserMessage => ({
   type: "user",
   session_id: "",
   message: { role: "user", content: typeof content === "string" ? [{ type: "text", text: content }] : content },
   parent_tool_use_id: null,
-  ...(options?.uuid === undefined ? {} : { uuid: options.uuid })
+  ...(options?.uuid === undefined ? {} : { uuid: options.uuid }),
+  ...(options?.priority === undefined ? {} : { priority: options.priority })
 })
 
 /**

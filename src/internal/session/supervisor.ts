@@ -14,6 +14,7 @@ import type * as ProcessManager from "../../ProcessManager.ts"
 import * as Protocol from "../../Protocol.ts"
 import * as StreamHandler from "../../StreamHandler.ts"
 import * as TurnOutcome from "../../TurnOutcome.ts"
+import type { Background } from "./background.ts"
 import type { ControlChannel } from "./control.ts"
 import { type Conversation, restoredCost } from "./conversation.ts"
 import type { Generation, Processes } from "./processes.ts"
@@ -59,6 +60,8 @@ export interface Wiring {
   readonly processes: Processes
   readonly control: ControlChannel
   readonly turns: Turns
+  /** The CLI's own work, which a new process does not inherit. */
+  readonly cliWork: Background
   readonly telemetry: Telemetry
   /** Replacements run here, never in the reader of a process (whose scope they close). */
   readonly background: FiberSet.FiberSet
@@ -107,6 +110,7 @@ export const make = (wiring: Wiring): Supervisor => {
           }).pipe(Scope.provide(scope))
           const generation: Generation = { proc, scope, ready: false, dead: false }
           processes.newest = generation
+          yield* wiring.cliWork.replaced
           yield* telemetry.spawned(kind)
           // The reader: every stdout byte goes through the StreamHandler; when stdout ends, the process
           // is gone.

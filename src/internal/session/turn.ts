@@ -25,6 +25,7 @@ import type { ClaudeEvent } from "../../ClaudeEvent.ts"
 import * as Protocol from "../../Protocol.ts"
 import * as TurnOutcome from "../../TurnOutcome.ts"
 import type { Recorder } from "../debugLog.ts"
+import { type Background, isHostOnlyFrame } from "./background.ts"
 import type { ControlChannel, TurnSpans as ControlTurn } from "./control.ts"
 import type { Conversation } from "./conversation.ts"
 import type { Generation, Processes } from "./processes.ts"
@@ -59,6 +60,11 @@ interface Turn extends Watchdog.Watched {
   readonly tracer: Tracer.Tracer
   /** `Claude.tool_use` spans of tool calls without a result yet, by tool use id. */
   readonly tools: Map<string, Tracer.Span>
+  /**
+   * Messages added to the turn (`inject`) and not answered yet, by uuid: `queued` until the CLI takes one
+   * up (its `command_lifecycle` says `started`), after which the next result answers it.
+   */
+  readonly injected: Map<string, "queued" | "started">
 }
 
 const PROMPT_ATTRIBUTE_CHARS = 8 * 1024
@@ -86,6 +92,8 @@ export interface Wiring {
   readonly conversation: Conversation
   readonly processes: Processes
   readonly control: ControlChannel
+  /** The CLI's own work between our turns. */
+  readonly cliWork: Background
   readonly telemetry: Telemetry
   readonly recorder: Recorder
   /** Fail-fasts run here, never in the reader (which they wait on). */
@@ -105,6 +113,8 @@ export interface Wiring {
 export interface Turns {
   /** Runs one turn; the stream ends after its `Result` event, or fails with its error. */
   readonly run: (prompt: Protocol.UserContent, kind: TurnKind) => Stream.Stream<ClaudeEvent, ClaudeError.ClaudeError>
+  /** Adds a message to the running turn; fails when none runs. */
+  readonly inject: (prompt: Protocol.UserContent) => Effect.Effect<void, ClaudeError.ClaudeError>
   /** Routes one event of the reader: to the control channel, the conversation, the running turn. */
   readonly route: (event: ClaudeEvent) => Effect.Effect<void>
   /** Ends the running turn, if any, with `error`. */
@@ -120,7 +130,7 @@ export interface Turns {
 /** The turns of one session; one runs at a time (a permit of one). */
 export const make = (wiring: Wiring): Effect.Effect<Turns> =>
   Effect.map(Semaphore.make(1), (permit) => {
-    const { owner, conversation, processes, control, telemetry, recorder, fail, stop, tracePrompts } = wiring
+    const { owner, conversation, processes, control, cliWork, telemetry, recorder, fail, stop, tracePrompts } = wiring
     let current: Turn | undefined
     const apiRetries: Array<Protocol.SystemApiRetry> = []
     const settle = owner.apply(State.settle)
@@ -223,7 +233,9 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
     const route = (event: ClaudeEvent): Effect.Effect<void> => {
       recorder.frame("frame" in event ? event.frame : event, "in", telemetry.now())
       const turn = current
-      const deliver = turn === undefined
+      const observed = cliWork.observe(event, turn !== undefined)
+      if (event._tag === "Frame" && isHostOnlyFrame(event)) return observed
+      const delivered = turn === undefined
         ? Effect.void
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           turn.lastEventAt = now
@@ -234,11 +246,16 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           // The consumer gets the event in this step, not one scheduler tick later (see StdinWriter).
           return Effect.tap(Queue.offer(turn.events, event), Queue.flush(turn.events))
         })
+      const deliver = observed === Effect.void ? delivered : Effect.andThen(delivered, observed)
       switch (event._tag) {
         case "ControlRequest":
           return Effect.andThen(control.serve(event.frame, turn, hostAnswered), deliver)
         case "Frame": {
           const frame = event.frame
+          if (frame.type === "command_lifecycle" && turn?.injected.has(frame.command_uuid) === true) {
+            if (frame.state === "started") turn.injected.set(frame.command_uuid, "started")
+            if (frame.state === "completed") turn.injected.delete(frame.command_uuid)
+          }
           if (frame.type === "control_cancel_request") {
             return Effect.andThen(control.withdraw(frame.request_id), deliver)
           }
@@ -288,8 +305,13 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
         }
         case "Result":
           conversation.joined(event.sessionId)
-          if (turn === undefined) return Effect.void
+          // The result of a turn the CLI ran on its own goes where the rest of that turn went.
+          if (turn === undefined) return deliver
           turn.result = event
+          // A message added to the turn and not taken up yet: the CLI answers it next, in this turn.
+          for (const [uuid, progress] of turn.injected) if (progress === "started") turn.injected.delete(uuid)
+          if (turn.injected.size > 0 && event.error === undefined) return deliver
+          cliWork.ourTurnEnded()
           // Idle first, then the result and the end of the stream: whoever the end of the stream wakes up
           // (`ask` returning, a pool taking the session back) finds the session ready for the next turn.
           current = undefined
@@ -321,7 +343,8 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           // The `Claude.turn` span this runs in; the turn's tool calls and control requests become its children.
           span: Option.getOrUndefined(yield* Effect.option(Effect.currentSpan)),
           tracer: yield* Tracer.Tracer,
-          tools: new Map()
+          tools: new Map(),
+          injected: new Map()
         }
         // Runs after the watchdog is stopped and before the turn permit is released (finalizers run in
         // reverse); a turn that never became current leaves it a no-op.
@@ -331,8 +354,11 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
 
     // The turn becomes current in the same step as the session becomes Running: a process that dies
     // meanwhile either finds it running (and fails it), or Starting (and the turn waits for its replacement).
+    // A prompt written while the CLI runs a turn of its own would join that turn: the claim waits for its end,
+    // decided in the same step as the claim, so no turn of the CLI's can start in between.
     const claim = (turn: Turn) =>
-      owner.apply((state) => {
+      owner.apply((state): readonly [State.Claim | typeof cliBusy, State.State] => {
+        if (state === "Idle" && cliWork.work().ownTurn) return [cliBusy, state]
         const [verdict, next] = State.claim(state)
         if (verdict._tag === "Claimed") {
           current = turn
@@ -355,12 +381,25 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
       })
     )
 
+    const cliBusy = { _tag: "CliBusy" } as const
+    const ownTurnOver = cliWork.ownTurnOver.pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(wiring.deadlines.turn),
+        orElse: () => Effect.fail(fail(new ClaudeError.Timeout({ kind: "turn", durationMs: wiring.deadlines.turn })))
+      }),
+      Effect.withSpan("Session.awaitCliTurn")
+    )
+
     const begin = (kind: TurnKind): Effect.Effect<Turn, ClaudeError.ClaudeError, Scope.Scope> =>
       Effect.gen(function*() {
         for (;;) {
           const turn = yield* makeTurn(kind)
           const verdict = yield* claim(turn)
           if (verdict._tag === "Claimed") return turn
+          if (verdict._tag === "CliBusy") {
+            yield* ownTurnOver
+            continue
+          }
           if (verdict._tag === "Refused") {
             return yield* Effect.fail(
               fail(new ClaudeError.ProtocolError({ detail: `the session is ${verdict.state}` }))
@@ -407,9 +446,34 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
         return Stream.fromQueue(turn.events)
       })
 
+    // A message added to the running turn: the CLI hands it to the model within the turn (`priority: next`),
+    // and reports when it answered it (`command_lifecycle` of its uuid), after which a result ends the turn.
+    const inject = (prompt: Protocol.UserContent) =>
+      Effect.suspend(() => {
+        const turn = current
+        if (turn === undefined || !turn.sent) {
+          return Effect.fail(
+            fail(
+              new ClaudeError.ProtocolError({ detail: "no turn is running to add the message to: send it as a turn" })
+            )
+          )
+        }
+        const uuid = crypto.randomUUID()
+        const message = Protocol.userMessage(prompt, { uuid, priority: "next" })
+        turn.injected.set(uuid, "queued")
+        return processes.write(message, tracePrompts ? message : elidedUserMessage(prompt), turn.target).pipe(
+          Effect.flatMap((written) => {
+            if (written) return Effect.void
+            turn.injected.delete(uuid)
+            return Effect.fail(fail(new ClaudeError.ProtocolError({ detail: "the CLI's stdin is closed" })))
+          })
+        )
+      })
+
     return {
       run,
       route,
+      inject,
       endCurrent: (error) => Effect.suspend(() => (current === undefined ? Effect.void : end(current, error))),
       current: () => current,
       apiRetries,

@@ -1,0 +1,136 @@
+/**
+ * What the CLI does between our turns. A Bash command or subagent run in the background keeps going after
+ * its turn's result, reports when it settles (`task_notification`), and the CLI then runs a turn of its own
+ * to tell the model: an assistant message and a `result` that no prompt of ours asked for. Those frames go
+ * to the session's out-of-turn stream, never to the next turn; a turn of ours waits until the CLI's own turn
+ * is over (the CLI's `session_state_changed`, which it prints with `CLAUDE_CODE_SDK_READS_SESSION_STATE`), and
+ * a pool does not lend a process with background work left to another lease.
+ */
+import { Effect, Latch, Predicate, PubSub, type Scope, Stream } from "effect"
+import type { ClaudeEvent } from "../../ClaudeEvent.ts"
+
+/**
+ * A background task of the CLI that has not settled: a Bash command run in the background, a backgrounded
+ * subagent (`system/background_tasks_changed`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackgroundTask {
+  readonly taskId: string
+  /** `local_bash`, `local_agent`, ... */
+  readonly taskType: string
+  readonly description: string | undefined
+}
+
+/**
+ * The CLI's own work on its current process: its unsettled background tasks, and whether it is running a
+ * turn of its own (one no prompt of ours started).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Work {
+  readonly tasks: ReadonlyArray<BackgroundTask>
+  readonly ownTurn: boolean
+}
+
+const none: Work = { tasks: [], ownTurn: false }
+
+/** How many out-of-turn events a slow subscriber may fall behind by before the oldest are dropped. */
+const OUT_OF_TURN_CAPACITY = 1024
+
+const systemFrame = (event: ClaudeEvent): Readonly<Record<string, unknown>> | undefined => {
+  if (!("frame" in event)) return undefined
+  const frame: unknown = event.frame
+  return Predicate.isObject(frame) && frame["type"] === "system" ? frame : undefined
+}
+
+const isHostOnly = (frame: Readonly<Record<string, unknown>> | undefined) => frame?.["sdk_host_only"] === true
+
+/**
+ * A frame the CLI prints for the host alone (`sdk_host_only`, the session state it reports because we asked):
+ * the library's signal, kept from the caller's events as the Agent SDK keeps it from its messages.
+ */
+export const isHostOnlyFrame = (event: ClaudeEvent): boolean => isHostOnly(systemFrame(event))
+
+const tasksOf = (frame: Readonly<Record<string, unknown>>): ReadonlyArray<BackgroundTask> => {
+  const tasks = frame["tasks"]
+  if (!Array.isArray(tasks)) return []
+  return tasks.flatMap((task: unknown) =>
+    Predicate.isObject(task) && typeof task["task_id"] === "string"
+      ? [{
+        taskId: task["task_id"],
+        taskType: typeof task["task_type"] === "string" ? task["task_type"] : "unknown",
+        description: typeof task["description"] === "string" ? task["description"] : undefined
+      }]
+      : []
+  )
+}
+
+/** One session's view of the CLI's own work. */
+export interface Background {
+  /**
+   * Notes what an event says about the CLI's work, at once; `ours` when a turn of ours is running. The
+   * effect publishes it when it arrived out of our turns.
+   */
+  readonly observe: (event: ClaudeEvent, ours: boolean) => Effect.Effect<void>
+  /** A turn of ours got its result: the CLI's `idle` that follows closes that turn, not one of its own. */
+  readonly ourTurnEnded: () => void
+  /** The events that arrived while no turn of ours ran, from the moment of subscription. */
+  readonly events: Stream.Stream<ClaudeEvent>
+  /** The CLI's work on its current process. */
+  readonly work: () => Work
+  /** Waits until the CLI runs no turn of its own. */
+  readonly ownTurnOver: Effect.Effect<void>
+  /** A new process took over: what the one before was doing is not its successor's. */
+  readonly replaced: Effect.Effect<void>
+}
+
+/** Makes the view; its subscribers' streams end when the scope closes. */
+export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(function*() {
+  const outOfTurn = yield* Effect.acquireRelease(
+    PubSub.sliding<ClaudeEvent>(OUT_OF_TURN_CAPACITY),
+    (pubsub) => PubSub.shutdown(pubsub)
+  )
+  const idle = yield* Latch.make(true)
+  let work: Work = none
+  let closingOurs = false
+
+  // Eager, and `Effect.void` for most events of our turns: it runs for every event a turn delivers.
+  const observe = (event: ClaudeEvent, ours: boolean): Effect.Effect<void> => {
+    const frame = systemFrame(event)
+    let change: Effect.Effect<void> = Effect.void
+    if (frame?.["subtype"] === "background_tasks_changed") work = { ...work, tasks: tasksOf(frame) }
+    if (frame?.["subtype"] === "session_state_changed") {
+      if (!ours && closingOurs && frame["state"] === "idle") {
+        closingOurs = false
+        return Effect.void
+      }
+      // Our own turns are the turns' business; a `running` outside of one is a turn of the CLI's own.
+      const ownTurn = !ours && frame["state"] === "running"
+      if (ownTurn !== work.ownTurn) {
+        work = { ...work, ownTurn }
+        change = ownTurn ? idle.close : idle.open
+      }
+    }
+    if (ours || isHostOnly(frame)) return change
+    closingOurs = false
+    return Effect.andThen(change, Effect.asVoid(PubSub.publish(outOfTurn, event)))
+  }
+
+  return {
+    observe,
+    ourTurnEnded: () => {
+      closingOurs = true
+    },
+    events: Stream.fromPubSub(outOfTurn),
+    work: () => work,
+    ownTurnOver: idle.await,
+    replaced: Effect.suspend(() => {
+      work = none
+      closingOurs = false
+      return idle.open
+    })
+  } satisfies Background
+})
