@@ -124,6 +124,24 @@ describe("StreamHandler: the real CLI's session frames", () => {
     for (const states of byUuid.values()) assert.deepStrictEqual(states, ["queued", "started", "completed"])
   })
 
+  it("a settings hook that prints as it runs: HookStarted, HookProgress with the output so far, HookResponse", () => {
+    const events = eventsOf("hook-progress").filter((event) => event._tag.startsWith("Hook"))
+    assert.deepStrictEqual(events.map((event) => event._tag), [
+      "HookStarted",
+      "HookProgress",
+      "HookProgress",
+      "HookResponse"
+    ])
+    const progress = tagged("hook-progress", "HookProgress")
+    assert.deepStrictEqual(progress.map((event) => event.output), ["one\n", "one\ntwo\n"])
+    const [started] = tagged("hook-progress", "HookStarted")
+    for (const event of progress) {
+      assert.deepStrictEqual([event.hookId, event.hookEvent], [started?.hookId, "UserPromptSubmit"])
+    }
+    const [frame] = framesOf("hook-progress").filter((f) => f.subtype === "hook_progress")
+    assert.isTrue(isMismatch({ ...frame, hook_id: null }))
+  })
+
   it("session_state_changed is a SessionStateChanged event: running, then idle at the end of the turn", () => {
     const states = tagged("noinit", "SessionStateChanged").map((event) => event.state)
     assert.strictEqual(states[0], "running")
@@ -249,20 +267,6 @@ const documented: ReadonlyArray<{
       memories: [{ path: "/home/user/.claude/memory/a.md", scope: "personal" }]
     },
     broken: { memories: [{ scope: "personal" }] }
-  },
-  {
-    frame: {
-      type: "system",
-      subtype: "hook_progress",
-      hook_id: "h",
-      hook_name: "PreToolUse:Bash",
-      hook_event: "PreToolUse",
-      stdout: "so far",
-      stderr: "",
-      output: "so far"
-    },
-    event: { _tag: "HookProgress", hookId: "h", hookEvent: "PreToolUse", output: "so far" },
-    broken: { hook_id: null }
   },
   {
     frame: { type: "system", subtype: "thinking_tokens", estimated_tokens: 120, estimated_tokens_delta: 20 },

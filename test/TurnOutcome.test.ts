@@ -49,7 +49,8 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
     "sdk-mcp-cancel": { tag: "Interrupted", retryable: false },
     "task-background": { tag: undefined },
     "task-foreground": { tag: undefined },
-    "compact": { tag: undefined }
+    "compact": { tag: undefined },
+    "hook-progress": { tag: undefined }
   }
 
   for (const [name, { retryable, tag }] of Object.entries(expected)) {
