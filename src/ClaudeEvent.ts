@@ -9,6 +9,18 @@ import type * as ClaudeError from "./ClaudeError.ts"
 import type * as Protocol from "./Protocol.ts"
 
 /**
+ * What a task has used so far: tokens, tool calls and time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskUsage {
+  readonly totalTokens: number
+  readonly toolUses: number
+  readonly durationMs: number
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -96,6 +108,8 @@ export type ClaudeEvent = Data.TaggedEnum<{
   /** What the CLI is doing: `"requesting"`, `"compacting"`, or `null` when it stops (`system/status`). */
   Status: {
     readonly status: string | null
+    /** On the frame that ends a compaction (`/compact`): `"success"` or `"failed"`. */
+    readonly compactResult: string | undefined
     readonly frame: Protocol.SystemStatus
   }
   /** A hook of the CLI's settings started (with `includeHookEvents`). */
@@ -150,7 +164,200 @@ export type ClaudeEvent = Data.TaggedEnum<{
     readonly error: ClaudeError.Reason | undefined
     readonly frame: Protocol.ResultFrame
   }
-  /** A known frame with no event of its own (`command_lifecycle`, control responses, other `system` frames, ...). */
+  /** A user message that carried a `uuid` was `"queued"`, `"started"`, `"completed"`, ... (`command_lifecycle`). */
+  CommandLifecycle: {
+    readonly commandUuid: string
+    readonly state: string
+    readonly frame: Protocol.CommandLifecycle
+  }
+  /** The conversation was compacted (`/compact`: `trigger` `"manual"`; or `"auto"`). */
+  CompactBoundary: {
+    readonly trigger: string
+    readonly preTokens: number
+    readonly postTokens: number | undefined
+    readonly durationMs: number | undefined
+    readonly frame: Protocol.SystemCompactBoundary
+  }
+  /** The session became `"running"`, `"idle"` or `"requires_action"`. */
+  SessionStateChanged: {
+    readonly state: string
+    readonly frame: Protocol.SystemSessionStateChanged
+  }
+  /** A task (a Bash command, a subagent, ...) began, in the background or with its tool call waiting. */
+  TaskStarted: {
+    readonly taskId: string
+    readonly toolUseId: string | undefined
+    readonly description: string
+    readonly taskType: string | undefined
+    readonly isBackgrounded: boolean
+    readonly frame: Protocol.SystemTaskStarted
+  }
+  /** A running task's usage so far, its last tool and a one-line summary. */
+  TaskProgress: {
+    readonly taskId: string
+    readonly toolUseId: string | undefined
+    readonly description: string
+    readonly usage: TaskUsage
+    readonly lastToolName: string | undefined
+    readonly summary: string | undefined
+    readonly frame: Protocol.SystemTaskProgress
+  }
+  /** Fields of a task changed: its status (`"running"`, `"completed"`, `"killed"`, ...), error, ... */
+  TaskUpdated: {
+    readonly taskId: string
+    readonly status: string | undefined
+    readonly error: string | undefined
+    readonly isBackgrounded: boolean | undefined
+    readonly endTime: number | undefined
+    readonly frame: Protocol.SystemTaskUpdated
+  }
+  /** A task ended (`"completed"`, `"failed"`, `"stopped"`): where its output is, and a summary. */
+  TaskNotification: {
+    readonly taskId: string
+    readonly toolUseId: string | undefined
+    readonly status: string
+    readonly outputFile: string
+    readonly summary: string
+    readonly usage: TaskUsage | undefined
+    readonly frame: Protocol.SystemTaskNotification
+  }
+  /** Every live background task after a change (replace your set with it). */
+  BackgroundTasksChanged: {
+    readonly tasks: ReadonlyArray<{
+      readonly taskId: string
+      readonly taskType: string
+      readonly description: string
+      readonly subagentType: string | undefined
+    }>
+    readonly frame: Protocol.SystemBackgroundTasksChanged
+  }
+  /** A tool call is still running, `elapsedSeconds` after it started. */
+  ToolProgress: {
+    readonly toolUseId: string
+    readonly toolName: string
+    readonly parentToolUseId: string | null
+    readonly elapsedSeconds: number
+    readonly taskId: string | undefined
+    readonly frame: Protocol.ToolProgressFrame
+  }
+  /** A one-line summary of the tool calls it names. */
+  ToolUseSummary: {
+    readonly summary: string
+    readonly precedingToolUseIds: ReadonlyArray<string>
+    readonly frame: Protocol.ToolUseSummaryFrame
+  }
+  /** A hook of the CLI's settings printed output while it runs (with `includeHookEvents`). */
+  HookProgress: {
+    readonly hookId: string
+    readonly hookName: string
+    readonly hookEvent: string
+    readonly output: string
+    readonly frame: Protocol.SystemHookProgress
+  }
+  /** Files were uploaded (`files`), or failed to be (`failed`). */
+  FilesPersisted: {
+    readonly files: ReadonlyArray<{ readonly filename: string; readonly fileId: string }>
+    readonly failed: ReadonlyArray<{ readonly filename: string; readonly error: string }>
+    readonly frame: Protocol.SystemFilesPersisted
+  }
+  /** The output of a local slash command. */
+  LocalCommandOutput: {
+    readonly content: string
+    readonly frame: Protocol.SystemLocalCommandOutput
+  }
+  /** A notice for the user. */
+  Notification: {
+    readonly key: string
+    readonly text: string
+    readonly priority: string | undefined
+    readonly frame: Protocol.SystemNotification
+  }
+  /** A line for the transcript at a `level`; `preventContinuation`: the turn stops after it. */
+  Informational: {
+    readonly content: string
+    readonly level: string | undefined
+    readonly preventContinuation: boolean
+    readonly frame: Protocol.SystemInformational
+  }
+  /** An MCP server confirmed an elicitation complete. */
+  ElicitationComplete: {
+    readonly mcpServerName: string
+    readonly elicitationId: string
+    readonly frame: Protocol.SystemElicitationComplete
+  }
+  /** Memories surfaced into the context (`mode` `"select"` or `"synthesize"`). */
+  MemoryRecall: {
+    readonly mode: string
+    readonly memories: ReadonlyArray<{ readonly path: string; readonly scope: string; readonly content?: string }>
+    readonly frame: Protocol.SystemMemoryRecall
+  }
+  /** An estimate of the tokens of extended thinking so far. */
+  ThinkingTokens: {
+    readonly estimatedTokens: number
+    readonly delta: number
+    readonly frame: Protocol.SystemThinkingTokens
+  }
+  /** A control request of the host is under way (`"started"`) or being retried (`"api_retry"`). */
+  ControlRequestProgress: {
+    readonly requestId: string
+    readonly status: string
+    readonly attempt: number | undefined
+    readonly frame: Protocol.SystemControlRequestProgress
+  }
+  /** The model refused; the CLI fell back to `fallbackModel`. */
+  ModelRefusalFallback: {
+    readonly originalModel: string
+    readonly fallbackModel: string
+    readonly content: string
+    readonly frame: Protocol.SystemModelRefusalFallback
+  }
+  /** The model refused, with no model to fall back to. */
+  ModelRefusalNoFallback: {
+    readonly originalModel: string
+    readonly content: string
+    readonly frame: Protocol.SystemModelRefusalNoFallback
+  }
+  /** Progress of installing a plugin. */
+  PluginInstall: {
+    readonly status: string
+    readonly name: string | undefined
+    readonly error: string | undefined
+    readonly frame: Protocol.SystemPluginInstall
+  }
+  /** The CLI is shutting down, for `reason`. */
+  WorkerShuttingDown: {
+    readonly reason: string
+    readonly frame: Protocol.SystemWorkerShuttingDown
+  }
+  /** The slash commands available now. */
+  CommandsChanged: {
+    readonly commands: ReadonlyArray<{ readonly name: string; readonly description?: string }>
+    readonly frame: Protocol.SystemCommandsChanged
+  }
+  /** A session mirror failed to store what it was sent. */
+  MirrorError: {
+    readonly error: string
+    readonly frame: Protocol.SystemMirrorError
+  }
+  /** The disk was full (`errorCode` `"ENOSPC"`, `"EDQUOT"`); `lost`: what was not saved. */
+  SessionWritesLost: {
+    readonly errorCode: string
+    readonly lost: ReadonlyArray<string>
+    readonly frame: Protocol.SystemSessionWritesLost
+  }
+  /** An authentication in progress: its output lines and error. */
+  AuthStatus: {
+    readonly isAuthenticating: boolean
+    readonly output: ReadonlyArray<string>
+    readonly error: string | undefined
+    readonly frame: Protocol.AuthStatusFrame
+  }
+  /** A predicted next user prompt (with `promptSuggestions` in `initialize`). */
+  PromptSuggestion: {
+    readonly suggestion: string
+    readonly frame: Protocol.PromptSuggestionFrame
+  }
+  /** A known frame with no event of its own (control responses, `keep_alive`, `system` frames of another subtype). */
   Frame: {
     readonly frame: Protocol.OutputFrame
   }

@@ -46,3 +46,17 @@ export * from "./internal/protocol/inputFrames.ts"
  * @since 0.1.0
  */
 export * from "./internal/protocol/outputFrames.ts"
+/**
+ * The `system` frames about the session (`compact_boundary`, `session_state_changed`, `notification`, ...),
+ * and `auth_status`, `prompt_suggestion`.
+ *
+ * @since 0.1.0
+ */
+export * from "./internal/protocol/systemFrames.ts"
+/**
+ * The frames about tasks and tool calls in progress (`task_*`, `background_tasks_changed`, `tool_progress`,
+ * `tool_use_summary`).
+ *
+ * @since 0.1.0
+ */
+export * from "./internal/protocol/taskFrames.ts"

@@ -7,6 +7,7 @@
  */
 import { Stream } from "effect"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
+import { fromEventFrame } from "./internal/frameEvents.ts"
 import { type LineItem, LineSplitter } from "./internal/lineSplitter.ts"
 import { maxDepth, textNestsDeeperThan } from "./internal/nesting.ts"
 
@@ -83,7 +84,14 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
     case "permission_denied":
       return [make({ _tag: "PermissionDenied", frame: decoded.frame })]
     case "status":
-      return [make({ _tag: "Status", status: decoded.frame.status ?? null, frame: decoded.frame })]
+      return [
+        make({
+          _tag: "Status",
+          status: decoded.frame.status ?? null,
+          compactResult: decoded.frame.compact_result,
+          frame: decoded.frame
+        })
+      ]
     case "hook_started": {
       const frame = decoded.frame
       return [
@@ -142,7 +150,6 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
         })
       ]
     case "system":
-    case "command_lifecycle":
     case "control_response":
     case "control_cancel_request":
     case "keep_alive":
@@ -158,6 +165,9 @@ export const fromDecoded = (decoded: Protocol.Decoded, line = 0): Array<ClaudeEv
           error: "valid JSON, but not an object with a string `type`"
         })
       ]
+    default:
+      // `command_lifecycle` and the frames about tasks, tool progress and the session: one event each.
+      return [fromEventFrame(decoded)]
   }
 }
 

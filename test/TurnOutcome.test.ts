@@ -46,7 +46,11 @@ describe("TurnOutcome.classify against the recorded transcripts", () => {
     "max-turns": { tag: "MaxTurns", retryable: false },
     "sigterm": { tag: "ProcessCrashed", retryable: true },
     "sdk-mcp-tool": { tag: undefined },
-    "sdk-mcp-cancel": { tag: "Interrupted", retryable: false }
+    "sdk-mcp-cancel": { tag: "Interrupted", retryable: false },
+    "task-background": { tag: undefined },
+    "task-foreground": { tag: undefined },
+    "compact": { tag: undefined },
+    "hook-progress": { tag: undefined }
   }
 
   for (const [name, { retryable, tag }] of Object.entries(expected)) {

@@ -11,6 +11,9 @@ import { Predicate, Schema } from "effect"
 import { compiledIs } from "./compiledGuard.ts"
 import { AnyBlock } from "./contentBlocks.ts"
 import { ControlCancelRequest, ControlRequest, ControlResponse, KeepAlive } from "./controlFrames.ts"
+import { decodeEventSystem, decodeEventType, type EventFrameDecoded } from "./eventFrames.ts"
+import type { KnownSessionFrame } from "./systemFrames.ts"
+import type { KnownTaskFrame } from "./taskFrames.ts"
 
 const Content = Schema.Union([Schema.String, Schema.Array(AnyBlock)])
 
@@ -69,7 +72,8 @@ export const SystemPermissionDenied = Schema.Struct({
 
 /**
  * `system/status`: what the CLI is doing (`"requesting"`, `"compacting"`, or `null` when it stops); the
- * frame that reports a permission mode change carries `permissionMode` too.
+ * frame that reports a permission mode change carries `permissionMode` too, the one that ends a compaction
+ * `compact_result`.
  *
  * @since 0.1.0
  * @category output frames
@@ -80,7 +84,10 @@ export const SystemStatus = Schema.Struct({
   session_id: sessionId,
   uuid,
   status: Schema.optionalKey(Schema.NullOr(Schema.String)),
-  permissionMode: Schema.optionalKey(Schema.String)
+  permissionMode: Schema.optionalKey(Schema.String),
+  /** On the frame that ends a compaction: `"success"` or `"failed"`, and why it failed. */
+  compact_result: Schema.optionalKey(Schema.String),
+  compact_error: Schema.optionalKey(Schema.String)
 })
 
 const hookFields = {
@@ -118,7 +125,8 @@ export const SystemHookResponse = Schema.Struct({
 })
 
 /**
- * Any other `system` frame (`session_state_changed`, `compact_boundary`, `task_*`, ...).
+ * Any other `system` frame: a subtype without a schema of its own here (those of `systemFrames.ts` and
+ * `taskFrames.ts` have one).
  *
  * @since 0.1.0
  * @category output frames
@@ -374,6 +382,8 @@ export type OutputFrame =
   | ControlResponse
   | ControlCancelRequest
   | KeepAlive
+  | KnownTaskFrame["frame"]
+  | KnownSessionFrame["frame"]
 
 /**
  * A JSON object with a string `type` that no schema here recognises (a newer
@@ -413,6 +423,8 @@ export type Known =
   | { readonly kind: "control_response"; readonly frame: ControlResponse }
   | { readonly kind: "control_cancel_request"; readonly frame: ControlCancelRequest }
   | { readonly kind: "keep_alive"; readonly frame: KeepAlive }
+  | KnownTaskFrame
+  | KnownSessionFrame
 
 /**
  * The outcome of decoding one parsed JSON value.
@@ -450,6 +462,10 @@ const isObjectWithType = (u: unknown): u is UnknownFrame => Predicate.isObject(u
 
 const mismatch = (frame: UnknownFrame): Decoded => ({ kind: "unknown", frame, mismatch: true })
 
+/** A frame of `taskFrames.ts` or `systemFrames.ts`, or else what `otherwise` makes of it. */
+const orElse = (decoded: EventFrameDecoded, frame: UnknownFrame, otherwise: () => Decoded): Decoded =>
+  decoded === "mismatch" ? mismatch(frame) : decoded ?? otherwise()
+
 const decodeSystem = (frame: UnknownFrame): Decoded => {
   switch (frame.subtype) {
     case "init":
@@ -465,7 +481,11 @@ const decodeSystem = (frame: UnknownFrame): Decoded => {
     case "hook_response":
       return isSystemHookResponse(frame) ? { kind: "hook_response", frame } : mismatch(frame)
     default:
-      return isSystemOther(frame) ? { kind: "system", frame } : mismatch(frame)
+      return orElse(
+        decodeEventSystem(frame.subtype, frame),
+        frame,
+        () => isSystemOther(frame) ? { kind: "system", frame } : mismatch(frame)
+      )
   }
 }
 
@@ -505,6 +525,6 @@ export const decode = (value: unknown): Decoded => {
     case "keep_alive":
       return isKeepAlive(frame) ? { kind: "keep_alive", frame } : mismatch(frame)
     default:
-      return { kind: "unknown", frame, mismatch: false }
+      return orElse(decodeEventType(frame.type, frame), frame, () => ({ kind: "unknown", frame, mismatch: false }))
   }
 }
