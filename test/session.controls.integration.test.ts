@@ -160,7 +160,7 @@ const resultText = (event: ClaudeEvent) => (event._tag === "Result" ? event.text
 
 describe("the CLI's own work between turns, on the real CLI", () => {
   it.live(
-    "a background task's report and the CLI's own turn reach outOfTurnEvents; the next turn waits for it",
+    "F25: a background task's report and the CLI's own turn reach outOfTurnEvents; the next turn waits for it",
     () =>
       onSession(
         (request, index) => {
@@ -209,7 +209,7 @@ describe("the CLI's own work between turns, on the real CLI", () => {
   )
 
   it.live(
-    "a pooled process with a background task left is not lent again: the lease's end stops it",
+    "F25: a pooled process with a background task left is not lent again: the lease's end stops it",
     () =>
       Effect.gen(function*() {
         const home = yield* tempDir("background-lease")
@@ -250,9 +250,7 @@ describe("stopping and backgrounding tasks, on the real CLI", () => {
       (session) =>
         Effect.gen(function*() {
           const stopped = yield* session.outOfTurnEvents.pipe(
-            Stream.filter((event) =>
-              event._tag === "Frame" && Reflect.get(event.frame, "subtype") === "task_notification"
-            ),
+            Stream.filter((event) => event._tag === "TaskNotification"),
             Stream.runHead,
             Effect.forkScoped
           )
@@ -262,8 +260,8 @@ describe("stopping and backgrounding tasks, on the real CLI", () => {
           yield* session.stopTask(task?.taskId ?? "")
           const notification = yield* Fiber.join(stopped).pipe(Effect.timeout("20 seconds"))
           assert.isTrue(Option.isSome(notification))
-          if (Option.isSome(notification) && "frame" in notification.value) {
-            assert.strictEqual(Reflect.get(notification.value.frame, "status"), "stopped")
+          if (Option.isSome(notification) && notification.value._tag === "TaskNotification") {
+            assert.strictEqual(notification.value.status, "stopped")
           }
           yield* session.backgroundWork.pipe(
             Effect.repeat({ until: (work) => work.tasks.length === 0, schedule: Schedule.spaced("25 millis") }),

@@ -6,7 +6,7 @@
  * is over (the CLI's `session_state_changed`, which it prints with `CLAUDE_CODE_SDK_READS_SESSION_STATE`), and
  * a pool does not lend a process with background work left to another lease.
  */
-import { Effect, Latch, Predicate, PubSub, type Scope, Stream } from "effect"
+import { Effect, Latch, PubSub, type Scope, Stream } from "effect"
 import type { ClaudeEvent } from "../../ClaudeEvent.ts"
 
 /**
@@ -20,7 +20,7 @@ export interface BackgroundTask {
   readonly taskId: string
   /** `local_bash`, `local_agent`, ... */
   readonly taskType: string
-  readonly description: string | undefined
+  readonly description: string
 }
 
 /**
@@ -40,33 +40,12 @@ const none: Work = { tasks: [], ownTurn: false }
 /** How many out-of-turn events a slow subscriber may fall behind by before the oldest are dropped. */
 const OUT_OF_TURN_CAPACITY = 1024
 
-const systemFrame = (event: ClaudeEvent): Readonly<Record<string, unknown>> | undefined => {
-  if (!("frame" in event)) return undefined
-  const frame: unknown = event.frame
-  return Predicate.isObject(frame) && frame["type"] === "system" ? frame : undefined
-}
-
-const isHostOnly = (frame: Readonly<Record<string, unknown>> | undefined) => frame?.["sdk_host_only"] === true
-
 /**
  * A frame the CLI prints for the host alone (`sdk_host_only`, the session state it reports because we asked):
  * the library's signal, kept from the caller's events as the Agent SDK keeps it from its messages.
  */
-export const isHostOnlyFrame = (event: ClaudeEvent): boolean => isHostOnly(systemFrame(event))
-
-const tasksOf = (frame: Readonly<Record<string, unknown>>): ReadonlyArray<BackgroundTask> => {
-  const tasks = frame["tasks"]
-  if (!Array.isArray(tasks)) return []
-  return tasks.flatMap((task: unknown) =>
-    Predicate.isObject(task) && typeof task["task_id"] === "string"
-      ? [{
-        taskId: task["task_id"],
-        taskType: typeof task["task_type"] === "string" ? task["task_type"] : "unknown",
-        description: typeof task["description"] === "string" ? task["description"] : undefined
-      }]
-      : []
-  )
-}
+export const isHostOnlyFrame = (event: ClaudeEvent): boolean =>
+  event._tag === "SessionStateChanged" && Reflect.get(event.frame, "sdk_host_only") === true
 
 /** One session's view of the CLI's own work. */
 export interface Background {
@@ -99,22 +78,24 @@ export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(fu
 
   // Eager, and `Effect.void` for most events of our turns: it runs for every event a turn delivers.
   const observe = (event: ClaudeEvent, ours: boolean): Effect.Effect<void> => {
-    const frame = systemFrame(event)
     let change: Effect.Effect<void> = Effect.void
-    if (frame?.["subtype"] === "background_tasks_changed") work = { ...work, tasks: tasksOf(frame) }
-    if (frame?.["subtype"] === "session_state_changed") {
-      if (!ours && closingOurs && frame["state"] === "idle") {
+    if (event._tag === "BackgroundTasksChanged") {
+      const tasks = event.tasks.map(({ description, taskId, taskType }) => ({ taskId, taskType, description }))
+      work = { ...work, tasks }
+    }
+    if (event._tag === "SessionStateChanged") {
+      if (!ours && closingOurs && event.state === "idle") {
         closingOurs = false
         return Effect.void
       }
       // Our own turns are the turns' business; a `running` outside of one is a turn of the CLI's own.
-      const ownTurn = !ours && frame["state"] === "running"
+      const ownTurn = !ours && event.state === "running"
       if (ownTurn !== work.ownTurn) {
         work = { ...work, ownTurn }
         change = ownTurn ? idle.close : idle.open
       }
     }
-    if (ours || isHostOnly(frame)) return change
+    if (ours || isHostOnlyFrame(event)) return change
     closingOurs = false
     return Effect.andThen(change, Effect.asVoid(PubSub.publish(outOfTurn, event)))
   }

@@ -234,7 +234,7 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
       recorder.frame("frame" in event ? event.frame : event, "in", telemetry.now())
       const turn = current
       const observed = cliWork.observe(event, turn !== undefined)
-      if (event._tag === "Frame" && isHostOnlyFrame(event)) return observed
+      if (isHostOnlyFrame(event)) return observed
       const delivered = turn === undefined
         ? Effect.void
         : Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -252,16 +252,18 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           return Effect.andThen(control.serve(event.frame, turn, hostAnswered), deliver)
         case "Frame": {
           const frame = event.frame
-          if (frame.type === "command_lifecycle" && turn?.injected.has(frame.command_uuid) === true) {
-            if (frame.state === "started") turn.injected.set(frame.command_uuid, "started")
-            if (frame.state === "completed") turn.injected.delete(frame.command_uuid)
-          }
           if (frame.type === "control_cancel_request") {
             return Effect.andThen(control.withdraw(frame.request_id), deliver)
           }
           if (frame.type === "control_response") return control.answered(frame)
           return deliver
         }
+        case "CommandLifecycle":
+          if (turn?.injected.has(event.commandUuid) === true) {
+            if (event.state === "started") turn.injected.set(event.commandUuid, "started")
+            if (event.state === "completed") turn.injected.delete(event.commandUuid)
+          }
+          return deliver
         case "SessionStarted":
           conversation.joined(event.sessionId, event.model)
           if (turn?.span !== undefined) {
