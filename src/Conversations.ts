@@ -139,6 +139,32 @@ export interface SessionMessage {
 /**
  * The CLI's conversations under one config directory.
  *
+ * @example
+ * ```ts
+ * import { NodeServices } from "@effect/platform-node"
+ * import { Console, Effect, Layer, Stream } from "effect"
+ * import { Claude, Conversations } from "effect-claude-code"
+ *
+ * const program = Effect.gen(function*() {
+ *   const conversations = yield* Conversations.Conversations
+ *   const [latest] = yield* conversations.listSessions({ dir: "/work/project", limit: 1 })
+ *   if (latest === undefined) return
+ *   for (const message of yield* conversations.getSessionMessages(latest.sessionId)) {
+ *     for (const event of message.events) {
+ *       if (event._tag === "AssistantText") yield* Console.log(event.text)
+ *     }
+ *   }
+ *   // Carry on a copy of it, leaving the conversation itself as it is.
+ *   const { sessionId } = yield* conversations.forkSession(latest.sessionId, { title: "Second try" })
+ *   yield* Claude.query("Answer again, shorter.", { resume: sessionId, cwd: "/work/project" }).pipe(Stream.runDrain)
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(Layer.merge(Claude.layer, Conversations.layer().pipe(Layer.provide(NodeServices.layer)))),
+ *   Effect.runPromise
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

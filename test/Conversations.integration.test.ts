@@ -15,6 +15,7 @@ import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import type * as ClaudeOptions from "../src/ClaudeOptions.ts"
 import * as Conversations from "../src/Conversations.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
+import * as Transcript from "../src/Transcript.ts"
 import { ClaudeTest, eventually, processesWithHome, tempDir } from "./utils.ts"
 
 interface Turn {
@@ -127,6 +128,27 @@ describe("Conversations on the real CLI's transcripts", () => {
   )
 
   it.live(
+    "a cwd past 200 characters: the CLI names its project directory as projectDirName does, and listSessions finds it",
+    () =>
+      inHome([], ({ home, turn }) =>
+        Effect.gen(function*() {
+          const conversations = yield* Conversations.Conversations
+          const cwd = path.join(fs.realpathSync(home), "d".repeat(120), "e".repeat(120))
+          fs.mkdirSync(cwd, { recursive: true })
+          yield* turn("Deep down.", { sessionId: ada, cwd })
+          const projects = fs.readdirSync(path.join(home, ".claude", "projects"))
+          assert.include(projects, Transcript.projectDirName(cwd))
+          assert.isAbove(Transcript.projectDirName(cwd).length, 201)
+          const listed = yield* conversations.listSessions({ dir: cwd })
+          assert.deepStrictEqual(listed.map((info) => [info.sessionId, info.cwd]).filter(([id]) => id === ada), [[
+            ada,
+            cwd
+          ]])
+        })),
+    90_000
+  )
+
+  it.live(
     "getSessionMessages: the conversation's messages as the events the live stream gave, tool calls included",
     () =>
       inHome([
@@ -157,14 +179,10 @@ describe("Conversations on the real CLI's transcripts", () => {
           assert.deepInclude(read.map(view), ["tool", "toolu_conversations_1", "Bash", {
             command: "echo from-the-tool"
           }, read[1]?.frame.uuid])
-          assert.deepStrictEqual(messages.map((message) => message.type), [
-            "user",
-            "assistant",
-            "user",
-            "assistant",
-            "user",
-            "assistant"
-          ])
+          assert.strictEqual(
+            messages.map((message) => message.type).join(" "),
+            "user assistant user assistant user assistant"
+          )
           const prompt = messages[0]
           assert.strictEqual(prompt?.events[0]?._tag, "UserMessage")
           assert.strictEqual(prompt?.parentUuid, null)
