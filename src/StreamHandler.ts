@@ -21,6 +21,7 @@ import { maxDepth, textNestsDeeperThan } from "./internal/nesting.ts"
  */
 export type { LineItem } from "./internal/lineSplitter.ts"
 import * as Protocol from "./Protocol.ts"
+import * as Transcript from "./Transcript.ts"
 import * as TurnOutcome from "./TurnOutcome.ts"
 
 /**
@@ -266,14 +267,7 @@ const parseJson = (text: string): { readonly ok: true; readonly value: unknown }
   }
 }
 
-/**
- * Turns one line of CLI output into events: a frame's events, or a `Malformed` diagnostic (not JSON, or
- * JSON nested deeper than 512 levels of objects and arrays).
- *
- * @since 0.1.0
- * @category decoding
- */
-export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
+const fromParsed = (text: string, line: number, adapt: (value: unknown) => unknown): Array<ClaudeEvent> => {
   // Checked before parsing (a line of a few hundred characters is not even looked at): a frame nested this
   // deep would overflow the stack of whatever serialises or walks it next, the caller's code included.
   if (textNestsDeeperThan(text, maxDepth)) {
@@ -281,8 +275,32 @@ export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => {
   }
   const parsed = parseJson(text)
   if (!parsed.ok) return [make({ _tag: "Malformed", line, text: preview(text), error: parsed.error })]
-  return fromDecoded(Protocol.decode(parsed.value), line)
+  return fromDecoded(Protocol.decode(adapt(parsed.value)), line)
 }
+
+const asItIs = (value: unknown): unknown => value
+
+/**
+ * Turns one line of CLI output into events: a frame's events, or a `Malformed` diagnostic (not JSON, or
+ * JSON nested deeper than 512 levels of objects and arrays).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromLine = (text: string, line = 0): Array<ClaudeEvent> => fromParsed(text, line, asItIs)
+
+/**
+ * {@link fromLine} for a line that may be an entry of a transcript file (`<session id>.jsonl` under the
+ * CLI's `projects/`): an entry is read as the frame it records ({@link Transcript.toFrame}), so a `user` or
+ * `assistant` entry gives the events the live stream gave; entries only transcripts hold (`queue-operation`,
+ * `attachment`, `custom-title`, ...) are `Unknown` events, whole. A stream-json frame decodes as in
+ * {@link fromLine}: the two forms are told apart line by line, by their keys.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const fromTranscriptLine = (text: string, line = 0): Array<ClaudeEvent> =>
+  fromParsed(text, line, Transcript.toFrame)
 
 /**
  * Turns one split line (or an oversized-line report) into events.

@@ -88,14 +88,56 @@ export const configDir = (env: Readonly<Record<string, unknown>>): string | unde
   return typeof home === "string" && home !== "" ? `${home.replace(/\/+$/, "")}/.claude` : undefined
 }
 
+/** Past this many characters the CLI cuts a project directory's name and adds a hash of the path. */
+const maxProjectDirName = 200
+
+// The CLI's hash of a long path: Java's String.hashCode, in base 36 (without a sign).
+const pathHash = (path: string): string => {
+  let hash = 0
+  for (let i = 0; i < path.length; i++) hash = ((hash << 5) - hash + path.charCodeAt(i)) | 0
+  return Math.abs(hash).toString(36)
+}
+
 /**
  * The name of the CLI's project directory for a working directory: every non-alphanumeric character
- * becomes `-` (the CLI truncates long ones; {@link Transcript} looks in every project directory).
+ * becomes `-`; a name over 200 characters is cut there and followed by `-` and a hash of the path, as the
+ * CLI (and the Agent SDK) names it.
  *
  * @since 0.1.0
  * @category paths
  */
-export const projectDirName = (cwd: string): string => cwd.replace(/[^a-zA-Z0-9]/g, "-")
+export const projectDirName = (cwd: string): string => {
+  const name = cwd.replace(/[^a-zA-Z0-9]/g, "-")
+  return name.length <= maxProjectDirName ? name : `${name.slice(0, maxProjectDirName)}-${pathHash(cwd)}`
+}
+
+/**
+ * Whether a parsed line is an entry of a transcript file rather than a frame the CLI prints on stdout:
+ * entries name their session `sessionId` (and chain by `parentUuid`), frames `session_id`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const isEntry = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  Predicate.isObject(value) && !("session_id" in value) &&
+  (typeof value["sessionId"] === "string" || "parentUuid" in value)
+
+/**
+ * A transcript entry in the form of the stream-json frame it records, so the stream's decoding reads it:
+ * `session_id` from `sessionId`, and `parent_tool_use_id` `null` when absent (the transcript of the main
+ * conversation has none). Every other field is kept; a value that is not an entry is returned as it is.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const toFrame = (value: unknown): unknown =>
+  isEntry(value)
+    ? {
+      ...value,
+      ...(typeof value["sessionId"] === "string" ? { session_id: value["sessionId"] } : {}),
+      parent_tool_use_id: value["parent_tool_use_id"] ?? null
+    }
+    : value
 
 /**
  * Reads transcripts.

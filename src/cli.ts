@@ -1,7 +1,11 @@
 /**
  * The `effect-claude-code` command line: `decode [file]` runs a stream-json
- * transcript through the StreamHandler exactly as a live session would and
- * prints one JSON line per event, then a summary line.
+ * capture through the StreamHandler exactly as a live session would and
+ * prints one JSON line per event, then a summary line. It reads the CLI's own
+ * transcript files (`projects/<cwd>/<session id>.jsonl`) as well: each line is
+ * told apart by its keys (a transcript entry names its session `sessionId`, a
+ * frame `session_id`), so no flag is needed and a file of either form, or a
+ * mix, decodes line by line.
  *
  * @since 0.1.0
  */
@@ -28,7 +32,7 @@ export interface Summary {
 }
 
 /**
- * Decodes a byte stream into (events, summary) lines of JSON text.
+ * Decodes a byte stream (a stream-json capture or a transcript file) into (events, summary) lines of JSON text.
  *
  * @since 0.1.0
  * @category decoding
@@ -54,7 +58,7 @@ export const decodeTranscript = <E, R>(
       StreamHandler.lines(options),
       Stream.map((item) => {
         const events = item._tag === "Line"
-          ? StreamHandler.fromLine(item.text, item.line)
+          ? StreamHandler.fromTranscriptLine(item.text, item.line)
           : StreamHandler.fromLineItem(item, limit)
         count(events)
         return events.map((event) => `${JSON.stringify(event)}\n`).join("")
@@ -94,7 +98,9 @@ const decode = Command.make(
   "decode",
   {
     file: Argument.String("file").pipe(
-      Argument.withDescription("A stream-json transcript (one JSON object per line); standard input when omitted"),
+      Argument.withDescription(
+        "A stream-json capture or a CLI transcript file (one JSON object per line); standard input when omitted"
+      ),
       Argument.optional
     ),
     maxLineBytes: Flag.Int("max-line-bytes").pipe(

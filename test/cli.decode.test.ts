@@ -76,6 +76,39 @@ describe("effect-claude-code decode (the command line)", () => {
       ])
     }))
 
+  it("reads a CLI transcript file as well: its messages are the stream's events, its own entries Unknown, whole", () => {
+    const transcript = path.join(
+      import.meta.dirname,
+      "fixtures",
+      "claude-cli-2.1.329",
+      "transcript-tool-use",
+      "transcript.jsonl"
+    )
+    const { status, stderr, stdout } = run(["decode", transcript])
+    assert.strictEqual(status, 0, stderr)
+    const printed = jsonLines(stdout)
+    const events = printed.filter(isEvent)
+    const tags = events.map((event) => event._tag)
+    assert.includeMembers(tags, ["UserMessage", "AssistantText", "ToolUse", "ToolResult"])
+    assert.isFalse(
+      events.some((event) => event._tag === "Unknown" && event["mismatch"] === true),
+      "every message decodes"
+    )
+    assert.isFalse(events.some((event) => event._tag === "Malformed"))
+    const toolUse = events.find((event) => event._tag === "ToolUse")
+    assert.deepInclude(toolUse, { id: "toolu_fixture_1", name: "Bash", input: { command: "echo hi" } })
+    assert.deepInclude(events.find((event) => event._tag === "ToolResult"), {
+      toolUseId: "toolu_fixture_1",
+      isError: false
+    })
+    const queue = events.find((event) => event._tag === "Unknown" && event["type"] === "queue-operation")
+    assert.deepInclude(queue, { mismatch: false })
+    const lines = fs.readFileSync(transcript, "utf8").split("\n").filter((line) => line !== "").length
+    assert.deepStrictEqual(printed.at(-1), {
+      summary: { lines, frames: lines, unknown: lines - 6, malformed: 0, oversized: 0 }
+    })
+  })
+
   it("reads standard input when no file is given; empty input is a summary of zeros", () => {
     const { status, stdout } = run(["decode"], "\n\n")
     assert.strictEqual(status, 0)
