@@ -159,4 +159,89 @@ describe("hooks on the real CLI", () => {
         })
     )
   })
+
+  it.live("the other events it fires offline reach their typed handlers, in the real CLI's form", () => {
+    const fired = new Map<string, Array<unknown>>()
+    const record = <E extends Hooks.HookEvent>(event: E): ReadonlyArray<Hooks.Hook<E>> => [{
+      handle: (input) =>
+        Effect.sync(() => {
+          fired.set(event, [...(fired.get(event) ?? []), input])
+          return { continue: true }
+        })
+    }]
+    const lastIsToolResult = (request: FakeApi.RecordedRequest) => {
+      const messages: ReadonlyArray<unknown> = Reflect.get(Object(request.body), "messages") ?? []
+      return JSON.stringify(messages.at(-1) ?? null).includes("\"tool_result\"")
+    }
+    return withSession(
+      (request) => {
+        const last = FakeApi.lastUserText(request)
+        if (last.includes("subagent-task")) return FakeApi.text("sub done")
+        if (lastIsToolResult(request)) return FakeApi.text("after the tool")
+        if (last.includes("fail a tool")) return FakeApi.toolUse("Bash", { command: "false", description: "Fails" })
+        if (last.includes("ask first")) return mkdir("asked")
+        // After the failed turn the next prompt reached the API in the same user message as the failed one.
+        if (last.includes("use an agent")) {
+          return FakeApi.toolUse("Agent", {
+            description: "sub",
+            prompt: "subagent-task",
+            subagent_type: "general-purpose"
+          })
+        }
+        if (last.includes("fail the api")) return FakeApi.error(500)
+        return FakeApi.text("plain")
+      },
+      (home) => {
+        fs.mkdirSync(path.join(home, ".claude", "commands"), { recursive: true })
+        fs.writeFileSync(path.join(home, ".claude", "commands", "greet.md"), "Greet $ARGUMENTS")
+        return {
+          canUseTool: allow,
+          hooks: {
+            PostToolUseFailure: record("PostToolUseFailure"),
+            PostToolBatch: record("PostToolBatch"),
+            MessageDisplay: record("MessageDisplay"),
+            PermissionRequest: record("PermissionRequest"),
+            PreModelSwitch: record("PreModelSwitch"),
+            PostModelSwitch: record("PostModelSwitch"),
+            UserPromptExpansion: record("UserPromptExpansion"),
+            PreCompact: record("PreCompact"),
+            PostCompact: record("PostCompact"),
+            SessionStart: record("SessionStart"),
+            SessionEnd: record("SessionEnd"),
+            StopFailure: record("StopFailure"),
+            SubagentStart: record("SubagentStart"),
+            SubagentStop: record("SubagentStop")
+          }
+        }
+      },
+      (session) =>
+        Effect.gen(function*() {
+          yield* session.ask("fail a tool")
+          yield* session.ask("ask first")
+          yield* session.setModel("claude-sonnet-4-5")
+          yield* session.command("greet", "Ada")
+          yield* session.command("compact")
+          yield* session.reset
+          yield* Effect.flip(session.ask("fail the api"))
+          yield* session.ask("use an agent")
+          yield* eventually(() => (fired.has("SubagentStop") ? true : undefined), "10 seconds")
+          const one = <E extends Hooks.HookEvent>(event: E): Record<string, unknown> => Object(fired.get(event)?.[0])
+          assert.deepInclude(one("PostToolUseFailure"), { tool_name: "Bash", error: "Exit code 1" })
+          assert.isArray(one("PostToolBatch")["tool_calls"])
+          assert.strictEqual(typeof one("MessageDisplay")["delta"], "string")
+          assert.deepInclude(one("PermissionRequest"), { tool_name: "Bash" })
+          assert.deepInclude(one("PreModelSwitch"), { to_model: "claude-sonnet-4-5", source: "sdk" })
+          assert.deepInclude(one("PostModelSwitch"), { to_model: "claude-sonnet-4-5" })
+          assert.deepInclude(one("UserPromptExpansion"), { command_name: "greet", command_args: "Ada" })
+          assert.deepInclude(one("PreCompact"), { trigger: "manual" })
+          assert.deepInclude(one("PostCompact"), { trigger: "manual" })
+          const starts = (fired.get("SessionStart") ?? []).map((input) => Reflect.get(Object(input), "source"))
+          assert.includeMembers(starts, ["compact", "clear"])
+          assert.deepInclude(one("SessionEnd"), { reason: "clear" })
+          assert.deepInclude(one("StopFailure"), { error: "server_error" })
+          assert.deepInclude(one("SubagentStart"), { agent_type: "general-purpose" })
+          assert.strictEqual(typeof one("SubagentStop")["agent_transcript_path"], "string")
+        })
+    )
+  })
 })
