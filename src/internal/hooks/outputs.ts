@@ -132,7 +132,8 @@ export type CommonOutput = typeof CommonOutput.Type
 
 const withSpecific = <S extends Schema.Top>(specificOutput: S) =>
   Schema.Union([Schema.Struct({ ...syncFields, hookSpecificOutput: optional(specificOutput) }), AsyncOutput])
-const plain = Schema.Union([CommonOutput, AsyncOutput])
+// An event without a `hookSpecificOutput` of its own takes none (another event's is a mistake).
+const plain = Schema.Union([Schema.Struct({ ...syncFields, hookSpecificOutput: optional(Schema.Never) }), AsyncOutput])
 
 /**
  * Every hook output Schema, by event: the synchronous answer (with the event's `hookSpecificOutput` where it
