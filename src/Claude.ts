@@ -38,6 +38,9 @@ export type QueryConfig<Tools extends McpTools.Toolkits = McpTools.Toolkits> = P
   SessionPool.LeaseConfig<Tools>,
   | "canUseTool"
   | "hooks"
+  | "onElicitation"
+  | "onUserDialog"
+  | "supportedDialogKinds"
   | "sticky"
   | "debug"
   | "debugLog"

@@ -69,6 +69,7 @@ export interface LifecycleEvent {
     | "stopped"
     | "failed"
     | "closed"
+    | "hookFailed"
   /** The CLI process concerned, when there was one. */
   readonly pid: number | undefined
   /** The session's turn number at the time. */

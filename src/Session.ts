@@ -83,30 +83,41 @@ import type * as Protocol from "./Protocol.ts"
  */
 export type State = SessionState.State
 
+import type * as Hooks from "./Hooks.ts"
+import type {
+  ElicitationRequest,
+  ElicitationResult,
+  UserDialogRequest,
+  UserDialogResult
+} from "./internal/session/dialogs.ts"
 import type { PermissionDecision, PermissionRequest } from "./internal/session/permissions.ts"
 
 export type { BackgroundTask, Work } from "./internal/session/background.ts"
 export type { Controls, ThinkingDisplay } from "./internal/session/controls.ts"
 export type { PermissionDecision, PermissionRequest, PermissionUpdate } from "./internal/session/permissions.ts"
 
+export type {
+  ElicitationRequest,
+  ElicitationResult,
+  UserDialogRequest,
+  UserDialogResult
+} from "./internal/session/dialogs.ts"
+
 /**
- * A hook handler: gets the hook's input, returns the hook's output (`{ continue: true }` to carry on).
+ * A hook handler of event `E`: see the `Hooks` module (`Hooks.Hook`).
  *
  * @since 0.1.0
  * @category hooks
  */
-export interface HookHandler {
-  /** A tool-name matcher, as in Claude Code settings (`"Bash"`, `"Edit|Write"`); all tools when absent. */
-  readonly matcher?: string
-  /** Answers one hook callback: its input as the CLI sent it, the output the CLI reads back. */
-  readonly handle: (input: unknown) => Effect.Effect<unknown>
-}
+export type HookHandler<E extends Hooks.HookEvent = Hooks.HookEvent> = Hooks.Hook<E>
 
 /**
+ * A hook event's name: one of `Hooks.events`.
+ *
  * @since 0.1.0
  * @category models
  */
-export type HookEvent = "PreToolUse" | "PostToolUse" | "UserPromptSubmit" | "Stop" | "Notification"
+export type HookEvent = Hooks.HookEvent
 
 /**
  * How a session replaces a CLI that died: at most `maxRestarts` replacements within any `window` of time
@@ -143,7 +154,23 @@ export interface Config<Tools extends McpTools.Toolkits = McpTools.Toolkits> {
    * `allowedTools` and the permission mode) is denied.
    */
   readonly canUseTool?: ((request: PermissionRequest) => Effect.Effect<PermissionDecision>) | undefined
-  readonly hooks?: Partial<Record<HookEvent, ReadonlyArray<HookHandler>>> | undefined
+  /** Hook handlers by event, each typed by its event, with its matcher, timeout and failure policy: see `Hooks`. */
+  readonly hooks?: Hooks.Hooks | undefined
+  /**
+   * Answers an MCP server's request for the user's input (an `elicitation`). Without it, or when it fails or
+   * answers out of shape, the request is declined.
+   */
+  readonly onElicitation?: ((request: ElicitationRequest) => Effect.Effect<ElicitationResult, unknown>) | undefined
+  /**
+   * Shows a dialog the CLI asks for (`request_user_dialog`), of one of `supportedDialogKinds`. Without it,
+   * or when it fails or answers out of shape, the dialog is cancelled (the CLI does what it does by default).
+   */
+  readonly onUserDialog?: ((request: UserDialogRequest) => Effect.Effect<UserDialogResult, unknown>) | undefined
+  /**
+   * The dialog kinds `onUserDialog` shows (e.g. `"refusal_fallback_prompt"`), declared to the CLI, which
+   * sends no others. Needs `onUserDialog`.
+   */
+  readonly supportedDialogKinds?: ReadonlyArray<string> | undefined
   /** Deadline for our own control requests. Default 10 s. */
   readonly controlTimeout?: Duration.Input | undefined
   /** Crash recovery: see {@link Restart} and {@link defaultRestart}. */
@@ -312,7 +339,8 @@ const makeServing = Effect.fnUntraced(function*(config: Config, servers: McpTool
     mcp,
     write: (frame) => processes.write(frame),
     fail,
-    withLogContext: telemetry.withLogContext
+    withLogContext: telemetry.withLogContext,
+    hookFailed: (detail) => telemetry.note("hookFailed", detail, "Warn")
   })
   // Processes still open when the session closes get the shutdown ladder (after the finalizer below).
   yield* Effect.addFinalizer(() => processes.closeAll)

@@ -358,7 +358,13 @@ export const make = Effect.fnUntraced(function*(settings: Settings = {}) {
     const session = yield* Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(timed(request)), ({ process, session }) => {
         state.processes.move(process, "busy")
-        process.handlers = { canUseTool: config.canUseTool, hooks: config.hooks, tools: servers }
+        process.handlers = {
+          canUseTool: config.canUseTool,
+          hooks: config.hooks,
+          onElicitation: config.onElicitation,
+          onUserDialog: config.onUserDialog,
+          tools: servers
+        }
         const lease = newLease()
         return Effect.as(
           Effect.addFinalizer(() => returns.release(process, lease, config.sticky === true)),

@@ -637,7 +637,7 @@ describe("F05: control requests after a turn's result", () => {
             text: "one",
             controlTimeout: "10 seconds",
             controlRequestsAfterResult: [
-              { subtype: "hook_callback", input: { hook_event_name: "Stop" } },
+              { subtype: "hook_callback", input: { hook_event_name: "Stop", stop_hook_active: false } },
               { subtype: "can_use_tool" }
             ]
           },

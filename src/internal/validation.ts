@@ -7,6 +7,7 @@
 import { Duration, Effect, Option, Predicate, Result, Schema } from "effect"
 import * as ClaudeError from "../ClaudeError.ts"
 import * as ClaudeOptions from "../ClaudeOptions.ts"
+import * as HookEvents from "../Hooks.ts"
 import * as McpTools from "../McpTools.ts"
 import type * as Protocol from "../Protocol.ts"
 import { formatIssues, strict } from "./issues.ts"
@@ -68,16 +69,15 @@ const ConfigDuration = Schema.declare(Schema.is(DurationForms), {
 )
 
 const HookHandlers = Schema.optional(
-  Schema.Array(Schema.Struct({ matcher: Schema.optional(Schema.String), handle: Fn }))
+  Schema.Array(Schema.Struct({
+    matcher: Schema.optional(Schema.String),
+    timeout: Schema.optional(ConfigDuration),
+    onFailure: Schema.optional(Schema.Literals(["continue", "block"])),
+    handle: Fn
+  }))
 )
 
-const Hooks = Schema.Struct({
-  PreToolUse: HookHandlers,
-  PostToolUse: HookHandlers,
-  UserPromptSubmit: HookHandlers,
-  Stop: HookHandlers,
-  Notification: HookHandlers
-})
+const Hooks = Schema.Struct(Object.fromEntries(HookEvents.events.map((event) => [event, HookHandlers])))
 
 const DebugLogLimits = Schema.Struct({
   frames: Schema.optional(NonNegativeInt),
@@ -99,6 +99,9 @@ const ToolkitInput = Schema.declare(
 const handlerFields = {
   canUseTool: Schema.optional(Fn),
   hooks: Schema.optional(Hooks),
+  onElicitation: Schema.optional(Fn),
+  onUserDialog: Schema.optional(Fn),
+  supportedDialogKinds: Schema.optional(Schema.Array(Schema.String)),
   tools: Schema.optional(Schema.Record(Schema.String, ToolkitInput)),
   toolTimeout: Schema.optional(ConfigDuration)
 }
@@ -120,13 +123,25 @@ const onePermissionPrompt = (
     ? "canUseTool and options.permissionPromptToolName cannot be used together: the CLI asks one of them"
     : true
 
+// Declared kinds are sent to the CLI, which then waits for someone to show them.
+const dialogsNeedCallback = (config: {
+  readonly onUserDialog?: unknown
+  readonly supportedDialogKinds?: ReadonlyArray<string> | undefined
+}) =>
+  (config.supportedDialogKinds ?? []).length > 0 && config.onUserDialog === undefined
+    ? "supportedDialogKinds needs onUserDialog: a dialog of a declared kind would have nobody to show it"
+    : true
+
 /** `Session.Config`. */
 const SessionConfig = Schema.Struct({
   options: Options,
   ...handlerFields,
   ...modeFields,
   restart: Schema.optional(Restart)
-}).check(Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options)))
+}).check(
+  Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options)),
+  Schema.makeFilter(dialogsNeedCallback)
+)
 /**
  * `SessionPool.LeaseConfig`: a session config, and `sticky`; `restart` is refused by name: the pool replaces a
  * process that died rather than respawning it in place.
@@ -135,13 +150,17 @@ const NoRestart = Schema.declare((_: unknown): _ is never => false, {
   expected: "no restart policy (a pooled session is never respawned in place: the pool replaces a process that dies)"
 })
 const LeaseConfig = Schema.Struct({ ...SessionConfig.fields, restart: Schema.optional(NoRestart), sticky }).check(
-  Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options))
+  Schema.makeFilter((config) => onePermissionPrompt(config.canUseTool, config.options)),
+  Schema.makeFilter(dialogsNeedCallback)
 )
 /** `Claude.query(prompt, options, config)`'s options and config, named as such in messages. */
 const QueryArguments = Schema.Struct({
   options: Options,
   config: Schema.optional(Schema.Struct({ ...handlerFields, ...modeFields, sticky }))
-}).check(Schema.makeFilter((query) => onePermissionPrompt(query.config?.canUseTool, query.options)))
+}).check(
+  Schema.makeFilter((query) => onePermissionPrompt(query.config?.canUseTool, query.options)),
+  Schema.makeFilter((query) => dialogsNeedCallback(query.config ?? {}))
+)
 
 const invalid = (error: Schema.SchemaError) =>
   ClaudeError.make(new ClaudeError.InvalidOptions({ issues: formatIssues(error.issue) }))

@@ -460,8 +460,12 @@ export class CliFrames {
           ...spec
         }
       case "hook_callback":
+        // The real CLI's form: the common fields and a PreToolUse input for the turn's tool call, with the
+        // spec's input fields over them (another event's name and fields, a field of the wrong type).
         return {
           callback_id: "hook_0",
+          tool_use_id: tool.id,
+          ...spec,
           input: {
             session_id: this.#sessionId,
             transcript_path: `${this.#cwd}/.claude/${this.#sessionId}.jsonl`,
@@ -470,10 +474,9 @@ export class CliFrames {
             hook_event_name: "PreToolUse",
             tool_name: tool.name,
             tool_input: tool.input,
-            tool_use_id: tool.id
-          },
-          tool_use_id: tool.id,
-          ...spec
+            tool_use_id: tool.id,
+            ...spec.input
+          }
         }
       default:
         return { ...spec }

@@ -26,9 +26,17 @@ const canonical = (value: unknown): unknown => {
   return value
 }
 
-// The CLI registers hooks by event and matcher; their handlers are the lease's, called through the pool.
+// The CLI registers hooks by event, with matcher, timeout and failure policy; their handlers are the lease's,
+// called through the pool.
 const hookShape = (hooks: Session.Config["hooks"]) =>
-  Object.entries(hooks ?? {}).map(([event, handlers]) => [event, (handlers ?? []).map((h) => h.matcher ?? "*")])
+  Object.entries(hooks ?? {}).map(([event, handlers]) => [
+    event,
+    (handlers ?? []).map((h) => [
+      h.matcher ?? "*",
+      h.timeout === undefined ? null : Duration.toMillis(Duration.fromInputUnsafe(h.timeout)),
+      h.onFailure ?? "continue"
+    ])
+  ])
 
 // The CLI lists a server's tools once, when the process starts: their names, descriptions and input schemas
 // are bound to it; their handlers are the lease's, called through the pool.
@@ -59,6 +67,8 @@ export const keyOf = (
     hooks: hookShape(config.hooks),
     // `--permission-prompt-tool stdio` is passed only to processes whose leases bring a callback.
     permissionCallback: config.canUseTool !== undefined,
+    // Declared in `initialize`: the CLI sends dialogs of these kinds only.
+    dialogKinds: config.supportedDialogKinds ?? [],
     controlTimeout: config.controlTimeout === undefined ? null : Duration.fromInputUnsafe(config.controlTimeout),
     tools: toolkitShape(servers),
     toolTimeout: config.toolTimeout === undefined ? null : Duration.fromInputUnsafe(config.toolTimeout),

@@ -4,38 +4,42 @@
  */
 import { Effect, Exit, Scope, SubscriptionRef } from "effect"
 import type * as ClaudeError from "../../ClaudeError.ts"
+import * as Hooks from "../../Hooks.ts"
 import type * as McpTools from "../../McpTools.ts"
 import * as ProcessManager from "../../ProcessManager.ts"
 import * as Session from "../../Session.ts"
 import type { PoolState, Process, Request } from "./state.ts"
 
-const hookEvents = [
-  "PreToolUse",
-  "PostToolUse",
-  "UserPromptSubmit",
-  "Stop",
-  "Notification"
-] as const satisfies ReadonlyArray<Session.HookEvent>
+const carryOn: Hooks.CommonOutput = { continue: true }
+
+const declined: Session.ElicitationResult = { action: "decline" }
+const cancelled: Session.UserDialogResult = { behavior: "cancelled" }
 
 const denyWithoutCallback: Session.PermissionDecision = {
   behavior: "deny",
   message: "No permission callback was given for this session"
 }
 
-// Pooled processes register the lease's hook *shape* (part of the key); calls go to the lease of the moment.
-const dispatchingHooks = (process: Process, hooks: Session.Config["hooks"]) => {
-  const dispatching: Partial<Record<Session.HookEvent, ReadonlyArray<Session.HookHandler>>> = {}
-  for (const event of hookEvents) {
-    const handlers = hooks?.[event]
-    if (handlers === undefined) continue
-    dispatching[event] = handlers.map((handler, index) => ({
-      ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }),
-      handle: (input: unknown) =>
-        Effect.suspend(() =>
-          process.handlers?.hooks?.[event]?.[index]?.handle(input) ?? Effect.succeed({ continue: true })
-        )
+// Pooled processes register the lease's hook *shape* (part of the key); calls go to the lease of the moment,
+// and with no lease holding the process (a recycle's `/clear`), the answer is to carry on.
+const dispatchingHooks = (process: Process, hooks: Hooks.Hooks | undefined): Hooks.Hooks => {
+  const dispatching: { -readonly [E in Hooks.HookEvent]?: Hooks.Hooks[E] } = {}
+  const dispatchEvent = <E extends Hooks.HookEvent>(event: E) => {
+    const handlers: ReadonlyArray<Hooks.Hook<E>> | undefined = hooks?.[event]
+    if (handlers === undefined) return
+    const list: Hooks.Hooks[E] = handlers.map((handler, index) => ({
+      matcher: handler.matcher,
+      timeout: handler.timeout,
+      onFailure: handler.onFailure,
+      handle: (input, context) =>
+        Effect.suspend(() => {
+          const current: Hooks.Hook<E> | undefined = process.handlers?.hooks?.[event]?.[index]
+          return current === undefined ? Effect.succeed(carryOn) : current.handle(input, context)
+        })
     }))
+    dispatching[event] = list
   }
+  for (const event of Hooks.events) dispatchEvent(event)
   return dispatching
 }
 
@@ -67,7 +71,11 @@ const sessionConfig = (process: Process, request: Request): Session.Config<McpTo
     undefined :
     (permission) =>
       Effect.suspend(() => process.handlers?.canUseTool?.(permission) ?? Effect.succeed(denyWithoutCallback)),
-  hooks: dispatchingHooks(process, request.config.hooks)
+  hooks: dispatchingHooks(process, request.config.hooks),
+  onElicitation: (elicitation) =>
+    Effect.suspend(() => process.handlers?.onElicitation?.(elicitation) ?? Effect.succeed(declined)),
+  onUserDialog: (dialog) => Effect.suspend(() => process.handlers?.onUserDialog?.(dialog) ?? Effect.succeed(cancelled)),
+  supportedDialogKinds: request.config.supportedDialogKinds
 })
 
 /** Starting, recycling and stopping the pool's processes. */

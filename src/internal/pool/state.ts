@@ -13,6 +13,8 @@ import type { ProcessView, Status } from "./planner.ts"
 export interface Handlers {
   readonly canUseTool: Session.Config["canUseTool"]
   readonly hooks: Session.Config["hooks"]
+  readonly onElicitation: Session.Config["onElicitation"]
+  readonly onUserDialog: Session.Config["onUserDialog"]
   /** The lease's toolkits, with the lease's handlers. */
   readonly tools: McpTools.Resolved
 }

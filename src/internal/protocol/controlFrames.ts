@@ -114,7 +114,8 @@ export type InitializeResponse = typeof InitializeResponse.Type
 export const HookCallbackRequest = Schema.Struct({
   subtype: Schema.Literal("hook_callback"),
   callback_id: Schema.String,
-  input: Schema.optionalKey(Schema.Unknown)
+  input: Schema.optionalKey(Schema.Unknown),
+  tool_use_id: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -129,6 +130,41 @@ export const McpMessageRequest = Schema.Struct({
   subtype: Schema.Literal("mcp_message"),
   server_name: Schema.String,
   message: Schema.Unknown
+})
+
+/**
+ * The body of an `elicitation` request: an MCP server asks the user for input (a form, or a URL to open).
+ * The host answers with an MCP `ElicitResult` (`{ action: "accept" | "decline" | "cancel", content? }`).
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const ElicitationControlRequest = Schema.Struct({
+  subtype: Schema.Literal("elicitation"),
+  mcp_server_name: Schema.String,
+  message: Schema.String,
+  mode: Schema.optionalKey(Schema.Literals(["form", "url"])),
+  url: Schema.optionalKey(Schema.String),
+  elicitation_id: Schema.optionalKey(Schema.String),
+  requested_schema: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
+  title: Schema.optionalKey(Schema.String),
+  display_name: Schema.optionalKey(Schema.String),
+  description: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * The body of a `request_user_dialog` request: the CLI asks the host to show a blocking dialog of a kind
+ * the host declared in `initialize` (`supportedDialogKinds`). The host answers
+ * `{ behavior: "completed", result }` or `{ behavior: "cancelled" }`.
+ *
+ * @since 0.1.0
+ * @category control frames
+ */
+export const UserDialogControlRequest = Schema.Struct({
+  subtype: Schema.Literal("request_user_dialog"),
+  dialog_kind: Schema.String,
+  payload: Schema.Record(Schema.String, Schema.Unknown),
+  tool_use_id: Schema.optionalKey(Schema.String)
 })
 
 /**

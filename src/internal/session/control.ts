@@ -12,7 +12,10 @@
  */
 import { Clock, Deferred, Duration, Effect, Exit, FiberMap, Schema, type Scope, Tracer } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
+import type * as Hooks from "../../Hooks.ts"
 import * as Protocol from "../../Protocol.ts"
+import { answerElicitation, answerUserDialog, type DialogHandlers } from "./dialogs.ts"
+import { register } from "./hooks.ts"
 import { type McpServers, toolUseIdOf } from "./mcpServers.ts"
 import type { PermissionDecision, PermissionRequest } from "./permissions.ts"
 
@@ -20,20 +23,17 @@ const isCanUseTool = Schema.is(Protocol.CanUseToolRequest)
 const isPermissionUpdate = Schema.is(Protocol.PermissionUpdate)
 const isHookCallback = Schema.is(Protocol.HookCallbackRequest)
 const isMcpMessage = Schema.is(Protocol.McpMessageRequest)
+const isElicitation = Schema.is(Protocol.ElicitationControlRequest)
+const isUserDialog = Schema.is(Protocol.UserDialogControlRequest)
 
 /** The host's handlers of the CLI's requests (the public `Session.Config` fields). */
-export interface Handlers {
+export interface Handlers extends DialogHandlers {
   readonly canUseTool?:
     | ((request: PermissionRequest) => Effect.Effect<PermissionDecision>)
     | undefined
-  readonly hooks?:
-    | Partial<
-      Record<
-        string,
-        ReadonlyArray<{ readonly matcher?: string; readonly handle: (input: unknown) => Effect.Effect<unknown> }>
-      >
-    >
-    | undefined
+  readonly hooks?: Hooks.Hooks | undefined
+  /** The dialog kinds `onUserDialog` shows, declared in `initialize`: the CLI sends no others. */
+  readonly supportedDialogKinds?: ReadonlyArray<string> | undefined
 }
 
 /** The spans of the running turn: a control request's span hangs under the tool call it is about, else the turn. */
@@ -54,6 +54,10 @@ export const defaultAnswer = (request: Protocol.ControlRequest): unknown => {
       })
     case "hook_callback":
       return Protocol.controlSuccess(request.request_id, { continue: true })
+    case "elicitation":
+      return Protocol.controlSuccess(request.request_id, { action: "decline" })
+    case "request_user_dialog":
+      return Protocol.controlSuccess(request.request_id, { behavior: "cancelled" })
     default:
       return Protocol.controlError(
         request.request_id,
@@ -65,22 +69,16 @@ export const defaultAnswer = (request: Protocol.ControlRequest): unknown => {
 
 /**
  * Hook callbacks are registered in `initialize` under ids the channel maps back to handlers; in-process MCP
- * servers by name.
+ * servers by name; the dialog kinds the host shows.
  */
-const registerHandlers = (hooks: Handlers["hooks"], servers: McpServers | undefined) => {
-  const handlers = new Map<string, { readonly handle: (input: unknown) => Effect.Effect<unknown> }>()
-  const config: Record<string, Array<{ matcher?: string; hookCallbackIds: Array<string> }>> = {}
-  for (const [event, list] of Object.entries(hooks ?? {})) {
-    config[event] = (list ?? []).map((handler) => {
-      const id = `hook_${handlers.size}`
-      handlers.set(id, handler)
-      return { ...(handler.matcher === undefined ? {} : { matcher: handler.matcher }), hookCallbackIds: [id] }
-    })
-  }
+const registerHandlers = (handlers: Handlers, servers: McpServers | undefined) => {
+  const { config, served } = register(handlers.hooks)
   const initialize: Record<string, unknown> = {}
-  if (Object.keys(config).length > 0) initialize["hooks"] = config
+  if (config !== undefined) initialize["hooks"] = config
   if (servers !== undefined && servers.names.length > 0) initialize["sdkMcpServers"] = servers.names
-  return { handlers, initialize: Object.keys(initialize).length === 0 ? undefined : initialize }
+  const kinds = handlers.supportedDialogKinds ?? []
+  if (kinds.length > 0) initialize["supportedDialogKinds"] = kinds
+  return { served, initialize: Object.keys(initialize).length === 0 ? undefined : initialize }
 }
 
 const attributesOf = (
@@ -111,6 +109,8 @@ export interface Wiring {
   /** A session error of `reason`, naming the conversation and turn. */
   readonly fail: (reason: ClaudeError.Reason) => ClaudeError.ClaudeError
   readonly withLogContext: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Records (and logs) that a hook callback was answered as failed, and why. */
+  readonly hookFailed: (detail: string) => Effect.Effect<void>
 }
 
 /** One session's control channel. */
@@ -155,7 +155,7 @@ export interface ControlChannel {
 /** Makes the channel; closing the scope interrupts the handlers still running. */
 export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope.Scope> =>
   Effect.map(FiberMap.make<string>(), (serving) => {
-    const { handlers, initialize } = registerHandlers(wiring.handlers.hooks, wiring.mcp)
+    const { initialize, served } = registerHandlers(wiring.handlers, wiring.mcp)
     const mcp = wiring.mcp
     const canUseTool = wiring.handlers.canUseTool
     // Our requests awaiting an answer, by id, with their subtype (a refusal names it).
@@ -214,9 +214,27 @@ export const make = (wiring: Wiring): Effect.Effect<ControlChannel, never, Scope
           Effect.map((reply) => Protocol.controlSuccess(id, { mcp_response: reply }))
         )
       }
-      const hook = isHookCallback(body) ? handlers.get(body.callback_id) : undefined
+      const hook = isHookCallback(body) ? served.get(body.callback_id) : undefined
       if (hook !== undefined && isHookCallback(body)) {
-        return hook.handle(body.input).pipe(Effect.map((output) => Protocol.controlSuccess(id, output)))
+        return Effect.flatMap(
+          hook(body.input, body.tool_use_id),
+          (answer): Effect.Effect<unknown> =>
+            answer._tag === "Output"
+              ? Effect.succeed(Protocol.controlSuccess(id, answer.output))
+              : Effect.as(wiring.hookFailed(answer.detail), Protocol.controlError(id, answer.detail))
+        )
+      }
+      if (isElicitation(body)) {
+        return Effect.map(
+          answerElicitation(body, wiring.handlers.onElicitation),
+          (answer) => Protocol.controlSuccess(id, answer)
+        )
+      }
+      if (isUserDialog(body)) {
+        return Effect.map(
+          answerUserDialog(body, wiring.handlers.onUserDialog),
+          (answer) => Protocol.controlSuccess(id, answer)
+        )
       }
       return Effect.succeed(defaultAnswer(request))
     }
