@@ -56,13 +56,16 @@ import * as ClaudeError from "./ClaudeError.ts"
 import type { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as DebugLog from "./DebugLog.ts"
+import type * as Hooks from "./Hooks.ts"
 import { carrying, debugFileIn, Recorder, snapshot } from "./internal/debugLog.ts"
 import * as Background from "./internal/session/background.ts"
 import * as Control from "./internal/session/control.ts"
 import * as Controls from "./internal/session/controls.ts"
 import { Conversation } from "./internal/session/conversation.ts"
+import type * as Dialogs from "./internal/session/dialogs.ts"
 import * as McpServers from "./internal/session/mcpServers.ts"
 import * as Methods from "./internal/session/methods.ts"
+import type { PermissionDecision, PermissionRequest } from "./internal/session/permissions.ts"
 import { Processes, stopper } from "./internal/session/processes.ts"
 import * as SessionState from "./internal/session/state.ts"
 import * as Supervisor from "./internal/session/supervisor.ts"
@@ -83,25 +86,16 @@ import type * as Protocol from "./Protocol.ts"
  */
 export type State = SessionState.State
 
-import type * as Hooks from "./Hooks.ts"
-import type {
-  ElicitationRequest,
-  ElicitationResult,
-  UserDialogRequest,
-  UserDialogResult
-} from "./internal/session/dialogs.ts"
-import type { PermissionDecision, PermissionRequest } from "./internal/session/permissions.ts"
-
 export type { BackgroundTask, Work } from "./internal/session/background.ts"
 export type { Controls, ThinkingDisplay } from "./internal/session/controls.ts"
-export type { PermissionDecision, PermissionRequest, PermissionUpdate } from "./internal/session/permissions.ts"
-
 export type {
   ElicitationRequest,
   ElicitationResult,
   UserDialogRequest,
   UserDialogResult
 } from "./internal/session/dialogs.ts"
+export type { CommandOutput } from "./internal/session/methods.ts"
+export type { PermissionDecision, PermissionRequest, PermissionUpdate } from "./internal/session/permissions.ts"
 
 /**
  * A hook handler of event `E`: see the `Hooks` module (`Hooks.Hook`).
@@ -160,12 +154,16 @@ export interface Config<Tools extends McpTools.Toolkits = McpTools.Toolkits> {
    * Answers an MCP server's request for the user's input (an `elicitation`). Without it, or when it fails or
    * answers out of shape, the request is declined.
    */
-  readonly onElicitation?: ((request: ElicitationRequest) => Effect.Effect<ElicitationResult, unknown>) | undefined
+  readonly onElicitation?:
+    | ((request: Dialogs.ElicitationRequest) => Effect.Effect<Dialogs.ElicitationResult, unknown>)
+    | undefined
   /**
    * Shows a dialog the CLI asks for (`request_user_dialog`), of one of `supportedDialogKinds`. Without it,
    * or when it fails or answers out of shape, the dialog is cancelled (the CLI does what it does by default).
    */
-  readonly onUserDialog?: ((request: UserDialogRequest) => Effect.Effect<UserDialogResult, unknown>) | undefined
+  readonly onUserDialog?:
+    | ((request: Dialogs.UserDialogRequest) => Effect.Effect<Dialogs.UserDialogResult, unknown>)
+    | undefined
   /**
    * The dialog kinds `onUserDialog` shows (e.g. `"refusal_fallback_prompt"`), declared to the CLI, which
    * sends no others. Needs `onUserDialog`.
@@ -191,26 +189,6 @@ export interface Config<Tools extends McpTools.Toolkits = McpTools.Toolkits> {
   readonly tools?: Tools | undefined
   /** How long a call of an in-process tool may run, when its tool does not say. Default 2 minutes. */
   readonly toolTimeout?: Duration.Input | undefined
-}
-
-/**
- * What a slash command run with `session.command` gave back.
- *
- * @since 0.1.0
- * @category models
- */
-export interface CommandOutput {
-  /** The command as sent, e.g. `/model opus`. */
-  readonly command: string
-  /** What the CLI answered (the turn's result text), e.g. "Set model to `Opus 5.5` for this session only". */
-  readonly output: string
-  /**
-   * Whether the command may have changed the process (its model, effort, MCP servers, ...), or is not one
-   * known to only report: a pooled process that ran such a command is retired, never lent again.
-   */
-  readonly changesProcess: boolean
-  /** Every event of the command's turn, its `Result` last. */
-  readonly events: ReadonlyArray<ClaudeEvent>
 }
 
 /**
@@ -262,7 +240,7 @@ export interface Session extends Controls.Controls {
    * `SessionPool` lease, a command that may change the process (anything but known reports such as
    * `/cost`, `/context`, `/model` without arguments) retires the process when the lease ends.
    */
-  readonly command: (name: string, args?: string) => Effect.Effect<CommandOutput, ClaudeError.ClaudeError>
+  readonly command: (name: string, args?: string) => Effect.Effect<Methods.CommandOutput, ClaudeError.ClaudeError>
   /**
    * Starts a new conversation on the same process (`/clear`) and checks that
    * the reset took: a `conversation_reset` frame and a new session id, which it

@@ -5,6 +5,7 @@
  */
 import { type Duration, Effect, Stream } from "effect"
 import * as ClaudeError from "../../ClaudeError.ts"
+import type { ClaudeEvent } from "../../ClaudeEvent.ts"
 import type * as ClaudeOptions from "../../ClaudeOptions.ts"
 import type * as Protocol from "../../Protocol.ts"
 import * as SlashCommands from "../slashCommands.ts"
@@ -12,6 +13,26 @@ import { promptIssues } from "../validation.ts"
 import type { ControlChannel } from "./control.ts"
 import type { Conversation } from "./conversation.ts"
 import type { ResultEvent, TurnKind, Turns } from "./turn.ts"
+
+/**
+ * What a slash command run with `session.command` gave back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommandOutput {
+  /** The command as sent, e.g. `/model opus`. */
+  readonly command: string
+  /** What the CLI answered (the turn's result text), e.g. "Set model to `Opus 5.5` for this session only". */
+  readonly output: string
+  /**
+   * Whether the command may have changed the process (its model, effort, MCP servers, ...), or is not one
+   * known to only report: a pooled process that ran such a command is retired, never lent again.
+   */
+  readonly changesProcess: boolean
+  /** Every event of the command's turn, its `Result` last. */
+  readonly events: ReadonlyArray<ClaudeEvent>
+}
 
 /** What the methods need of the session. */
 export interface Wiring {
