@@ -54,8 +54,6 @@ export interface Background {
    * effect publishes it when it arrived out of our turns.
    */
   readonly observe: (event: ClaudeEvent, ours: boolean) => Effect.Effect<void>
-  /** A turn of ours got its result: the CLI's `idle` that follows closes that turn, not one of its own. */
-  readonly ourTurnEnded: () => void
   /** The events that arrived while no turn of ours ran, from the moment of subscription. */
   readonly events: Stream.Stream<ClaudeEvent>
   /** The CLI's work on its current process. */
@@ -74,7 +72,6 @@ export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(fu
   )
   const idle = yield* Latch.make(true)
   let work: Work = none
-  let closingOurs = false
 
   // Eager, and `Effect.void` for most events of our turns: it runs for every event a turn delivers.
   const observe = (event: ClaudeEvent, ours: boolean): Effect.Effect<void> => {
@@ -84,10 +81,6 @@ export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(fu
       work = { ...work, tasks }
     }
     if (event._tag === "SessionStateChanged") {
-      if (!ours && closingOurs && event.state === "idle") {
-        closingOurs = false
-        return Effect.void
-      }
       // Our own turns are the turns' business; a `running` outside of one is a turn of the CLI's own.
       const ownTurn = !ours && event.state === "running"
       if (ownTurn !== work.ownTurn) {
@@ -96,21 +89,16 @@ export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(fu
       }
     }
     if (ours || isHostOnlyFrame(event)) return change
-    closingOurs = false
     return Effect.andThen(change, Effect.asVoid(PubSub.publish(outOfTurn, event)))
   }
 
   return {
     observe,
-    ourTurnEnded: () => {
-      closingOurs = true
-    },
     events: Stream.fromPubSub(outOfTurn),
     work: () => work,
     ownTurnOver: idle.await,
     replaced: Effect.suspend(() => {
       work = none
-      closingOurs = false
       return idle.open
     })
   } satisfies Background

@@ -17,6 +17,7 @@ import {
   type Scope,
   Semaphore,
   Stream,
+  SubscriptionRef,
   Tracer
 } from "effect"
 import type * as Cause from "effect/Cause"
@@ -313,7 +314,6 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
           // A message added to the turn and not taken up yet: the CLI answers it next, in this turn.
           for (const [uuid, progress] of turn.injected) if (progress === "started") turn.injected.delete(uuid)
           if (turn.injected.size > 0 && event.error === undefined) return deliver
-          cliWork.ourTurnEnded()
           // Idle first, then the result and the end of the stream: whoever the end of the stream wakes up
           // (`ask` returning, a pool taking the session back) finds the session ready for the next turn.
           current = undefined
@@ -384,7 +384,10 @@ export const make = (wiring: Wiring): Effect.Effect<Turns> =>
     )
 
     const cliBusy = { _tag: "CliBusy" } as const
-    const ownTurnOver = cliWork.ownTurnOver.pipe(
+    // Until the CLI's own turn is over, or the session is no longer Idle (its process died, it closed): then
+    // the claim is decided again.
+    const leftIdle = SubscriptionRef.changes(owner.ref).pipe(Stream.filter((state) => state !== "Idle"), Stream.runHead)
+    const ownTurnOver = Effect.raceFirst(cliWork.ownTurnOver, leftIdle).pipe(
       Effect.timeoutOrElse({
         duration: Duration.millis(wiring.deadlines.turn),
         orElse: () => Effect.fail(fail(new ClaudeError.Timeout({ kind: "turn", durationMs: wiring.deadlines.turn })))
