@@ -298,6 +298,16 @@ export interface Behavior {
 
   /** `system/api_retry` frames before the reply (F12, F13). */
   readonly apiRetry?: ReadonlyArray<ApiRetry>
+  /**
+   * After the first turn's result (and `afterMs`), a turn of the CLI's own, as the real CLI runs one when a
+   * background task settles: it lasts `durationMs`, answers `reply`, or dies midway with `crash`.
+   */
+  readonly ownTurn?: {
+    readonly afterMs?: number
+    readonly durationMs?: number
+    readonly reply?: string
+    readonly crash?: boolean
+  }
   readonly apiError?: ApiError
   /** Allocate and hold this many more MiB at the start of every turn (F15). */
   readonly rssGrowMb?: number

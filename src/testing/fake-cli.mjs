@@ -708,6 +708,26 @@ async function runTurn(message) {
   if (state.queue.length === 0) await setSessionState("idle")
   if (behavior.stdoutFloodBytes) await shutdown(0)
   await maybeHang(turn, "afterResult")
+  if (behavior.ownTurn && turn.index === 1) setTimeout(() => void ownTurn(turn), behavior.ownTurn.afterMs ?? 0)
+}
+
+/**
+ * A turn of the CLI's own after the first one, as the real CLI runs one to tell the model a background task
+ * settled: `running`, init, an assistant message and a result no prompt asked for, then `idle`; or it dies
+ * (`crash: true`) in the middle of it.
+ */
+async function ownTurn(first) {
+  const { durationMs = 0, crash = false, reply = "a background task settled" } = behavior.ownTurn
+  state.current = first
+  await setSessionState("running")
+  await emit(frames.systemInit())
+  await new Promise((resolve) => setTimeout(resolve, durationMs))
+  if (crash) process.exit(1)
+  await emit(frames.assistant(first, `msg_own_${first.index}`, [{ type: "text", text: reply }]))
+  await emit(frames.result(first, { result: reply }))
+  state.current = undefined
+  await setSessionState("idle")
+  pump()
 }
 
 function pump() {
