@@ -2,7 +2,7 @@
  * Reading a transcript's text as entries: JSON objects, one a line; lines that are not (a write cut off by a
  * crash, the cut ends of a head or tail read) are reported apart, never fatal.
  */
-import { Predicate } from "effect"
+import { Option, Predicate } from "effect"
 
 /** One parsed line of a transcript. */
 export type Entry = Readonly<Record<string, unknown>>
@@ -13,13 +13,9 @@ export interface BadLine {
   readonly text: string
 }
 
-const parse = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
+// A line that is not JSON (a write cut off by a crash) is not an entry.
+const parseJson = Option.liftThrowable((text: string): unknown => JSON.parse(text))
+const parse = (text: string): unknown => Option.getOrUndefined(parseJson(text))
 
 /** The entries of `text`, in order, and the lines that are not entries. */
 export const entriesOf = (text: string): { readonly entries: Array<Entry>; readonly bad: Array<BadLine> } => {
