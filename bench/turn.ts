@@ -263,8 +263,12 @@ const rawTurn = (args: ReadonlyArray<string>, env: Record<string, string>): Prom
 const runRaw = (api: FakeApi.FakeApi["Service"], args: ReadonlyArray<string>) =>
   Effect.acquireUseRelease(
     Effect.sync(freshHome),
-    (home) => Effect.promise(() => rawTurn(args, rawEnvironment(FakeApi.cliEnvironment(api, home)))),
-    (home) => Effect.sync(() => removeHome(home))
+    // The environment the library gives its CLI for these options (toEnv), so both sides get the same frames.
+    (home) =>
+      Effect.flatMap(ClaudeOptions.validate(oursOptions(api, home)), (options) =>
+        Effect.promise(() => rawTurn(args, rawEnvironment(ClaudeOptions.toEnv(options))))),
+    (home) =>
+      Effect.sync(() => removeHome(home))
   )
 
 // -----------------------------------------------------------------------------
