@@ -24,9 +24,9 @@
  *
  * @since 0.1.0
  */
-import { NodeCrypto } from "@effect/platform-node"
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { Duration, Effect, FileSystem, Layer, Option, Path, Ref, Schedule, Schema, Stream } from "effect"
-import { Entity } from "effect/cluster"
+import { Entity, RunnerAddress } from "effect/cluster"
 import type { Sharding } from "effect/cluster/Sharding"
 import type * as ShardingConfig from "effect/cluster/ShardingConfig"
 import * as SingleRunner from "effect/cluster/SingleRunner"
@@ -271,6 +271,53 @@ export const layerSingle = (
     ),
     Layer.provide(NodeCrypto.layerDigest)
   )
+
+/**
+ * Where a runner listens for the other runners and clients (`NodeClusterSocket`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SocketAddress {
+  readonly host: string
+  readonly port: number
+}
+
+const socketConfig = (
+  address: SocketAddress | undefined,
+  shardingConfig: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+  ...failoverTuning,
+  ...(address === undefined ? {} : { runnerAddress: Option.some(RunnerAddress.make(address.host, address.port)) }),
+  ...shardingConfig
+})
+
+/**
+ * {@link layer} on a runner of a cluster of Node processes (`NodeClusterSocket`, sharding state and messages
+ * in the context's `SqlClient`), listening at `address`, with {@link failoverTuning} unless told otherwise.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSocket = (
+  settings: RunnerSettings,
+  address: SocketAddress,
+  shardingConfig?: Partial<ShardingConfig.ShardingConfig["Service"]>
+) =>
+  layer(settings).pipe(
+    Layer.provideMerge(
+      NodeClusterSocket.layer({ storage: "sql", shardingConfig: socketConfig(address, shardingConfig) })
+    )
+  )
+
+/**
+ * The `Sharding` of a process that only calls conversations (no runner of its own), for {@link client}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClientSocket = (shardingConfig?: Partial<ShardingConfig.ShardingConfig["Service"]>) =>
+  NodeClusterSocket.layer({ clientOnly: true, storage: "sql", shardingConfig: socketConfig(undefined, shardingConfig) })
 
 /**
  * A conversation as a caller sees it.
