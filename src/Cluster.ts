@@ -34,19 +34,20 @@ import { Rpc } from "effect/rpc"
 import type { SqlClient } from "effect/sql/SqlClient"
 import * as Claude from "./Claude.ts"
 import * as ClaudeError from "./ClaudeError.ts"
-import type { ClaudeEvent } from "./ClaudeEvent.ts"
+import { ClaudeEvent } from "./ClaudeEvent.ts"
 import * as ClaudeOptions from "./ClaudeOptions.ts"
 import * as Transcripts from "./internal/cluster/transcripts.ts"
 import * as StreamHandler from "./StreamHandler.ts"
 import * as Transcript from "./Transcript.ts"
 
 /**
- * One CLI frame of a turn, as the CLI printed it (JSON).
+ * One CLI frame of a turn, as the CLI printed it (JSON); or, first on a turn run again because the runner
+ * running it was lost, `attempt`: how many attempts were lost (the caller gets a `Retrying` event).
  *
  * @since 0.1.0
  * @category models
  */
-export const TurnChunk = Schema.Struct({ frame: Schema.Unknown })
+export const TurnChunk = Schema.Struct({ frame: Schema.Unknown, attempt: Schema.optionalKey(Schema.Number) })
 
 /**
  * @since 0.1.0
@@ -128,6 +129,11 @@ const frames = <E, R>(events: Stream.Stream<ClaudeEvent, E, R>): Stream.Stream<u
 const fieldOf = (value: unknown, key: string): unknown =>
   typeof value === "object" && value !== null && key in value ? Reflect.get(value, key) : undefined
 
+const hasToolUse = (frame: unknown): boolean => {
+  const content = fieldOf(fieldOf(frame, "message"), "content")
+  return Array.isArray(content) && content.some((block) => fieldOf(block, "type") === "tool_use")
+}
+
 const makeHandlers = (store: Transcripts.Transcripts, settings: RunnerSettings) =>
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
@@ -171,6 +177,18 @@ const makeHandlers = (store: Transcripts.Transcripts, settings: RunnerSettings) 
         const done = yield* store.findTurn(conversationId, payload.turnId)
         if (Option.isSome(done)) return Stream.succeed<TurnChunk>({ frame: done.value })
         const current = yield* Ref.get(state)
+        const { attempt, toolsRan } = yield* store.startAttempt(conversationId, payload.turnId)
+        if (attempt > 1 && toolsRan) {
+          // The lost attempt's tools had started: their effects are unknown, so the turn is not run again.
+          return yield* ClaudeError.fail(
+            new ClaudeError.TranscriptLost({
+              sessionId: Option.getOrElse(current.sessionId, () => ""),
+              transcript: "missing",
+              toolsMayHaveRun: true,
+              toolUseIds: []
+            })
+          )
+        }
         if (Option.isSome(current.sessionId) && Option.isSome(current.transcript)) {
           const file = Transcripts.transcriptPath(path, configDir, settings.cwd, current.sessionId.value)
           yield* withFs(Transcripts.restoreTranscript(file, current.transcript.value)).pipe(
@@ -222,12 +240,18 @@ const makeHandlers = (store: Transcripts.Transcripts, settings: RunnerSettings) 
               if (type === "assistant" && typeof uuid === "string") {
                 yield* Ref.update(held, (h) => ({ ...h, lastUuid: uuid }))
               }
+              // Recorded before the frame goes on (and the CLI runs the tool): a runner lost after this point
+              // leaves a turn that is not run again.
+              if (type === "assistant" && hasToolUse(frame)) yield* store.markToolsRan(conversationId, payload.turnId)
               return out
             })
           ),
           Stream.flatMap(Stream.fromIterable)
         )
-        return Stream.concat(live, Stream.fromEffect(commit))
+        const lost: ReadonlyArray<TurnChunk> = attempt > 1 ? [{ frame: null, attempt: attempt - 1 }] : []
+        return Stream.concat(Stream.fromIterable(lost), Stream.concat(live, Stream.fromEffect(commit))).pipe(
+          Stream.tapError(() => Effect.ignore(store.endAttempt(conversationId, payload.turnId)))
+        )
       }).pipe(Stream.unwrap)
 
     return Conversation.of({ Turn: (envelope) => run(envelope.payload) })
@@ -338,7 +362,17 @@ export interface ConversationClient {
 }
 
 const decodeChunk = (chunk: TurnChunk): ReadonlyArray<ClaudeEvent> =>
-  StreamHandler.fromLine(JSON.stringify(chunk.frame))
+  chunk.attempt === undefined
+    ? StreamHandler.fromLine(JSON.stringify(chunk.frame))
+    : [
+      ClaudeEvent.Retrying({
+        attempt: chunk.attempt,
+        delayMs: 0,
+        reason: new ClaudeError.ClusterUnavailable({ detail: "the runner running the turn was lost" }),
+        sessionId: undefined,
+        resume: undefined
+      })
+    ]
 
 /**
  * The client: a conversation by its id. Failures of the cluster itself (a full mailbox, storage) come as

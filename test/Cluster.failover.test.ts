@@ -6,7 +6,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
-import { Duration, Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as Net from "node:net"
@@ -67,6 +67,26 @@ const resultOf = (events: ReadonlyArray<ClaudeEvent>) => {
 const requestText = (request: FakeApi.RecordedRequest | undefined) =>
   JSON.stringify(request?.messagesRequest?.messages ?? [])
 
+/** The FakeApi with `script` and two runner processes on the file's PostgreSQL, each with a HOME of its own. */
+const twoRunners = (prefix: string, script: FakeApi.Script) =>
+  Effect.gen(function*() {
+    const server = yield* Postgres.Postgres
+    const sql = yield* PgClient.PgClient
+    const api = yield* FakeApi.make({ script })
+    const runners = [
+      yield* startRunner(`${prefix}1`, yield* tempDir(`cluster-${prefix}1`), server.port, api.url),
+      yield* startRunner(`${prefix}2`, yield* tempDir(`cluster-${prefix}2`), server.port, api.url)
+    ]
+    /** The runner the store names as the conversation's owner. */
+    const ownerOf = (conversationId: string) =>
+      Effect.map(
+        sql<{ readonly owner: string; readonly epoch: number }>`
+          SELECT owner, epoch FROM ecc_conversations WHERE conversation_id = ${conversationId}`,
+        (rows) => ({ owner: runners.find((r) => r.owner === rows[0]?.owner), epoch: rows[0]?.epoch })
+      )
+    return { api, runners, ownerOf }
+  })
+
 const Live = Layer.provideMerge(Cluster.layerClientSocket(), Postgres.layerClient())
 
 layer(Live, { timeout: 60_000, excludeTestServices: true })("Cluster failover across runner processes", (it) => {
@@ -74,14 +94,10 @@ layer(Live, { timeout: 60_000, excludeTestServices: true })("Cluster failover ac
     "cluster failover after SIGKILL of the owning runner: the next turn runs on the other runner with its context",
     () =>
       Effect.gen(function*() {
-        const server = yield* Postgres.Postgres
-        const sql = yield* PgClient.PgClient
-        const api = yield* FakeApi.make({ script: (_request, index) => FakeApi.text(`answer ${index + 1}`) })
-        const homes = [yield* tempDir("cluster-r1"), yield* tempDir("cluster-r2")]
-        const runners = [
-          yield* startRunner("r1", homes[0]!, server.port, api.url),
-          yield* startRunner("r2", homes[1]!, server.port, api.url)
-        ]
+        const { api, ownerOf, runners } = yield* twoRunners(
+          "r",
+          (_request, index) => FakeApi.text(`answer ${index + 1}`)
+        )
         const conversations = yield* Cluster.client
         const conversation = conversations("failover-conv")
         const turn = (turnId: string, prompt: string) =>
@@ -89,12 +105,9 @@ layer(Live, { timeout: 60_000, excludeTestServices: true })("Cluster failover ac
 
         const first = yield* turn("t1", "remember the word zebra")
         assert.strictEqual(resultOf(first)?.text, "answer 1")
-        const owners = yield* sql<{ readonly owner: string }>`
-        SELECT owner FROM ecc_conversations WHERE conversation_id = 'failover-conv'`
-        const ownerName = owners[0]?.owner
-        const owner = runners.find((r) => r.owner === ownerName)
-        const other = runners.find((r) => r.owner !== ownerName)
-        assert.isDefined(owner, `an owner of the two: ${ownerName}`)
+        const { owner } = yield* ownerOf("failover-conv")
+        const other = runners.find((r) => r !== owner)
+        assert.isDefined(owner, "an owner of the two")
         if (owner === undefined || other === undefined) return
         assert.isFalse(
           fs.existsSync(path.join(other.home, ".claude", "projects")),
@@ -114,11 +127,56 @@ layer(Live, { timeout: 60_000, excludeTestServices: true })("Cluster failover ac
         assert.strictEqual(requests.length, 2)
         assert.include(requestText(requests[1]), "remember the word zebra", "turn 2's request holds turn 1")
         assert.include(requestText(requests[1]), "answer 1")
-        const after = yield* sql<{ readonly owner: string; readonly epoch: number }>`
-        SELECT owner, epoch FROM ecc_conversations WHERE conversation_id = 'failover-conv'`
-        assert.strictEqual(after[0]?.owner, other.owner)
-        assert.strictEqual(after[0]?.epoch, 2)
+        const after = yield* ownerOf("failover-conv")
+        assert.strictEqual(after.owner, other)
+        assert.strictEqual(after.epoch, 2)
         assert.isBelow(failoverSeconds, Duration.toSeconds("40 seconds"))
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.effect(
+    "cluster turn in flight when its owner is SIGKILLed: run again from its start on the other runner, the caller told by a Retrying event",
+    () =>
+      Effect.gen(function*() {
+        const { api, ownerOf } = yield* twoRunners(
+          "m",
+          (_request, index) => FakeApi.text(`slow answer ${index + 1}`, { firstByteDelayMs: 3000 })
+        )
+        const conversation = (yield* Cluster.client)("midturn-conv")
+        const seen: Array<string> = []
+        const fiber = yield* conversation.turn("t1", "a slow question").pipe(
+          Stream.tap((event) => Effect.sync(() => seen.push(event._tag))),
+          Stream.runCollect,
+          Effect.timeout("40 seconds"),
+          Effect.result,
+          Effect.forkScoped
+        )
+        yield* api.awaitConversationRequests(1, "30 seconds")
+        const { owner } = yield* ownerOf("midturn-conv")
+        assert.isDefined(owner)
+        owner?.child.kill("SIGKILL")
+        const killedAt = Date.now()
+        const outcome = yield* Fiber.join(fiber)
+        yield* Effect.log(
+          `cluster.failover mid-turn: ${((Date.now() - killedAt) / 1000).toFixed(1)} s from SIGKILL to the Result`
+        )
+        assert.strictEqual(outcome._tag, "Success", String(outcome._tag === "Failure" ? outcome.failure : ""))
+        const events = outcome._tag === "Success" ? outcome.success : []
+        const tags = events.map((event) => event._tag)
+        const retry = tags.indexOf("Retrying")
+        assert.isAtLeast(retry, 0, `a Retrying event among ${tags.join(",")}`)
+        const retrying = events[retry]
+        assert.strictEqual(retrying?._tag === "Retrying" ? retrying.reason._tag : undefined, "ClusterUnavailable")
+        // After it, the new attempt's events once each: one SessionStarted, one Result.
+        const after = tags.slice(retry + 1)
+        assert.strictEqual(after.filter((tag) => tag === "SessionStarted").length, 1, after.join(","))
+        assert.strictEqual(after.filter((tag) => tag === "Result").length, 1)
+        assert.strictEqual(resultOf(events)?.text, "slow answer 2")
+        // The killed runner's CLIs are gone; the API saw the prompt twice (the lost attempt and the new one).
+        assert.deepStrictEqual(owner === undefined ? [] : Leftovers.withHome(owner.home), [])
+        assert.strictEqual((yield* api.conversationRequests).length, 2)
+        assert.strictEqual(seen.length, events.length)
       }).pipe(Effect.scoped),
     120_000
   )

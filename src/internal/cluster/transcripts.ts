@@ -53,6 +53,34 @@ export const make = Effect.gen(function*() {
     PRIMARY KEY (conversation_id, turn_id)
   )`.pipe(Effect.orDie)
 
+  // A turn's attempts: a row while it runs, gone once it committed or failed. A row found at the start of a
+  // turn means a runner died running it; `tools_ran` says whether that attempt's tools had started.
+  yield* sql`CREATE TABLE IF NOT EXISTS ecc_attempts (
+    conversation_id text NOT NULL,
+    turn_id text NOT NULL,
+    attempt integer NOT NULL,
+    tools_ran boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (conversation_id, turn_id)
+  )`.pipe(Effect.orDie)
+
+  const startAttempt = Effect.fn("Transcripts.startAttempt")(function*(conversationId: string, turnId: string) {
+    const rows = yield* sql<{ readonly attempt: number; readonly tools_ran: boolean }>`
+      INSERT INTO ecc_attempts (conversation_id, turn_id, attempt) VALUES (${conversationId}, ${turnId}, 1)
+      ON CONFLICT (conversation_id, turn_id) DO UPDATE SET attempt = ecc_attempts.attempt + 1
+      RETURNING attempt, tools_ran`.pipe(Effect.mapError(unavailable))
+    return { attempt: rows[0]?.attempt ?? 1, toolsRan: rows[0]?.tools_ran ?? false }
+  })
+
+  const markToolsRan = Effect.fn("Transcripts.markToolsRan")(function*(conversationId: string, turnId: string) {
+    yield* sql`UPDATE ecc_attempts SET tools_ran = true WHERE conversation_id = ${conversationId} AND turn_id = ${turnId}`
+      .pipe(Effect.mapError(unavailable))
+  })
+
+  const endAttempt = Effect.fn("Transcripts.endAttempt")(function*(conversationId: string, turnId: string) {
+    yield* sql`DELETE FROM ecc_attempts WHERE conversation_id = ${conversationId} AND turn_id = ${turnId}`
+      .pipe(Effect.mapError(unavailable))
+  })
+
   const claim = Effect.fn("Transcripts.claim")(function*(conversationId: string, owner: string) {
     const rows = yield* sql<
       { readonly epoch: number; readonly session_id: string | null; readonly transcript: string | null }
@@ -91,13 +119,14 @@ export const make = Effect.gen(function*() {
         INSERT INTO ecc_turns (conversation_id, turn_id, epoch, result)
         VALUES (${turn.conversationId}, ${turn.turnId}, ${turn.epoch}, ${JSON.stringify(turn.result)})
         ON CONFLICT (conversation_id, turn_id) DO NOTHING`
+      yield* sql`DELETE FROM ecc_attempts WHERE conversation_id = ${turn.conversationId} AND turn_id = ${turn.turnId}`
       return true
     })
     const done = yield* sql.withTransaction(write).pipe(Effect.mapError(unavailable))
     if (!done) return yield* Effect.fail(fenced)
   })
 
-  return { claim, findTurn, commit }
+  return { claim, findTurn, commit, startAttempt, markToolsRan, endAttempt }
 })
 
 /** The store's operations. */
