@@ -11,6 +11,7 @@ import * as ChildProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as Net from "node:net"
 import * as path from "node:path"
+import * as ClaudeError from "../src/ClaudeError.ts"
 import type { ClaudeEvent } from "../src/ClaudeEvent.ts"
 import * as Cluster from "../src/Cluster.ts"
 import * as FakeApi from "../src/testing/FakeApi.ts"
@@ -177,6 +178,47 @@ layer(Live, { timeout: 60_000, excludeTestServices: true })("Cluster failover ac
         assert.deepStrictEqual(owner === undefined ? [] : Leftovers.withHome(owner.home), [])
         assert.strictEqual((yield* api.conversationRequests).length, 2)
         assert.strictEqual(seen.length, events.length)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.effect(
+    "cluster turn whose runner died while its tool ran fails typed on the new owner and does not run the tool again",
+    () =>
+      Effect.gen(function*() {
+        const { api, ownerOf } = yield* twoRunners(
+          "x",
+          () => FakeApi.toolUse("Bash", { command: "echo start && sleep 600", description: "A long tool" })
+        )
+        const conversation = (yield* Cluster.client)("tools-conv")
+        const seen: Array<string> = []
+        const fiber = yield* conversation.turn("t1", "run the long tool", { allowedTools: ["Bash"] }).pipe(
+          Stream.tap((event) => Effect.sync(() => seen.push(event._tag))),
+          Stream.runCollect,
+          Effect.timeout("40 seconds"),
+          Effect.flip,
+          Effect.forkScoped
+        )
+        yield* eventually(() => (seen.includes("ToolUse") ? true : undefined), "30 seconds", () => seen.join(","))
+        const { owner } = yield* ownerOf("tools-conv")
+        assert.isDefined(owner)
+        // The tool is running in the owner's HOME.
+        yield* eventually(
+          () => (owner !== undefined && Leftovers.withHome(owner.home).length > 2 ? true : undefined),
+          "10 seconds"
+        )
+        owner?.child.kill("SIGKILL")
+        const error = yield* Fiber.join(fiber)
+        assert.isTrue(ClaudeError.isClaudeError(error), String(error))
+        const reason = ClaudeError.isClaudeError(error) ? error.reason : undefined
+        assert.strictEqual(reason?._tag, "TranscriptLost")
+        assert.isTrue(reason?._tag === "TranscriptLost" && reason.toolsMayHaveRun)
+        // One model call: the new owner sent nothing; the killed runner's CLI and its tool are gone.
+        assert.strictEqual((yield* api.conversationRequests).length, 1)
+        yield* eventually(
+          () => (owner !== undefined && Leftovers.withHome(owner.home).length === 0 ? true : undefined),
+          "10 seconds"
+        )
       }).pipe(Effect.scoped),
     120_000
   )
