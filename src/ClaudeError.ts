@@ -16,6 +16,7 @@ import {
   Overloaded,
   RateLimited
 } from "./internal/reasons/api.ts"
+import { ClusterUnavailable, ConversationFenced } from "./internal/reasons/cluster.ts"
 import { ControlRefused } from "./internal/reasons/control.ts"
 import { reasonId as id } from "./internal/reasons/id.ts"
 import {
@@ -29,6 +30,7 @@ import {
 } from "./internal/reasons/process.ts"
 
 export * from "./internal/reasons/api.ts"
+export * from "./internal/reasons/cluster.ts"
 export * from "./internal/reasons/control.ts"
 export * from "./internal/reasons/process.ts"
 
@@ -317,7 +319,9 @@ export const Reason = Schema.Union([
   CommandRefused,
   ControlRefused,
   ResourceLimitExceeded,
-  InvalidCredential
+  InvalidCredential,
+  ClusterUnavailable,
+  ConversationFenced
 ])
 
 /**

@@ -150,6 +150,16 @@ const rows: ReadonlyArray<Row> = [
     reason: new ClaudeError.InvalidCredential({ source: "ANTHROPIC_API_KEY", problem: "empty" }),
     message: "The credential from ANTHROPIC_API_KEY is not usable: empty",
     retryable: false
+  },
+  {
+    reason: new ClaudeError.ClusterUnavailable({ detail: "MailboxFull" }),
+    message: "The cluster could not carry the turn: MailboxFull",
+    retryable: true
+  },
+  {
+    reason: new ClaudeError.ConversationFenced({ conversationId: "c1", epoch: 1 }),
+    message: "Conversation c1 was taken over by another runner; epoch 1 may no longer commit",
+    retryable: true
   }
 ]
 

@@ -158,7 +158,8 @@ describe("the packed tarball, installed with only the peer dependencies", () => 
           path.join(app, "package.json"),
           JSON.stringify({ name: "quick-start", private: true, type: "module" })
         )
-        // Offline, and no peer auto-install: npm brings the tarball and nothing else (it has no dependencies).
+        // Offline, and no peer auto-install: npm brings the tarball and its one dependency, @effect/sql-pg
+        // (for the `Postgres` test server of the testing export), and nothing else.
         yield* run(npm, [
           "install",
           "--offline",
@@ -170,10 +171,13 @@ describe("the packed tarball, installed with only the peer dependencies", () => 
           tarball
         ], { cwd: app, within: "1 minute" })
         const modules = path.join(app, "node_modules")
-        assert.deepStrictEqual(fs.readdirSync(modules).filter((name) => !name.startsWith(".")), ["effect-claude-code"])
+        assert.deepStrictEqual(fs.readdirSync(modules).filter((name) => !name.startsWith(".")), [
+          "@effect",
+          "effect-claude-code"
+        ])
+        assert.deepStrictEqual(fs.readdirSync(path.join(modules, "@effect")), ["sql-pg"])
         // The peers, as the user's own installs of them (the repository's copies).
         fs.symlinkSync(path.join(root, "node_modules", "effect"), path.join(modules, "effect"))
-        fs.mkdirSync(path.join(modules, "@effect"))
         fs.symlinkSync(
           path.join(root, "node_modules", "@effect", "platform-node"),
           path.join(modules, "@effect", "platform-node")
