@@ -11,17 +11,12 @@ import type { ClaudeEvent } from "../../ClaudeEvent.ts"
 
 /**
  * A background task of the CLI that has not settled: a Bash command run in the background, a backgrounded
- * subagent (`system/background_tasks_changed`).
+ * subagent; as the CLI's last `system/background_tasks_changed` lists it.
  *
  * @since 0.1.0
  * @category models
  */
-export interface BackgroundTask {
-  readonly taskId: string
-  /** `local_bash`, `local_agent`, ... */
-  readonly taskType: string
-  readonly description: string
-}
+export type BackgroundTask = Extract<ClaudeEvent, { readonly _tag: "BackgroundTasksChanged" }>["tasks"][number]
 
 /**
  * The CLI's own work on its current process: its unsettled background tasks, and whether it is running a
@@ -76,10 +71,7 @@ export const make: Effect.Effect<Background, never, Scope.Scope> = Effect.gen(fu
   // Eager, and `Effect.void` for most events of our turns: it runs for every event a turn delivers.
   const observe = (event: ClaudeEvent, ours: boolean): Effect.Effect<void> => {
     let change: Effect.Effect<void> = Effect.void
-    if (event._tag === "BackgroundTasksChanged") {
-      const tasks = event.tasks.map(({ description, taskId, taskType }) => ({ taskId, taskType, description }))
-      work = { ...work, tasks }
-    }
+    if (event._tag === "BackgroundTasksChanged") work = { ...work, tasks: event.tasks }
     if (event._tag === "SessionStateChanged") {
       // Our own turns are the turns' business; a `running` outside of one is a turn of the CLI's own.
       const ownTurn = !ours && event.state === "running"
